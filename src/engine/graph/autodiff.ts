@@ -1,0 +1,188 @@
+// The backward-graph generator: walks a forward graph in reverse, asks each op's rule for
+// its input gradients, sums gradients that meet, and splits the result into a forward graph
+// that also outputs what the backward needs (the saved activations) and a backward graph.
+import { GraphBuilder, type Value } from './builder';
+import type { Constant, Graph, Node, ValueInfo } from './ir';
+import { opDef } from './ops/registry';
+import type { GradContext } from './ops/types';
+
+export interface BackwardSpec {
+  /** Inputs whose gradients are wanted. */
+  wrt: string[];
+  /** Forward outputs that receive an incoming gradient (named `grad_<output>`). */
+  seeds: string[];
+}
+
+export interface Differentiated {
+  /** Forward and backward in one graph: inputs are the forward's plus the seeds' gradients. */
+  fused: Graph;
+  /** The forward graph with the saved values added to its outputs. */
+  forward: Graph;
+  /** Reads the saved values and the seeds' gradients; outputs `grad_<wrt>` for each wrt. */
+  backward: Graph;
+  /** Values the backward reads from the forward side (inputs of the forward included). */
+  saved: string[];
+}
+
+export const gradName = (name: string): string => `grad_${name}`;
+
+export function differentiate(fb: GraphBuilder, spec: BackwardSpec): Differentiated {
+  const forwardCount = fb.nodes.length;
+  const forwardOutputs = fb.outputs.map((o) => o.name);
+  const value = (name: string): Value => {
+    const v = fb.values.get(name);
+    if (!v) throw new Error(`autodiff: unknown value ${name}`);
+    return v;
+  };
+  for (const w of spec.wrt) if (!fb.inputs.some((i) => i.name === w)) throw new Error(`autodiff: ${w} is not an input of ${fb.name}`);
+  for (const s of spec.seeds) if (!forwardOutputs.includes(s)) throw new Error(`autodiff: ${s} is not an output of ${fb.name}`);
+
+  // Values that depend on a wrt input: only these carry gradients.
+  const requires = new Set(spec.wrt);
+  for (const n of fb.nodes) {
+    if (n.inputs.some((i) => requires.has(i)) && opDef(n.op).grad) for (const o of n.outputs) requires.add(o);
+  }
+
+  fb.prefix = 'bw_';
+  const forwardSide = new Set<number>();
+  const shapes = new Map<string, Value>();
+  const grads = new Map<string, Value[]>();
+  const seedInputs: ValueInfo[] = [];
+  for (const s of spec.seeds) {
+    const v = value(s);
+    const seed: ValueInfo = { name: gradName(s), dtype: v.dtype, shape: v.shape };
+    fb.values.set(seed.name, seed);
+    seedInputs.push(seed);
+    grads.set(s, [seed]);
+  }
+
+  const sum = (name: string): Value | null => {
+    const list = grads.get(name);
+    if (!list || list.length === 0) return null;
+    let acc = list[0];
+    for (let i = 1; i < list.length; i++) acc = fb.add(acc, list[i]);
+    grads.set(name, [acc]);
+    return acc;
+  };
+
+  const ctxFor = (needs: boolean[]): GradContext => ({
+    b: fb,
+    needs,
+    shapeOf(v: Value) {
+      let s = shapes.get(v.name);
+      if (!s) {
+        s = fb.shape(v);
+        forwardSide.add(fb.nodes.length - 1);
+        shapes.set(v.name, s);
+      }
+      return s;
+    },
+  });
+
+  for (let k = forwardCount - 1; k >= 0; k--) {
+    const node = fb.nodes[k];
+    const needs = node.inputs.map((i) => requires.has(i));
+    if (!needs.some(Boolean)) continue;
+    const dys = node.outputs.map(sum);
+    if (dys.every((d) => d === null)) continue;
+    const def = opDef(node.op);
+    if (!def.grad) throw new Error(`autodiff: ${node.op} (${node.outputs[0]}) has no gradient rule`);
+    const x = node.inputs.map(value);
+    const y = node.outputs.map(value);
+    let dx: (Value | null)[];
+    try {
+      dx = def.grad(ctxFor(needs), x, y, dys, node.attrs);
+    } catch (e) {
+      throw new Error(`autodiff: gradient of ${node.op} (${node.outputs[0]}) failed: ${(e as Error).message}`);
+    }
+    if (dx.length !== node.inputs.length) {
+      throw new Error(`autodiff: ${node.op} rule returned ${dx.length} gradients for ${node.inputs.length} inputs`);
+    }
+    dx.forEach((g, i) => {
+      if (!g || !needs[i]) return;
+      const target = x[i];
+      if (g.dtype !== target.dtype || g.shape.length !== target.shape.length) {
+        throw new Error(`autodiff: ${node.op} gave ${g.dtype}[${g.shape}] as the gradient of ${target.name}: ${target.dtype}[${target.shape}]`);
+      }
+      const list = grads.get(target.name) ?? [];
+      list.push(g);
+      grads.set(target.name, list);
+    });
+  }
+
+  const gradOutputs: ValueInfo[] = [];
+  for (const w of spec.wrt) {
+    let g = sum(w);
+    if (!g) g = fb.op1('Expand', [fb.scalar(0, value(w).dtype), ctxFor([]).shapeOf(value(w))]);
+    const out: ValueInfo = { name: gradName(w), dtype: g.dtype, shape: value(w).shape };
+    fb.values.set(out.name, out);
+    fb.nodes.push({ op: 'Identity', inputs: [g.name], outputs: [out.name], attrs: {} });
+    gradOutputs.push(out);
+  }
+  for (let k = 0; k < forwardCount; k++) forwardSide.add(k);
+  return split(fb, forwardSide, seedInputs, gradOutputs);
+}
+
+function split(fb: GraphBuilder, forwardSide: Set<number>, seeds: ValueInfo[], gradOutputs: ValueInfo[]): Differentiated {
+  const constants = new Map<string, Constant>(fb.constants.map((c) => [c.info.name, c]));
+  const producer = new Map<string, number>();
+  fb.nodes.forEach((n, i) => n.outputs.forEach((o) => producer.set(o, i)));
+  const fwdInputs = new Set(fb.inputs.map((i) => i.name));
+  const seedNames = new Set(seeds.map((s) => s.name));
+
+  // Backward: nodes not on the forward side that the gradient outputs need.
+  const bwdNodes = live(fb.nodes, producer, gradOutputs.map((g) => g.name), (i) => !forwardSide.has(i));
+  const bwdProduced = new Set(bwdNodes.flatMap((i) => fb.nodes[i].outputs));
+  const saved: string[] = [];
+  const bwdConsts = new Set<string>();
+  for (const i of bwdNodes) {
+    for (const name of fb.nodes[i].inputs) {
+      if (bwdProduced.has(name) || seedNames.has(name)) continue;
+      if (constants.has(name)) bwdConsts.add(name);
+      else if (!saved.includes(name)) saved.push(name);
+    }
+  }
+  for (const g of gradOutputs) {
+    // A gradient that is directly a seed or a saved value still leaves through its Identity.
+    if (!bwdProduced.has(g.name)) throw new Error(`autodiff: gradient ${g.name} was not produced`);
+  }
+
+  const savedOutputs = saved.filter((s) => !fwdInputs.has(s)).map((s) => fb.values.get(s)!);
+  const fwdOutputs = [...fb.outputs, ...savedOutputs];
+  const fwdNodes = live(fb.nodes, producer, fwdOutputs.map((o) => o.name), (i) => forwardSide.has(i));
+  const backwardInputs = [...saved.map((s) => fb.values.get(s)!), ...seeds];
+
+  const make = (name: string, inputs: ValueInfo[], outputs: ValueInfo[], idx: number[], extraConsts: Set<string> = new Set()): Graph => {
+    const nodes: Node[] = idx.map((i) => fb.nodes[i]);
+    const used = new Set([...nodes.flatMap((n) => n.inputs), ...extraConsts]);
+    const consts = [...constants.values()].filter((c) => used.has(c.info.name));
+    const values = new Map<string, ValueInfo>();
+    for (const v of [...inputs, ...consts.map((c) => c.info)]) values.set(v.name, v);
+    for (const n of nodes) for (const o of n.outputs) values.set(o, fb.values.get(o)!);
+    return { name, inputs, outputs, nodes, constants: consts, values };
+  };
+
+  const fusedIdx = live(fb.nodes, producer, [...fb.outputs.map((o) => o.name), ...gradOutputs.map((g) => g.name)], () => true);
+  return {
+    fused: make(`${fb.name}_fused`, [...fb.inputs, ...seeds], [...fb.outputs, ...gradOutputs], fusedIdx),
+    forward: make(`${fb.name}_fwd`, [...fb.inputs], fwdOutputs, fwdNodes),
+    backward: make(`${fb.name}_bwd`, backwardInputs, gradOutputs, bwdNodes, bwdConsts),
+    saved,
+  };
+}
+
+/** Indices (in order) of the nodes among `allowed` that the named values depend on. */
+function live(nodes: Node[], producer: Map<string, number>, roots: string[], allowed: (i: number) => boolean): number[] {
+  const keep = new Set<number>();
+  const stack = [...roots];
+  while (stack.length) {
+    const name = stack.pop()!;
+    const i = producer.get(name);
+    if (i === undefined || keep.has(i) || !allowed(i)) continue;
+    keep.add(i);
+    stack.push(...nodes[i].inputs);
+  }
+  return [...keep].sort((a, b) => a - b);
+}
+
+export { GraphBuilder };

@@ -1,0 +1,47 @@
+// ReduceSum / ReduceMean over constant axes. Gradient: expand back to the input's shape.
+import { normAxis, constInts, expectInputs, type OpDef, type GradContext, type Attrs } from './types';
+import type { Value } from '../builder';
+import { isFloat } from '../ir';
+
+function reduce(op: 'ReduceSum' | 'ReduceMean'): OpDef {
+  return {
+    infer(x, attrs, b) {
+      expectInputs(op, x, 2);
+      if (!isFloat(x[0].dtype)) throw new Error(`${op}: ${x[0].name} is ${x[0].dtype}; a float type is expected`);
+      const rank = x[0].shape.length;
+      const axes = constInts(b, x[1], op).map((a) => normAxis(a, rank, op));
+      const keep = attrs.keepdims !== 0;
+      const shape = keep
+        ? x[0].shape.map((d, i) => (axes.includes(i) ? 1 : d))
+        : x[0].shape.filter((_, i) => !axes.includes(i));
+      return [{ dtype: x[0].dtype, shape }];
+    },
+    grad(ctx: GradContext, x: Value[], _y: Value[], [dy]: (Value | null)[], attrs: Attrs) {
+      const { b } = ctx;
+      const rank = x[0].shape.length;
+      const axes = constInts(b, x[1], op).map((a) => normAxis(a, rank, op));
+      let g = attrs.keepdims === 0 ? b.unsqueeze(dy!, axes) : dy!;
+      if (op === 'ReduceMean') {
+        const counts = axes.map((a) => x[0].shape[a]);
+        if (counts.some((c) => typeof c !== 'number')) throw new Error('ReduceMean: gradient needs static sizes on reduced axes');
+        const n = (counts as number[]).reduce((p, c) => p * c, 1);
+        g = b.mul(g, b.scalar(1 / n, g.dtype));
+      }
+      return [b.op1('Expand', [g, ctx.shapeOf(x[0])]), null];
+    },
+  };
+}
+
+export const reduceSum = reduce('ReduceSum');
+export const reduceMean = reduce('ReduceMean');
+
+export const reduceMax: OpDef = {
+  infer(x, attrs, b) {
+    expectInputs('ReduceMax', x, 2);
+    const rank = x[0].shape.length;
+    const axes = constInts(b, x[1], 'ReduceMax').map((a) => normAxis(a, rank, 'ReduceMax'));
+    const keep = attrs.keepdims !== 0;
+    const shape = keep ? x[0].shape.map((d, i) => (axes.includes(i) ? 1 : d)) : x[0].shape.filter((_, i) => !axes.includes(i));
+    return [{ dtype: x[0].dtype, shape }];
+  },
+};

@@ -1,0 +1,127 @@
+// The one place that talks to onnxruntime. The engine hands it graphs and tensors; it
+// compiles each graph once (sessions are shape-generic: symbolic batch and token dims),
+// runs it, and keeps outputs where the provider computes them (GPU buffers under WebGPU).
+import type * as ortTypes from 'onnxruntime-common';
+import { graphKey, type DType, type Graph } from '../graph/ir';
+import { toOnnx } from '../graph/onnx';
+import { GraphBuilder } from '../graph/builder';
+
+export type Ort = typeof ortTypes;
+export type Tensor = ortTypes.Tensor;
+export type Provider = 'wasm' | 'webgpu';
+export type TensorData = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array;
+
+export interface RuntimeOptions {
+  provider: Provider;
+  /** Logs each session's compile time and run count when set. */
+  log?: (line: string) => void;
+}
+
+interface SessionEntry {
+  session: Promise<ortTypes.InferenceSession>;
+  runs: number;
+  name: string;
+}
+
+const ORT_TYPE: Record<DType, ortTypes.Tensor.Type> = {
+  float32: 'float32', float64: 'float64', float16: 'float16', int64: 'int64', int32: 'int32', bool: 'bool',
+};
+
+export class Runtime {
+  private sessions = new Map<string, SessionEntry>();
+  readonly provider: Provider;
+  /** Milliseconds spent per graph name inside session.run, for profiling. */
+  readonly runTime = new Map<string, number>();
+
+  constructor(readonly ort: Ort, private opts: RuntimeOptions) {
+    this.provider = opts.provider;
+  }
+
+  get onDevice(): boolean {
+    return this.provider === 'webgpu';
+  }
+
+  private entry(graph: Graph): SessionEntry {
+    const key = graphKey(graph);
+    let e = this.sessions.get(key);
+    if (!e) {
+      const bytes = toOnnx(graph);
+      const started = Date.now();
+      const session = this.ort.InferenceSession.create(bytes, {
+        executionProviders: [this.provider],
+        graphOptimizationLevel: 'all',
+        preferredOutputLocation: this.onDevice ? 'gpu-buffer' : 'cpu',
+      }).then((s) => {
+        this.opts.log?.(`session ${graph.name}: ${bytes.length} bytes, ${Date.now() - started} ms to create`);
+        return s;
+      });
+      e = { session, runs: 0, name: graph.name };
+      this.sessions.set(key, e);
+    }
+    return e;
+  }
+
+  /** Runs a graph. Feeds are matched by input name; every output is returned. */
+  async run(graph: Graph, feeds: Record<string, Tensor>): Promise<Record<string, Tensor>> {
+    const e = this.entry(graph);
+    const session = await e.session;
+    const inputs: Record<string, Tensor> = {};
+    for (const i of graph.inputs) {
+      const t = feeds[i.name];
+      if (!t) throw new Error(`${graph.name}: input ${i.name} was not given`);
+      inputs[i.name] = t;
+    }
+    const t0 = performance.now();
+    const out = await session.run(inputs);
+    this.runTime.set(graph.name, (this.runTime.get(graph.name) ?? 0) + performance.now() - t0);
+    e.runs++;
+    return out as Record<string, Tensor>;
+  }
+
+  tensor(dtype: DType, data: TensorData, dims: readonly number[]): Tensor {
+    return new this.ort.Tensor(ORT_TYPE[dtype], data as never, dims);
+  }
+
+  /** A tensor on the provider's device: under WebGPU, a GPU buffer filled once. */
+  async upload(t: Tensor): Promise<Tensor> {
+    if (!this.onDevice || t.location === 'gpu-buffer') return t;
+    const out = await this.run(identityGraph(t.type as DType, t.dims.length), { x: t });
+    return out.y;
+  }
+
+  async read(t: Tensor): Promise<TensorData> {
+    return (await t.getData()) as TensorData;
+  }
+
+  async readScalar(t: Tensor): Promise<number> {
+    const d = await this.read(t);
+    return Number(d[0]);
+  }
+
+  dispose(t: Tensor | undefined): void {
+    if (t && t.location === 'gpu-buffer') t.dispose();
+  }
+
+  async release(): Promise<void> {
+    for (const e of this.sessions.values()) await (await e.session).release();
+    this.sessions.clear();
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+}
+
+const identities = new Map<string, Graph>();
+function identityGraph(dtype: DType, rank: number): Graph {
+  const key = `${dtype}:${rank}`;
+  let g = identities.get(key);
+  if (!g) {
+    const b = new GraphBuilder(`upload_${dtype}_${rank}`);
+    const x = b.input('x', dtype, Array.from({ length: rank }, (_, i) => `d${i}`));
+    b.output(b.op1('Identity', [x]), 'y');
+    g = b.build();
+    identities.set(key, g);
+  }
+  return g;
+}
