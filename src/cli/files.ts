@@ -1,0 +1,41 @@
+// Disk access for the CLI: the engine itself takes bytes and parsed JSON, never paths.
+import { readFileSync, existsSync, writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { UserError } from '../engine/errors';
+import type { ModelFiles } from '../engine/model/model';
+
+export function readJson(path: string, what: string): unknown {
+  if (!existsSync(path)) throw new UserError(`${what} not found: ${path}`);
+  try {
+    return JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new UserError(`${what} (${path}) is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+export function readBytes(path: string, what: string): Uint8Array {
+  if (!existsSync(path)) throw new UserError(`${what} not found: ${path}`);
+  return new Uint8Array(readFileSync(path));
+}
+
+export function readModelDir(dir: string): ModelFiles {
+  return {
+    config: readJson(join(dir, 'config.json'), 'config.json'),
+    weights: readBytes(join(dir, 'model.safetensors'), 'model.safetensors'),
+  };
+}
+
+export function readAdapterDir(dir: string): { config: unknown; weights: Uint8Array } {
+  return {
+    config: readJson(join(dir, 'adapter_config.json'), 'adapter_config.json'),
+    weights: readBytes(join(dir, 'adapter_model.safetensors'), 'adapter_model.safetensors'),
+  };
+}
+
+export function writeFile(path: string, data: Uint8Array | string): void {
+  writeFileSync(path, data);
+}
+
+export function ensureDir(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+}

@@ -1,0 +1,150 @@
+// Hugging Face config.json → one normalised config the graph builders read. Architectures
+// outside the Llama and GPT-2 families are refused with a sentence saying what is missing.
+import { z } from 'zod';
+import { UserError } from '../errors';
+
+export type Family = 'llama' | 'gpt2';
+
+export interface ModelConfig {
+  family: Family;
+  /** The architecture name from config.json, e.g. LlamaForCausalLM. */
+  architecture: string;
+  vocabSize: number;
+  hidden: number;
+  layers: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  intermediate: number;
+  normEps: number;
+  tiedEmbeddings: boolean;
+  maxPositions: number;
+  /** Llama family: rotary embeddings. */
+  rope: { theta: number; linearFactor: number } | null;
+  /** Qwen2 puts biases on q/k/v. */
+  qkvBias: boolean;
+  act: 'silu' | 'gelu_new';
+}
+
+const LLAMA_TYPES = ['llama', 'qwen2', 'mistral'];
+const SUPPORTED = 'LlamaForCausalLM, Qwen2ForCausalLM, MistralForCausalLM (Llama family) and GPT2LMHeadModel (GPT-2 family)';
+
+const llamaSchema = z.looseObject({
+  vocab_size: z.number().int().positive(),
+  hidden_size: z.number().int().positive(),
+  intermediate_size: z.number().int().positive(),
+  num_hidden_layers: z.number().int().positive(),
+  num_attention_heads: z.number().int().positive(),
+  num_key_value_heads: z.number().int().positive().optional(),
+  head_dim: z.number().int().positive().nullish(),
+  rms_norm_eps: z.number().positive().default(1e-6),
+  rope_theta: z.number().positive().optional(),
+  rope_scaling: z.looseObject({ type: z.string().optional(), rope_type: z.string().optional(), factor: z.number().optional() }).nullish(),
+  rope_parameters: z.looseObject({ rope_type: z.string().optional(), factor: z.number().optional(), rope_theta: z.number().optional() }).nullish(),
+  tie_word_embeddings: z.boolean().default(false),
+  max_position_embeddings: z.number().int().positive().default(2048),
+  hidden_act: z.string().default('silu'),
+  attention_bias: z.boolean().default(false),
+  mlp_bias: z.boolean().default(false),
+  use_sliding_window: z.boolean().optional(),
+});
+
+const gpt2Schema = z.looseObject({
+  vocab_size: z.number().int().positive(),
+  n_embd: z.number().int().positive(),
+  n_layer: z.number().int().positive(),
+  n_head: z.number().int().positive(),
+  n_inner: z.number().int().positive().nullish(),
+  n_positions: z.number().int().positive(),
+  layer_norm_epsilon: z.number().positive().default(1e-5),
+  activation_function: z.string().default('gelu_new'),
+  tie_word_embeddings: z.boolean().default(true),
+  scale_attn_weights: z.boolean().default(true),
+  scale_attn_by_inverse_layer_idx: z.boolean().default(false),
+  reorder_and_upcast_attn: z.boolean().default(false),
+});
+
+function issues(e: z.ZodError): string {
+  return e.issues.map((i) => `${i.path.join('.') || 'config'}: ${i.message}`).join('; ');
+}
+
+export function parseConfig(json: unknown): ModelConfig {
+  if (typeof json !== 'object' || json === null) throw new UserError('config.json is not a JSON object.');
+  const raw = json as Record<string, unknown>;
+  const type = String(raw.model_type ?? '');
+  const architecture = Array.isArray(raw.architectures) ? String(raw.architectures[0]) : type;
+  if (LLAMA_TYPES.includes(type)) return parseLlama(raw, architecture, type);
+  if (type === 'gpt2') return parseGpt2(raw, architecture);
+  throw new UserError(
+    `This model's architecture (model_type "${type || 'missing'}"${architecture && architecture !== type ? `, ${architecture}` : ''}) is not supported. ` +
+      `Supported: ${SUPPORTED}.`,
+  );
+}
+
+function parseLlama(raw: Record<string, unknown>, architecture: string, type: string): ModelConfig {
+  const r = llamaSchema.safeParse(raw);
+  if (!r.success) throw new UserError(`config.json does not describe a ${type} model: ${issues(r.error)}.`);
+  const c = r.data;
+  if (c.hidden_act !== 'silu') throw new UserError(`hidden_act "${c.hidden_act}" is not supported; the Llama family here uses silu.`);
+  if (c.attention_bias && type === 'llama') throw new UserError('attention_bias is not supported for Llama models.');
+  if (c.mlp_bias) throw new UserError('mlp_bias is not supported.');
+  if (c.use_sliding_window) throw new UserError('Sliding-window attention (use_sliding_window) is not supported.');
+  const scaling = c.rope_parameters ?? c.rope_scaling ?? null;
+  const ropeType = scaling?.rope_type ?? (scaling as { type?: string } | null)?.type ?? 'default';
+  if (ropeType !== 'default' && ropeType !== 'linear') {
+    throw new UserError(`RoPE scaling "${ropeType}" is not supported; only linear position scaling is.`);
+  }
+  const theta = c.rope_parameters?.rope_theta ?? c.rope_theta ?? 10000;
+  const heads = c.num_attention_heads;
+  const kvHeads = c.num_key_value_heads ?? heads;
+  if (heads % kvHeads !== 0) throw new UserError(`num_attention_heads (${heads}) is not a multiple of num_key_value_heads (${kvHeads}).`);
+  const headDim = c.head_dim ?? c.hidden_size / heads;
+  if (!Number.isInteger(headDim) || headDim % 2 !== 0) throw new UserError(`head dimension ${headDim} must be an even integer.`);
+  return {
+    family: 'llama',
+    architecture,
+    vocabSize: c.vocab_size,
+    hidden: c.hidden_size,
+    layers: c.num_hidden_layers,
+    heads,
+    kvHeads,
+    headDim,
+    intermediate: c.intermediate_size,
+    normEps: c.rms_norm_eps,
+    tiedEmbeddings: c.tie_word_embeddings,
+    maxPositions: c.max_position_embeddings,
+    rope: { theta, linearFactor: ropeType === 'linear' ? (scaling?.factor ?? 1) : 1 },
+    qkvBias: type === 'qwen2' || c.attention_bias,
+    act: 'silu',
+  };
+}
+
+function parseGpt2(raw: Record<string, unknown>, architecture: string): ModelConfig {
+  const r = gpt2Schema.safeParse(raw);
+  if (!r.success) throw new UserError(`config.json does not describe a GPT-2 model: ${issues(r.error)}.`);
+  const c = r.data;
+  if (!['gelu_new', 'gelu_pytorch_tanh'].includes(c.activation_function)) {
+    throw new UserError(`activation_function "${c.activation_function}" is not supported; GPT-2 models here use gelu_new.`);
+  }
+  if (!c.scale_attn_weights || c.scale_attn_by_inverse_layer_idx || c.reorder_and_upcast_attn) {
+    throw new UserError('GPT-2 attention variants (scale_attn_by_inverse_layer_idx, reorder_and_upcast_attn, unscaled attention) are not supported.');
+  }
+  if (c.n_embd % c.n_head !== 0) throw new UserError(`n_embd (${c.n_embd}) is not a multiple of n_head (${c.n_head}).`);
+  return {
+    family: 'gpt2',
+    architecture,
+    vocabSize: c.vocab_size,
+    hidden: c.n_embd,
+    layers: c.n_layer,
+    heads: c.n_head,
+    kvHeads: c.n_head,
+    headDim: c.n_embd / c.n_head,
+    intermediate: c.n_inner ?? 4 * c.n_embd,
+    normEps: c.layer_norm_epsilon,
+    tiedEmbeddings: c.tie_word_embeddings,
+    maxPositions: c.n_positions,
+    rope: null,
+    qkvBias: true,
+    act: 'gelu_new',
+  };
+}

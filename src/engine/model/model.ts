@@ -1,0 +1,78 @@
+// A Hugging Face model folder in memory: config parsed, weights widened to float32 and laid
+// out as the graphs want them (linear weights transposed to [in, out] once, at load).
+import { UserError } from '../errors';
+import { layerModules, layerNorms, layerPrefix } from './architecture';
+import { parseConfig, type ModelConfig } from './config';
+import { readSafetensors, type StTensor } from './safetensors';
+
+export interface HostTensor {
+  shape: number[];
+  data: Float32Array;
+}
+
+export interface Model {
+  config: ModelConfig;
+  /** Per layer: graph input name → weight (e.g. self_attn.q_proj.weight as [in, out]). */
+  layers: Map<string, HostTensor>[];
+  embed: HostTensor;
+  /** GPT-2 learned positions. */
+  positions: HostTensor | null;
+  /** Final norm inputs by graph name (norm.weight, or ln_f.weight and ln_f.bias). */
+  finalNorm: Map<string, HostTensor>;
+  /** LM head transposed to [C, V] (a copy of the embedding when tied). */
+  lmHead: HostTensor;
+  parameterCount: number;
+}
+
+export interface ModelFiles {
+  config: unknown;
+  weights: Uint8Array;
+}
+
+function transpose2d(t: HostTensor): HostTensor {
+  const [rows, cols] = t.shape;
+  const out = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = t.data[r * cols + c];
+  return { shape: [cols, rows], data: out };
+}
+
+export function loadModel(files: ModelFiles): Model {
+  const config = parseConfig(files.config);
+  const tensors = readSafetensors(files.weights);
+  // GPT-2 checkpoints appear with and without the "transformer." prefix.
+  const get = (name: string, shape: number[]): HostTensor => {
+    const t: StTensor | undefined = tensors.get(name) ?? (name.startsWith('transformer.') ? tensors.get(name.slice('transformer.'.length)) : undefined);
+    if (!t) throw new UserError(`model.safetensors has no tensor ${name}, which a ${config.architecture} with this config.json needs.`);
+    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+      throw new UserError(`model.safetensors: ${name} has shape [${t.shape}] but config.json implies [${shape}].`);
+    }
+    return { shape: t.shape, data: t.data };
+  };
+  const C = config.hidden;
+  const gpt2 = config.family === 'gpt2';
+  const layers: Map<string, HostTensor>[] = [];
+  for (let l = 0; l < config.layers; l++) {
+    const p = layerPrefix(config, l);
+    const w = new Map<string, HostTensor>();
+    for (const m of layerModules(config)) {
+      const weight = get(`${p}${m.name}.weight`, m.conv1d ? [m.in, m.out] : [m.out, m.in]);
+      w.set(`${m.name}.weight`, m.conv1d ? weight : transpose2d(weight));
+      if (m.bias) w.set(`${m.name}.bias`, get(`${p}${m.name}.bias`, [m.out]));
+    }
+    for (const n of layerNorms(config)) w.set(n.name, get(`${p}${n.name}`, [n.size]));
+    layers.push(w);
+  }
+  const embed = get(gpt2 ? 'transformer.wte.weight' : 'model.embed_tokens.weight', [config.vocabSize, C]);
+  const positions = gpt2 ? get('transformer.wpe.weight', [config.maxPositions, C]) : null;
+  const finalNorm = new Map<string, HostTensor>(
+    gpt2
+      ? [['ln_f.weight', get('transformer.ln_f.weight', [C])], ['ln_f.bias', get('transformer.ln_f.bias', [C])]]
+      : [['norm.weight', get('model.norm.weight', [C])]],
+  );
+  const untiedHead = !config.tiedEmbeddings ? tensors.get('lm_head.weight') : undefined;
+  if (!config.tiedEmbeddings && !untiedHead) throw new UserError('model.safetensors has no lm_head.weight, and config.json says the embeddings are not tied.');
+  const lmHead = transpose2d(untiedHead ? get('lm_head.weight', [config.vocabSize, C]) : embed);
+  let parameterCount = 0;
+  for (const t of tensors.values()) parameterCount += t.data.length;
+  return { config, layers, embed, positions, finalNorm, lmHead, parameterCount };
+}
