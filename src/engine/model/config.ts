@@ -89,8 +89,11 @@ function parseLlama(raw: Record<string, unknown>, architecture: string, type: st
   if (c.attention_bias && type === 'llama') throw new UserError('attention_bias is not supported for Llama models.');
   if (c.mlp_bias) throw new UserError('mlp_bias is not supported.');
   if (c.use_sliding_window) throw new UserError('Sliding-window attention (use_sliding_window) is not supported.');
-  const scaling = c.rope_parameters ?? c.rope_scaling ?? null;
-  const ropeType = scaling?.rope_type ?? (scaling as { type?: string } | null)?.type ?? 'default';
+  // transformers ≥ 5 writes rope_parameters; older configs write rope_scaling. Whichever names a
+  // non-default scaling wins.
+  const kind = (s: { rope_type?: string; type?: string } | null | undefined) => s?.rope_type ?? s?.type ?? 'default';
+  const scaling = [c.rope_parameters, c.rope_scaling].find((s) => s && kind(s) !== 'default') ?? c.rope_parameters ?? c.rope_scaling ?? null;
+  const ropeType = kind(scaling);
   if (ropeType !== 'default' && ropeType !== 'linear') {
     throw new UserError(`RoPE scaling "${ropeType}" is not supported; only linear position scaling is.`);
   }

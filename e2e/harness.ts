@@ -1,0 +1,42 @@
+// Loaded by e2e/harness.html: exposes the engine worker to Playwright as window.harness.
+import { EngineClient } from '../src/worker/client';
+import type { ProviderChoice } from '../src/worker/protocol';
+
+async function fetchJson(url: string): Promise<unknown> {
+  const r = await fetch(url);
+  if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
+  return r.json();
+}
+
+async function fetchBytes(url: string): Promise<ArrayBuffer> {
+  const r = await fetch(url);
+  if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
+  return r.arrayBuffer();
+}
+
+const harness = {
+  /** Loss and gradients of a golden fixture folder, computed in the worker with the given provider. */
+  async grad(fixture: string, provider: ProviderChoice) {
+    const client = new EngineClient(() => {});
+    try {
+      const init = await client.request('init', { provider });
+      await client.request('load-model', { config: await fetchJson(`${fixture}/model/config.json`), weights: await fetchBytes(`${fixture}/model/model.safetensors`) });
+      const tokens = (await fetchJson(`${fixture}/tokens.json`)) as { input_ids: number[][] };
+      const adapter = { config: await fetchJson(`${fixture}/adapter/adapter_config.json`), weights: await fetchBytes(`${fixture}/adapter/adapter_model.safetensors`) };
+      // The first run compiles sessions (and shaders); the second is the one timed.
+      await client.request('grad', { inputIds: tokens.input_ids, adapter }, 600_000);
+      const r = await client.request('grad', { inputIds: tokens.input_ids, adapter }, 600_000);
+      return {
+        provider: init.provider,
+        loss: r.loss,
+        ms: r.ms,
+        grads: Object.fromEntries(Object.entries(r.grads).map(([k, v]) => [k, Array.from(v)])),
+      };
+    } finally {
+      client.terminate();
+    }
+  },
+};
+
+(window as unknown as { harness: typeof harness }).harness = harness;
+document.body.dataset.ready = 'true';

@@ -1,0 +1,144 @@
+// One engine instance as the shells see it: a model, a tokenizer, a trainer, and a run that
+// can be paused, resumed and stopped between steps. Knows nothing of workers, DOM or files.
+import type { EngineEvent, ModelSummary, DatasetSummary } from './events';
+import { UserError } from './errors';
+import { loadModel, type Model, type ModelFiles } from './model/model';
+import { loadTokenizer, type TextTokenizer } from './model/tokenizer';
+import { DEFAULT_TARGETS, loraConfig, parseAdapterConfig, type LoraConfig } from './model/lora';
+import { readSafetensors } from './model/safetensors';
+import type { Runtime } from './runtime/runtime';
+import { Trainer } from './train/trainer';
+import { WindowSampler, windows, type Document } from './train/data';
+import { ADAMW_DEFAULTS } from './train/adamw';
+
+export interface TrainSettings {
+  ctx: number;
+  steps: number;
+  batch: number;
+  lr: number;
+  loraR: number;
+  loraAlpha: number;
+  /** PEFT target_modules; empty means the family's attention projections. */
+  targetModules: string[];
+  seed: number;
+}
+
+export const DEFAULT_SETTINGS: TrainSettings = {
+  ctx: 256, steps: 20, batch: 1, lr: 1e-3, loraR: 8, loraAlpha: 16, targetModules: [], seed: 0,
+};
+
+export interface AdapterFiles {
+  config: unknown;
+  weights: Uint8Array;
+}
+
+export class EngineSession {
+  private model: Model | null = null;
+  private tokenizer: TextTokenizer | null = null;
+  private trainer: Trainer | null = null;
+  private control: 'run' | 'pause' | 'stop' = 'run';
+  private wake: (() => void) | null = null;
+
+  constructor(readonly rt: Runtime, private emit: (e: EngineEvent) => void) {}
+
+  loadModel(files: ModelFiles & { tokenizer?: unknown; tokenizerConfig?: unknown }): ModelSummary {
+    const model = loadModel(files);
+    let tokenizer: TextTokenizer | null = null;
+    if (files.tokenizer) {
+      tokenizer = loadTokenizer(files.tokenizer, files.tokenizerConfig);
+      if (tokenizer.vocabSize > model.config.vocabSize) {
+        throw new UserError(`tokenizer.json has ${tokenizer.vocabSize} tokens but the model's vocabulary is ${model.config.vocabSize}: they do not belong together.`);
+      }
+    }
+    // Replace only once everything loaded: a bad file leaves the previous model in place.
+    this.model = model;
+    this.tokenizer = tokenizer;
+    this.trainer = null;
+    const c = model.config;
+    return {
+      architecture: c.architecture, family: c.family, parameters: model.parameterCount, layers: c.layers, hidden: c.hidden,
+      heads: c.heads, kvHeads: c.kvHeads, vocabSize: c.vocabSize, maxPositions: c.maxPositions, weightBytes: model.parameterCount * 4,
+    };
+  }
+
+  private requireModel(): Model {
+    if (!this.model) throw new UserError('Load a model first.');
+    return this.model;
+  }
+
+  loraFor(settings: Pick<TrainSettings, 'loraR' | 'loraAlpha' | 'targetModules'>): LoraConfig {
+    const model = this.requireModel();
+    const targets = settings.targetModules.length ? settings.targetModules : DEFAULT_TARGETS[model.config.family];
+    return loraConfig(settings.loraR, settings.loraAlpha, targets);
+  }
+
+  /** Loss and LoRA gradients for given ids (checks against references). */
+  async grad(inputIds: number[][], adapter?: AdapterFiles, lora?: Pick<TrainSettings, 'loraR' | 'loraAlpha' | 'targetModules' | 'seed'>) {
+    const model = this.requireModel();
+    const cfg = adapter ? parseAdapterConfig(adapter.config) : this.loraFor(lora ?? DEFAULT_SETTINGS);
+    const tensors = adapter ? readSafetensors(adapter.weights, 'adapter_model.safetensors') : undefined;
+    const trainer = await Trainer.create(this.rt, model, cfg, { seed: lora?.seed ?? 0, adapter: tensors });
+    const { loss, tokens, grads } = await trainer.lossAndGrads(inputIds);
+    const out: Record<string, Float32Array> = {};
+    for (const [name, t] of grads) out[name] = Float32Array.from((await this.rt.read(t)) as Float32Array);
+    return { loss, tokens, grads: out };
+  }
+
+  tokenize(docs: Document[]): number[][] {
+    if (!this.tokenizer) throw new UserError('This model has no tokenizer.json, so text cannot be tokenized.');
+    const tok = this.tokenizer;
+    return docs.map((d) => tok.encode(d.text));
+  }
+
+  /** Trains on documents until the step count, or until stopped; emits a step event per step. */
+  async train(docs: Document[], settings: TrainSettings): Promise<{ steps: number; lastLoss: number }> {
+    const model = this.requireModel();
+    const ids = this.tokenize(docs);
+    const all = windows(ids, settings.ctx);
+    const summary: DatasetSummary = { documents: docs.length, tokens: ids.reduce((a, d) => a + d.length, 0), windows: all.length, ctx: settings.ctx };
+    this.emit({ type: 'dataset', summary });
+    const sampler = new WindowSampler(all, settings.seed);
+    const trainer = await Trainer.create(this.rt, model, this.loraFor(settings), { seed: settings.seed });
+    trainer.optimizer = { ...ADAMW_DEFAULTS, lr: settings.lr };
+    this.trainer = trainer;
+    this.control = 'run';
+    this.emit({ type: 'status', state: 'running', step: 0 });
+    let lastLoss = NaN;
+    for (let step = 1; step <= settings.steps; step++) {
+      if (this.current() === 'pause') {
+        this.emit({ type: 'status', state: 'paused', step: step - 1 });
+        await new Promise<void>((resolve) => (this.wake = resolve));
+        if (this.current() === 'run') this.emit({ type: 'status', state: 'running', step: step - 1 });
+      }
+      if (this.current() === 'stop') {
+        this.emit({ type: 'status', state: 'stopped', step: step - 1 });
+        return { steps: step - 1, lastLoss };
+      }
+      const t0 = performance.now();
+      const r = await trainer.step(sampler.next(settings.batch));
+      const ms = performance.now() - t0;
+      lastLoss = r.loss;
+      this.emit({ type: 'step', step, totalSteps: settings.steps, loss: r.loss, tokens: r.tokens, ms, tokensPerSecond: (r.tokens / ms) * 1000 });
+    }
+    this.emit({ type: 'status', state: 'finished', step: settings.steps });
+    return { steps: settings.steps, lastLoss };
+  }
+
+  /** Read through a method: pause and stop arrive while train() awaits. */
+  private current(): 'run' | 'pause' | 'stop' {
+    return this.control;
+  }
+
+  setControl(action: 'pause' | 'resume' | 'stop'): void {
+    this.control = action === 'resume' ? 'run' : action;
+    if (action !== 'pause' && this.wake) {
+      this.wake();
+      this.wake = null;
+    }
+  }
+
+  async adapter() {
+    if (!this.trainer) throw new UserError('Nothing has been trained yet.');
+    return this.trainer.adapterTensors();
+  }
+}

@@ -1,0 +1,80 @@
+// The engine's home in the browser: one EngineSession, driven by typed requests.
+// onnxruntime is loaded with a dynamic import so its WASM threads (which start from its own
+// module URL) never re-run this file.
+import { EngineSession } from '../engine/session';
+import { Runtime, type Ort, type Provider } from '../engine/runtime/runtime';
+import { parseDataset } from '../engine/train/data';
+import { UserError } from '../engine/errors';
+import type { Request, RequestMap, RequestType, WorkerMessage, ProviderChoice } from './protocol';
+
+let session: EngineSession | null = null;
+const post = (m: WorkerMessage) => (self as unknown as Worker).postMessage(m);
+
+async function chooseProvider(choice: ProviderChoice): Promise<{ provider: Provider; reason: string }> {
+  if (choice === 'wasm') return { provider: 'wasm', reason: 'WASM was chosen in the settings.' };
+  const gpu = (navigator as Navigator & { gpu?: { requestAdapter(): Promise<{ info?: { isFallbackAdapter?: boolean; vendor?: string; architecture?: string } } | null> } }).gpu;
+  const adapter = gpu ? await gpu.requestAdapter() : null;
+  if (!adapter) {
+    if (choice === 'webgpu') throw new UserError('WebGPU was asked for, but this browser offers no WebGPU adapter.');
+    return { provider: 'wasm', reason: 'This browser offers no WebGPU adapter, so the CPU (WASM) runs the engine.' };
+  }
+  const name = [adapter.info?.vendor, adapter.info?.architecture].filter(Boolean).join(' ') || 'a GPU';
+  if (choice === 'auto' && adapter.info?.isFallbackAdapter) {
+    return { provider: 'wasm', reason: `WebGPU here is a software fallback (${name}) on the CPU, slower than WASM, so WASM runs the engine.` };
+  }
+  return { provider: 'webgpu', reason: choice === 'webgpu' ? `WebGPU was chosen in the settings (${name}).` : `WebGPU adapter found (${name}).` };
+}
+
+async function loadOrt(provider: Provider): Promise<{ ort: Ort; threads: number }> {
+  const ort = (provider === 'webgpu' ? await import('onnxruntime-web/webgpu') : await import('onnxruntime-web/wasm')) as unknown as Ort & {
+    env: { wasm: { numThreads: number }; logLevel: string };
+  };
+  const threads = self.crossOriginIsolated ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) : 1;
+  ort.env.wasm.numThreads = threads;
+  ort.env.logLevel = 'error';
+  return { ort, threads };
+}
+
+function need(): EngineSession {
+  if (!session) throw new Error('The engine was not initialised.');
+  return session;
+}
+
+const handlers: { [K in RequestType]: (args: RequestMap[K]['args']) => Promise<RequestMap[K]['result']> } = {
+  async init({ provider: choice }) {
+    const { provider, reason } = await chooseProvider(choice);
+    const { ort, threads } = await loadOrt(provider);
+    session = new EngineSession(new Runtime(ort, { provider }), (event) => post({ kind: 'event', event }));
+    post({ kind: 'event', event: { type: 'provider', provider, reason } });
+    return { provider, reason, threads };
+  },
+  async 'load-model'(a) {
+    return need().loadModel({ config: a.config, weights: new Uint8Array(a.weights), tokenizer: a.tokenizer, tokenizerConfig: a.tokenizerConfig });
+  },
+  async grad(a) {
+    const t0 = performance.now();
+    const adapter = a.adapter ? { config: a.adapter.config, weights: new Uint8Array(a.adapter.weights) } : undefined;
+    const r = await need().grad(a.inputIds, adapter, a.lora);
+    return { ...r, ms: performance.now() - t0 };
+  },
+  async train(a) {
+    const docs = a.files.flatMap((f) => parseDataset(f.name, f.text));
+    return need().train(docs, a.settings);
+  },
+  async control(a) {
+    need().setControl(a.action);
+    return null;
+  },
+};
+
+self.onmessage = async (e: MessageEvent<Request>) => {
+  const { id, type, args } = e.data;
+  try {
+    const handler = handlers[type] as (x: unknown) => Promise<unknown>;
+    if (!handler) throw new Error(`unknown request ${String(type)}`);
+    post({ kind: 'reply', id, ok: true, value: await handler(args) });
+  } catch (err) {
+    const error = err as Error;
+    post({ kind: 'reply', id, ok: false, error: { message: error.message, stack: error.stack, user: error instanceof UserError || error.name === 'UserError' } });
+  }
+};

@@ -1,0 +1,40 @@
+// The one message protocol between the page and the engine worker.
+import type { EngineEvent, ModelSummary } from '../engine/events';
+import type { TrainSettings } from '../engine/session';
+import type { Provider } from '../engine/runtime/runtime';
+
+export type ProviderChoice = 'auto' | Provider;
+
+export interface RequestMap {
+  init: { args: { provider: ProviderChoice }; result: { provider: Provider; reason: string; threads: number } };
+  'load-model': {
+    args: { config: unknown; weights: ArrayBuffer; tokenizer?: unknown; tokenizerConfig?: unknown };
+    result: ModelSummary;
+  };
+  grad: {
+    args: { inputIds: number[][]; adapter?: { config: unknown; weights: ArrayBuffer }; lora?: { loraR: number; loraAlpha: number; targetModules: string[]; seed: number } };
+    result: { loss: number; tokens: number; grads: Record<string, Float32Array>; ms: number };
+  };
+  train: { args: { files: { name: string; text: string }[]; settings: TrainSettings }; result: { steps: number; lastLoss: number } };
+  control: { args: { action: 'pause' | 'resume' | 'stop' }; result: null };
+}
+
+export type RequestType = keyof RequestMap;
+
+export interface Request<K extends RequestType = RequestType> {
+  id: number;
+  type: K;
+  args: RequestMap[K]['args'];
+}
+
+export interface WorkerError {
+  message: string;
+  stack?: string;
+  /** True when the user caused it (bad file, unsupported model); the message is for them. */
+  user: boolean;
+}
+
+export type WorkerMessage =
+  | { kind: 'reply'; id: number; ok: true; value: unknown }
+  | { kind: 'reply'; id: number; ok: false; error: WorkerError }
+  | { kind: 'event'; event: EngineEvent };

@@ -1,0 +1,66 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { readSafetensors, writeSafetensors } from '../src/engine/model/safetensors';
+import { parseConfig } from '../src/engine/model/config';
+import { loadModel } from '../src/engine/model/model';
+import { UserError } from '../src/engine/errors';
+
+const DT = 'test/fixtures/golden/dtypes';
+
+describe('safetensors', () => {
+  it('decodes f32, f16 and bf16 exactly as torch upcasts them', () => {
+    const t = readSafetensors(new Uint8Array(readFileSync(`${DT}/values.safetensors`)));
+    const expected = JSON.parse(readFileSync(`${DT}/expected.json`, 'utf8'));
+    for (const name of ['x_f32', 'x_f16', 'x_bf16']) {
+      const got = Array.from(t.get(name)!.data);
+      const want = (expected[name] as number[][]).flat();
+      expect(got.map((v) => Object.is(v, -0) ? '-0' : v), name).toEqual(want.map((v) => Object.is(v, -0) ? '-0' : Math.fround(v)));
+    }
+  });
+
+  it('round-trips what it writes', () => {
+    const data = Float32Array.from({ length: 6 }, (_, i) => i * 0.5 - 1);
+    const bytes = writeSafetensors(new Map([['b.w', { shape: [2, 3], data }], ['a.w', { shape: [1], data: Float32Array.of(7) }]]));
+    const back = readSafetensors(bytes);
+    expect([...back.keys()]).toEqual(['a.w', 'b.w']);
+    expect(Array.from(back.get('b.w')!.data)).toEqual(Array.from(data));
+    expect((8 + Number(new DataView(bytes.buffer).getBigUint64(0, true))) % 8).toBe(0);
+  });
+
+  it('refuses a truncated file and a header that lies about offsets, with a sentence', () => {
+    const good = writeSafetensors(new Map([['w', { shape: [4], data: new Float32Array(4) }]]));
+    expect(() => readSafetensors(good.subarray(0, good.length - 3))).toThrow(/claims bytes 0\.\.16 of 13/);
+    expect(() => readSafetensors(good.subarray(0, 5))).toThrow(UserError);
+    const lying = new Uint8Array(good);
+    const text = new TextDecoder().decode(lying);
+    const patched = new TextEncoder().encode(text.replace('[0,16]', '[0,99]'));
+    expect(() => readSafetensors(patched)).toThrow(/claims bytes 0\.\.99/);
+  });
+});
+
+describe('config.json', () => {
+  it('refuses an unsupported architecture, naming it and what is supported', () => {
+    expect(() => parseConfig({ model_type: 'bert', architectures: ['BertForMaskedLM'] })).toThrow(
+      /model_type "bert", BertForMaskedLM\) is not supported\. Supported: LlamaForCausalLM.*GPT2LMHeadModel/,
+    );
+  });
+
+  it('refuses RoPE scalings other than linear', () => {
+    const cfg = JSON.parse(readFileSync('test/fixtures/golden/llama-gqa/model/config.json', 'utf8'));
+    expect(() => parseConfig({ ...cfg, rope_scaling: { rope_type: 'yarn', factor: 4 } })).toThrow(/"yarn" is not supported/);
+  });
+
+  it('reads linear RoPE scaling and tied embeddings as transformers writes them', () => {
+    const cfg = parseConfig(JSON.parse(readFileSync('test/fixtures/golden/llama-tied-scaled-mlp/model/config.json', 'utf8')));
+    expect(cfg.rope).toEqual({ theta: 500000, linearFactor: 2 });
+    expect(cfg.tiedEmbeddings).toBe(true);
+    expect(cfg.kvHeads).toBeLessThan(cfg.heads);
+  });
+
+  it('names the missing tensor when the weights do not fit the config', () => {
+    const config = JSON.parse(readFileSync('test/fixtures/golden/llama-gqa/model/config.json', 'utf8'));
+    const weights = new Uint8Array(readFileSync('test/fixtures/golden/llama-gqa/model/model.safetensors'));
+    expect(() => loadModel({ config: { ...config, num_hidden_layers: 3 }, weights })).toThrow(/no tensor model\.layers\.2\./);
+    expect(() => loadModel({ config: { ...config, intermediate_size: 65 }, weights })).toThrow(/has shape \[64,32\] but config\.json implies \[65,32\]/);
+  });
+});
