@@ -1,28 +1,14 @@
 // The engine against transformers + PEFT: loss and every LoRA gradient of each golden fixture
 // (made by tools/golden/make_golden.py), in Node with onnxruntime-web's WASM provider.
-import { readFileSync, readdirSync, existsSync } from 'node:fs';
+import { readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadModel } from '../src/engine/model/model';
-import { parseAdapterConfig } from '../src/engine/model/lora';
-import { readSafetensors } from '../src/engine/model/safetensors';
+import { readFixture } from './helpers/fixtures';
 import { Trainer } from '../src/engine/train/trainer';
 import { nodeRuntime, relErr } from './helpers/runtime';
 
 const ROOT = 'test/fixtures/golden';
 const CASES = readdirSync(ROOT).filter((d) => existsSync(join(ROOT, d, 'grads.safetensors')));
-
-export function readFixture(dir: string, modelDir = 'model') {
-  const json = (p: string) => JSON.parse(readFileSync(join(dir, p), 'utf8'));
-  return {
-    model: loadModel({ config: json(`${modelDir}/config.json`), weights: new Uint8Array(readFileSync(join(dir, `${modelDir}/model.safetensors`))) }),
-    lora: parseAdapterConfig(json('adapter/adapter_config.json')),
-    adapter: readSafetensors(new Uint8Array(readFileSync(join(dir, 'adapter/adapter_model.safetensors')))),
-    ids: json('tokens.json').input_ids as number[][],
-    expected: json('expected.json') as { loss: number; loss_bf16_weights?: number },
-    grads: readSafetensors(new Uint8Array(readFileSync(join(dir, 'grads.safetensors')))),
-  };
-}
 
 describe('loss and LoRA gradients match transformers + PEFT (float32, rel. error ≤ 1e-4)', () => {
   it('has fixtures for both families', () => {

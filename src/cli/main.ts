@@ -2,6 +2,9 @@
 import { Command, Option } from 'commander';
 import { UserError } from '../engine/errors';
 import { gradCommand } from './grad';
+import { trainCommand } from './train';
+import { evalCommand } from './evaluate';
+import { DEFAULT_MODEL_DIR } from './session';
 
 const program = new Command('lemo')
   .description('LeMo Studio engine on the command line: gradients, training, evaluation, benchmarks.')
@@ -20,6 +23,37 @@ program
   .option('--seed <n>', 'seed for a fresh LoRA\'s A', '0')
   .addOption(new Option('--threads <n>', 'WASM threads').default('1'))
   .action(gradCommand);
+
+const threads = () => new Option('--threads <n>', 'WASM threads').default('1');
+
+program
+  .command('train')
+  .description('Dense LoRA fine-tune on a dataset (.txt, .md, or .jsonl with a "text" field); writes a PEFT adapter.')
+  .option('--model <dir>', 'Hugging Face model folder', DEFAULT_MODEL_DIR)
+  .requiredOption('--data <file>', 'dataset file')
+  .requiredOption('--ctx <n>', 'tokens per training window')
+  .requiredOption('--steps <n>', 'optimizer steps')
+  .requiredOption('--out <dir>', 'folder for adapter_config.json and adapter_model.safetensors')
+  .option('--lr <x>', 'AdamW learning rate', '1e-3')
+  .option('--batch <n>', 'windows per step', '1')
+  .option('--lora-r <n>', 'LoRA rank', '8')
+  .option('--lora-alpha <n>', 'LoRA alpha', '16')
+  .option('--target-modules <list>', 'comma-separated target_modules (default: the attention projections)')
+  .option('--rope-scale <s>', 'linear RoPE position scaling factor for longer contexts')
+  .option('--seed <n>', 'seed for LoRA init and data order', '0')
+  .addOption(threads())
+  .action(trainCommand);
+
+program
+  .command('eval')
+  .description('Perplexity over a dataset file, each document chunked at --ctx tokens.')
+  .option('--model <dir>', 'Hugging Face model folder', DEFAULT_MODEL_DIR)
+  .option('--adapter <dir>', 'PEFT adapter folder')
+  .requiredOption('--data <file>', 'dataset file')
+  .requiredOption('--ctx <n>', 'tokens per chunk')
+  .option('--rope-scale <s>', 'linear RoPE position scaling factor')
+  .addOption(threads())
+  .action(evalCommand);
 
 program.parseAsync().catch((e: unknown) => {
   if (e instanceof UserError) {

@@ -10,6 +10,9 @@ import type { Runtime } from './runtime/runtime';
 import { Trainer } from './train/trainer';
 import { WindowSampler, windows, type Document } from './train/data';
 import { ADAMW_DEFAULTS } from './train/adamw';
+import { DeviceModel } from './train/device-model';
+import { perplexity, type EvalResult } from './train/evaluate';
+import { adapterConfigJson, adapterSafetensors } from './export/peft';
 
 export interface TrainSettings {
   ctx: number;
@@ -36,13 +39,19 @@ export class EngineSession {
   private model: Model | null = null;
   private tokenizer: TextTokenizer | null = null;
   private trainer: Trainer | null = null;
+  private device: DeviceModel | null = null;
   private control: 'run' | 'pause' | 'stop' = 'run';
   private wake: (() => void) | null = null;
 
   constructor(readonly rt: Runtime, private emit: (e: EngineEvent) => void) {}
 
-  loadModel(files: ModelFiles & { tokenizer?: unknown; tokenizerConfig?: unknown }): ModelSummary {
+  loadModel(files: ModelFiles & { tokenizer?: unknown; tokenizerConfig?: unknown }, opts: { ropeScale?: number } = {}): ModelSummary {
     const model = loadModel(files);
+    if (opts.ropeScale !== undefined && opts.ropeScale !== 1) {
+      if (!model.config.rope) throw new UserError('RoPE scaling applies to the Llama family only; GPT-2 models have learned positions.');
+      if (!(opts.ropeScale > 0)) throw new UserError(`The RoPE scale must be positive, got ${opts.ropeScale}.`);
+      model.config.rope.linearFactor = opts.ropeScale;
+    }
     let tokenizer: TextTokenizer | null = null;
     if (files.tokenizer) {
       tokenizer = loadTokenizer(files.tokenizer, files.tokenizerConfig);
@@ -54,11 +63,17 @@ export class EngineSession {
     this.model = model;
     this.tokenizer = tokenizer;
     this.trainer = null;
+    this.device = null;
     const c = model.config;
     return {
       architecture: c.architecture, family: c.family, parameters: model.parameterCount, layers: c.layers, hidden: c.hidden,
       heads: c.heads, kvHeads: c.kvHeads, vocabSize: c.vocabSize, maxPositions: c.maxPositions, weightBytes: model.parameterCount * 4,
     };
+  }
+
+  private async deviceModel(): Promise<DeviceModel> {
+    this.device ??= await DeviceModel.upload(this.rt, this.requireModel());
+    return this.device;
   }
 
   private requireModel(): Model {
@@ -77,7 +92,7 @@ export class EngineSession {
     const model = this.requireModel();
     const cfg = adapter ? parseAdapterConfig(adapter.config) : this.loraFor(lora ?? DEFAULT_SETTINGS);
     const tensors = adapter ? readSafetensors(adapter.weights, 'adapter_model.safetensors') : undefined;
-    const trainer = await Trainer.create(this.rt, model, cfg, { seed: lora?.seed ?? 0, adapter: tensors });
+    const trainer = await Trainer.create(await this.deviceModel(), model, cfg, { seed: lora?.seed ?? 0, adapter: tensors });
     const { loss, tokens, grads } = await trainer.lossAndGrads(inputIds);
     const out: Record<string, Float32Array> = {};
     for (const [name, t] of grads) out[name] = Float32Array.from((await this.rt.read(t)) as Float32Array);
@@ -98,7 +113,7 @@ export class EngineSession {
     const summary: DatasetSummary = { documents: docs.length, tokens: ids.reduce((a, d) => a + d.length, 0), windows: all.length, ctx: settings.ctx };
     this.emit({ type: 'dataset', summary });
     const sampler = new WindowSampler(all, settings.seed);
-    const trainer = await Trainer.create(this.rt, model, this.loraFor(settings), { seed: settings.seed });
+    const trainer = await Trainer.create(await this.deviceModel(), model, this.loraFor(settings), { seed: settings.seed });
     trainer.optimizer = { ...ADAMW_DEFAULTS, lr: settings.lr };
     this.trainer = trainer;
     this.control = 'run';
@@ -137,8 +152,30 @@ export class EngineSession {
     }
   }
 
-  async adapter() {
+  /** The trained adapter in PEFT's format. */
+  async exportAdapter(baseModel: string): Promise<{ config: string; weights: Uint8Array }> {
     if (!this.trainer) throw new UserError('Nothing has been trained yet.');
-    return this.trainer.adapterTensors();
+    return {
+      config: adapterConfigJson(this.trainer.lora, this.requireModel().config, baseModel),
+      weights: adapterSafetensors(await this.trainer.adapterTensors()),
+    };
+  }
+
+  /** Perplexity over documents, with the base model, a given adapter, or the one just trained. */
+  async evaluate(docs: Document[], ctx: number, adapter?: AdapterFiles | 'trained', onChunk?: (done: number, total: number) => void): Promise<EvalResult> {
+    const model = this.requireModel();
+    let trainer: Trainer;
+    if (adapter === 'trained') {
+      if (!this.trainer) throw new UserError('Nothing has been trained yet.');
+      trainer = this.trainer;
+    } else if (adapter) {
+      trainer = await Trainer.create(await this.deviceModel(), model, parseAdapterConfig(adapter.config), {
+        adapter: readSafetensors(adapter.weights, 'adapter_model.safetensors'),
+      });
+    } else {
+      // B = 0: the base model exactly.
+      trainer = await Trainer.create(await this.deviceModel(), model, this.loraFor({ loraR: 1, loraAlpha: 1, targetModules: [] }));
+    }
+    return perplexity(trainer, this.tokenize(docs), ctx, onChunk);
   }
 }

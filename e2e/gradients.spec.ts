@@ -1,0 +1,36 @@
+// The engine in Chromium, in its Web Worker, against transformers + PEFT: loss and every LoRA
+// gradient of the golden fixtures with the WebGPU provider (SwiftShader here) and with WASM.
+import { readFileSync } from 'node:fs';
+import { test, expect } from '@playwright/test';
+import { readSafetensors } from '../src/engine/model/safetensors';
+
+const CASES = ['llama-gqa', 'llama-tied-scaled-mlp', 'qwen2', 'gpt2', 'gpt2-mlp'];
+
+function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < b.length; i++) {
+    num += (a[i] - b[i]) ** 2;
+    den += b[i] ** 2;
+  }
+  return Math.sqrt(num) / Math.max(Math.sqrt(den), 1e-30);
+}
+
+for (const provider of ['webgpu', 'wasm'] as const) {
+  test.describe(`gradients in a worker, ${provider}`, () => {
+    for (const name of CASES) {
+      test(name, async ({ page }) => {
+        await page.goto('/e2e/harness.html');
+        await expect(page.locator('body[data-ready="true"]')).toBeAttached();
+        const dir = `test/fixtures/golden/${name}`;
+        const r = await page.evaluate(([d, p]) => (window as any).harness.grad(`/${d}`, p), [dir, provider] as const);
+        expect(r.provider).toBe(provider);
+        const expected = JSON.parse(readFileSync(`${dir}/expected.json`, 'utf8'));
+        expect(Math.abs(r.loss - expected.loss) / expected.loss).toBeLessThan(1e-4);
+        const ref = readSafetensors(new Uint8Array(readFileSync(`${dir}/grads.safetensors`)));
+        expect(Object.keys(r.grads).sort()).toEqual([...ref.keys()].sort());
+        for (const [key, t] of ref) expect(relErr(r.grads[key], t.data), key).toBeLessThan(1e-4);
+      });
+    }
+  });
+}

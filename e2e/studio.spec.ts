@@ -1,0 +1,37 @@
+// The studio as a user meets it: open the page, the default model loads, Start runs a few
+// steps, the loss lands on the chart; nothing is logged as an error.
+import { test, expect, type Page } from '@playwright/test';
+
+function collectErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (m) => {
+    // onnxruntime's native WebGPU provider logs through console.error; those lines are not failures.
+    if (m.type() === 'error' && !/\[W:onnxruntime|\[I:onnxruntime|webgpu/i.test(m.text())) errors.push(m.text());
+  });
+  return errors;
+}
+
+test('one click fine-tunes the default model and the loss chart fills', async ({ page }) => {
+  const errors = collectErrors(page);
+  await page.goto('/');
+  await expect(page.getByTestId('model-name')).toHaveText('lemo-tiny');
+  await expect(page.getByTestId('run-state')).toHaveText('idle');
+  await expect(page.getByTestId('provider')).toContainText('wasm');
+  await page.getByTestId('ctx').fill('128');
+  await page.getByTestId('steps').fill('3');
+  await page.getByTestId('start').click();
+  await expect(page.getByTestId('run-state')).toHaveText('finished');
+  const losses = (await page.getByTestId('loss-values').locator('li').allTextContents()).map(Number);
+  expect(losses).toHaveLength(3);
+  const vocab = 8192;
+  for (const l of losses) {
+    expect(Number.isFinite(l)).toBe(true);
+    // A pretrained model starts far below the loss of a uniform guess over the vocabulary.
+    expect(l).toBeLessThan(Math.log(vocab));
+    expect(l).toBeGreaterThan(0);
+  }
+  await expect(page.getByTestId('dataset-summary')).toContainText('windows of 128');
+  await page.screenshot({ path: 'test-results/studio.png', fullPage: true });
+  expect(errors).toEqual([]);
+});

@@ -1,0 +1,26 @@
+// lemo eval: perplexity of a model (optionally with a PEFT adapter) over a dataset file.
+import { int, num, openSession, readDataset } from './session';
+import { readAdapterDir } from './files';
+
+export interface EvalOptions {
+  model: string;
+  adapter?: string;
+  data: string;
+  ctx: string;
+  ropeScale?: string;
+  threads: string;
+}
+
+export async function evalCommand(o: EvalOptions): Promise<void> {
+  const { session } = await openSession(o.model, { threads: int(o.threads, 'threads'), ropeScale: num(o.ropeScale, 'rope-scale') });
+  const docs = readDataset(o.data);
+  const adapter = o.adapter ? readAdapterDir(o.adapter) : undefined;
+  let last = 0;
+  const r = await session.evaluate(docs, int(o.ctx, 'ctx', 2), adapter, (done, total) => {
+    if (Date.now() - last > 2000 || done === total) {
+      last = Date.now();
+      process.stderr.write(`eval: ${done}/${total} chunks\n`);
+    }
+  });
+  process.stdout.write(`${JSON.stringify({ perplexity: r.perplexity, loss: r.loss, tokens: r.tokens })}\n`);
+}

@@ -1,0 +1,55 @@
+// Shared by the CLI commands: an engine session on onnxruntime-web's WASM provider in Node,
+// with a model folder (and its tokenizer) loaded.
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { EngineSession } from '../engine/session';
+import type { EngineEvent } from '../engine/events';
+import { Runtime } from '../engine/runtime/runtime';
+import { loadOrtForNode } from '../engine/runtime/ort-node';
+import { parseDataset, type Document } from '../engine/train/data';
+import { UserError } from '../engine/errors';
+import { readJson, readModelDir } from './files';
+
+/** The studio's default model, shipped under public/. */
+export const DEFAULT_MODEL_DIR = resolve(new URL('../../public/models/lemo-tiny', import.meta.url).pathname);
+
+export async function openSession(modelDir: string, opts: { threads?: number; ropeScale?: number; onEvent?: (e: EngineEvent) => void } = {}) {
+  const rt = new Runtime(await loadOrtForNode(opts.threads ?? 1), { provider: 'wasm' });
+  const session = new EngineSession(rt, opts.onEvent ?? (() => {}));
+  const tokPath = join(modelDir, 'tokenizer.json');
+  const tokCfgPath = join(modelDir, 'tokenizer_config.json');
+  const summary = session.loadModel(
+    {
+      ...readModelDir(modelDir),
+      tokenizer: existsSync(tokPath) ? readJson(tokPath, 'tokenizer.json') : undefined,
+      tokenizerConfig: existsSync(tokCfgPath) ? readJson(tokCfgPath, 'tokenizer_config.json') : undefined,
+    },
+    { ropeScale: opts.ropeScale },
+  );
+  return { session, summary, name: basename(resolve(modelDir)) };
+}
+
+export function readDataset(path: string): Document[] {
+  if (!existsSync(path)) throw new UserError(`Dataset not found: ${path}`);
+  const bytes = readFileSync(path);
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new UserError(`${path} is not valid UTF-8 text.`);
+  }
+  return parseDataset(basename(path), text);
+}
+
+export function int(value: string, name: string, min = 1): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new UserError(`--${name} must be an integer ≥ ${min}, got "${value}".`);
+  return n;
+}
+
+export function num(value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n)) throw new UserError(`--${name} must be a number, got "${value}".`);
+  return n;
+}

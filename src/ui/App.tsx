@@ -1,0 +1,35 @@
+import { useEffect } from 'react';
+import { useStudio } from './store';
+import { boot } from './controller';
+import { Sidebar } from './components/Sidebar';
+import { Progress } from './components/Progress';
+import { LossChart } from './components/LossChart';
+
+export function App() {
+  const error = useStudio((s) => s.error);
+  const set = useStudio((s) => s.set);
+  useEffect(() => {
+    void boot();
+  }, []);
+  return (
+    <div className="app">
+      <header className="top">
+        <h1>LeMo Studio</h1>
+        <span className="muted">long-context LoRA fine-tuning with contextual token sparsity, entirely in this tab</span>
+      </header>
+      {error && (
+        <div className="error" role="alert" data-testid="error">
+          {error}
+          <button onClick={() => set({ error: null })} aria-label="dismiss">×</button>
+        </div>
+      )}
+      <div className="layout">
+        <Sidebar />
+        <main>
+          <Progress />
+          <LossChart />
+        </main>
+      </div>
+    </div>
+  );
+}
