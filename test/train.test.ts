@@ -14,9 +14,9 @@ describe('AdamW graph', () => {
     const shape = [3, 5];
     const n = 15;
     const s = { lr: 0.01, beta1: 0.9, beta2: 0.99, eps: 1e-8, wd: 0.1 };
-    let p = Float32Array.from(randn(r, n));
-    let m = new Float32Array(n);
-    let v = new Float32Array(n);
+    let p: Float32Array = Float32Array.from(randn(r, n));
+    let m: Float32Array = new Float32Array(n);
+    let v: Float32Array = new Float32Array(n);
     const ref = { p: Float64Array.from(p), m: new Float64Array(n), v: new Float64Array(n) };
     for (let t = 1; t <= 3; t++) {
       const g = Float32Array.from(randn(r, n));
