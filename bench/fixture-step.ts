@@ -1,0 +1,65 @@
+// Time of one loss-and-gradient step on a golden fixture, in Node (onnxruntime-web WASM) and in
+// Chromium's engine worker (WebGPU, WASM). Not a test: prints a table.
+//   npx tsx bench/fixture-step.ts [fixture] [threads]   (default llama-large, 1; starts its own vite server)
+// onnxruntime fixes its WASM thread count when it first initialises, so one process measures one count.
+import { spawn } from 'node:child_process';
+import { chromium } from '@playwright/test';
+import { Trainer } from '../src/engine/train/trainer';
+import { Runtime } from '../src/engine/runtime/runtime';
+import { loadOrtForNode } from '../src/engine/runtime/ort-node';
+import { readFixture } from '../test/helpers/fixtures';
+
+const name = process.argv[2] ?? 'llama-large';
+const dir = `test/fixtures/golden/${name}`;
+const port = 5181;
+
+async function nodeTime(threads: number): Promise<number> {
+  const f = readFixture(dir);
+  const rt = new Runtime(await loadOrtForNode(threads), { provider: 'wasm' });
+  const trainer = await Trainer.create(rt, f.model, f.lora, { adapter: f.adapter });
+  await trainer.lossAndGrads(f.ids);
+  const times: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const t0 = performance.now();
+    await trainer.lossAndGrads(f.ids);
+    times.push(performance.now() - t0);
+  }
+  return times.sort((a, b) => a - b)[2];
+}
+
+async function browserTimes(): Promise<Record<string, number>> {
+  const server = spawn('node_modules/.bin/vite', ['--port', String(port), '--strictPort'], { stdio: 'ignore' });
+  try {
+    for (let i = 0; i < 60; i++) {
+      try { if ((await fetch(`http://localhost:${port}/e2e/harness.html`)).ok) break; } catch { /* not up yet */ }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+      args: ['--enable-unsafe-webgpu', '--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    const out: Record<string, number> = {};
+    for (const provider of ['wasm', 'webgpu']) {
+      const page = await browser.newPage();
+      await page.goto(`http://localhost:${port}/e2e/harness.html`);
+      await page.waitForSelector('body[data-ready="true"]', { state: 'attached' });
+      const r = await page.evaluate(([d, p]) => (window as any).harness.grad(`/${d}`, p), [dir, provider]);
+      out[provider] = r.ms;
+      await page.close();
+    }
+    await browser.close();
+    return out;
+  } finally {
+    server.kill();
+  }
+}
+
+const f = readFixture(dir);
+const T = f.ids[0].length;
+console.log(`fixture ${name}: ${f.model.parameterCount} parameters, batch ${f.ids.length} × ${T} tokens`);
+const threads = Number(process.argv[3] ?? 1);
+const rows: [string, number][] = [[`node, onnxruntime-web wasm, ${threads} thread(s)`, await nodeTime(threads)]];
+const b = await browserTimes();
+rows.push(['chromium worker, wasm (2 threads, isolated)', b.wasm], ['chromium worker, webgpu (SwiftShader)', b.webgpu]);
+console.log('| runtime | ms per loss+gradient step |\n|---|---|');
+for (const [k, v] of rows) console.log(`| ${k} | ${v.toFixed(1)} |`);
