@@ -13,9 +13,10 @@ const name = process.argv[2] ?? 'llama-large';
 const dir = `test/fixtures/golden/${name}`;
 const port = 5181;
 
-async function nodeTime(threads: number): Promise<number> {
+async function nodeTime(threads: number, backend: 'node' | 'wasm'): Promise<number> {
   const f = readFixture(dir);
-  const rt = new Runtime(await loadOrtForNode(threads), { provider: 'wasm' });
+  const { ort, provider } = await loadOrtForNode(threads, backend);
+  const rt = new Runtime(ort, { provider, threads });
   const trainer = await Trainer.create(rt, f.model, f.lora, { adapter: f.adapter });
   await trainer.lossAndGrads(f.ids);
   const times: number[] = [];
@@ -58,7 +59,10 @@ const f = readFixture(dir);
 const T = f.ids[0].length;
 console.log(`fixture ${name}: ${f.model.parameterCount} parameters, batch ${f.ids.length} × ${T} tokens`);
 const threads = Number(process.argv[3] ?? 1);
-const rows: [string, number][] = [[`node, onnxruntime-web wasm, ${threads} thread(s)`, await nodeTime(threads)]];
+const rows: [string, number][] = [
+  [`node, onnxruntime-web wasm, ${threads} thread(s)`, await nodeTime(threads, 'wasm')],
+  [`node, onnxruntime-node cpu, ${threads} thread(s)`, await nodeTime(threads, 'node')],
+];
 const b = await browserTimes();
 rows.push(['chromium worker, wasm (2 threads, isolated)', b.wasm], ['chromium worker, webgpu (SwiftShader)', b.webgpu]);
 console.log('| runtime | ms per loss+gradient step |\n|---|---|');

@@ -10,7 +10,7 @@ import { nodeRuntime, relErr } from './helpers/runtime';
 const ROOT = 'test/fixtures/golden';
 const CASES = readdirSync(ROOT).filter((d) => existsSync(join(ROOT, d, 'grads.safetensors')));
 
-describe('loss and LoRA gradients match transformers + PEFT (float32, rel. error ≤ 1e-4)', () => {
+describe.each(['wasm', 'node'] as const)('loss and LoRA gradients match transformers + PEFT (float32, rel. error ≤ 1e-4), onnxruntime-%s', (backend) => {
   it('has fixtures for both families', () => {
     expect(CASES).toEqual(expect.arrayContaining(['llama-gqa', 'gpt2', 'qwen2', 'llama-tied-scaled-mlp', 'gpt2-mlp']));
   });
@@ -18,7 +18,7 @@ describe('loss and LoRA gradients match transformers + PEFT (float32, rel. error
   for (const name of CASES) {
     it(name, async () => {
       const f = readFixture(join(ROOT, name));
-      const rt = await nodeRuntime();
+      const rt = await nodeRuntime(backend);
       const trainer = await Trainer.create(rt, f.model, f.lora, { adapter: f.adapter });
       const { loss, grads } = await trainer.lossAndGrads(f.ids);
       expect(Math.abs(loss - f.expected.loss) / Math.abs(f.expected.loss)).toBeLessThan(1e-4);
@@ -32,7 +32,7 @@ describe('loss and LoRA gradients match transformers + PEFT (float32, rel. error
 
   it('reads bf16 weights (llama-gqa/model-bf16) and reproduces the loss computed from them', async () => {
     const f = readFixture(join(ROOT, 'llama-gqa'), 'model-bf16');
-    const rt = await nodeRuntime();
+    const rt = await nodeRuntime(backend);
     const trainer = await Trainer.create(rt, f.model, f.lora, { adapter: f.adapter });
     const { loss } = await trainer.lossAndGrads(f.ids);
     expect(f.expected.loss_bf16_weights).toBeDefined();

@@ -9,10 +9,11 @@ export interface EvalOptions {
   ctx: string;
   ropeScale?: string;
   threads: string;
+  backend: string;
 }
 
 export async function evalCommand(o: EvalOptions): Promise<void> {
-  const { session } = await openSession(o.model, { threads: int(o.threads, 'threads'), ropeScale: num(o.ropeScale, 'rope-scale') });
+  const { session } = await openSession(o.model, o, { ropeScale: num(o.ropeScale, 'rope-scale') });
   const docs = readDataset(o.data);
   const adapter = o.adapter ? readAdapterDir(o.adapter) : undefined;
   let last = 0;

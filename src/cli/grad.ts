@@ -1,8 +1,7 @@
 import { readSafetensors, writeSafetensors } from '../engine/model/safetensors';
 import { loadModel } from '../engine/model/model';
 import { DEFAULT_TARGETS, loraConfig, parseAdapterConfig } from '../engine/model/lora';
-import { Runtime } from '../engine/runtime/runtime';
-import { loadOrtForNode } from '../engine/runtime/ort-node';
+import { nodeRuntime } from './session';
 import { Trainer } from '../engine/train/trainer';
 import { UserError } from '../engine/errors';
 import { readAdapterDir, readJson, readModelDir, writeFile } from './files';
@@ -17,6 +16,7 @@ interface GradOptions {
   targetModules?: string;
   seed: string;
   threads: string;
+  backend: string;
 }
 
 export function readTokens(path: string): number[][] {
@@ -41,7 +41,7 @@ export async function gradCommand(o: GradOptions): Promise<void> {
     lora = loraConfig(Number(o.loraR), Number(o.loraAlpha), targets);
   }
   const ids = readTokens(o.tokens);
-  const rt = new Runtime(await loadOrtForNode(Number(o.threads)), { provider: 'wasm' });
+  const rt = await nodeRuntime(o);
   const trainer = await Trainer.create(rt, model, lora, { seed: Number(o.seed), adapter });
   const { loss, tokens, grads } = await trainer.lossAndGrads(ids);
   const out = new Map<string, { shape: number[]; data: Float32Array }>();

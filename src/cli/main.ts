@@ -6,6 +6,9 @@ import { trainCommand } from './train';
 import { evalCommand } from './evaluate';
 import { DEFAULT_MODEL_DIR } from './session';
 
+const threads = () => new Option('--threads <n>', 'CPU threads for onnxruntime').default('1');
+const backend = () => new Option('--backend <name>', 'node: onnxruntime-node (native CPU); wasm: onnxruntime-web, as in the browser').choices(['node', 'wasm']).default('node');
+
 const program = new Command('lemo')
   .description('LeMo Studio engine on the command line: gradients, training, evaluation, benchmarks.')
   .showHelpAfterError();
@@ -21,10 +24,10 @@ program
   .option('--lora-alpha <n>', 'lora_alpha of a fresh LoRA', '16')
   .option('--target-modules <list>', 'comma-separated target_modules of a fresh LoRA (default: the attention projections)')
   .option('--seed <n>', 'seed for a fresh LoRA\'s A', '0')
-  .addOption(new Option('--threads <n>', 'WASM threads').default('1'))
+  .addOption(threads())
+  .addOption(backend())
   .action(gradCommand);
 
-const threads = () => new Option('--threads <n>', 'WASM threads').default('1');
 
 program
   .command('train')
@@ -42,6 +45,7 @@ program
   .option('--rope-scale <s>', 'linear RoPE position scaling factor for longer contexts')
   .option('--seed <n>', 'seed for LoRA init and data order', '0')
   .addOption(threads())
+  .addOption(backend())
   .action(trainCommand);
 
 program
@@ -53,6 +57,7 @@ program
   .requiredOption('--ctx <n>', 'tokens per chunk')
   .option('--rope-scale <s>', 'linear RoPE position scaling factor')
   .addOption(threads())
+  .addOption(backend())
   .action(evalCommand);
 
 program.parseAsync().catch((e: unknown) => {

@@ -13,8 +13,20 @@ import { readJson, readModelDir } from './files';
 /** The studio's default model, shipped under public/. */
 export const DEFAULT_MODEL_DIR = resolve(new URL('../../public/models/lemo-tiny', import.meta.url).pathname);
 
-export async function openSession(modelDir: string, opts: { threads?: number; ropeScale?: number; onEvent?: (e: EngineEvent) => void } = {}) {
-  const rt = new Runtime(await loadOrtForNode(opts.threads ?? 1), { provider: 'wasm' });
+export interface RuntimeFlags {
+  threads: string;
+  backend: string;
+}
+
+export async function nodeRuntime(flags: RuntimeFlags): Promise<Runtime> {
+  if (flags.backend !== 'node' && flags.backend !== 'wasm') throw new UserError(`--backend must be node or wasm, got "${flags.backend}".`);
+  const threads = int(flags.threads, 'threads');
+  const { ort, provider } = await loadOrtForNode(threads, flags.backend);
+  return new Runtime(ort, { provider, threads });
+}
+
+export async function openSession(modelDir: string, flags: RuntimeFlags, opts: { ropeScale?: number; onEvent?: (e: EngineEvent) => void } = {}) {
+  const rt = await nodeRuntime(flags);
   const session = new EngineSession(rt, opts.onEvent ?? (() => {}));
   const tokPath = join(modelDir, 'tokenizer.json');
   const tokCfgPath = join(modelDir, 'tokenizer_config.json');

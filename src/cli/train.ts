@@ -18,12 +18,12 @@ export interface TrainOptions {
   seed: string;
   batch: string;
   threads: string;
+  backend: string;
 }
 
 export async function trainCommand(o: TrainOptions): Promise<void> {
   const started = Date.now();
-  const { session, name } = await openSession(o.model, {
-    threads: int(o.threads, 'threads'),
+  const { session, name } = await openSession(o.model, o, {
     ropeScale: num(o.ropeScale, 'rope-scale'),
     onEvent: (e) => {
       if (e.type === 'step') {

@@ -1,12 +1,16 @@
 import { Runtime } from '../../src/engine/runtime/runtime';
-import { loadOrtForNode } from '../../src/engine/runtime/ort-node';
+import { loadOrtForNode, type NodeBackend } from '../../src/engine/runtime/ort-node';
 
-let shared: Promise<Runtime> | undefined;
+const shared = new Map<NodeBackend, Promise<Runtime>>();
 
-/** One WASM runtime for a test file (sessions are cached inside it). */
-export function nodeRuntime(): Promise<Runtime> {
-  shared ??= loadOrtForNode(1).then((ort) => new Runtime(ort, { provider: 'wasm' }));
-  return shared;
+/** One runtime per backend for a test file (sessions are cached inside it); WASM unless asked. */
+export function nodeRuntime(backend: NodeBackend = 'wasm'): Promise<Runtime> {
+  let rt = shared.get(backend);
+  if (!rt) {
+    rt = loadOrtForNode(1, backend).then(({ ort, provider }) => new Runtime(ort, { provider, threads: 1 }));
+    shared.set(backend, rt);
+  }
+  return rt;
 }
 
 /** A seeded generator (mulberry32) so every test draws the same "random" inputs. */

@@ -8,11 +8,14 @@ import { GraphBuilder } from '../graph/builder';
 
 export type Ort = typeof ortTypes;
 export type Tensor = ortTypes.Tensor;
-export type Provider = 'wasm' | 'webgpu';
+/** wasm and webgpu: onnxruntime-web; cpu: onnxruntime-node's native CPU provider. */
+export type Provider = 'wasm' | 'webgpu' | 'cpu';
 export type TensorData = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array;
 
 export interface RuntimeOptions {
   provider: Provider;
+  /** Intra-op threads for onnxruntime-node (WASM takes its count from ort.env). */
+  threads?: number;
   /** Logs each session's compile time and run count when set. */
   log?: (line: string) => void;
 }
@@ -50,6 +53,7 @@ export class Runtime {
       const session = this.ort.InferenceSession.create(bytes, {
         executionProviders: [this.provider],
         graphOptimizationLevel: 'all',
+        ...(this.provider === 'cpu' && this.opts.threads ? { intraOpNumThreads: this.opts.threads } : {}),
         preferredOutputLocation: this.onDevice ? 'gpu-buffer' : 'cpu',
       }).then((s) => {
         this.opts.log?.(`session ${graph.name}: ${bytes.length} bytes, ${Date.now() - started} ms to create`);
