@@ -16,7 +16,7 @@ export function LossChart() {
             <XAxis dataKey="step" type="number" domain={[1, 'dataMax']} allowDecimals={false} />
             <YAxis domain={['auto', 'auto']} width={56} tickFormatter={(v: number) => v.toFixed(2)} />
             <Tooltip formatter={(v) => Number(v).toFixed(4)} labelFormatter={(l) => `step ${l}`} />
-            <Line type="monotone" dataKey="loss" stroke="#2563eb" dot={steps.length < 40} isAnimationActive={false} />
+            <Line type="linear" dataKey="loss" stroke="#2563eb" dot={steps.length < 40} isAnimationActive={false} />
           </LineChart>
         </ResponsiveContainer>
       </div>
