@@ -25,6 +25,8 @@ for (const provider of ['webgpu', 'wasm'] as const) {
         const dir = `test/fixtures/golden/${name}`;
         const r = await page.evaluate(([d, p]) => (window as any).harness.grad(`/${d}`, p), [dir, provider] as const);
         expect(r.provider).toBe(provider);
+        // Under WebGPU, LoRA factors and gradients stay in GPU buffers between sessions.
+        expect(r.locations).toEqual([provider === 'webgpu' ? 'gpu-buffer' : 'cpu']);
         const expected = JSON.parse(readFileSync(`${dir}/expected.json`, 'utf8'));
         expect(Math.abs(r.loss - expected.loss) / expected.loss).toBeLessThan(1e-4);
         const ref = readSafetensors(new Uint8Array(readFileSync(`${dir}/grads.safetensors`)));

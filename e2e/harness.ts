@@ -30,6 +30,7 @@ const harness = {
         provider: init.provider,
         loss: r.loss,
         ms: r.ms,
+        locations: r.locations,
         grads: Object.fromEntries(Object.entries(r.grads).map(([k, v]) => [k, Array.from(v)])),
       };
     } finally {

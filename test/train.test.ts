@@ -57,6 +57,17 @@ describe('training', () => {
     expect(trainer.steps).toBe(30);
   });
 
+  it('reuses one session per graph for every layer and every sequence length', async () => {
+    const rt = await nodeRuntime();
+    const f = readFixture(join('test/fixtures/golden', 'llama-tied-scaled-mlp'));
+    const trainer = await Trainer.create(rt, f.model, f.lora, { adapter: f.adapter });
+    await trainer.lossAndGrads(f.ids);
+    const sessions = rt.sessionCount;
+    await trainer.lossAndGrads(f.ids.map((s) => s.slice(0, 7)));
+    await trainer.lossAndGrads([f.ids[0].slice(0, 13)]);
+    expect(rt.sessionCount).toBe(sessions);
+  });
+
   it('evaluation sums the same negative log-likelihood as the training loss', async () => {
     const rt = await nodeRuntime();
     const f = readFixture(join('test/fixtures/golden', 'gpt2'));

@@ -94,9 +94,11 @@ export class EngineSession {
     const tensors = adapter ? readSafetensors(adapter.weights, 'adapter_model.safetensors') : undefined;
     const trainer = await Trainer.create(await this.deviceModel(), model, cfg, { seed: lora?.seed ?? 0, adapter: tensors });
     const { loss, tokens, grads } = await trainer.lossAndGrads(inputIds);
+    // Where the LoRA factors and the gradients live between runs ('gpu-buffer' under WebGPU).
+    const locations = [...new Set([trainer.params[0].value.location, ...[...grads.values()].map((g) => g.location)])];
     const out: Record<string, Float32Array> = {};
     for (const [name, t] of grads) out[name] = Float32Array.from((await this.rt.read(t)) as Float32Array);
-    return { loss, tokens, grads: out };
+    return { loss, tokens, grads: out, locations };
   }
 
   tokenize(docs: Document[]): number[][] {

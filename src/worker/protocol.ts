@@ -13,7 +13,7 @@ export interface RequestMap {
   };
   grad: {
     args: { inputIds: number[][]; adapter?: { config: unknown; weights: ArrayBuffer }; lora?: { loraR: number; loraAlpha: number; targetModules: string[]; seed: number } };
-    result: { loss: number; tokens: number; grads: Record<string, Float32Array>; ms: number };
+    result: { loss: number; tokens: number; grads: Record<string, Float32Array>; ms: number; locations: string[] };
   };
   train: { args: { files: { name: string; text: string }[]; settings: TrainSettings }; result: { steps: number; lastLoss: number } };
   control: { args: { action: 'pause' | 'resume' | 'stop' }; result: null };
