@@ -111,3 +111,35 @@ describe('data', () => {
     expect(() => parseDataset('e.txt', '  \n')).toThrow(/e\.txt is empty/);
   });
 });
+
+describe('memory accountant', () => {
+  it('accounts weights, adapter, optimizer state and saved activations, and frees activations after the step', async () => {
+    const { Runtime } = await import('../src/engine/runtime/runtime');
+    const { loadOrtForNode } = await import('../src/engine/runtime/ort-node');
+    const { ort, provider } = await loadOrtForNode(1, 'wasm');
+    const rt = new Runtime(ort, { provider });
+    const f = readFixture(join('test/fixtures/golden', 'llama-gqa'));
+    const trainer = await Trainer.create(rt, f.model, f.lora, { adapter: f.adapter });
+    const m = rt.memory;
+    const weightFloats = f.model.layers.reduce((a, l) => a + [...l.values()].reduce((b, t) => b + t.data.length, 0), 0)
+      + f.model.embed.data.length + f.model.lmHead.data.length + [...f.model.finalNorm.values()].reduce((a, t) => a + t.data.length, 0);
+    expect(m.live.weights).toBe(weightFloats * 4);
+    const adapterBytes = [...f.adapter.values()].reduce((a, t) => a + t.data.length * 4, 0);
+    expect(m.live.adapter).toBe(adapterBytes);
+    const samples: number[] = [];
+    rt.onSample = (s) => samples.push(s.bytes.activations);
+    await trainer.step(f.ids);
+    expect(m.live.optimizer).toBe(2 * adapterBytes);
+    expect(m.live.gradients).toBe(0);
+    expect(m.peak.gradients).toBe(adapterBytes);
+    // Saved activations grow through the forward and are all gone after the step (the
+    // length tables for this length stay).
+    expect(Math.max(...samples)).toBeGreaterThan(samples[0]);
+    const T = f.ids[0].length;
+    const D = f.model.config.headDim;
+    expect(m.live.activations).toBe((T * T + 2 * T * D) * 4);
+    expect(m.peak.activations).toBeGreaterThan(m.live.activations);
+    expect(m.peak.transient).toBeGreaterThan(0);
+    expect(m.live.transient).toBe(0);
+  });
+});

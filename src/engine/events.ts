@@ -1,5 +1,8 @@
 // What the engine tells its shell (worker → UI, or CLI → stderr). Plain data, structured-cloneable.
-import type { Provider } from './runtime/runtime';
+import type { MemorySample, Provider } from './runtime/runtime';
+import type { ByKind } from './memory/accountant';
+
+export type { MemorySample, ByKind };
 
 export interface ModelSummary {
   architecture: string;
@@ -31,7 +34,17 @@ export interface StepEvent {
   tokensPerSecond: number;
 }
 
+/** The accountant over one step: a sample after every session run, and the peak so far. */
+export interface MemoryEvent {
+  type: 'memory';
+  step: number;
+  samples: MemorySample[];
+  peakTotal: number;
+  peakSplit: ByKind;
+}
+
 export type EngineEvent =
+  | MemoryEvent
   | { type: 'provider'; provider: Provider; reason: string }
   | { type: 'dataset'; summary: DatasetSummary }
   | StepEvent

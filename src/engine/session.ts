@@ -1,6 +1,6 @@
 // One engine instance as the shells see it: a model, a tokenizer, a trainer, and a run that
 // can be paused, resumed and stopped between steps. Knows nothing of workers, DOM or files.
-import type { EngineEvent, ModelSummary, DatasetSummary } from './events';
+import type { EngineEvent, ModelSummary, DatasetSummary, MemorySample } from './events';
 import { UserError } from './errors';
 import { loadModel, type Model, type ModelFiles } from './model/model';
 import { loadTokenizer, type TextTokenizer } from './model/tokenizer';
@@ -97,7 +97,10 @@ export class EngineSession {
     // Where the LoRA factors and the gradients live between runs ('gpu-buffer' under WebGPU).
     const locations = [...new Set([trainer.params[0].value.location, ...[...grads.values()].map((g) => g.location)])];
     const out: Record<string, Float32Array> = {};
-    for (const [name, t] of grads) out[name] = Float32Array.from((await this.rt.read(t)) as Float32Array);
+    for (const [name, t] of grads) {
+      out[name] = Float32Array.from((await this.rt.read(t)) as Float32Array);
+      this.rt.dispose(t);
+    }
     return { loss, tokens, grads: out, locations };
   }
 
@@ -120,6 +123,12 @@ export class EngineSession {
     this.trainer = trainer;
     this.control = 'run';
     this.emit({ type: 'status', state: 'running', step: 0 });
+    let samples: MemorySample[] = [];
+    this.rt.onSample = (m) => {
+      // AdamW runs once per LoRA tensor; one sample of that phase per step is enough.
+      if (m.phase === 'adamw' && samples.at(-1)?.phase === 'adamw') samples[samples.length - 1] = m;
+      else samples.push(m);
+    };
     let lastLoss = NaN;
     for (let step = 1; step <= settings.steps; step++) {
       if (this.current() === 'pause') {
@@ -136,6 +145,9 @@ export class EngineSession {
       const ms = performance.now() - t0;
       lastLoss = r.loss;
       this.emit({ type: 'step', step, totalSteps: settings.steps, loss: r.loss, tokens: r.tokens, ms, tokensPerSecond: (r.tokens / ms) * 1000 });
+      const mem = this.rt.memory;
+      this.emit({ type: 'memory', step, samples, peakTotal: mem.peakTotal, peakSplit: { ...mem.peakSplit } });
+      samples = [];
     }
     this.emit({ type: 'status', state: 'finished', step: settings.steps });
     return { steps: settings.steps, lastLoss };

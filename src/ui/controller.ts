@@ -64,7 +64,7 @@ export async function addDataFiles(files: File[]): Promise<void> {
 export async function start(): Promise<void> {
   if (!client) return;
   const s = store();
-  s.set({ steps: [], step: 0, error: null, startedAt: performance.now(), run: 'running' });
+  s.set({ steps: [], memory: [], memoryPeak: null, step: 0, error: null, startedAt: performance.now(), run: 'running' });
   try {
     await client.request('train', { files: texts, settings: s.settings }, 0);
   } catch (e) {

@@ -1,7 +1,7 @@
 // The page's state, fed only by engine events and the user's settings. Slices: engine
 // (provider, model, data), run (status, progress), metrics (per-step series), settings.
 import { create } from 'zustand';
-import type { DatasetSummary, EngineEvent, ModelSummary, StepEvent } from '../engine/events';
+import type { ByKind, DatasetSummary, EngineEvent, MemorySample, ModelSummary, StepEvent } from '../engine/events';
 import type { Provider } from '../engine/runtime/runtime';
 import { DEFAULT_SETTINGS, type TrainSettings } from '../engine/session';
 import type { ProviderChoice } from '../worker/protocol';
@@ -24,6 +24,9 @@ export interface StudioState {
   step: number;
   startedAt: number | null;
   steps: StepEvent[];
+  /** Accountant samples of the run, each tagged with its step. */
+  memory: (MemorySample & { step: number })[];
+  memoryPeak: { total: number; split: ByKind } | null;
   error: string | null;
   log: string[];
   settings: TrainSettings & { provider: ProviderChoice };
@@ -43,6 +46,8 @@ export const useStudio = create<StudioState>()((set) => ({
   step: 0,
   startedAt: null,
   steps: [],
+  memory: [],
+  memoryPeak: null,
   error: null,
   log: [],
   settings: { ...DEFAULT_SETTINGS, provider: 'auto' },
@@ -56,6 +61,12 @@ export const useStudio = create<StudioState>()((set) => ({
         case 'step': return { steps: [...s.steps, e], step: e.step };
         case 'status': return { run: e.state, step: e.step };
         case 'log': return { log: [...s.log.slice(-200), e.message] };
+        case 'memory':
+          return {
+            memory: [...s.memory, ...e.samples.map((m) => ({ ...m, step: e.step }))],
+            memoryPeak: { total: e.peakTotal, split: e.peakSplit },
+          };
       }
+      return {};
     }),
 }));

@@ -5,6 +5,19 @@ import type * as ortTypes from 'onnxruntime-common';
 import { graphKey, type DType, type Graph } from '../graph/ir';
 import { toOnnx } from '../graph/onnx';
 import { GraphBuilder } from '../graph/builder';
+import { MemoryAccountant, type ByKind } from '../memory/accountant';
+import { bindDims, plannedPeakBytes } from '../memory/plan';
+
+/** The accountant's figures at one moment (taken at the end of each session run, when its transient is live). */
+export interface MemorySample {
+  /** Milliseconds since the runtime was created. */
+  t: number;
+  /** The graph that just ran. */
+  phase: string;
+  bytes: ByKind;
+  /** What the device reports (GPU buffers alive, WASM heap, process RSS), when a probe is set. */
+  device?: number;
+}
 
 export type Ort = typeof ortTypes;
 export type Tensor = ortTypes.Tensor;
@@ -18,12 +31,16 @@ export interface RuntimeOptions {
   threads?: number;
   /** Logs each session's compile time and run count when set. */
   log?: (line: string) => void;
+  /** Reads the device's own memory figure (GPU buffers, WASM heap, RSS). */
+  probe?: () => number;
 }
 
 interface SessionEntry {
   session: Promise<ortTypes.InferenceSession>;
   runs: number;
   name: string;
+  /** Planned transient bytes by bound dims. */
+  planned: Map<string, number>;
 }
 
 const ORT_TYPE: Record<DType, ortTypes.Tensor.Type> = {
@@ -35,6 +52,10 @@ export class Runtime {
   readonly provider: Provider;
   /** Milliseconds spent per graph name inside session.run, for profiling. */
   readonly runTime = new Map<string, number>();
+  readonly memory = new MemoryAccountant();
+  /** Called with a sample after every run; the session decides what to keep. */
+  onSample: ((s: MemorySample) => void) | null = null;
+  private readonly born = performance.now();
 
   constructor(readonly ort: Ort, private opts: RuntimeOptions) {
     this.provider = opts.provider;
@@ -59,7 +80,7 @@ export class Runtime {
         this.opts.log?.(`session ${graph.name}: ${bytes.length} bytes, ${Date.now() - started} ms to create`);
         return s;
       });
-      e = { session, runs: 0, name: graph.name };
+      e = { session, runs: 0, name: graph.name, planned: new Map() };
       this.sessions.set(key, e);
     }
     return e;
@@ -75,10 +96,20 @@ export class Runtime {
       if (!t) throw new Error(`${graph.name}: input ${i.name} was not given`);
       inputs[i.name] = t;
     }
+    const env = bindDims(graph, inputs);
+    const planKey = [...env.entries()].join(';');
+    let transient = e.planned.get(planKey);
+    if (transient === undefined) {
+      transient = plannedPeakBytes(graph, env);
+      e.planned.set(planKey, transient);
+    }
+    this.memory.setTransient(transient);
     const t0 = performance.now();
     const out = await session.run(inputs);
     this.runTime.set(graph.name, (this.runTime.get(graph.name) ?? 0) + performance.now() - t0);
     e.runs++;
+    this.onSample?.({ t: performance.now() - this.born, phase: graph.name, bytes: { ...this.memory.live }, device: this.opts.probe?.() });
+    this.memory.setTransient(0);
     return out as Record<string, Tensor>;
   }
 
@@ -102,8 +133,11 @@ export class Runtime {
     return Number(d[0]);
   }
 
+  /** Frees a tensor the engine no longer holds (and stops accounting for it). */
   dispose(t: Tensor | undefined): void {
-    if (t && t.location === 'gpu-buffer') t.dispose();
+    if (!t) return;
+    this.memory.release(t);
+    if (t.location === 'gpu-buffer') t.dispose();
   }
 
   async release(): Promise<void> {

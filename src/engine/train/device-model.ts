@@ -29,7 +29,11 @@ export class DeviceModel {
 
   static async upload(rt: Runtime, model: Model): Promise<DeviceModel> {
     const d = new DeviceModel(rt, model);
-    const up = (h: HostTensor) => rt.upload(rt.tensor('float32', h.data, h.shape));
+    const up = async (h: HostTensor) => {
+      const t = await rt.upload(rt.tensor('float32', h.data, h.shape));
+      rt.memory.track(t, 'weights');
+      return t;
+    };
     for (const layer of model.layers) {
       const w = new Map<string, Tensor>();
       for (const [name, h] of layer) w.set(name, await up(h));
@@ -70,7 +74,11 @@ export class DeviceModel {
     if (this.tables?.T === T) return this.tables.t;
     if (this.tables) for (const t of Object.values(this.tables.t)) this.rt.dispose(t);
     const cfg = this.model.config;
-    const up = (data: Float32Array, shape: number[]) => this.rt.upload(this.rt.tensor('float32', data, shape));
+    const up = async (data: Float32Array, shape: number[]) => {
+      const x = await this.rt.upload(this.rt.tensor('float32', data, shape));
+      this.rt.memory.track(x, 'activations');
+      return x;
+    };
     const t: LengthTables = { mask: await up(causalMask(T), [T, T]) };
     if (cfg.rope) {
       const r = ropeTables(Array.from({ length: T }, (_, i) => i), cfg.headDim, cfg.rope.theta, cfg.rope.linearFactor);

@@ -103,6 +103,7 @@ export class Trainer {
             data = new Float32Array(shape[0] * shape[1]);
           }
           const value = await this.rt.upload(this.rt.tensor('float32', data, shape));
+          this.rt.memory.track(value, 'adapter');
           this.params.push({ peft, layer: l, input: `${name}.lora_${f}`, shape, value, m: null, v: null });
         }
       }
@@ -140,12 +141,18 @@ export class Trainer {
     const cfg = this.model.config;
     const embedFeeds = dm.embedFeeds(ids);
     const tables = await dm.lengthTables(ids[0].length);
-    // Everything this step creates on the device is released at its end, except the gradients.
-    const produced: Tensor[] = [];
+    // What this step creates is an activation until released; LoRA gradients are handed out.
+    const produced = new Set<Tensor>();
     const run = async (g: Graph, feeds: Record<string, Tensor>) => {
       const out = await rt.run(g, feeds);
-      produced.push(...Object.values(out));
+      for (const t of Object.values(out)) {
+        produced.add(t);
+        rt.memory.track(t, 'activations');
+      }
       return out;
+    };
+    const free = (t: Tensor | undefined) => {
+      if (t && produced.delete(t)) rt.dispose(t);
     };
     let h = (await run(dm.embedGraph, embedFeeds)).h;
     const saved: Record<string, Tensor>[] = [];
@@ -164,16 +171,28 @@ export class Trainer {
     const loss = await rt.readScalar(head.loss);
     let dh = head[gradName('h')];
 
+    free(head.loss);
+    free(h);
+
     const grads = new Map<string, Tensor>();
     for (let l = cfg.layers - 1; l >= 0; l--) {
       const g = this.graphsFor(l);
       const out = await run(g.backward, { ...saved[l], [gradName('out')]: dh });
-      for (const p of this.params) if (p.layer === l) grads.set(p.peft, out[gradName(p.input)]);
-      dh = out[gradName('h')];
+      for (const p of this.params) {
+        if (p.layer !== l) continue;
+        const grad = out[gradName(p.input)];
+        produced.delete(grad);
+        rt.memory.release(grad);
+        rt.memory.track(grad, 'gradients');
+        grads.set(p.peft, grad);
+      }
+      free(dh);
+      for (const t of Object.values(saved[l])) free(t);
       saved[l] = {};
+      dh = out[gradName('h')];
     }
-    const kept = new Set(grads.values());
-    for (const t of produced) if (!kept.has(t)) rt.dispose(t);
+    free(dh);
+    for (const t of produced) rt.dispose(t);
     return { loss, tokens, grads };
   }
 
@@ -215,11 +234,16 @@ export class Trainer {
       const zeros = () => rt.upload(rt.tensor('float32', new Float32Array(p.shape[0] * p.shape[1]), p.shape));
       p.m ??= await zeros();
       p.v ??= await zeros();
+      rt.memory.track(p.m, 'optimizer');
+      rt.memory.track(p.v, 'optimizer');
       const out = await rt.run(adamwGraph(), { p: p.value, g: grads.get(p.peft)!, m: p.m, v: p.v, ...hyper });
       for (const old of [p.value, p.m, p.v, grads.get(p.peft)]) rt.dispose(old);
       p.value = out.p_new;
       p.m = out.m_new;
       p.v = out.v_new;
+      rt.memory.track(p.value, 'adapter');
+      rt.memory.track(p.m, 'optimizer');
+      rt.memory.track(p.v, 'optimizer');
     }
     return { loss, tokens };
   }

@@ -1,0 +1,56 @@
+// What a session run holds at its peak, from the graph alone: bind the symbolic dims to the
+// fed shapes, then walk the nodes in order, freeing each value after its last use. This is
+// onnxruntime's transient use as its planner would see it (its arena may round up).
+import type { Dim, Graph, DType } from '../graph/ir';
+
+const BYTES: Record<DType, number> = { float32: 4, float64: 8, float16: 2, int64: 8, int32: 4, bool: 1 };
+
+function resolve(d: Dim, env: Map<string, number>): number {
+  if (typeof d === 'number') return d;
+  let n = 1;
+  for (const part of d.split('*')) n *= /^\d+$/.test(part) ? Number(part) : env.get(part) ?? 1;
+  return n;
+}
+
+/** Binds symbolic dims by matching graph inputs against the dims actually fed. */
+export function bindDims(g: Graph, feeds: Record<string, { dims: readonly number[] }>): Map<string, number> {
+  const env = new Map<string, number>();
+  for (const i of g.inputs) {
+    const dims = feeds[i.name]?.dims;
+    if (!dims) continue;
+    i.shape.forEach((d, k) => {
+      if (typeof d === 'string' && !d.includes('*')) env.set(d, dims[k]);
+    });
+  }
+  return env;
+}
+
+/** Peak bytes of intermediate values (not inputs, not constants) alive at once during a run. */
+export function plannedPeakBytes(g: Graph, env: Map<string, number>): number {
+  const lastUse = new Map<string, number>();
+  g.nodes.forEach((n, i) => n.inputs.forEach((x) => lastUse.set(x, i)));
+  const outputs = new Set(g.outputs.map((o) => o.name));
+  const size = (name: string) => {
+    const v = g.values.get(name);
+    if (!v) return 0;
+    return v.shape.reduce<number>((p, d) => p * resolve(d, env), 1) * BYTES[v.dtype];
+  };
+  let live = 0;
+  let peak = 0;
+  const alive = new Map<string, number>();
+  g.nodes.forEach((n, i) => {
+    for (const o of n.outputs) {
+      const b = size(o);
+      alive.set(o, b);
+      live += b;
+    }
+    peak = Math.max(peak, live);
+    for (const x of n.inputs) {
+      if (alive.has(x) && (lastUse.get(x) ?? -1) <= i && !outputs.has(x)) {
+        live -= alive.get(x)!;
+        alive.delete(x);
+      }
+    }
+  });
+  return peak;
+}
