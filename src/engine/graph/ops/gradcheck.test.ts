@@ -70,10 +70,22 @@ const CASES: Case[] = [
     name: 'Gather (indices only)', ops: ['Gather'], inputs: [{ shape: [4, 3] }],
     build: (b, [x]) => b.mul(x, b.op1('Gather', [b.constant('float64', [4, 3], Float64Array.from({ length: 12 }, (_, i) => i / 7)), b.ints([2, 0, 1, 3])], { axis: 0 })),
   },
+  {
+    name: 'Gather rows by 1-D index (repeats add)', ops: ['Gather', 'ScatterElements'], inputs: [{ shape: [2, 5, 3] }, { shape: [3], ints: [4, 1, 4] }],
+    build: (b, [x, idx]) => b.tanh(b.op1('Gather', [x, idx], { axis: 1 })),
+  },
+  {
+    name: 'ScatterElements add into rows', ops: ['ScatterElements', 'GatherElements'], inputs: [{ shape: [1, 5, 3] }, { shape: [1, 2, 3] }, { shape: [1, 2, 3], ints: [0, 0, 0, 3, 3, 3] }],
+    build: (b, [x, u, idx]) => b.tanh(b.op1('ScatterElements', [x, idx, u], { axis: 1, reduction: 'add' })),
+  },
+  {
+    name: 'ScatterElements overwrite', ops: ['ScatterElements'], inputs: [{ shape: [4, 3] }, { shape: [2, 3] }, { shape: [2, 3], ints: [1, 1, 1, 2, 2, 2] }],
+    build: (b, [x, u, idx]) => b.tanh(b.op1('ScatterElements', [x, idx, u], { axis: 0 })),
+  },
   { name: 'Cast round trip', ops: ['Cast'], inputs: [{ shape: [4] }], build: (b, [x]) => b.mul(b.cast(b.cast(x, 'float32'), 'float64'), x) },
 ];
 
-const DIFFERENTIABLE_OPS = registeredOps().filter((op) => !['Shape', 'Equal', 'Greater', 'Less', 'ReduceMax', 'ScatterElements', 'Trilu'].includes(op));
+const DIFFERENTIABLE_OPS = registeredOps().filter((op) => !['Shape', 'Equal', 'Greater', 'Less', 'ReduceMax', 'Trilu'].includes(op));
 
 async function lossAt(rt: Runtime, fwd: ReturnType<GraphBuilder['build']>, feeds: Record<string, Tensor>, v: Float64Array): Promise<number> {
   const out = await rt.run(fwd, feeds);

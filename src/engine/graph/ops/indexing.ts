@@ -13,9 +13,17 @@ export const gather: OpDef = {
     const axis = normAxis(Number(attrs.axis ?? 0), x[0].shape.length, 'Gather');
     return [{ dtype: x[0].dtype, shape: [...x[0].shape.slice(0, axis), ...x[1].shape, ...x[0].shape.slice(axis + 1)] }];
   },
-  grad({ needs }) {
-    if (needs[0]) throw new Error('Gather: no gradient for the gathered table (embeddings are frozen)');
-    return [null, null];
+  // Rows gathered along one axis by a 1-D index (the kept tokens) scatter their gradient back,
+  // adding where an index repeats. Tables gathered by a batch of ids (embeddings) are frozen.
+  grad({ b, shapeOf, needs }, x, _y, [dy], attrs) {
+    if (!needs[0]) return [null, null];
+    if (x[1].shape.length !== 1) throw new Error('Gather: a data gradient needs 1-D indices');
+    const rank = x[0].shape.length;
+    const axis = normAxis(Number(attrs.axis ?? 0), rank, 'Gather');
+    const view = Array.from({ length: rank }, (_, i) => (i === axis ? -1 : 1));
+    const idx = b.op1('Expand', [b.reshape(x[1], view), b.shape(dy!)]);
+    const zeros = b.op1('Expand', [b.scalar(0, dy!.dtype), shapeOf(x[0])]);
+    return [b.op1('ScatterElements', [zeros, idx, dy!], { axis, reduction: 'add' }), null];
   },
 };
 
@@ -33,10 +41,24 @@ export const gatherElements: OpDef = {
   },
 };
 
+// With reduction add (the kept rows' attention output added into the residual in place),
+// data passes its gradient straight through; without reduction, overwritten rows get none.
 export const scatterElements: OpDef = {
-  infer(x) {
+  infer(x, attrs) {
     expectInputs('ScatterElements', x, 3);
     intIndices('ScatterElements', x[1].dtype);
+    const reduction = attrs.reduction ?? 'none';
+    if (reduction !== 'none' && reduction !== 'add') throw new Error(`ScatterElements: reduction ${String(reduction)} is not supported`);
     return [{ dtype: x[0].dtype, shape: x[0].shape }];
+  },
+  grad({ b, shapeOf, needs }, x, _y, [dy], attrs) {
+    const axis = Number(attrs.axis ?? 0);
+    const add = attrs.reduction === 'add';
+    let dData = null;
+    if (needs[0]) {
+      dData = add ? dy! : b.op1('ScatterElements', [dy!, x[1], b.op1('Expand', [b.scalar(0, dy!.dtype), shapeOf(x[2])])], { axis });
+    }
+    const dUpdates = needs[2] ? b.op1('GatherElements', [dy!, x[1]], { axis }) : null;
+    return [dData, null, dUpdates];
   },
 };
