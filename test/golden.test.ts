@@ -15,11 +15,17 @@ describe.each(['wasm', 'node'] as const)('loss and LoRA gradients match transfor
     expect(CASES).toEqual(expect.arrayContaining(['llama-gqa', 'gpt2', 'qwen2', 'llama-tied-scaled-mlp', 'gpt2-mlp']));
   });
 
-  for (const name of CASES) {
-    it(name, async () => {
+  // Whole sequences in one segment, and cut into attention segments of 5 query rows and
+  // LM-head segments of 7 rows (the long-context path).
+  for (const [name, segments] of CASES.flatMap((c) => [[c, false], [c, true]] as const)) {
+    it(`${name}${segments ? ', segmented' : ''}`, async () => {
       const f = readFixture(join(ROOT, name));
       const rt = await nodeRuntime(backend);
       const trainer = await Trainer.create(rt, f.model, f.lora, { adapter: f.adapter });
+      if (segments) {
+        trainer.segmentRows = 5;
+        trainer.headRows = 7;
+      }
       const { loss, grads } = await trainer.lossAndGrads(f.ids);
       expect(Math.abs(loss - f.expected.loss) / Math.abs(f.expected.loss)).toBeLessThan(1e-4);
       expect([...grads.keys()].sort()).toEqual([...f.grads.keys()].sort());

@@ -113,7 +113,7 @@ describe('data', () => {
 });
 
 describe('memory accountant', () => {
-  it('accounts weights, adapter, optimizer state and saved activations, and frees activations after the step', async () => {
+  it('accounts weights, adapter, optimizer state and saved activations, and frees every activation after the step', async () => {
     const { Runtime } = await import('../src/engine/runtime/runtime');
     const { loadOrtForNode } = await import('../src/engine/runtime/ort-node');
     const { ort, provider } = await loadOrtForNode(1, 'wasm');
@@ -135,10 +135,8 @@ describe('memory accountant', () => {
     // Saved activations grow through the forward and are all gone after the step (the
     // length tables for this length stay).
     expect(Math.max(...samples)).toBeGreaterThan(samples[0]);
-    const T = f.ids[0].length;
-    const D = f.model.config.headDim;
-    expect(m.live.activations).toBe((T * T + 2 * T * D) * 4);
-    expect(m.peak.activations).toBeGreaterThan(m.live.activations);
+    expect(m.live.activations).toBe(0);
+    expect(m.peak.activations).toBeGreaterThan(0);
     expect(m.peak.transient).toBeGreaterThan(0);
     expect(m.live.transient).toBe(0);
   });

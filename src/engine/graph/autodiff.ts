@@ -11,6 +11,13 @@ export interface BackwardSpec {
   wrt: string[];
   /** Forward outputs that receive an incoming gradient (named `grad_<output>`). */
   seeds: string[];
+  /**
+   * wrt inputs whose gradient is added to an accumulator input `acc_grad_<wrt>` (same shape)
+   * before it leaves, so work split into pieces sums its gradients on the device.
+   */
+  accumulate?: string[];
+  /** The fused graph's outputs: the forward's and the gradients (default), or the gradients alone. */
+  fusedOutputs?: 'all' | 'grads';
 }
 
 export interface Differentiated {
@@ -114,16 +121,22 @@ export function differentiate(fb: GraphBuilder, spec: BackwardSpec): Differentia
   for (const w of spec.wrt) {
     let g = sum(w);
     if (!g) g = fb.op1('Expand', [fb.scalar(0, value(w).dtype), ctxFor([]).shapeOf(value(w))]);
+    if (spec.accumulate?.includes(w)) {
+      const acc: ValueInfo = { name: `acc_${gradName(w)}`, dtype: g.dtype, shape: value(w).shape };
+      fb.values.set(acc.name, acc);
+      seedInputs.push(acc);
+      g = fb.add(acc, g);
+    }
     const out: ValueInfo = { name: gradName(w), dtype: g.dtype, shape: value(w).shape };
     fb.values.set(out.name, out);
     fb.nodes.push({ op: 'Identity', inputs: [g.name], outputs: [out.name], attrs: {} });
     gradOutputs.push(out);
   }
   for (let k = 0; k < forwardCount; k++) forwardSide.add(k);
-  return split(fb, forwardSide, seedInputs, gradOutputs);
+  return split(fb, forwardSide, seedInputs, gradOutputs, spec.fusedOutputs ?? 'all');
 }
 
-function split(fb: GraphBuilder, forwardSide: Set<number>, seeds: ValueInfo[], gradOutputs: ValueInfo[]): Differentiated {
+function split(fb: GraphBuilder, forwardSide: Set<number>, seeds: ValueInfo[], gradOutputs: ValueInfo[], fusedOutputs: 'all' | 'grads'): Differentiated {
   const constants = new Map<string, Constant>(fb.constants.map((c) => [c.info.name, c]));
   const producer = new Map<string, number>();
   fb.nodes.forEach((n, i) => n.outputs.forEach((o) => producer.set(o, i)));
@@ -162,9 +175,13 @@ function split(fb: GraphBuilder, forwardSide: Set<number>, seeds: ValueInfo[], g
     return { name, inputs, outputs, nodes, constants: consts, values };
   };
 
-  const fusedIdx = live(fb.nodes, producer, [...fb.outputs.map((o) => o.name), ...gradOutputs.map((g) => g.name)], () => true);
+  const fusedOuts = fusedOutputs === 'all' ? [...fb.outputs, ...gradOutputs] : gradOutputs;
+  const fusedIdx = live(fb.nodes, producer, fusedOuts.map((o) => o.name), () => true);
+  // Inputs only the dropped forward outputs read are left out of the fused graph.
+  const fusedUses = new Set(fusedIdx.flatMap((i) => fb.nodes[i].inputs));
+  const fusedInputs = [...fb.inputs.filter((i) => fusedUses.has(i.name)), ...seeds];
   return {
-    fused: make(`${fb.name}_fused`, [...fb.inputs, ...seeds], [...fb.outputs, ...gradOutputs], fusedIdx),
+    fused: make(`${fb.name}_fused`, fusedInputs, fusedOuts, fusedIdx),
     forward: make(`${fb.name}_fwd`, [...fb.inputs], fwdOutputs, fwdNodes),
     backward: make(`${fb.name}_bwd`, backwardInputs, gradOutputs, bwdNodes, bwdConsts),
     saved,

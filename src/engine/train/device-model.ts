@@ -1,18 +1,11 @@
 // A model's frozen weights on the runtime's device, with the per-length inputs every layer
 // shares (causal mask, rotary tables) and the feeds of the embedding and head graphs.
-import { GraphBuilder } from '../graph/builder';
 import type { Graph } from '../graph/ir';
-import { buildEmbed, buildHead } from '../model/architecture';
+import { buildEmbed } from '../model/architecture';
 import type { HostTensor, Model } from '../model/model';
-import { causalMask, ropeTables } from '../model/rope';
+import { ropeTables } from '../model/rope';
 import type { Runtime, Tensor } from '../runtime/runtime';
 import { UserError } from '../errors';
-
-export interface LengthTables {
-  mask: Tensor;
-  cos?: Tensor;
-  sin?: Tensor;
-}
 
 export class DeviceModel {
   readonly layers: Map<string, Tensor>[] = [];
@@ -20,8 +13,6 @@ export class DeviceModel {
   private wpe: Tensor | null = null;
   readonly head = new Map<string, Tensor>();
   readonly embedGraph: Graph;
-  private tables: { T: number; t: LengthTables } | null = null;
-  private headForward: Graph | null = null;
 
   private constructor(readonly rt: Runtime, readonly model: Model) {
     this.embedGraph = buildEmbed(model.config, 'float32').build();
@@ -69,66 +60,48 @@ export class DeviceModel {
     return feeds;
   }
 
-  /** Mask and rotary tables for positions 0..T−1 (kept for the last length asked). */
-  async lengthTables(T: number): Promise<LengthTables> {
-    if (this.tables?.T === T) return this.tables.t;
-    if (this.tables) for (const t of Object.values(this.tables.t)) this.rt.dispose(t);
+  /** Rotary tables (K, D) for the given original positions, on the device (Llama family). */
+  async ropeFor(positions: ArrayLike<number>): Promise<{ cos: Tensor; sin: Tensor } | null> {
     const cfg = this.model.config;
-    const up = async (data: Float32Array, shape: number[]) => {
-      const x = await this.rt.upload(this.rt.tensor('float32', data, shape));
+    if (!cfg.rope) return null;
+    const r = ropeTables(positions, cfg.headDim, cfg.rope.theta, cfg.rope.linearFactor);
+    const up = async (data: Float32Array) => {
+      const x = await this.rt.upload(this.rt.tensor('float32', data, [positions.length, cfg.headDim]));
       this.rt.memory.track(x, 'activations');
       return x;
     };
-    const t: LengthTables = { mask: await up(causalMask(T), [T, T]) };
-    if (cfg.rope) {
-      const r = ropeTables(Array.from({ length: T }, (_, i) => i), cfg.headDim, cfg.rope.theta, cfg.rope.linearFactor);
-      t.cos = await up(r.cos, [T, cfg.headDim]);
-      t.sin = await up(r.sin, [T, cfg.headDim]);
-    }
-    this.tables = { T, t };
-    return t;
+    return { cos: await up(r.cos), sin: await up(r.sin) };
   }
 
-  /** Feeds of one layer's graph, except its LoRA factors. */
-  layerFeeds(layer: number, h: Tensor, tables: LengthTables): Record<string, Tensor> {
-    const feeds: Record<string, Tensor> = { h, mask: tables.mask };
-    if (tables.cos && tables.sin) Object.assign(feeds, { cos: tables.cos, sin: tables.sin });
-    for (const [name, w] of this.layers[layer]) feeds[name] = w;
-    return feeds;
+  /** Weights of one layer by graph input name. */
+  layerWeights(layer: number): Record<string, Tensor> {
+    return Object.fromEntries(this.layers[layer]);
   }
 
   /**
-   * Feeds of the head graph: the next token as target at every position but the last.
-   * Returns the number of predicted tokens.
+   * Host inputs of the head over rows [start, end): the next token as target at every position
+   * but each sequence's last.
    */
-  headFeeds(ids: number[][], h: Tensor, count: number | null = null): { feeds: Record<string, Tensor>; tokens: number } {
+  headFeeds(ids: number[][], start: number, end: number, count: number): Record<string, Tensor> {
     const B = ids.length;
     const T = ids[0].length;
-    const targets = new BigInt64Array(B * T);
-    const weights = new Float32Array(B * T);
+    const S = end - start;
+    const targets = new BigInt64Array(B * S);
+    const weights = new Float32Array(B * S);
     for (let b = 0; b < B; b++) {
-      for (let t = 0; t < T - 1; t++) {
-        targets[b * T + t] = BigInt(ids[b][t + 1]);
-        weights[b * T + t] = 1;
+      for (let t = start; t < end && t < T - 1; t++) {
+        targets[b * S + t - start] = BigInt(ids[b][t + 1]);
+        weights[b * S + t - start] = 1;
       }
     }
-    const tokens = B * (T - 1);
     const rt = this.rt;
     const feeds: Record<string, Tensor> = {
-      h,
-      targets: rt.tensor('int64', targets, [B, T]),
-      weights: rt.tensor('float32', weights, [B, T]),
-      count: rt.tensor('float32', Float32Array.of(count ?? tokens), []),
+      rows: rt.tensor('int64', BigInt64Array.from({ length: S }, (_, i) => BigInt(start + i)), [S]),
+      targets: rt.tensor('int64', targets, [B, S]),
+      weights: rt.tensor('float32', weights, [B, S]),
+      count: rt.tensor('float32', Float32Array.of(count), []),
     };
     for (const [name, t] of this.head) feeds[name] = t;
-    return { feeds, tokens };
-  }
-
-  /** The head's forward alone (its loss with count 1 is the summed negative log-likelihood). */
-  headForwardGraph(): Graph {
-    this.headForward ??= buildHead(this.model.config, 'float32').build();
-    return this.headForward;
+    return feeds;
   }
 }
-
-export type { GraphBuilder };

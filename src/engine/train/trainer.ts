@@ -1,9 +1,10 @@
 // The dense LoRA training step, layer by layer: embed → each layer's forward (saving what its
 // backward needs) → head with loss and its gradient → each layer's backward in reverse →
 // AdamW per LoRA tensor. Weights and LoRA factors stay on the runtime's device between runs.
-import { differentiate, gradName } from '../graph/autodiff';
+import { gradName } from '../graph/autodiff';
 import type { Graph } from '../graph/ir';
-import { buildHead, buildLayer, layerModules } from '../model/architecture';
+import { layerModules } from '../model/architecture';
+import { headGraphs, layerGraphs, segmentGraphs, type HeadGraphs, type LayerGraphs, type SegmentGraphs } from './layer-graphs';
 import type { LoraConfig } from '../model/lora';
 import { peftName, targetedModules } from '../model/lora';
 import type { Model } from '../model/model';
@@ -14,14 +15,20 @@ import { adamwGraph, ADAMW_DEFAULTS, type AdamWSettings } from './adamw';
 import { DeviceModel } from './device-model';
 import { mulberry32 } from './random';
 
-interface LayerGraphs {
-  /** Forward alone, for evaluation. */
-  plain: Graph;
-  /** Forward that also outputs what the backward reads. */
-  forward: Graph;
-  backward: Graph;
-  saved: string[];
+/** What one layer's forward left for its backward. */
+interface LayerSaved {
+  rows: number[];
+  sparse: boolean;
+  pre: Record<string, Tensor>;
+  post: Record<string, Tensor>;
+  q: Tensor;
+  k: Tensor;
+  v: Tensor;
+  common: Record<string, Tensor>;
 }
+
+/** Which token positions a layer keeps (sorted), or null to run it dense. */
+export type Selector = (layer: number, h: Tensor, T: number) => Promise<number[] | null>;
 
 /** One LoRA factor: its PEFT name, where it feeds the layer graph, and its optimizer state. */
 export interface LoraParam {
@@ -41,10 +48,16 @@ export interface StepResult {
 }
 
 export class Trainer {
-  private layerGraphs = new Map<string, LayerGraphs>();
+  private layerGraphCache = new Map<string, LayerGraphs>();
+  private seg: SegmentGraphs;
+  private head: HeadGraphs;
   private targeted: Set<string>[];
   readonly params: LoraParam[] = [];
-  private headGraph: Graph;
+  /** Query rows per attention segment and rows per LM-head segment: they bound the transients. */
+  segmentRows = 256;
+  headRows = 512;
+  /** Decides each layer's kept tokens during the forward; dense unless set. */
+  select: Selector = async () => null;
   private stepCount = 0;
   optimizer: AdamWSettings = { ...ADAMW_DEFAULTS };
 
@@ -54,7 +67,8 @@ export class Trainer {
     if (this.targeted.every((t) => t.size === 0)) {
       throw new UserError(`LoRA target_modules ${JSON.stringify(lora.targetModules)} match no module of this ${cfg.architecture}; its modules are ${layerModules(cfg).map((m) => m.name).join(', ')}.`);
     }
-    this.headGraph = differentiate(buildHead(cfg, 'float32'), { wrt: ['h'], seeds: ['loss'] }).fused;
+    this.seg = segmentGraphs(cfg);
+    this.head = headGraphs(cfg);
   }
 
   get rt(): Runtime {
@@ -114,34 +128,50 @@ export class Trainer {
     }
   }
 
-  private graphsFor(layer: number): LayerGraphs {
-    const key = [...this.targeted[layer]].sort().join(',');
-    let g = this.layerGraphs.get(key);
+  private graphsFor(layer: number, sparse: boolean): LayerGraphs {
+    const key = `${sparse}:${[...this.targeted[layer]].sort().join(',')}`;
+    let g = this.layerGraphCache.get(key);
     if (!g) {
-      const fb = buildLayer(this.model.config, this.lora, this.targeted[layer], 'float32');
-      const plain = fb.build();
-      const wrt = ['h', ...fb.inputs.filter((i) => i.name.includes('.lora_')).map((i) => i.name)];
-      const d = differentiate(fb, { wrt, seeds: ['out'] });
-      g = { plain, forward: d.forward, backward: d.backward, saved: d.saved };
-      this.layerGraphs.set(key, g);
+      g = layerGraphs({ cfg: this.model.config, lora: this.lora, targeted: this.targeted[layer], sparse, dtype: 'float32' });
+      this.layerGraphCache.set(key, g);
     }
     return g;
   }
 
-  private layerFeeds(l: number, h: Tensor, tables: Awaited<ReturnType<DeviceModel['lengthTables']>>): Record<string, Tensor> {
-    const feeds = this.dm.layerFeeds(l, h, tables);
-    for (const p of this.params) if (p.layer === l) feeds[p.input] = p.value;
+  private loraFeeds(layer: number): Record<string, Tensor> {
+    const feeds: Record<string, Tensor> = {};
+    for (const p of this.params) if (p.layer === layer) feeds[p.input] = p.value;
     return feeds;
   }
 
-  /** Loss and the gradient of every LoRA factor (device tensors, by PEFT name). */
-  async lossAndGrads(ids: number[][]): Promise<{ loss: number; tokens: number; grads: Map<string, Tensor> }> {
+  /** Query segments [start, end) over K rows. */
+  private segments(K: number): [number, number][] {
+    const out: [number, number][] = [];
+    for (let s = 0; s < K; s += this.segmentRows) out.push([s, Math.min(K, s + this.segmentRows)]);
+    return out;
+  }
+
+  private segmentFeeds(rows: number[], start: number, end: number): Record<string, Tensor> {
+    const rt = this.rt;
+    const range = (a: number, b: number) => BigInt64Array.from({ length: b - a }, (_, i) => BigInt(a + i));
+    return {
+      qrows: rt.tensor('int64', range(start, end), [end - start]),
+      krows: rt.tensor('int64', range(0, end), [end]),
+      qpos: rt.tensor('float32', Float32Array.from(rows.slice(start, end)), [end - start]),
+      kpos: rt.tensor('float32', Float32Array.from(rows.slice(0, end)), [end]),
+    };
+  }
+
+  /**
+   * One pass over the batch. With `backward`, saves what each part's backward reads, then runs
+   * the head's loss and gradient and every part's backward in reverse; otherwise a plain
+   * forward whose head returns the summed negative log-likelihood.
+   */
+  private async pass(ids: number[][], backward: boolean): Promise<{ loss: number; tokens: number; grads: Map<string, Tensor> }> {
     const rt = this.rt;
     const dm = this.dm;
     const cfg = this.model.config;
-    const embedFeeds = dm.embedFeeds(ids);
-    const tables = await dm.lengthTables(ids[0].length);
-    // What this step creates is an activation until released; LoRA gradients are handed out.
+    const { B, T } = dm.checkBatch(ids);
     const produced = new Set<Tensor>();
     const run = async (g: Graph, feeds: Record<string, Tensor>) => {
       const out = await rt.run(g, feeds);
@@ -154,65 +184,114 @@ export class Trainer {
     const free = (t: Tensor | undefined) => {
       if (t && produced.delete(t)) rt.dispose(t);
     };
-    let h = (await run(dm.embedGraph, embedFeeds)).h;
-    const saved: Record<string, Tensor>[] = [];
-    for (let l = 0; l < cfg.layers; l++) {
-      const g = this.graphsFor(l);
-      const feeds = this.layerFeeds(l, h, tables);
-      const out = await run(g.forward, feeds);
-      const keep: Record<string, Tensor> = {};
-      for (const s of g.saved) keep[s] = out[s] ?? feeds[s];
-      saved.push(keep);
-      h = out.out;
-    }
-    const { feeds: headFeeds, tokens } = dm.headFeeds(ids, h);
-    headFeeds[gradName('loss')] = rt.tensor('float32', Float32Array.of(1), []);
-    const head = await run(this.headGraph, headFeeds);
-    const loss = await rt.readScalar(head.loss);
-    let dh = head[gradName('h')];
+    const allRows = Array.from({ length: T }, (_, i) => i);
+    const saved: LayerSaved[] = [];
+    let h = (await run(dm.embedGraph, dm.embedFeeds(ids))).h;
 
-    free(head.loss);
+    for (let l = 0; l < cfg.layers; l++) {
+      const kept = await this.select(l, h, T);
+      const rows = kept ?? allRows;
+      const g = this.graphsFor(l, kept !== null);
+      const rope = await dm.ropeFor(rows);
+      if (rope) Object.values(rope).forEach((t) => produced.add(t));
+      const common: Record<string, Tensor> = { ...dm.layerWeights(l), ...this.loraFeeds(l), ...(rope ?? {}) };
+      if (kept) {
+        common.idx = rt.tensor('int64', BigInt64Array.from(kept.map(BigInt)), [kept.length]);
+      }
+      const preFeeds = { ...common, h };
+      const pre = await run(backward ? g.pre.forward : g.pre.plain, preFeeds);
+      let o: Tensor | undefined;
+      for (const [s, e] of this.segments(rows.length)) {
+        const feeds = { q: pre.q, k: pre.k, v: pre.v, ...this.segmentFeeds(rows, s, e), ...(o ? { o_acc: o } : {}) };
+        const next = (await run(o ? this.seg.rest : this.seg.first, feeds)).o;
+        free(o);
+        o = next;
+      }
+      const postFeeds = { ...common, h, o: o! };
+      const post = await run(backward ? g.post.forward : g.post.plain, postFeeds);
+      if (backward) {
+        const keep = (names: string[], out: Record<string, Tensor>, feeds: Record<string, Tensor>) =>
+          Object.fromEntries(names.map((n) => [n, out[n] ?? feeds[n]]));
+        saved.push({ rows, sparse: kept !== null, pre: keep(g.pre.saved, pre, preFeeds), post: keep(g.post.saved, post, postFeeds), q: pre.q, k: pre.k, v: pre.v, common });
+        // o is read by the post's backward only through what the post saved.
+        if (!g.post.saved.includes('o')) free(o);
+      } else {
+        for (const t of [pre.q, pre.k, pre.v, o, h]) free(t);
+        if (rope) Object.values(rope).forEach(free);
+      }
+      h = post.out;
+    }
+
+    const tokens = B * (T - 1);
+    let loss = 0;
+    let dh: Tensor | undefined;
+    for (let s = 0; s < T; s += this.headRows) {
+      const e = Math.min(T, s + this.headRows);
+      const feeds: Record<string, Tensor> = { ...dm.headFeeds(ids, s, e, backward ? tokens : 1), h };
+      if (!backward) {
+        const out = await run(this.head.plain, feeds);
+        loss += await rt.readScalar(out.loss);
+        free(out.loss);
+        continue;
+      }
+      feeds[gradName('loss')] = rt.tensor('float32', Float32Array.of(1), []);
+      if (dh) feeds[`acc_${gradName('h')}`] = dh;
+      const out = await run(dh ? this.head.rest : this.head.first, feeds);
+      loss += await rt.readScalar(out.loss);
+      free(out.loss);
+      free(dh);
+      dh = out[gradName('h')];
+    }
     free(h);
 
     const grads = new Map<string, Tensor>();
-    for (let l = cfg.layers - 1; l >= 0; l--) {
-      const g = this.graphsFor(l);
-      const out = await run(g.backward, { ...saved[l], [gradName('out')]: dh });
+    const collect = (l: number, out: Record<string, Tensor>) => {
       for (const p of this.params) {
-        if (p.layer !== l) continue;
-        const grad = out[gradName(p.input)];
+        const grad = p.layer === l ? out[gradName(p.input)] : undefined;
+        if (!grad) continue;
         produced.delete(grad);
         rt.memory.release(grad);
         rt.memory.track(grad, 'gradients');
         grads.set(p.peft, grad);
       }
+    };
+    for (let l = cfg.layers - 1; backward && l >= 0; l--) {
+      const sv = saved[l];
+      const g = this.graphsFor(l, sv.sparse);
+      const post = await run(g.post.backward, { ...sv.post, [gradName('out')]: dh! });
+      collect(l, post);
       free(dh);
-      for (const t of Object.values(saved[l])) free(t);
-      saved[l] = {};
-      dh = out[gradName('h')];
+      let acc: Record<string, Tensor> | null = null;
+      for (const [s, e] of this.segments(sv.rows.length)) {
+        const feeds: Record<string, Tensor> = { q: sv.q, k: sv.k, v: sv.v, ...this.segmentFeeds(sv.rows, s, e), [gradName('o')]: post[gradName('o')] };
+        if (acc) for (const n of ['q', 'k', 'v']) feeds[`acc_${gradName(n)}`] = acc[gradName(n)];
+        const out = await run(acc ? this.seg.backwardRest : this.seg.backwardFirst, feeds);
+        if (acc) Object.values(acc).forEach(free);
+        acc = { [gradName('q')]: out[gradName('q')], [gradName('k')]: out[gradName('k')], [gradName('v')]: out[gradName('v')] };
+      }
+      free(post[gradName('o')]);
+      const pre = await run(g.pre.backward, { ...sv.pre, ...acc!, [`acc_${gradName('h')}`]: post[gradName('h')] });
+      collect(l, pre);
+      Object.values(acc!).forEach(free);
+      free(post[gradName('h')]);
+      for (const t of [...Object.values(sv.pre), ...Object.values(sv.post), sv.q, sv.k, sv.v, sv.common.cos, sv.common.sin]) free(t);
+      saved[l] = undefined as unknown as LayerSaved;
+      dh = pre[gradName('h')];
     }
     free(dh);
     for (const t of produced) rt.dispose(t);
     return { loss, tokens, grads };
   }
 
+  /** Loss and the gradient of every LoRA factor (device tensors, by PEFT name). */
+  async lossAndGrads(ids: number[][]): Promise<{ loss: number; tokens: number; grads: Map<string, Tensor> }> {
+    return this.pass(ids, true);
+  }
+
   /** Summed negative log-likelihood of the next token over a batch, and how many were predicted. */
   async nll(ids: number[][]): Promise<{ nll: number; tokens: number }> {
-    const rt = this.rt;
-    const dm = this.dm;
-    const tables = await dm.lengthTables(ids[0].length);
-    let h = (await rt.run(dm.embedGraph, dm.embedFeeds(ids))).h;
-    for (let l = 0; l < this.model.config.layers; l++) {
-      const next = (await rt.run(this.graphsFor(l).plain, this.layerFeeds(l, h, tables))).out;
-      rt.dispose(h);
-      h = next;
-    }
-    const { feeds, tokens } = dm.headFeeds(ids, h, 1);
-    const out = await rt.run(dm.headForwardGraph(), feeds);
-    const nll = await rt.readScalar(out.loss);
-    rt.dispose(h);
-    rt.dispose(out.loss);
-    return { nll, tokens };
+    const r = await this.pass(ids, false);
+    return { nll: r.loss, tokens: r.tokens };
   }
 
   /** One optimizer step on a batch; returns the loss before the update. */

@@ -1,0 +1,136 @@
+// A decoder layer in three graphs, so attention can run by query segments and a layer can
+// leave tokens out (LEMO.md 2):
+//   pre      h (B, T, C) [→ kept rows] → norm → q (B, H, K, D), k, v (B, KV, K, D), RoPE at each
+//            kept token's original position
+//   segment  one query segment's causal attention over the keys before it, added into o
+//   post     o → o_proj, added into the residual at the kept rows (eliminated rows pass through),
+//            then the MLP on every token → out (B, T, C)
+// Dense layers are the same graphs with every row kept (K = T) and no gather or scatter.
+// Forward and backward come from these by autodiff; the segment backward recomputes the
+// segment's attention instead of saving its probabilities.
+import { GraphBuilder, type Value } from '../graph/builder';
+import type { DType } from '../graph/ir';
+import { geluNew, layerNorm, linear, mergeHeads, repeatKv, rmsNorm, rope, silu, splitHeads } from './blocks';
+import { specs } from './architecture';
+import type { ModelConfig } from './config';
+import type { LoraConfig } from './lora';
+
+export interface PartSpec {
+  cfg: ModelConfig;
+  lora: LoraConfig | null;
+  targeted: Set<string>;
+  /** Whether the layer keeps a subset of rows (inputs `idx` (K) and gathers/scatters by it). */
+  sparse: boolean;
+  dtype: DType;
+}
+
+/** Expands 1-D row indices (K) to the shape of `like`, with K on `axis`. */
+function rowIndex(b: GraphBuilder, rows: Value, like: Value, axis: number): Value {
+  const view = like.shape.map((_, i) => (i === axis ? -1 : 1));
+  return b.op1('Expand', [b.reshape(rows, view), b.shape(like)]);
+}
+
+export function buildPre(p: PartSpec): GraphBuilder {
+  const { cfg, dtype } = p;
+  const b = new GraphBuilder(`${cfg.family}_pre${p.sparse ? '_sparse' : ''}`);
+  const m = specs(cfg, p.lora, p.targeted);
+  const { hidden: C, heads: H, kvHeads: KV, headDim: D } = cfg;
+  const h = b.input('h', dtype, ['B', 'T', C]);
+  const K = p.sparse ? 'K' : 'T';
+  const rows = p.sparse ? b.op1('Gather', [h, b.input('idx', 'int64', ['K'])], { axis: 1 }) : h; // (B, K, C)
+  let q: Value;
+  let k: Value;
+  let v: Value;
+  if (cfg.family === 'gpt2') {
+    const x = layerNorm(b, rows, 'ln_1', C, cfg.normEps, dtype);
+    const qkv = linear(b, x, m.get('attn.c_attn')!, dtype); // (B, K, 3C)
+    [q, k, v] = [0, 1, 2].map((i) => splitHeads(b, b.slice(qkv, 2, i * C, (i + 1) * C), H, D));
+  } else {
+    const cos = b.input('cos', dtype, [K, D]);
+    const sin = b.input('sin', dtype, [K, D]);
+    const x = rmsNorm(b, rows, 'input_layernorm.weight', C, cfg.normEps, dtype);
+    q = rope(b, splitHeads(b, linear(b, x, m.get('self_attn.q_proj')!, dtype), H, D), cos, sin, D, dtype);
+    k = rope(b, splitHeads(b, linear(b, x, m.get('self_attn.k_proj')!, dtype), KV, D), cos, sin, D, dtype);
+    v = splitHeads(b, linear(b, x, m.get('self_attn.v_proj')!, dtype), KV, D);
+  }
+  b.output(q, 'q');
+  b.output(k, 'k');
+  b.output(v, 'v');
+  return b;
+}
+
+/**
+ * Causal attention of the query rows `qrows` over the key rows `krows` (a prefix), masked by
+ * original positions, added into o at the query rows. With `first`, o starts from zeros.
+ */
+export function buildSegment(cfg: ModelConfig, dtype: DType, first: boolean): GraphBuilder {
+  const b = new GraphBuilder(`${cfg.family}_segment${first ? '_first' : ''}`);
+  const { heads: H, kvHeads: KV, headDim: D } = cfg;
+  const q = b.input('q', dtype, ['B', H, 'K', D]);
+  const k = b.input('k', dtype, ['B', KV, 'K', D]);
+  const v = b.input('v', dtype, ['B', KV, 'K', D]);
+  const qrows = b.input('qrows', 'int64', ['S']);
+  const krows = b.input('krows', 'int64', ['E']);
+  const qpos = b.input('qpos', dtype, ['S']);
+  const kpos = b.input('kpos', dtype, ['E']);
+  const qs = b.op1('Gather', [q, qrows], { axis: 2 }); // (B, H, S, D)
+  const ks = repeatKv(b, b.op1('Gather', [k, krows], { axis: 2 }), KV, H, D); // (B, H, E, D)
+  const vs = repeatKv(b, b.op1('Gather', [v, krows], { axis: 2 }), KV, H, D);
+  const future = b.op1('Greater', [b.unsqueeze(kpos, [0]), b.unsqueeze(qpos, [1])]); // (S, E)
+  const mask = b.op1('Where', [future, b.scalar(-1e30, dtype), b.scalar(0, dtype)]);
+  const scores = b.add(b.mul(b.matmul(qs, b.t(ks)), b.scalar(1 / Math.sqrt(D), dtype)), mask); // (B, H, S, E)
+  const o = b.matmul(b.softmax(scores, -1), vs); // (B, H, S, D)
+  const acc = first ? b.mul(q, b.scalar(0, dtype)) : b.input('o_acc', dtype, ['B', H, 'K', D]);
+  b.output(b.op1('ScatterElements', [acc, rowIndex(b, qrows, o, 2), o], { axis: 2, reduction: 'add' }), 'o');
+  return b;
+}
+
+export function buildPost(p: PartSpec): GraphBuilder {
+  const { cfg, dtype } = p;
+  const b = new GraphBuilder(`${cfg.family}_post${p.sparse ? '_sparse' : ''}`);
+  const m = specs(cfg, p.lora, p.targeted);
+  const { hidden: C, heads: H, headDim: D } = cfg;
+  const h = b.input('h', dtype, ['B', 'T', C]);
+  const K = p.sparse ? 'K' : 'T';
+  const o = b.input('o', dtype, ['B', H, K, D]);
+  const oName = cfg.family === 'gpt2' ? 'attn.c_proj' : 'self_attn.o_proj';
+  const attn = linear(b, mergeHeads(b, o, H, D), m.get(oName)!, dtype); // (B, K, C)
+  // The attention output is added at the kept rows in place; eliminated rows keep h.
+  const h1 = p.sparse
+    ? b.op1('ScatterElements', [h, rowIndex(b, b.input('idx', 'int64', ['K']), attn, 1), attn], { axis: 1, reduction: 'add' })
+    : b.add(h, attn);
+  let mlp: Value;
+  if (cfg.family === 'gpt2') {
+    const x = layerNorm(b, h1, 'ln_2', C, cfg.normEps, dtype);
+    mlp = linear(b, geluNew(b, linear(b, x, m.get('mlp.c_fc')!, dtype), dtype), m.get('mlp.c_proj')!, dtype);
+  } else {
+    const x = rmsNorm(b, h1, 'post_attention_layernorm.weight', C, cfg.normEps, dtype);
+    const gated = b.mul(silu(b, linear(b, x, m.get('mlp.gate_proj')!, dtype)), linear(b, x, m.get('mlp.up_proj')!, dtype));
+    mlp = linear(b, gated, m.get('mlp.down_proj')!, dtype);
+  }
+  b.output(b.add(h1, mlp), 'out');
+  return b;
+}
+
+/**
+ * Final norm, LM head and the causal-LM loss over one segment of rows: inputs h (B, T, C),
+ * rows (S), targets (B, S) (the next token), weights (B, S) (1 where a position counts),
+ * count (scalar, the whole batch's predicted tokens). loss = −Σ weight·log p(target) / count,
+ * so the segments' losses add up to Hugging Face's mean.
+ */
+export function buildHeadSegment(cfg: ModelConfig, dtype: DType): GraphBuilder {
+  const b = new GraphBuilder(`${cfg.family}_head`);
+  const C = cfg.hidden;
+  const h = b.input('h', dtype, ['B', 'T', C]);
+  const rows = b.op1('Gather', [h, b.input('rows', 'int64', ['S'])], { axis: 1 }); // (B, S, C)
+  const targets = b.input('targets', 'int64', ['B', 'S']);
+  const weights = b.input('weights', dtype, ['B', 'S']);
+  const count = b.input('count', dtype, []);
+  const x = cfg.family === 'gpt2' ? layerNorm(b, rows, 'ln_f', C, cfg.normEps, dtype) : rmsNorm(b, rows, 'norm.weight', C, cfg.normEps, dtype);
+  const lmHead = b.input('lm_head', dtype, [C, cfg.vocabSize]); // pre-transposed
+  const logp = b.logSoftmax(b.matmul(x, lmHead), -1); // (B, S, V)
+  const picked = b.squeeze(b.op1('GatherElements', [logp, b.unsqueeze(targets, [2])], { axis: 2 }), [2]); // (B, S)
+  const total = b.reduceSum(b.mul(picked, weights), [0, 1], false);
+  b.output(b.div(b.neg(total), count), 'loss');
+  return b;
+}

@@ -1,0 +1,68 @@
+// The compiled pieces of a layer and of the head: each part's forward (with the values its
+// backward reads as extra outputs), its backward, and a plain forward for evaluation.
+import { differentiate, type Differentiated } from '../graph/autodiff';
+import type { GraphBuilder } from '../graph/builder';
+import type { Graph } from '../graph/ir';
+import { buildHeadSegment, buildPost, buildPre, buildSegment, type PartSpec } from '../model/layer-parts';
+import type { ModelConfig } from '../model/config';
+
+export interface PartGraphs {
+  plain: Graph;
+  forward: Graph;
+  backward: Graph;
+  saved: string[];
+}
+
+function part(build: () => GraphBuilder, wrt: (b: GraphBuilder) => string[], seeds: string[], accumulate: string[] = []): PartGraphs {
+  const fb = build();
+  const plain = fb.build();
+  const d: Differentiated = differentiate(fb, { wrt: wrt(fb), seeds, accumulate });
+  return { plain, forward: d.forward, backward: d.backward, saved: d.saved };
+}
+
+const loraInputs = (b: GraphBuilder) => b.inputs.filter((i) => i.name.includes('.lora_')).map((i) => i.name);
+
+export interface LayerGraphs {
+  pre: PartGraphs;
+  post: PartGraphs;
+}
+
+/** pre: gradients for h (added to the post's, passed in) and its LoRA factors; post: for h, o and its LoRA factors. */
+export function layerGraphs(p: PartSpec): LayerGraphs {
+  return {
+    pre: part(() => buildPre(p), (b) => ['h', ...loraInputs(b)], ['q', 'k', 'v'], ['h']),
+    post: part(() => buildPost(p), (b) => ['h', 'o', ...loraInputs(b)], ['out']),
+  };
+}
+
+export interface SegmentGraphs {
+  /** Forward of the first segment (o starts at zero) and of the others (o accumulates). */
+  first: Graph;
+  rest: Graph;
+  /** Recompute-and-differentiate of a segment: gradients of q, k, v (rest: added to accumulators). */
+  backwardFirst: Graph;
+  backwardRest: Graph;
+}
+
+export function segmentGraphs(cfg: ModelConfig): SegmentGraphs {
+  const grads = (accumulate: string[]) =>
+    differentiate(buildSegment(cfg, 'float32', true), { wrt: ['q', 'k', 'v'], seeds: ['o'], accumulate, fusedOutputs: 'grads' }).fused;
+  return {
+    first: buildSegment(cfg, 'float32', true).build(),
+    rest: buildSegment(cfg, 'float32', false).build(),
+    backwardFirst: grads([]),
+    backwardRest: grads(['q', 'k', 'v']),
+  };
+}
+
+export interface HeadGraphs {
+  plain: Graph;
+  /** Loss of a segment and the gradient of h (rest: added to an accumulator). */
+  first: Graph;
+  rest: Graph;
+}
+
+export function headGraphs(cfg: ModelConfig): HeadGraphs {
+  const fused = (accumulate: string[]) => differentiate(buildHeadSegment(cfg, 'float32'), { wrt: ['h'], seeds: ['loss'], accumulate }).fused;
+  return { plain: buildHeadSegment(cfg, 'float32').build(), first: fused([]), rest: fused(['h']) };
+}
