@@ -37,7 +37,7 @@ describe.each(['wasm', 'node'] as const)('loss and LoRA gradients match transfor
   }
 
   it('reads bf16 weights (llama-gqa/model-bf16) and reproduces the loss computed from them', async () => {
-    const f = readFixture(join(ROOT, 'llama-gqa'), 'model-bf16');
+    const f = readFixture(join(ROOT, 'llama-gqa'), join(ROOT, 'llama-gqa', 'model-bf16'));
     const rt = await nodeRuntime(backend);
     const trainer = await Trainer.create(rt, f.model, f.lora, { adapter: f.adapter });
     const { loss } = await trainer.lossAndGrads(f.ids);

@@ -72,12 +72,16 @@ export function rope(b: GraphBuilder, x: Value, cos: Value, sin: Value, d: numbe
   return b.add(b.mul(x, cos), b.mul(b.matmul(x, R), sin));
 }
 
-/** Grouped-query attention: each KV head serves heads/kvHeads query heads. (B, KV, T, D) → (B, H, T, D) */
-export function repeatKv(b: GraphBuilder, x: Value, kvHeads: number, heads: number, d: number): Value {
+/**
+ * Grouped-query attention: each KV head serves heads/kvHeads query heads, as HF's repeat_kv.
+ * (B, KV, T, …rest) → (B, H, T, …rest); rest holds static trailing sizes (D, or b and D).
+ */
+export function repeatKv(b: GraphBuilder, x: Value, kvHeads: number, heads: number, ...rest: number[]): Value {
   const rep = heads / kvHeads;
   if (rep === 1) return x;
-  const expanded = b.expand(b.unsqueeze(x, [2]), [1, 1, rep, 1, 1]); // (B, KV, rep, T, D)
-  return b.reshape(expanded, [0, heads, -1, d]);
+  const ones = x.shape.slice(2).map(() => 1);
+  const expanded = b.expand(b.unsqueeze(x, [2]), [1, 1, rep, ...ones]); // (B, KV, rep, T, …rest)
+  return b.reshape(expanded, [0, heads, -1, ...rest]);
 }
 
 /** softmax(q·kᵀ/√D + mask)·v; mask is (T, T) with 0 on and below the diagonal, −1e30 above. */

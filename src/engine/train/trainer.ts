@@ -14,6 +14,9 @@ import { UserError } from '../errors';
 import { adamwGraph, ADAMW_DEFAULTS, type AdamWSettings } from './adamw';
 import { DeviceModel } from './device-model';
 import { mulberry32 } from './random';
+import { blockCount, blocksToRows, type KeepSpec } from '../sparsity/blocks';
+import { keptBlocks, type LayerPolicy } from '../sparsity/policy';
+import { blockScores, buildScoreGraph } from '../sparsity/oracle';
 
 /** What one layer's forward left for its backward. */
 interface LayerSaved {
@@ -29,6 +32,20 @@ interface LayerSaved {
 
 /** Which token positions a layer keeps (sorted), or null to run it dense. */
 export type Selector = (layer: number, h: Tensor, T: number) => Promise<number[] | null>;
+
+/** How layers choose their tokens: all of them, blocks forced per layer, or the oracle with a policy. */
+export type Sparsity =
+  | { mode: 'dense' }
+  | { mode: 'keep'; spec: KeepSpec }
+  | { mode: 'oracle'; block: number; policy: LayerPolicy[] };
+
+/** The last pass's choice per layer, for dashboards and benchmarks. */
+export interface SelectionRecord {
+  block: number;
+  blocks: number;
+  /** Kept block indices per layer; null where the layer ran dense. */
+  kept: (number[] | null)[];
+}
 
 /** One LoRA factor: its PEFT name, where it feeds the layer graph, and its optimizer state. */
 export interface LoraParam {
@@ -58,6 +75,8 @@ export class Trainer {
   headRows = 512;
   /** Decides each layer's kept tokens during the forward; dense unless set. */
   select: Selector = async () => null;
+  lastSelection: SelectionRecord | null = null;
+  private scoreGraph: Graph | null = null;
   private stepCount = 0;
   optimizer: AdamWSettings = { ...ADAMW_DEFAULTS };
 
@@ -142,6 +161,42 @@ export class Trainer {
     const feeds: Record<string, Tensor> = {};
     for (const p of this.params) if (p.layer === layer) feeds[p.input] = p.value;
     return feeds;
+  }
+
+  /** Sets how layers choose their tokens for the passes that follow. */
+  setSparsity(s: Sparsity): void {
+    const L = this.model.config.layers;
+    if (s.mode === 'dense') {
+      this.select = async () => null;
+      this.lastSelection = null;
+      return;
+    }
+    const block = s.mode === 'keep' ? s.spec.block : s.block;
+    this.scoreGraph = s.mode === 'oracle' ? buildScoreGraph(this.model.config, block) : null;
+    this.select = async (layer, h, T) => {
+      if (layer === 0) this.lastSelection = { block, blocks: blockCount(T, block), kept: Array(L).fill(null) };
+      let blocks: number[] | null;
+      if (s.mode === 'keep') {
+        blocks = s.spec.layers[layer];
+        if (blocks && blocks.some((j) => j >= blockCount(T, block))) throw new UserError(`Layer ${layer}: kept block ${Math.max(...blocks)} is past the sequence's last block (${blockCount(T, block) - 1}).`);
+      } else {
+        blocks = s.policy[layer].kind === 'dense' ? null : keptBlocks(await this.oracleScores(layer, h, T, block), s.policy[layer]);
+      }
+      this.lastSelection!.kept[layer] = blocks;
+      return blocks ? blocksToRows(blocks, block, T) : null;
+    };
+  }
+
+  /** The oracle's block scores for one layer: its q and k over every token, then the score graph. */
+  private async oracleScores(layer: number, h: Tensor, T: number, block: number): Promise<Float64Array> {
+    const rt = this.rt;
+    const rows = Array.from({ length: T }, (_, i) => i);
+    const rope = await this.dm.ropeFor(rows);
+    const pre = await rt.run(this.graphsFor(layer, false).pre.plain, { ...this.dm.layerWeights(layer), ...this.loraFeeds(layer), ...(rope ?? {}), h });
+    for (const t of [pre.q, pre.k, pre.v]) rt.memory.track(t, 'activations');
+    const scores = await blockScores(rt, this.scoreGraph!, pre.q, pre.k, T, block, this.segmentRows);
+    for (const t of [pre.q, pre.k, pre.v, rope?.cos, rope?.sin]) rt.dispose(t);
+    return scores;
   }
 
   /** Query segments [start, end) over K rows. */
