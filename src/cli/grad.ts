@@ -2,6 +2,7 @@ import { readSafetensors, writeSafetensors } from '../engine/model/safetensors';
 import { loadModel } from '../engine/model/model';
 import { DEFAULT_TARGETS, loraConfig, parseAdapterConfig } from '../engine/model/lora';
 import { nodeRuntime } from './session';
+import { sparsityFrom } from './sparsity-options';
 import { Trainer } from '../engine/train/trainer';
 import { UserError } from '../engine/errors';
 import { readAdapterDir, readJson, readModelDir, writeFile } from './files';
@@ -17,6 +18,10 @@ interface GradOptions {
   seed: string;
   threads: string;
   backend: string;
+  sparsity: string;
+  keep?: string;
+  block?: string;
+  policy?: string;
 }
 
 export function readTokens(path: string): number[][] {
@@ -43,11 +48,13 @@ export async function gradCommand(o: GradOptions): Promise<void> {
   const ids = readTokens(o.tokens);
   const rt = await nodeRuntime(o);
   const trainer = await Trainer.create(rt, model, lora, { seed: Number(o.seed), adapter });
+  trainer.setSparsity(sparsityFrom(o, o.sparsity, model.config, ids[0]?.length ?? 0));
   const { loss, tokens, grads } = await trainer.lossAndGrads(ids);
   const out = new Map<string, { shape: number[]; data: Float32Array }>();
   for (const p of trainer.params) {
     out.set(p.peft, { shape: [...p.shape], data: Float32Array.from((await rt.read(grads.get(p.peft)!)) as Float32Array) });
   }
   writeFile(o.out, writeSafetensors(out));
-  process.stdout.write(`${JSON.stringify({ loss, tokens })}\n`);
+  const kept = trainer.lastSelection?.kept;
+  process.stdout.write(`${JSON.stringify({ loss, tokens, ...(kept ? { kept } : {}) })}\n`);
 }

@@ -5,6 +5,7 @@ import { gradCommand } from './grad';
 import { trainCommand } from './train';
 import { evalCommand } from './evaluate';
 import { DEFAULT_MODEL_DIR } from './session';
+import { benchCommand } from './bench';
 
 const threads = () => new Option('--threads <n>', 'CPU threads for onnxruntime').default('1');
 const backend = () => new Option('--backend <name>', 'node: onnxruntime-node (native CPU); wasm: onnxruntime-web, as in the browser').choices(['node', 'wasm']).default('node');
@@ -24,6 +25,10 @@ program
   .option('--lora-alpha <n>', 'lora_alpha of a fresh LoRA', '16')
   .option('--target-modules <list>', 'comma-separated target_modules of a fresh LoRA (default: the attention projections)')
   .option('--seed <n>', 'seed for a fresh LoRA\'s A', '0')
+  .option('--keep <file>', 'force the kept blocks per layer: {"block": b, "layers": [[block indices] or null, ...]}')
+  .addOption(new Option('--sparsity <mode>', 'dense, or oracle (block scores from q·kᵀ)').choices(['dense', 'oracle']).default('dense'))
+  .option('--block <n>', 'tokens per block for --sparsity oracle', '64')
+  .option('--policy <json|file>', 'per layer: null (dense), a keep ratio, or {"threshold": x}; default: the paper artifact\'s')
   .addOption(threads())
   .addOption(backend())
   .action(gradCommand);
@@ -59,6 +64,26 @@ program
   .addOption(threads())
   .addOption(backend())
   .action(evalCommand);
+
+program
+  .command('bench')
+  .description('Dense against token elimination on the same windows: peak memory, saved activations, step time, loss, kept share per layer.')
+  .option('--model <dir>', 'Hugging Face model folder', DEFAULT_MODEL_DIR)
+  .option('--data <file>', 'dataset file (default: the studio\'s default training set)')
+  .requiredOption('--ctx <list>', 'comma-separated context lengths, e.g. 1024,2048,4096,8192')
+  .option('--steps <n>', 'optimizer steps per (mode, ctx)', '3')
+  .option('--modes <list>', 'comma-separated: dense, oracle', 'dense,oracle')
+  .option('--json', 'one JSON line per (mode, ctx) on stdout')
+  .option('--block <n>', 'tokens per block', '64')
+  .option('--policy <json|file>', 'per layer: null (dense), a keep ratio, or {"threshold": x}; default: the paper artifact\'s')
+  .option('--seed <n>', 'seed', '0')
+  .option('--lr <x>', 'AdamW learning rate', '1e-3')
+  .option('--lora-r <n>', 'LoRA rank', '8')
+  .option('--lora-alpha <n>', 'LoRA alpha', '16')
+  .option('--rope-scale <s>', 'linear RoPE position scaling factor')
+  .addOption(threads())
+  .addOption(backend())
+  .action(benchCommand);
 
 program.parseAsync().catch((e: unknown) => {
   if (e instanceof UserError) {

@@ -12,6 +12,8 @@ import { readJson, readModelDir } from './files';
 
 /** The studio's default model, shipped under public/. */
 export const DEFAULT_MODEL_DIR = resolve(new URL('../../public/models/lemo-tiny', import.meta.url).pathname);
+/** The default fine-tuning dataset's training part. */
+export const DEFAULT_DATA_FILE = resolve(new URL('../../public/data/sotu-long/train.jsonl', import.meta.url).pathname);
 
 export interface RuntimeFlags {
   threads: string;

@@ -11,6 +11,7 @@ import { Trainer } from './train/trainer';
 import { WindowSampler, windows, type Document } from './train/data';
 import { ADAMW_DEFAULTS } from './train/adamw';
 import { DeviceModel } from './train/device-model';
+import { benchmark, type BenchPlan, type BenchRow } from './train/bench';
 import { perplexity, type EvalResult } from './train/evaluate';
 import { adapterConfigJson, adapterSafetensors } from './export/peft';
 
@@ -164,6 +165,15 @@ export class EngineSession {
       this.wake();
       this.wake = null;
     }
+  }
+
+  /** Runs the benchmark on this session's model (see train/bench.ts). */
+  async bench(docs: Document[], plan: Omit<BenchPlan, 'lora'> & { lora: Pick<TrainSettings, 'loraR' | 'loraAlpha' | 'targetModules'> }, onRow: (r: BenchRow) => void): Promise<BenchRow[]> {
+    return benchmark(await this.deviceModel(), this.tokenize(docs), { ...plan, lora: this.loraFor(plan.lora) }, onRow);
+  }
+
+  get config() {
+    return this.requireModel().config;
   }
 
   /** The trained adapter in PEFT's format. */

@@ -33,6 +33,9 @@ export interface Differentiated {
 
 export const gradName = (name: string): string => `grad_${name}`;
 
+/** Shape-only ops whose integer outputs the backward recomputes instead of saving. */
+const REMAT_OPS = new Set(['Expand', 'Reshape', 'Unsqueeze', 'Squeeze']);
+
 export function differentiate(fb: GraphBuilder, spec: BackwardSpec): Differentiated {
   const forwardCount = fb.nodes.length;
   const forwardOutputs = fb.outputs.map((o) => o.name);
@@ -143,17 +146,32 @@ function split(fb: GraphBuilder, forwardSide: Set<number>, seeds: ValueInfo[], g
   const fwdInputs = new Set(fb.inputs.map((i) => i.name));
   const seedNames = new Set(seeds.map((s) => s.name));
 
-  // Backward: nodes not on the forward side that the gradient outputs need.
-  const bwdNodes = live(fb.nodes, producer, gradOutputs.map((g) => g.name), (i) => !forwardSide.has(i));
-  const bwdProduced = new Set(bwdNodes.flatMap((i) => fb.nodes[i].outputs));
-  const saved: string[] = [];
+  // Backward: nodes not on the forward side that the gradient outputs need. Integer tensors
+  // that the forward only reshapes or expands (row indices) are recomputed there rather than
+  // saved: an index expanded to (B, K, C) would cost more than the activation it indexes.
+  const remat = new Set<number>();
+  let bwdNodes: number[];
+  let bwdProduced: Set<string>;
+  let saved: string[];
   const bwdConsts = new Set<string>();
-  for (const i of bwdNodes) {
-    for (const name of fb.nodes[i].inputs) {
-      if (bwdProduced.has(name) || seedNames.has(name)) continue;
-      if (constants.has(name)) bwdConsts.add(name);
-      else if (!saved.includes(name)) saved.push(name);
+  for (;;) {
+    bwdNodes = live(fb.nodes, producer, gradOutputs.map((g) => g.name), (i) => !forwardSide.has(i) || remat.has(i));
+    bwdProduced = new Set(bwdNodes.flatMap((i) => fb.nodes[i].outputs));
+    saved = [];
+    for (const i of bwdNodes) {
+      for (const name of fb.nodes[i].inputs) {
+        if (bwdProduced.has(name) || seedNames.has(name)) continue;
+        if (constants.has(name)) bwdConsts.add(name);
+        else if (!saved.includes(name)) saved.push(name);
+      }
     }
+    const cheap = saved.filter((name) => {
+      const i = producer.get(name);
+      const v = fb.values.get(name)!;
+      return i !== undefined && !remat.has(i) && REMAT_OPS.has(fb.nodes[i].op) && (v.dtype === 'int64' || v.dtype === 'bool');
+    });
+    if (cheap.length === 0) break;
+    for (const name of cheap) remat.add(producer.get(name)!);
   }
   for (const g of gradOutputs) {
     // A gradient that is directly a seed or a saved value still leaves through its Identity.

@@ -268,8 +268,10 @@ export class Trainer {
         const keep = (names: string[], out: Record<string, Tensor>, feeds: Record<string, Tensor>) =>
           Object.fromEntries(names.map((n) => [n, out[n] ?? feeds[n]]));
         saved.push({ rows, sparse: kept !== null, pre: keep(g.pre.saved, pre, preFeeds), post: keep(g.post.saved, post, postFeeds), q: pre.q, k: pre.k, v: pre.v, common });
-        // o is read by the post's backward only through what the post saved.
+        // The layer's input and o stay only if a backward reads them (a sparse layer keeps
+        // just the gathered rows of h).
         if (!g.post.saved.includes('o')) free(o);
+        if (!g.pre.saved.includes('h') && !g.post.saved.includes('h')) free(h);
       } else {
         for (const t of [pre.q, pre.k, pre.v, o, h]) free(t);
         if (rope) Object.values(rope).forEach(free);
@@ -391,5 +393,11 @@ export class Trainer {
 
   get steps(): number {
     return this.stepCount;
+  }
+
+  /** Frees the LoRA factors and optimizer state (the model's weights stay with the DeviceModel). */
+  dispose(): void {
+    for (const p of this.params) for (const t of [p.value, p.m, p.v]) if (t) this.rt.dispose(t);
+    this.params.length = 0;
   }
 }
