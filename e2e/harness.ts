@@ -39,5 +39,24 @@ const harness = {
   },
 };
 
-(window as unknown as { harness: typeof harness }).harness = harness;
+/** lemo bench inside the worker on the default model and training data. */
+async function bench(provider: ProviderChoice, ctxs: number[], modes: ('dense' | 'oracle')[], steps: number, block: number) {
+  const client = new EngineClient(() => {});
+  try {
+    const init = await client.request('init', { provider });
+    const base = '/models/lemo-tiny';
+    await client.request('load-model', {
+      config: await fetchJson(`${base}/config.json`), weights: await fetchBytes(`${base}/model.safetensors`),
+      tokenizer: await fetchJson(`${base}/tokenizer.json`), tokenizerConfig: await fetchJson(`${base}/tokenizer_config.json`),
+    });
+    const text = await (await fetch('/data/sotu-long/train.jsonl')).text();
+    const rows = await client.request('bench', { files: [{ name: 'train.jsonl', text }], ctxs, modes, steps, block }, 0);
+    return { provider: init.provider, rows };
+  } finally {
+    client.terminate();
+  }
+}
+
+Object.assign(harness, { bench });
+(window as unknown as { harness: typeof harness & { bench: typeof bench } }).harness = harness as typeof harness & { bench: typeof bench };
 document.body.dataset.ready = 'true';

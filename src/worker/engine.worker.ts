@@ -4,8 +4,12 @@
 import { EngineSession } from '../engine/session';
 import { Runtime, type Ort, type Provider } from '../engine/runtime/runtime';
 import { parseDataset } from '../engine/train/data';
+import { artifactPolicy, parsePolicy } from '../engine/sparsity/policy';
 import { UserError } from '../engine/errors';
 import type { Request, RequestMap, RequestType, WorkerMessage, ProviderChoice } from './protocol';
+import { gpuBufferBytes, installGpuBufferTracker } from './device-memory';
+
+installGpuBufferTracker();
 
 let session: EngineSession | null = null;
 const post = (m: WorkerMessage) => (self as unknown as Worker).postMessage(m);
@@ -44,7 +48,7 @@ const handlers: { [K in RequestType]: (args: RequestMap[K]['args']) => Promise<R
   async init({ provider: choice }) {
     const { provider, reason } = await chooseProvider(choice);
     const { ort, threads } = await loadOrt(provider);
-    session = new EngineSession(new Runtime(ort, { provider }), (event) => post({ kind: 'event', event }));
+    session = new EngineSession(new Runtime(ort, { provider, probe: provider === 'webgpu' ? gpuBufferBytes : undefined }), (event) => post({ kind: 'event', event }));
     post({ kind: 'event', event: { type: 'provider', provider, reason } });
     return { provider, reason, threads };
   },
@@ -60,6 +64,14 @@ const handlers: { [K in RequestType]: (args: RequestMap[K]['args']) => Promise<R
   async train(a) {
     const docs = a.files.flatMap((f) => parseDataset(f.name, f.text));
     return need().train(docs, a.settings);
+  },
+  async bench(a) {
+    const s = need();
+    const docs = a.files.flatMap((f) => parseDataset(f.name, f.text));
+    const layers = s.config.layers;
+    const policy = a.policy ? parsePolicy(a.policy, layers) : artifactPolicy(layers);
+    const modes = a.modes.map((m) => ({ name: m, sparsity: m === 'dense' ? { mode: 'dense' as const } : { mode: 'oracle' as const, block: a.block, policy } }));
+    return s.bench(docs, { ctxs: a.ctxs, modes, steps: a.steps, seed: 0, lr: 1e-3, lora: { loraR: 8, loraAlpha: 16, targetModules: [] } }, () => {});
   },
   async control(a) {
     need().setControl(a.action);

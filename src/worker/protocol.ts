@@ -1,6 +1,7 @@
 // The one message protocol between the page and the engine worker.
 import type { EngineEvent, ModelSummary } from '../engine/events';
 import type { TrainSettings } from '../engine/session';
+import type { BenchRow } from '../engine/train/bench';
 import type { Provider } from '../engine/runtime/runtime';
 
 export type ProviderChoice = 'auto' | Provider;
@@ -17,6 +18,10 @@ export interface RequestMap {
   };
   train: { args: { files: { name: string; text: string }[]; settings: TrainSettings }; result: { steps: number; lastLoss: number } };
   control: { args: { action: 'pause' | 'resume' | 'stop' }; result: null };
+  bench: {
+    args: { files: { name: string; text: string }[]; ctxs: number[]; modes: ('dense' | 'oracle')[]; steps: number; block: number; policy?: unknown[] };
+    result: BenchRow[];
+  };
 }
 
 export type RequestType = keyof RequestMap;

@@ -19,6 +19,8 @@ export interface BenchRow {
   /** Peak of saved activations alone. */
   savedActivationBytes: number;
   transientPeakBytes: number;
+  /** Peak of the device's own figure (GPU buffers alive) over the steps, when the runtime has a probe. */
+  devicePeakBytes: number | null;
   /** Median over the steps after the first (which compiles the sessions). */
   medianStepMs: number;
   stepMs: number[];
@@ -50,6 +52,12 @@ export async function benchmark(dm: DeviceModel, docs: number[][], plan: BenchPl
       trainer.optimizer = { ...trainer.optimizer, lr: plan.lr };
       trainer.setSparsity(mode.sparsity);
       rt.memory.resetPeaks();
+      let devicePeak: number | null = null;
+      const previous = rt.onSample;
+      rt.onSample = (m) => {
+        if (m.device !== undefined) devicePeak = Math.max(devicePeak ?? 0, m.device);
+        previous?.(m);
+      };
       const stepMs: number[] = [];
       let loss = NaN;
       for (let s = 0; s < plan.steps; s++) {
@@ -58,6 +66,7 @@ export async function benchmark(dm: DeviceModel, docs: number[][], plan: BenchPl
         loss = (await trainer.step(batch)).loss;
         stepMs.push(performance.now() - t0);
       }
+      rt.onSample = previous;
       const sel = trainer.lastSelection;
       const keptShare = Array.from({ length: dm.model.config.layers }, (_, l) => {
         const kept = sel?.kept[l];
@@ -66,7 +75,7 @@ export async function benchmark(dm: DeviceModel, docs: number[][], plan: BenchPl
       const m = rt.memory;
       const row: BenchRow = {
         mode: mode.name, ctx, steps: plan.steps, peakBytes: m.peakTotal, peakSplit: { ...m.peakSplit },
-        savedActivationBytes: m.peak.activations, transientPeakBytes: m.peak.transient,
+        savedActivationBytes: m.peak.activations, transientPeakBytes: m.peak.transient, devicePeakBytes: devicePeak,
         medianStepMs: median(stepMs.length > 1 ? stepMs.slice(1) : stepMs), stepMs, loss, keptShare,
       };
       trainer.dispose();
