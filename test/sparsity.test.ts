@@ -37,6 +37,31 @@ describe('forced keep sets', () => {
     expect(() => parseKeepSpec({ block: 4, layers: [null, null] }, 3, 24)).toThrow(/one entry per layer \(3\)/);
   });
 
+  it('MLP channel sparsity keeps the forward exact and the gradient through the kept channels only', async () => {
+    const rt = await nodeRuntime();
+    const f = readFixture('test/fixtures/golden/gpt2');
+    const spec = { block: 4, layers: [[0, 2, 3], [1, 3]] };
+    const run = async (mlpKeep?: number) => {
+      const t = await Trainer.create(rt, f.model, f.lora, { adapter: f.adapter });
+      t.setSparsity({ mode: 'keep', spec, mlpKeep });
+      rt.memory.resetPeaks();
+      const r = await t.lossAndGrads(f.ids);
+      const grads = new Map<string, Float32Array>();
+      for (const [k, g] of r.grads) grads.set(k, Float32Array.from((await rt.read(g)) as Float32Array));
+      return { loss: r.loss, grads, saved: rt.memory.peak.activations };
+    };
+    const exact = await run();
+    const all = await run(1);
+    const fifth = await run(0.2);
+    expect(Math.abs(all.loss - exact.loss) / exact.loss).toBeLessThan(1e-6);
+    expect(Math.abs(fifth.loss - exact.loss) / exact.loss).toBeLessThan(1e-6);
+    for (const [k, g] of exact.grads) expect(relErr(all.grads.get(k)!, g), k).toBeLessThan(1e-5);
+    // Layer 0's q/k/v gradients see the approximation through both layers' MLPs.
+    const q0 = 'base_model.model.transformer.h.0.attn.c_attn.lora_A.weight';
+    expect(relErr(fifth.grads.get(q0)!, exact.grads.get(q0)!)).toBeGreaterThan(1e-3);
+    expect(fifth.saved).toBeLessThan(exact.saved);
+  });
+
   const SPARSE = 'test/fixtures/golden-sparse';
   const cases = existsSync(SPARSE) ? readdirSync(SPARSE).filter((d) => existsSync(join(SPARSE, d, 'grads.safetensors'))) : [];
   it('has the independent sparse references', () => {

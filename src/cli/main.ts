@@ -29,6 +29,7 @@ program
   .addOption(new Option('--sparsity <mode>', 'dense, or oracle (block scores from q·kᵀ)').choices(['dense', 'oracle']).default('dense'))
   .option('--block <n>', 'tokens per block for --sparsity oracle', '64')
   .option('--policy <json|file>', 'per layer: null (dense), a keep ratio, or {"threshold": x}; default: the paper artifact\'s')
+  .option('--mlp-keep <x>', 'MLP channel sparsity in token-eliminating layers: share of channels the backward keeps (e.g. 0.2)')
   .addOption(threads())
   .addOption(backend())
   .action(gradCommand);
@@ -76,6 +77,7 @@ program
   .option('--json', 'one JSON line per (mode, ctx) on stdout')
   .option('--block <n>', 'tokens per block', '64')
   .option('--policy <json|file>', 'per layer: null (dense), a keep ratio, or {"threshold": x}; default: the paper artifact\'s')
+  .option('--mlp-keep <x>', 'MLP channel sparsity in token-eliminating layers: share of channels the backward keeps (e.g. 0.2)')
   .option('--seed <n>', 'seed', '0')
   .option('--lr <x>', 'AdamW learning rate', '1e-3')
   .option('--lora-r <n>', 'LoRA rank', '8')

@@ -13,6 +13,7 @@ export interface SparsityFlags {
   keep?: string;
   block?: string;
   policy?: string;
+  mlpKeep?: string;
 }
 
 /** A policy given inline as JSON or as a file holding it. */
@@ -28,11 +29,12 @@ function readPolicy(value: string, layers: number) {
 }
 
 export function sparsityFrom(flags: SparsityFlags, mode: string, cfg: ModelConfig, T: number): Sparsity {
-  if (flags.keep) return { mode: 'keep', spec: parseKeepSpec(JSON.parse(readFileSync(flags.keep, 'utf8')), cfg.layers, T) };
+  const mlpKeep = flags.mlpKeep === undefined ? undefined : Number(flags.mlpKeep);
+  if (flags.keep) return { mode: 'keep', spec: parseKeepSpec(JSON.parse(readFileSync(flags.keep, 'utf8')), cfg.layers, T), mlpKeep };
   if (mode === 'dense') return { mode: 'dense' };
   if (mode === 'oracle') {
     const policy = flags.policy ? readPolicy(flags.policy, cfg.layers) : artifactPolicy(cfg.layers);
-    return { mode: 'oracle', block: int(flags.block ?? '64', 'block'), policy };
+    return { mode: 'oracle', block: int(flags.block ?? '64', 'block'), policy, mlpKeep };
   }
   throw new UserError(`--sparsity must be dense or oracle, got "${mode}".`);
 }

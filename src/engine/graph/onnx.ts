@@ -74,6 +74,9 @@ const ModelProto = root.lookupType('onnx.ModelProto');
 
 export const OPSET = 18;
 
+/** IR ops that are another ONNX op at run time (they differ only for autodiff). */
+const LOWERED: Record<string, string> = { StopGradient: 'Identity' };
+
 // AttributeProto.AttributeType
 const ATTR = { FLOAT: 1, INT: 2, STRING: 3, FLOATS: 6, INTS: 7 };
 
@@ -119,7 +122,7 @@ export function toOnnx(g: Graph): Uint8Array {
       name: g.name,
       node: g.nodes.map((n, i) => ({
         name: `${n.op}_${i}`,
-        opType: n.op,
+        opType: LOWERED[n.op] ?? n.op,
         input: n.inputs,
         output: n.outputs,
         attribute: Object.entries(n.attrs).map(([k, v]) => attribute(k, v)),

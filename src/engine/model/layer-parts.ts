@@ -22,6 +22,11 @@ export interface PartSpec {
   /** Whether the layer keeps a subset of rows (inputs `idx` (K) and gathers/scatters by it). */
   sparse: boolean;
   dtype: DType;
+  /**
+   * LEMO.md's MLP channel sparsity: the forward stays exact, but the backward flows through
+   * (and saves) only this share of the intermediate channels, the largest by L2 norm. Null: exact.
+   */
+  mlpKeep?: number | null;
 }
 
 /** Expands 1-D row indices (K) to the shape of `like`, with K on `axis`. */
@@ -99,17 +104,50 @@ export function buildPost(p: PartSpec): GraphBuilder {
   const h1 = p.sparse
     ? b.op1('ScatterElements', [h, rowIndex(b, b.input('idx', 'int64', ['K']), attn, 1), attn], { axis: 1, reduction: 'add' })
     : b.add(h, attn);
-  let mlp: Value;
-  if (cfg.family === 'gpt2') {
-    const x = layerNorm(b, h1, 'ln_2', C, cfg.normEps, dtype);
-    mlp = linear(b, geluNew(b, linear(b, x, m.get('mlp.c_fc')!, dtype), dtype), m.get('mlp.c_proj')!, dtype);
-  } else {
-    const x = rmsNorm(b, h1, 'post_attention_layernorm.weight', C, cfg.normEps, dtype);
-    const gated = b.mul(silu(b, linear(b, x, m.get('mlp.gate_proj')!, dtype)), linear(b, x, m.get('mlp.up_proj')!, dtype));
-    mlp = linear(b, gated, m.get('mlp.down_proj')!, dtype);
-  }
+  const x = cfg.family === 'gpt2' ? layerNorm(b, h1, 'ln_2', C, cfg.normEps, dtype) : rmsNorm(b, h1, 'post_attention_layernorm.weight', C, cfg.normEps, dtype);
+  const mlp = p.mlpKeep ? channelSparseMlp(b, p, x, p.mlpKeep) : denseMlp(b, p, x);
   b.output(b.add(h1, mlp), 'out');
   return b;
+}
+
+/** The MLP of the family on normalised rows x (B, T, C). */
+function denseMlp(b: GraphBuilder, p: PartSpec, x: Value): Value {
+  const m = specs(p.cfg, p.lora, p.targeted);
+  if (p.cfg.family === 'gpt2') return linear(b, geluNew(b, linear(b, x, m.get('mlp.c_fc')!, p.dtype), p.dtype), m.get('mlp.c_proj')!, p.dtype);
+  const gated = b.mul(silu(b, linear(b, x, m.get('mlp.gate_proj')!, p.dtype)), linear(b, x, m.get('mlp.up_proj')!, p.dtype));
+  return linear(b, gated, m.get('mlp.down_proj')!, p.dtype);
+}
+
+/**
+ * The exact MLP output, whose gradient flows only through the k intermediate channels with the
+ * largest L2 norm over the batch: y = sg(full − y_k) + y_k, where y_k runs the MLP on the
+ * kept channels' weight columns. The backward saves (B, T, k) tensors instead of (B, T, I).
+ */
+function channelSparseMlp(b: GraphBuilder, p: PartSpec, x: Value, keep: number): Value {
+  const { cfg, dtype } = p;
+  const gpt2 = cfg.family === 'gpt2';
+  const I = cfg.intermediate;
+  const k = Math.max(1, Math.ceil(keep * I));
+  const [up, down] = gpt2 ? ['mlp.c_fc', 'mlp.c_proj'] : ['mlp.up_proj', 'mlp.down_proj'];
+  const wUp = b.input(`${up}.weight`, dtype, [cfg.hidden, I]);
+  const wDown = b.input(`${down}.weight`, dtype, [I, cfg.hidden]);
+  let act: Value; // (B, T, I), exact
+  let actOf: (idx: Value) => Value; // the same on the kept channels only
+  if (gpt2) {
+    const bUp = b.input(`${up}.bias`, dtype, [I]);
+    act = geluNew(b, b.add(b.matmul(x, wUp), bUp), dtype);
+    actOf = (idx) => geluNew(b, b.add(b.matmul(x, b.op1('Gather', [wUp, idx], { axis: 1 })), b.op1('Gather', [bUp, idx], { axis: 0 })), dtype);
+  } else {
+    const wGate = b.input('mlp.gate_proj.weight', dtype, [cfg.hidden, I]);
+    act = b.mul(silu(b, b.matmul(x, wGate)), b.matmul(x, wUp));
+    actOf = (idx) => b.mul(silu(b, b.matmul(x, b.op1('Gather', [wGate, idx], { axis: 1 }))), b.matmul(x, b.op1('Gather', [wUp, idx], { axis: 1 })));
+  }
+  let full = b.matmul(act, wDown);
+  if (gpt2) full = b.add(full, b.input(`${down}.bias`, dtype, [cfg.hidden]));
+  const norms = b.reduceSum(b.mul(act, act), [0, 1], false); // (I)
+  const idx = b.op('TopK', [b.op1('StopGradient', [norms]), b.ints([k])], { axis: 0 })[1]; // (k)
+  const yk = b.matmul(actOf(idx), b.op1('Gather', [wDown, idx], { axis: 0 }));
+  return b.add(b.op1('StopGradient', [b.sub(full, yk)]), yk);
 }
 
 /**

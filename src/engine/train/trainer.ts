@@ -36,8 +36,8 @@ export type Selector = (layer: number, h: Tensor, T: number) => Promise<number[]
 /** How layers choose their tokens: all of them, blocks forced per layer, or the oracle with a policy. */
 export type Sparsity =
   | { mode: 'dense' }
-  | { mode: 'keep'; spec: KeepSpec }
-  | { mode: 'oracle'; block: number; policy: LayerPolicy[] };
+  | { mode: 'keep'; spec: KeepSpec; mlpKeep?: number }
+  | { mode: 'oracle'; block: number; policy: LayerPolicy[]; mlpKeep?: number };
 
 /** The last pass's choice per layer, for dashboards and benchmarks. */
 export interface SelectionRecord {
@@ -77,6 +77,8 @@ export class Trainer {
   select: Selector = async () => null;
   lastSelection: SelectionRecord | null = null;
   private scoreGraph: Graph | null = null;
+  /** Share of MLP channels the backward keeps in token-eliminating layers (null: all). */
+  private mlpKeep: number | null = null;
   private stepCount = 0;
   optimizer: AdamWSettings = { ...ADAMW_DEFAULTS };
 
@@ -148,10 +150,11 @@ export class Trainer {
   }
 
   private graphsFor(layer: number, sparse: boolean): LayerGraphs {
-    const key = `${sparse}:${[...this.targeted[layer]].sort().join(',')}`;
+    const mlpKeep = sparse ? this.mlpKeep : null;
+    const key = `${sparse}:${mlpKeep}:${[...this.targeted[layer]].sort().join(',')}`;
     let g = this.layerGraphCache.get(key);
     if (!g) {
-      g = layerGraphs({ cfg: this.model.config, lora: this.lora, targeted: this.targeted[layer], sparse, dtype: 'float32' });
+      g = layerGraphs({ cfg: this.model.config, lora: this.lora, targeted: this.targeted[layer], sparse, dtype: 'float32', mlpKeep });
       this.layerGraphCache.set(key, g);
     }
     return g;
@@ -166,10 +169,18 @@ export class Trainer {
   /** Sets how layers choose their tokens for the passes that follow. */
   setSparsity(s: Sparsity): void {
     const L = this.model.config.layers;
+    this.mlpKeep = null;
     if (s.mode === 'dense') {
       this.select = async () => null;
       this.lastSelection = null;
       return;
+    }
+    if (s.mlpKeep !== undefined) {
+      if (!(s.mlpKeep > 0 && s.mlpKeep <= 1)) throw new UserError(`The MLP channel share must be in (0, 1], got ${s.mlpKeep}.`);
+      if (this.targeted.some((t) => [...t].some((m) => m.startsWith('mlp.')))) {
+        throw new UserError('MLP channel sparsity needs the MLP projections frozen; drop them from the LoRA target modules.');
+      }
+      this.mlpKeep = s.mlpKeep;
     }
     const block = s.mode === 'keep' ? s.spec.block : s.block;
     this.scoreGraph = s.mode === 'oracle' ? buildScoreGraph(this.model.config, block) : null;

@@ -93,6 +93,11 @@ export const relu = unary('Relu', ({ b }, x, _y, [dy]) => {
   const positive = b.op1('Greater', [x[0], b.scalar(0, x[0].dtype)]);
   return [b.op1('Where', [positive, dy!, b.scalar(0, x[0].dtype)])];
 });
+/** The identity in the forward, a wall for gradients (serialised as Identity). */
+export const stopGradient: OpDef = {
+  infer(x) { expectInputs('StopGradient', x, 1); return [{ dtype: x[0].dtype, shape: x[0].shape }]; },
+};
+
 export const where: OpDef = {
   infer(x) {
     expectInputs('Where', x, 3);

@@ -85,7 +85,7 @@ const CASES: Case[] = [
   { name: 'Cast round trip', ops: ['Cast'], inputs: [{ shape: [4] }], build: (b, [x]) => b.mul(b.cast(b.cast(x, 'float32'), 'float64'), x) },
 ];
 
-const DIFFERENTIABLE_OPS = registeredOps().filter((op) => !['Shape', 'Equal', 'Greater', 'Less', 'ReduceMax', 'Trilu'].includes(op));
+const DIFFERENTIABLE_OPS = registeredOps().filter((op) => !['Shape', 'Equal', 'Greater', 'Less', 'ReduceMax', 'Trilu', 'StopGradient', 'TopK'].includes(op));
 
 async function lossAt(rt: Runtime, fwd: ReturnType<GraphBuilder['build']>, feeds: Record<string, Tensor>, v: Float64Array): Promise<number> {
   const out = await rt.run(fwd, feeds);
@@ -146,4 +146,16 @@ describe('gradient rules match finite differences (float64)', () => {
       }
     });
   }
+
+  it('StopGradient: f = x·sg(x) differentiates to sg(x), not 2x', async () => {
+    const rt = await nodeRuntime();
+    const b = new GraphBuilder('stop_gradient');
+    const x = b.input('x', 'float64', [4]);
+    b.output(b.mul(x, b.op1('StopGradient', [x])), 'y');
+    const d = differentiate(b, { wrt: ['x'], seeds: ['y'] });
+    const xs = Float64Array.of(1, -2, 3, 0.5);
+    const out = await rt.run(d.fused, { x: rt.tensor('float64', xs, [4]), grad_y: rt.tensor('float64', Float64Array.of(1, 1, 1, 1), [4]) });
+    expect(Array.from((await rt.read(out.grad_x)) as Float64Array)).toEqual(Array.from(xs));
+    expect(Array.from((await rt.read(out.y)) as Float64Array)).toEqual(Array.from(xs, (v) => v * v));
+  });
 });

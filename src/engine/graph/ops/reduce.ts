@@ -45,3 +45,15 @@ export const reduceMax: OpDef = {
     return [{ dtype: x[0].dtype, shape }];
   },
 };
+
+/** The k largest along an axis (k a constant): values and int64 indices. No gradient. */
+export const topK: OpDef = {
+  infer(x, attrs, b) {
+    expectInputs('TopK', x, 2);
+    const rank = x[0].shape.length;
+    const axis = normAxis(Number(attrs.axis ?? -1), rank, 'TopK');
+    const [k] = constInts(b, x[1], 'TopK');
+    const shape = x[0].shape.map((d, i) => (i === axis ? k : d));
+    return [{ dtype: x[0].dtype, shape }, { dtype: 'int64', shape }];
+  },
+};

@@ -2,7 +2,7 @@
 import type { OpDef } from './types';
 import * as ew from './elementwise';
 import { matmul } from './matmul';
-import { reduceMax, reduceMean, reduceSum } from './reduce';
+import { reduceMax, reduceMean, reduceSum, topK } from './reduce';
 import { logSoftmax, softmax } from './softmax';
 import * as sh from './shape-ops';
 import { gather, gatherElements, scatterElements } from './indexing';
@@ -41,8 +41,10 @@ const OPS = new Map<string, OpDef>([
   ['Softmax', softmax],
   ['Sqrt', ew.sqrt],
   ['Squeeze', sh.squeeze],
+  ['StopGradient', ew.stopGradient],
   ['Sub', ew.sub],
   ['Tanh', ew.tanh],
+  ['TopK', topK],
   ['Transpose', sh.transpose],
   ['Trilu', sh.trilu],
   ['Unsqueeze', sh.unsqueeze],
