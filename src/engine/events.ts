@@ -43,8 +43,33 @@ export interface MemoryEvent {
   peakSplit: ByKind;
 }
 
+/** Which blocks each layer kept in the step's sequence. */
+export interface SparsityEvent {
+  type: 'sparsity';
+  step: number;
+  /** Tokens per block, and blocks in the sequence. */
+  block: number;
+  blocks: number;
+  /** Per layer: kept block indices, or null where the layer ran dense. */
+  kept: (number[] | null)[];
+  /** Per layer: share of the oracle's kept blocks the predictors kept (lemo mode), else null. */
+  recall: (number | null)[] | null;
+  /** The decoded text of each block of the sequence. */
+  blockText: string[];
+}
+
+/** The dense baseline for the same settings, measured by a dense step on the run's first window. */
+export interface BaselineEvent {
+  type: 'baseline';
+  peakTotal: number;
+  peakSplit: ByKind;
+  source: string;
+}
+
 export type EngineEvent =
   | MemoryEvent
+  | SparsityEvent
+  | BaselineEvent
   | { type: 'provider'; provider: Provider; reason: string }
   | { type: 'dataset'; summary: DatasetSummary }
   | StepEvent

@@ -7,7 +7,8 @@ import { loadTokenizer, type TextTokenizer } from './model/tokenizer';
 import { DEFAULT_TARGETS, loraConfig, parseAdapterConfig, type LoraConfig } from './model/lora';
 import { readSafetensors } from './model/safetensors';
 import type { Runtime } from './runtime/runtime';
-import { Trainer } from './train/trainer';
+import { Trainer, type Sparsity } from './train/trainer';
+import { artifactPolicy, parsePolicy } from './sparsity/policy';
 import { WindowSampler, windows, type Document } from './train/data';
 import { ADAMW_DEFAULTS } from './train/adamw';
 import { DeviceModel } from './train/device-model';
@@ -25,11 +26,29 @@ export interface TrainSettings {
   /** PEFT target_modules; empty means the family's attention projections. */
   targetModules: string[];
   seed: number;
+  /** dense: every token in every layer; oracle: blocks chosen from q·kᵀ block scores. */
+  sparsity: 'dense' | 'oracle';
+  /** Tokens per block. */
+  block: number;
+  /** Keep ratio of the token-eliminating layers under the paper's default policy. */
+  keepRatio: number;
+  /** Per layer: null (dense) or a keep ratio; replaces the paper's default when given. */
+  policy: (number | null)[] | null;
+  /** Share of MLP channels the backward keeps in token-eliminating layers; null: all. */
+  mlpKeep: number | null;
 }
 
 export const DEFAULT_SETTINGS: TrainSettings = {
   ctx: 256, steps: 20, batch: 1, lr: 1e-3, loraR: 8, loraAlpha: 16, targetModules: [], seed: 0,
+  sparsity: 'oracle', block: 32, keepRatio: 0.4, policy: null, mlpKeep: null,
 };
+
+/** The trainer's sparsity for these settings. */
+export function sparsityOf(s: TrainSettings, layers: number): Sparsity {
+  if (s.sparsity === 'dense') return { mode: 'dense' };
+  const policy = s.policy ? parsePolicy(s.policy, layers) : artifactPolicy(layers, s.keepRatio);
+  return { mode: 'oracle', block: s.block, policy, mlpKeep: s.mlpKeep ?? undefined };
+}
 
 export interface AdapterFiles {
   config: unknown;
@@ -119,8 +138,13 @@ export class EngineSession {
     const summary: DatasetSummary = { documents: docs.length, tokens: ids.reduce((a, d) => a + d.length, 0), windows: all.length, ctx: settings.ctx };
     this.emit({ type: 'dataset', summary });
     const sampler = new WindowSampler(all, settings.seed);
-    const trainer = await Trainer.create(await this.deviceModel(), model, this.loraFor(settings), { seed: settings.seed });
+    const dm = await this.deviceModel();
+    const sparsity = sparsityOf(settings, model.config.layers);
+    if (sparsity.mode !== 'dense') await this.measureBaseline(dm, settings, new WindowSampler(all, settings.seed).next(settings.batch));
+    const trainer = await Trainer.create(dm, model, this.loraFor(settings), { seed: settings.seed });
     trainer.optimizer = { ...ADAMW_DEFAULTS, lr: settings.lr };
+    trainer.setSparsity(sparsity);
+    this.rt.memory.resetPeaks();
     this.trainer = trainer;
     this.control = 'run';
     this.emit({ type: 'status', state: 'running', step: 0 });
@@ -142,16 +166,34 @@ export class EngineSession {
         return { steps: step - 1, lastLoss };
       }
       const t0 = performance.now();
-      const r = await trainer.step(sampler.next(settings.batch));
+      const batch = sampler.next(settings.batch);
+      const r = await trainer.step(batch);
       const ms = performance.now() - t0;
       lastLoss = r.loss;
       this.emit({ type: 'step', step, totalSteps: settings.steps, loss: r.loss, tokens: r.tokens, ms, tokensPerSecond: (r.tokens / ms) * 1000 });
       const mem = this.rt.memory;
       this.emit({ type: 'memory', step, samples, peakTotal: mem.peakTotal, peakSplit: { ...mem.peakSplit } });
       samples = [];
+      const sel = trainer.lastSelection;
+      if (sel && this.tokenizer) {
+        const seq = batch[0];
+        const blockText = Array.from({ length: sel.blocks }, (_, j) => this.tokenizer!.decode(seq.slice(j * sel.block, (j + 1) * sel.block)));
+        this.emit({ type: 'sparsity', step, block: sel.block, blocks: sel.blocks, kept: sel.kept, recall: null, blockText });
+      }
     }
     this.emit({ type: 'status', state: 'finished', step: settings.steps });
     return { steps: settings.steps, lastLoss };
+  }
+
+  /** One dense loss-and-gradient pass on the first window: the baseline the memory chart draws. */
+  private async measureBaseline(dm: DeviceModel, settings: TrainSettings, batch: number[][]): Promise<void> {
+    const dense = await Trainer.create(dm, dm.model, this.loraFor(settings), { seed: settings.seed });
+    this.rt.memory.resetPeaks();
+    const { grads } = await dense.lossAndGrads(batch);
+    for (const g of grads.values()) this.rt.dispose(g);
+    const m = this.rt.memory;
+    this.emit({ type: 'baseline', peakTotal: m.peakTotal, peakSplit: { ...m.peakSplit }, source: 'a dense step on the first window, measured by the accountant' });
+    dense.dispose();
   }
 
   /** Read through a method: pause and stop arrive while train() awaits. */
