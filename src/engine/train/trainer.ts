@@ -64,15 +64,27 @@ export interface StepResult {
   tokens: number;
 }
 
+/** Bytes one transient tensor of a segment may take by default. */
+export const TRANSIENT_BUDGET = 16 * 2 ** 20;
+
+/** The largest multiple of 16 rows (at least 16) within `fits`, capped. */
+function segmentSize(fits: number, cap: number): number {
+  return Math.min(cap, Math.max(16, Math.floor(fits / 16) * 16));
+}
+
 export class Trainer {
   private layerGraphCache = new Map<string, LayerGraphs>();
   private seg: SegmentGraphs;
   private head: HeadGraphs;
   private targeted: Set<string>[];
   readonly params: LoraParam[] = [];
-  /** Query rows per attention segment and rows per LM-head segment: they bound the transients. */
-  segmentRows = 256;
-  headRows = 512;
+  /**
+   * Query rows per attention segment and rows per LM-head segment. They bound the transients:
+   * by default each (heads × segment × keys) or (segment × vocabulary) tensor stays under
+   * TRANSIENT_BUDGET; set a number to fix them.
+   */
+  segmentRows: number | null = null;
+  headRows: number | null = null;
   /** Decides each layer's kept tokens during the forward; dense unless set. */
   select: Selector = async () => null;
   lastSelection: SelectionRecord | null = null;
@@ -205,15 +217,21 @@ export class Trainer {
     const rope = await this.dm.ropeFor(rows);
     const pre = await rt.run(this.graphsFor(layer, false).pre.plain, { ...this.dm.layerWeights(layer), ...this.loraFeeds(layer), ...(rope ?? {}), h });
     for (const t of [pre.q, pre.k, pre.v]) rt.memory.track(t, 'activations');
-    const scores = await blockScores(rt, this.scoreGraph!, pre.q, pre.k, T, block, this.segmentRows);
+    const scores = await blockScores(rt, this.scoreGraph!, pre.q, pre.k, T, block, this.attentionRows(T));
     for (const t of [pre.q, pre.k, pre.v, rope?.cos, rope?.sin]) rt.dispose(t);
     return scores;
   }
 
+  /** Query rows per attention segment over K keys. */
+  private attentionRows(K: number): number {
+    return this.segmentRows ?? segmentSize(TRANSIENT_BUDGET / (4 * this.model.config.heads * K), 256);
+  }
+
   /** Query segments [start, end) over K rows. */
   private segments(K: number): [number, number][] {
+    const rows = this.attentionRows(K);
     const out: [number, number][] = [];
-    for (let s = 0; s < K; s += this.segmentRows) out.push([s, Math.min(K, s + this.segmentRows)]);
+    for (let s = 0; s < K; s += rows) out.push([s, Math.min(K, s + rows)]);
     return out;
   }
 
@@ -293,8 +311,9 @@ export class Trainer {
     const tokens = B * (T - 1);
     let loss = 0;
     let dh: Tensor | undefined;
-    for (let s = 0; s < T; s += this.headRows) {
-      const e = Math.min(T, s + this.headRows);
+    const headRows = this.headRows ?? segmentSize(TRANSIENT_BUDGET / (4 * cfg.vocabSize), 1024);
+    for (let s = 0; s < T; s += headRows) {
+      const e = Math.min(T, s + headRows);
       const feeds: Record<string, Tensor> = { ...dm.headFeeds(ids, s, e, backward ? tokens : 1), h };
       if (!backward) {
         const out = await run(this.head.plain, feeds);
