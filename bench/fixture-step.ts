@@ -2,8 +2,7 @@
 // Chromium's engine worker (WebGPU, WASM). Not a test: prints a table.
 //   npx tsx bench/fixture-step.ts [fixture] [threads]   (default llama-large, 1; starts its own vite server)
 // onnxruntime fixes its WASM thread count when it first initialises, so one process measures one count.
-import { spawn } from 'node:child_process';
-import { chromium } from '@playwright/test';
+import { withHarnessPage } from './browser';
 import { Trainer } from '../src/engine/train/trainer';
 import { Runtime } from '../src/engine/runtime/runtime';
 import { loadOrtForNode } from '../src/engine/runtime/ort-node';
@@ -11,7 +10,6 @@ import { readFixture } from '../test/helpers/fixtures';
 
 const name = process.argv[2] ?? 'llama-large';
 const dir = `test/fixtures/golden/${name}`;
-const port = 5181;
 
 async function nodeTime(threads: number, backend: 'node' | 'wasm'): Promise<number> {
   const f = readFixture(dir);
@@ -29,30 +27,14 @@ async function nodeTime(threads: number, backend: 'node' | 'wasm'): Promise<numb
 }
 
 async function browserTimes(): Promise<Record<string, number>> {
-  const server = spawn('node_modules/.bin/vite', ['--port', String(port), '--strictPort'], { stdio: 'ignore' });
-  try {
-    for (let i = 0; i < 60; i++) {
-      try { if ((await fetch(`http://localhost:${port}/e2e/harness.html`)).ok) break; } catch { /* not up yet */ }
-      await new Promise((r) => setTimeout(r, 500));
-    }
-    const browser = await chromium.launch({
-      executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
-      args: ['--enable-unsafe-webgpu', '--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+  return withHarnessPage(5181, async (page) => {
     const out: Record<string, number> = {};
     for (const provider of ['wasm', 'webgpu']) {
-      const page = await browser.newPage();
-      await page.goto(`http://localhost:${port}/e2e/harness.html`);
-      await page.waitForSelector('body[data-ready="true"]', { state: 'attached' });
       const r = await page.evaluate(([d, p]) => (window as any).harness.grad(`/${d}`, p), [dir, provider]);
       out[provider] = r.ms;
-      await page.close();
     }
-    await browser.close();
     return out;
-  } finally {
-    server.kill();
-  }
+  });
 }
 
 const f = readFixture(dir);

@@ -3,18 +3,9 @@
 import { readFileSync } from 'node:fs';
 import { test, expect } from '@playwright/test';
 import { readSafetensors } from '../src/engine/model/safetensors';
+import { relErr } from '../test/helpers/compare';
 
 const CASES = ['llama-gqa', 'llama-tied-scaled-mlp', 'qwen2', 'gpt2', 'gpt2-mlp'];
-
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num) / Math.max(Math.sqrt(den), 1e-30);
-}
 
 for (const provider of ['webgpu', 'wasm'] as const) {
   test.describe(`gradients in a worker, ${provider}`, () => {

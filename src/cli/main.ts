@@ -10,6 +10,13 @@ import { benchCommand } from './bench';
 const threads = () => new Option('--threads <n>', 'CPU threads for onnxruntime').default('1');
 const backend = () => new Option('--backend <name>', 'node: onnxruntime-node (native CPU); wasm: onnxruntime-web, as in the browser').choices(['node', 'wasm']).default('node');
 
+/** Options of the commands that eliminate tokens (grad, bench). */
+function sparsityOptions(c: Command): void {
+  c.option('--block <n>', 'tokens per block', '64')
+    .option('--policy <json|file>', 'per layer: null (dense), a keep ratio, or {"threshold": x}; default: the paper artifact\'s')
+    .option('--mlp-keep <x>', 'MLP channel sparsity in token-eliminating layers: share of channels the backward keeps (e.g. 0.2)');
+}
+
 const program = new Command('lemo')
   .description('LeMo Studio engine on the command line: gradients, training, evaluation, benchmarks.')
   .showHelpAfterError();
@@ -27,12 +34,10 @@ program
   .option('--seed <n>', 'seed for a fresh LoRA\'s A', '0')
   .option('--keep <file>', 'force the kept blocks per layer: {"block": b, "layers": [[block indices] or null, ...]}')
   .addOption(new Option('--sparsity <mode>', 'dense, or oracle (block scores from q·kᵀ)').choices(['dense', 'oracle']).default('dense'))
-  .option('--block <n>', 'tokens per block for --sparsity oracle', '64')
-  .option('--policy <json|file>', 'per layer: null (dense), a keep ratio, or {"threshold": x}; default: the paper artifact\'s')
-  .option('--mlp-keep <x>', 'MLP channel sparsity in token-eliminating layers: share of channels the backward keeps (e.g. 0.2)')
   .addOption(threads())
   .addOption(backend())
   .action(gradCommand);
+sparsityOptions(program.commands.at(-1)!);
 
 
 program
@@ -75,9 +80,6 @@ program
   .option('--steps <n>', 'optimizer steps per (mode, ctx)', '3')
   .option('--modes <list>', 'comma-separated: dense, oracle', 'dense,oracle')
   .option('--json', 'one JSON line per (mode, ctx) on stdout')
-  .option('--block <n>', 'tokens per block', '64')
-  .option('--policy <json|file>', 'per layer: null (dense), a keep ratio, or {"threshold": x}; default: the paper artifact\'s')
-  .option('--mlp-keep <x>', 'MLP channel sparsity in token-eliminating layers: share of channels the backward keeps (e.g. 0.2)')
   .option('--seed <n>', 'seed', '0')
   .option('--lr <x>', 'AdamW learning rate', '1e-3')
   .option('--lora-r <n>', 'LoRA rank', '8')
@@ -86,6 +88,7 @@ program
   .addOption(threads())
   .addOption(backend())
   .action(benchCommand);
+sparsityOptions(program.commands.at(-1)!);
 
 program.parseAsync().catch((e: unknown) => {
   if (e instanceof UserError) {

@@ -1,5 +1,6 @@
 import { Runtime } from '../../src/engine/runtime/runtime';
 import { loadOrtForNode, type NodeBackend } from '../../src/engine/runtime/ort-node';
+import { mulberry32 } from '../../src/engine/train/random';
 
 const shared = new Map<NodeBackend, Promise<Runtime>>();
 
@@ -13,17 +14,8 @@ export function nodeRuntime(backend: NodeBackend = 'wasm'): Promise<Runtime> {
   return rt;
 }
 
-/** A seeded generator (mulberry32) so every test draws the same "random" inputs. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The engine's seeded generator, so every test draws the same "random" inputs. */
+export const rng = mulberry32;
 
 export function randn(r: () => number, n: number): Float64Array {
   const out = new Float64Array(n);
@@ -34,12 +26,4 @@ export function randn(r: () => number, n: number): Float64Array {
   return out;
 }
 
-export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num) / Math.max(Math.sqrt(den), 1e-30);
-}
+export { relErr } from './compare';
