@@ -1,16 +1,7 @@
 // The studio as a user meets it: open the page, the default model loads, Start runs a few
 // steps, the loss lands on the chart; nothing is logged as an error.
-import { test, expect, type Page } from '@playwright/test';
-
-function collectErrors(page: Page): string[] {
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  page.on('console', (m) => {
-    // onnxruntime's native WebGPU provider logs through console.error; those lines are not failures.
-    if (m.type() === 'error' && !/\[W:onnxruntime|\[I:onnxruntime|webgpu/i.test(m.text())) errors.push(m.text());
-  });
-  return errors;
-}
+import { test, expect } from '@playwright/test';
+import { collectErrors } from './helpers/console';
 
 test('one click fine-tunes the default model and the loss chart fills', async ({ page }) => {
   const errors = collectErrors(page);

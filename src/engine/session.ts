@@ -156,6 +156,9 @@ export class EngineSession {
     };
     let lastLoss = NaN;
     for (let step = 1; step <= settings.steps; step++) {
+      // onnxruntime's WASM runs resolve as microtasks: yield a macrotask so pause and stop
+      // messages reach the worker between steps.
+      await new Promise((resolve) => setTimeout(resolve, 0));
       if (this.current() === 'pause') {
         this.emit({ type: 'status', state: 'paused', step: step - 1 });
         await new Promise<void>((resolve) => (this.wake = resolve));

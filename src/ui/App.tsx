@@ -4,6 +4,9 @@ import { boot } from './controller';
 import { Sidebar } from './components/Sidebar';
 import { Progress } from './components/Progress';
 import { LossChart } from './components/LossChart';
+import { MemoryChart } from './components/MemoryChart';
+import { SparsityBars } from './components/SparsityBars';
+import { SparsityHeatmap } from './components/SparsityHeatmap';
 
 export function App() {
   const error = useStudio((s) => s.error);
@@ -25,9 +28,12 @@ export function App() {
       )}
       <div className="layout">
         <Sidebar />
-        <main>
+        <main className="dashboards">
           <Progress />
           <LossChart />
+          <SparsityBars />
+          <MemoryChart />
+          <SparsityHeatmap />
         </main>
       </div>
     </div>

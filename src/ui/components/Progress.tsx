@@ -1,33 +1,46 @@
+// The run's controls and where it stands: step, throughput, elapsed and remaining time.
 import { useStudio } from '../store';
 import { control, start } from '../controller';
+import { fmtDuration } from '../lib/format';
+import { useNow } from '../lib/use-now';
 
-function fmtTime(ms: number): string {
-  if (!Number.isFinite(ms) || ms < 0) return '–';
-  const s = Math.round(ms / 1000);
-  return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${s % 60} s`;
-}
+const PENDING = { pause: 'pausing after this step…', resume: 'resuming…', stop: 'stopping after this step…' } as const;
+
+/** Steps the time-left estimate averages over (the first step also compiles sessions). */
+const RECENT = 5;
 
 export function Progress() {
-  const { run, step, steps, settings, model } = useStudio();
-  const total = settings.steps;
-  const last = steps[steps.length - 1];
-  const mean = steps.length ? steps.reduce((a, s) => a + s.ms, 0) / steps.length : NaN;
+  const run = useStudio((s) => s.run);
+  const step = useStudio((s) => s.step);
+  const steps = useStudio((s) => s.steps);
+  const model = useStudio((s) => s.model);
+  const total = useStudio((s) => (s.runSettings ?? s.settings).steps);
+  const startedAt = useStudio((s) => s.startedAt);
+  const endedAt = useStudio((s) => s.endedAt);
+  const pending = useStudio((s) => s.pending);
   const busy = run === 'running' || run === 'paused';
+  const now = useNow(busy);
+  const last = steps[steps.length - 1];
+  const recent = steps.length > 1 ? steps.slice(1).slice(-RECENT) : steps;
+  const mean = recent.length ? recent.reduce((a, s) => a + s.ms, 0) / recent.length : NaN;
+  const elapsed = startedAt === null ? NaN : (endedAt ?? now) - startedAt;
   return (
-    <section className="card progress" data-testid="progress">
+    <section className="card progress wide" data-testid="progress">
       <div className="buttons">
         <button className="primary" data-testid="start" disabled={busy || run === 'loading' || !model} onClick={() => void start()}>Start</button>
-        <button data-testid="pause" disabled={run !== 'running'} onClick={() => control('pause')}>Pause</button>
-        <button data-testid="resume" disabled={run !== 'paused'} onClick={() => control('resume')}>Resume</button>
-        <button data-testid="stop" disabled={!busy} onClick={() => control('stop')}>Stop</button>
+        <button data-testid="pause" disabled={run !== 'running' || pending !== null} onClick={() => control('pause')}>Pause</button>
+        <button data-testid="resume" disabled={run !== 'paused' || pending !== null} onClick={() => control('resume')}>Resume</button>
+        <button data-testid="stop" disabled={!busy || pending === 'stop'} onClick={() => control('stop')}>Stop</button>
+        {pending && <span className="muted small" data-testid="pending">{PENDING[pending]}</span>}
         <span className={`state state-${run}`} data-testid="run-state">{run}</span>
       </div>
       <progress max={total} value={step} />
       <div className="stats">
         <span data-testid="step">step {step} / {total}</span>
-        <span>{last ? `${Math.round(last.tokensPerSecond)} tokens/s` : '– tokens/s'}</span>
-        <span>{last ? `${Math.round(last.ms)} ms/step` : ''}</span>
-        <span>{busy && steps.length ? `${fmtTime(mean * (total - step))} left` : ''}</span>
+        <span data-testid="tokens-per-second">{last ? `${Math.round(last.tokensPerSecond)} tokens/s` : '– tokens/s'}</span>
+        <span>{last ? `${Math.round(last.ms)} ms/step` : '– ms/step'}</span>
+        <span data-testid="elapsed">elapsed {fmtDuration(elapsed)}</span>
+        <span data-testid="time-left">{busy && steps.length ? `${fmtDuration(mean * (total - step))} left` : run === 'finished' ? 'done' : ''}</span>
       </div>
     </section>
   );

@@ -1,0 +1,25 @@
+// The accountant's memory kinds, in stacking order, with one colour each used by every chart.
+import { MEMORY_KINDS, type MemoryKind } from '../../engine/memory/accountant';
+
+export { MEMORY_KINDS, type MemoryKind };
+
+export const KIND_COLOR: Record<MemoryKind, string> = {
+  weights: '#94a3b8',
+  adapter: '#a855f7',
+  optimizer: '#f59e0b',
+  gradients: '#ec4899',
+  activations: '#2563eb',
+  transient: '#14b8a6',
+};
+
+export const KIND_LABEL: Record<MemoryKind, string> = {
+  weights: 'weights (frozen)',
+  adapter: 'LoRA adapter',
+  optimizer: 'optimizer state',
+  gradients: 'gradients',
+  activations: 'saved activations',
+  transient: 'transient (ORT)',
+};
+
+export const DEVICE_COLOR = '#111827';
+export const BASELINE_COLOR = '#dc2626';

@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { downsample, memoryCsv, memoryPoints, perStep, stepStarts, type StepSample } from './memory-series';
+
+const bytes = (weights: number, activations: number, transient = 0) => ({ weights, adapter: 10, optimizer: 20, gradients: 0, activations, transient });
+const samples: StepSample[] = [
+  { t: 1000, phase: 'fwd', bytes: bytes(100, 5), step: 1 },
+  { t: 1500, phase: 'bwd', bytes: bytes(100, 2, 7), step: 1, device: 300 },
+  { t: 2000, phase: 'adamw', bytes: bytes(100, 0), step: 1 },
+  { t: 2600, phase: 'fwd', bytes: bytes(100, 6), step: 2 },
+  { t: 3000, phase: 'adamw', bytes: bytes(100, 0), step: 2 },
+];
+
+describe('memory series', () => {
+  it('counts seconds from the first sample and sums the kinds', () => {
+    const p = memoryPoints(samples);
+    expect(p.map((x) => x.x)).toEqual([0, 0.5, 1, 1.6, 2]);
+    expect(p[1].total).toBe(100 + 10 + 20 + 2 + 7);
+    expect(p[1].device).toBe(300);
+    expect(p.map((x) => x.i)).toEqual([0, 1, 2, 3, 4]);
+  });
+
+  it('summarises each step: weights at its end, the activations high-water mark and end', () => {
+    expect(perStep(memoryPoints(samples))).toEqual([
+      { step: 1, samples: 3, weights: 100, activationsMax: 5, activationsEnd: 0, totalMax: 139, deviceMax: 300 },
+      { step: 2, samples: 2, weights: 100, activationsMax: 6, activationsEnd: 0, totalMax: 136, deviceMax: null },
+    ]);
+  });
+
+  it('marks the first sample of each step', () => {
+    expect(stepStarts(memoryPoints(samples)).map((p) => p.i)).toEqual([0, 3]);
+  });
+
+  it('downsamples by keeping the highest total of each bucket', () => {
+    const p = memoryPoints(samples);
+    expect(downsample(p, 10)).toBe(p);
+    expect(downsample(p, 3).map((x) => x.i)).toEqual([1, 3, 4]);
+  });
+
+  it('writes every sample as a CSV row', () => {
+    const rows = memoryCsv(memoryPoints(samples)).trim().split('\n');
+    expect(rows[0]).toBe('sample,step,seconds,phase,weights_bytes,adapter_bytes,optimizer_bytes,gradients_bytes,activations_bytes,transient_bytes,total_bytes,device_bytes');
+    expect(rows).toHaveLength(6);
+    expect(rows[2]).toBe('1,1,0.500,bwd,100,10,20,0,2,7,139,300');
+    expect(rows[1].endsWith(',')).toBe(true);
+  });
+});
