@@ -43,7 +43,6 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
@@ -72,6 +71,9 @@ from safetensors.torch import load_file, save_file  # noqa: E402
 from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig, Qwen2Config  # noqa: E402
 from transformers.pytorch_utils import Conv1D  # noqa: E402
 from peft import LoraConfig, PeftModel, get_peft_model  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import make_golden as mg  # noqa: E402
 
 transformers.logging.set_verbosity_error()
 transformers.utils.logging.disable_progress_bar()
@@ -219,66 +221,10 @@ def write_case(case: Case, root: Path, seed: int) -> None:
 # --------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def true_float64():
-    """transformers 5.x keeps RMSNorm, RoPE and the eager-attention softmax in
-    float32 even for a float64 model; make them float64 (loss: see lm_loss)."""
-    from transformers.models.llama import modeling_llama as ml
-    from transformers.models.qwen2 import modeling_qwen2 as mq
-
-    saved = []
-
-    def patch(obj, attr, new):
-        saved.append((obj, attr, getattr(obj, attr)))
-        setattr(obj, attr, new)
-
-    orig_softmax = torch.nn.functional.softmax
-
-    def softmax64(input, dim=None, _stacklevel=3, dtype=None):
-        if dtype == torch.float32 and input.dtype == torch.float64:
-            dtype = None
-        return orig_softmax(input, dim=dim, dtype=dtype)
-
-    def rms(orig):
-        def fwd(self, h):
-            if h.dtype != torch.float64:
-                return orig(self, h)
-            return self.weight * (h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.variance_epsilon))
-        return fwd
-
-    def rope(orig):
-        def fwd(self, x, position_ids):
-            if x.dtype != torch.float64:
-                return orig(self, x, position_ids)
-            rp = self.config.rope_parameters
-            t = rp.get("rope_type", "default")
-            dim = getattr(self.config, "head_dim", None) or self.config.hidden_size // self.config.num_attention_heads
-            if t in ("default", "linear"):
-                inv = 1.0 / (float(rp["rope_theta"]) ** (torch.arange(0, dim, 2, dtype=torch.float64) / dim))
-                if t == "linear":
-                    inv = inv / float(rp["factor"])
-            else:
-                inv = self.inv_freq.to(torch.float64)
-            f = position_ids[:, :, None].to(torch.float64) * inv[None, None, :]
-            emb = torch.cat((f, f), dim=-1)
-            return emb.cos() * self.attention_scaling, emb.sin() * self.attention_scaling
-        return fwd
-
-    try:
-        patch(torch.nn.functional, "softmax", softmax64)
-        for cls in (ml.LlamaRMSNorm, mq.Qwen2RMSNorm):
-            patch(cls, "forward", rms(cls.forward))
-        for cls in (ml.LlamaRotaryEmbedding, mq.Qwen2RotaryEmbedding):
-            patch(cls, "forward", rope(cls.forward))
-        yield
-    finally:
-        for obj, attr, old in reversed(saved):
-            setattr(obj, attr, old)
-
-
-def lm_loss(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-    v = logits.shape[-1]
-    return nn.functional.cross_entropy(logits[:, :-1].reshape(-1, v), ids[:, 1:].reshape(-1))
+# The float64 patches and HF's causal-LM loss are make_golden.py's, so the fixtures and this
+# check share one reference.
+true_float64 = mg.true_float64
+lm_loss = mg.causal_lm_loss
 
 
 def load_base(model_dir: Path, dtype: torch.dtype):
