@@ -1,6 +1,7 @@
 // lemo eval: perplexity of a model (optionally with a PEFT adapter) over a dataset file.
 import { int, num, openSession, readDataset } from './session';
-import { readAdapterDir } from './files';
+import { readAdapterDir, writeFile } from './files';
+import { evalChunks } from '../engine/train/evaluate';
 
 export interface EvalOptions {
   model: string;
@@ -8,6 +9,8 @@ export interface EvalOptions {
   data: string;
   ctx: string;
   ropeScale?: string;
+  dumpIds?: string;
+  memoryBudget?: string;
   threads: string;
   backend: string;
 }
@@ -23,5 +26,11 @@ export async function evalCommand(o: EvalOptions): Promise<void> {
       process.stderr.write(`eval: ${done}/${total} chunks\n`);
     }
   });
+  if (o.dumpIds) {
+    // The exact windows the loss came from, for an outside check (tools/peft-roundtrip).
+    const ctx = int(o.ctx, 'ctx', 2);
+    const dump = { ctx, rope_scale: session.config.rope?.linearFactor ?? null, loss: r.loss, tokens: r.tokens, perplexity: r.perplexity, input_ids: evalChunks(session.tokenize(docs), ctx) };
+    writeFile(o.dumpIds, JSON.stringify(dump));
+  }
   process.stdout.write(`${JSON.stringify({ perplexity: r.perplexity, loss: r.loss, tokens: r.tokens })}\n`);
 }

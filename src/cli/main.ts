@@ -6,8 +6,10 @@ import { trainCommand } from './train';
 import { evalCommand } from './evaluate';
 import { DEFAULT_MODEL_DIR } from './session';
 import { benchCommand } from './bench';
+import { exportCommand } from './export';
 
 const threads = () => new Option('--threads <n>', 'CPU threads for onnxruntime').default('1');
+const memoryBudget = () => new Option('--memory-budget <GiB>', 'memory the model may take; a model predicted (from its header) to need more is refused before loading (default: this machine\'s memory)');
 const backend = () => new Option('--backend <name>', 'node: onnxruntime-node (native CPU); wasm: onnxruntime-web, as in the browser').choices(['node', 'wasm']).default('node');
 
 /** Options of the commands that eliminate tokens (grad, bench). */
@@ -54,6 +56,8 @@ program
   .option('--lora-alpha <n>', 'LoRA alpha', '16')
   .option('--target-modules <list>', 'comma-separated target_modules (default: the attention projections)')
   .option('--rope-scale <s>', 'linear RoPE position scaling factor for longer contexts')
+  .option('--merged-out <dir>', 'also write the merged model (base + adapter) as a Hugging Face folder here')
+  .addOption(memoryBudget())
   .option('--seed <n>', 'seed for LoRA init and data order', '0')
   .addOption(threads())
   .addOption(backend())
@@ -67,9 +71,20 @@ program
   .requiredOption('--data <file>', 'dataset file')
   .requiredOption('--ctx <n>', 'tokens per chunk')
   .option('--rope-scale <s>', 'linear RoPE position scaling factor')
+  .option('--dump-ids <file>', 'write the evaluated chunks\' token ids and the loss as JSON (for tools/peft-roundtrip)')
+  .addOption(memoryBudget())
   .addOption(threads())
   .addOption(backend())
   .action(evalCommand);
+
+program
+  .command('export')
+  .description('Fold a PEFT adapter into its base model and write the merged model as a Hugging Face folder (config.json, model.safetensors, tokenizer files).')
+  .requiredOption('--adapter <dir>', 'PEFT adapter folder (adapter_config.json, adapter_model.safetensors)')
+  .requiredOption('--out <dir>', 'folder for the merged model')
+  .option('--model <dir>', 'the base model\'s Hugging Face folder', DEFAULT_MODEL_DIR)
+  .option('--rope-scale <s>', 'linear RoPE scale the adapter was trained with, written into config.json')
+  .action(exportCommand);
 
 program
   .command('bench')

@@ -1,12 +1,14 @@
 // Shared by the CLI commands: an engine session on onnxruntime-web's WASM provider in Node,
 // with a model folder (and its tokenizer) loaded.
 import { existsSync, readFileSync } from 'node:fs';
+import { totalmem } from 'node:os';
+import type { MemoryBudget } from '../engine/model/safetensors';
 import { basename, join, resolve } from 'node:path';
 import { EngineSession } from '../engine/session';
 import type { EngineEvent } from '../engine/events';
 import { Runtime } from '../engine/runtime/runtime';
 import { loadOrtForNode } from '../engine/runtime/ort-node';
-import { parseDataset, type Document } from '../engine/train/data';
+import { decodeDataset, parseDataset, type Document } from '../engine/train/data';
 import { UserError } from '../engine/errors';
 import { readJson, readModelDir } from './files';
 
@@ -18,6 +20,15 @@ export const DEFAULT_DATA_FILE = resolve(new URL('../../public/data/sotu-long/tr
 export interface RuntimeFlags {
   threads: string;
   backend: string;
+  memoryBudget?: string;
+}
+
+/** --memory-budget in GiB, or this machine's memory. */
+export function memoryBudgetOf(flags: RuntimeFlags): MemoryBudget {
+  if (flags.memoryBudget === undefined) return { bytes: totalmem(), source: "this machine's memory" };
+  const gib = Number(flags.memoryBudget);
+  if (!(gib > 0)) throw new UserError(`--memory-budget must be a positive number of GiB, got "${flags.memoryBudget}".`);
+  return { bytes: gib * 2 ** 30, source: '--memory-budget' };
 }
 
 export async function nodeRuntime(flags: RuntimeFlags): Promise<Runtime> {
@@ -38,21 +49,14 @@ export async function openSession(modelDir: string, flags: RuntimeFlags, opts: {
       tokenizer: existsSync(tokPath) ? readJson(tokPath, 'tokenizer.json') : undefined,
       tokenizerConfig: existsSync(tokCfgPath) ? readJson(tokCfgPath, 'tokenizer_config.json') : undefined,
     },
-    { ropeScale: opts.ropeScale },
+    { ropeScale: opts.ropeScale, memoryBudget: memoryBudgetOf(flags) },
   );
   return { session, summary, name: basename(resolve(modelDir)) };
 }
 
 export function readDataset(path: string): Document[] {
   if (!existsSync(path)) throw new UserError(`Dataset not found: ${path}`);
-  const bytes = readFileSync(path);
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    throw new UserError(`${path} is not valid UTF-8 text.`);
-  }
-  return parseDataset(basename(path), text);
+  return parseDataset(basename(path), decodeDataset(basename(path), new Uint8Array(readFileSync(path))));
 }
 
 export function int(value: string, name: string, min = 1): number {

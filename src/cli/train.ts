@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { DEFAULT_SETTINGS } from '../engine/session';
 import { ensureDir, writeFile } from './files';
 import { int, num, openSession, readDataset } from './session';
+import { copiedFiles, writeFolder } from './export';
 
 export interface TrainOptions {
   model: string;
@@ -15,6 +16,7 @@ export interface TrainOptions {
   loraAlpha: string;
   targetModules?: string;
   ropeScale?: string;
+  mergedOut?: string;
   seed: string;
   batch: string;
   threads: string;
@@ -50,5 +52,9 @@ export async function trainCommand(o: TrainOptions): Promise<void> {
   ensureDir(o.out);
   writeFile(join(o.out, 'adapter_config.json'), adapter.config);
   writeFile(join(o.out, 'adapter_model.safetensors'), adapter.weights);
+  if (o.mergedOut) {
+    const merged = (await session.exportFolder('merged', name)).filter((f) => f.name === 'config.json' || f.name === 'model.safetensors');
+    writeFolder(o.mergedOut, [...merged, ...copiedFiles(o.model)]);
+  }
   process.stdout.write(`${JSON.stringify({ steps: result.steps, loss: result.lastLoss, seconds: (Date.now() - started) / 1000, out: o.out })}\n`);
 }

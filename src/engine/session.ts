@@ -15,6 +15,9 @@ import { DeviceModel } from './train/device-model';
 import { benchmark, type BenchPlan, type BenchRow } from './train/bench';
 import { perplexity, type EvalResult } from './train/evaluate';
 import { adapterConfigJson, adapterSafetensors } from './export/peft';
+import { mergeAdapter, type FolderFile } from './export/merged';
+import { checkFits, type MemoryBudget } from './model/safetensors';
+import { checkContext } from './model/config';
 
 export interface TrainSettings {
   ctx: number;
@@ -57,6 +60,8 @@ export interface AdapterFiles {
 
 export class EngineSession {
   private model: Model | null = null;
+  /** The loaded folder as given, for the merged export. */
+  private files: (ModelFiles & { tokenizer?: unknown; tokenizerConfig?: unknown }) | null = null;
   private tokenizer: TextTokenizer | null = null;
   private trainer: Trainer | null = null;
   private device: DeviceModel | null = null;
@@ -65,7 +70,8 @@ export class EngineSession {
 
   constructor(readonly rt: Runtime, private emit: (e: EngineEvent) => void) {}
 
-  loadModel(files: ModelFiles & { tokenizer?: unknown; tokenizerConfig?: unknown }, opts: { ropeScale?: number } = {}): ModelSummary {
+  loadModel(files: ModelFiles & { tokenizer?: unknown; tokenizerConfig?: unknown }, opts: { ropeScale?: number; memoryBudget?: MemoryBudget } = {}): ModelSummary {
+    checkFits(files.weights, opts.memoryBudget);
     const model = loadModel(files);
     if (opts.ropeScale !== undefined && opts.ropeScale !== 1) {
       if (!model.config.rope) throw new UserError('RoPE scaling applies to the Llama family only; GPT-2 models have learned positions.');
@@ -81,6 +87,7 @@ export class EngineSession {
     }
     // Replace only once everything loaded: a bad file leaves the previous model in place.
     this.model = model;
+    this.files = files;
     this.tokenizer = tokenizer;
     this.trainer = null;
     this.device = null;
@@ -133,6 +140,7 @@ export class EngineSession {
   /** Trains on documents until the step count, or until stopped; emits a step event per step. */
   async train(docs: Document[], settings: TrainSettings): Promise<{ steps: number; lastLoss: number }> {
     const model = this.requireModel();
+    checkContext(model.config, settings.ctx);
     const ids = this.tokenize(docs);
     const all = windows(ids, settings.ctx);
     const summary: DatasetSummary = { documents: docs.length, tokens: ids.reduce((a, d) => a + d.length, 0), windows: all.length, ctx: settings.ctx };
@@ -230,9 +238,35 @@ export class EngineSession {
     };
   }
 
+  /**
+   * The trained run as a folder: 'adapter' is PEFT's two files (and predictors.safetensors when
+   * the session has predictors), 'merged' the base model with the adapter folded in, with the
+   * config, tokenizer and RoPE scale it trained with.
+   */
+  async exportFolder(kind: 'adapter' | 'merged', baseModel: string): Promise<FolderFile[]> {
+    if (!this.trainer || !this.files) throw new UserError('Nothing has been trained yet: run training first, then export.');
+    const enc = new TextEncoder();
+    if (kind === 'adapter') {
+      const a = await this.exportAdapter(baseModel);
+      const files = [{ name: 'adapter_config.json', bytes: enc.encode(a.config) }, { name: 'adapter_model.safetensors', bytes: a.weights }];
+      const predictors = (this as { predictorsBytes?: () => Uint8Array | null }).predictorsBytes?.();
+      if (predictors) files.push({ name: 'predictors.safetensors', bytes: predictors });
+      return files;
+    }
+    const f = this.files;
+    const ropeScale = this.requireModel().config.rope?.linearFactor ?? 1;
+    const original = (f.config as { rope_parameters?: { factor?: number }; rope_scaling?: { factor?: number } | null });
+    const configured = original.rope_parameters?.factor ?? original.rope_scaling?.factor ?? 1;
+    const merged = mergeAdapter(f, this.trainer.lora, await this.trainer.adapterTensors(), { ropeScale: ropeScale === configured ? 1 : ropeScale });
+    if (f.tokenizer) merged.push({ name: 'tokenizer.json', bytes: enc.encode(JSON.stringify(f.tokenizer)) });
+    if (f.tokenizerConfig && Object.keys(f.tokenizerConfig as object).length) merged.push({ name: 'tokenizer_config.json', bytes: enc.encode(JSON.stringify(f.tokenizerConfig, null, 2)) });
+    return merged;
+  }
+
   /** Perplexity over documents, with the base model, a given adapter, or the one just trained. */
   async evaluate(docs: Document[], ctx: number, adapter?: AdapterFiles | 'trained', onChunk?: (done: number, total: number) => void): Promise<EvalResult> {
     const model = this.requireModel();
+    checkContext(model.config, ctx);
     let trainer: Trainer;
     if (adapter === 'trained') {
       if (!this.trainer) throw new UserError('Nothing has been trained yet.');

@@ -151,3 +151,24 @@ function parseGpt2(raw: Record<string, unknown>, architecture: string): ModelCon
     act: 'gelu_new',
   };
 }
+
+/** The longest context the model reaches as configured: its positions, times the linear RoPE scale. */
+export function contextReach(cfg: ModelConfig): number {
+  return Math.floor(cfg.maxPositions * (cfg.rope?.linearFactor ?? 1));
+}
+
+/** Refuses a context the model cannot reach, saying how far it goes and what scale would reach it. */
+export function checkContext(cfg: ModelConfig, ctx: number): void {
+  const reach = contextReach(cfg);
+  if (ctx <= reach) return;
+  if (!cfg.rope) {
+    throw new UserError(
+      `A context of ${ctx} tokens is longer than this model can take: it has ${cfg.maxPositions} learned positions, which cannot be scaled, so ${cfg.maxPositions} is the most.`,
+    );
+  }
+  const scale = Math.ceil(ctx / cfg.maxPositions);
+  throw new UserError(
+    `A context of ${ctx} tokens is longer than this model reaches: ${cfg.maxPositions} positions × RoPE scale ${cfg.rope.linearFactor} = ${reach} tokens. ` +
+      `A linear RoPE scale of ${scale} (--rope-scale ${scale}) reaches ${cfg.maxPositions * scale}.`,
+  );
+}

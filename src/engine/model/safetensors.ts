@@ -1,6 +1,9 @@
 // safetensors: an 8-byte little-endian header length, a JSON header, then raw little-endian
-// data. Written here (≈80 lines) rather than taken from a package: the npm packages for it
-// either pull a Python-style runtime or only read. f16 and bf16 are widened to f32 on read.
+// data. Written here rather than taken from a package: the npm packages for it either pull a
+// Python-style runtime or only read. f16 and bf16 are widened to f32 on read. The header is
+// checked whole before any tensor is read: a file cut short, a header that is not JSON, or
+// entries whose offsets overlap, run past the end or disagree with dtype × shape each get a
+// sentence naming the file and the tensor.
 import { UserError } from '../errors';
 
 export type StDType = 'F32' | 'F16' | 'BF16' | 'F64' | 'I64' | 'I32';
@@ -12,7 +15,25 @@ export interface StTensor {
   data: Float32Array;
 }
 
-const SIZES: Record<string, number> = { F32: 4, F16: 2, BF16: 2, F64: 8, I64: 8, I32: 4 };
+/** One tensor as the header describes it; start and end are offsets into the data section. */
+export interface StEntry {
+  name: string;
+  dtype: StDType;
+  shape: number[];
+  start: number;
+  end: number;
+}
+
+export interface StHeader {
+  entries: StEntry[];
+  /** Where the data section starts in the file. */
+  dataStart: number;
+  metadata: Record<string, string> | undefined;
+}
+
+const SIZES: Record<StDType, number> = { F32: 4, F16: 2, BF16: 2, F64: 8, I64: 8, I32: 4 };
+/** A header this long is a corrupt length field, not a header (the Python reader caps it at 100 MB). */
+const MAX_HEADER = 100_000_000;
 
 function f16ToF32(h: number): number {
   const s = h & 0x8000 ? -1 : 1;
@@ -23,69 +44,146 @@ function f16ToF32(h: number): number {
   return s * (1 + m / 1024) * 2 ** (e - 15);
 }
 
-export function readSafetensors(bytes: Uint8Array, fileName = 'model.safetensors'): Map<string, StTensor> {
+const isCount = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+
+/** Reads and checks the header only: nothing of the data is touched. */
+export function readSafetensorsHeader(bytes: Uint8Array, fileName = 'model.safetensors'): StHeader {
   const bad = (why: string) => new UserError(`${fileName} is not a valid safetensors file: ${why}.`);
-  if (bytes.byteLength < 8) throw bad('it is shorter than its 8-byte header length');
+  if (bytes.byteLength < 8) throw bad(`it has ${bytes.byteLength} bytes, fewer than the 8 of its header length, so it is empty or cut short`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLen = Number(view.getBigUint64(0, true));
-  if (headerLen > bytes.byteLength - 8) throw bad(`its header claims ${headerLen} bytes but the file has ${bytes.byteLength - 8} after the length`);
-  let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+  if (headerLen > MAX_HEADER) throw bad(`its first 8 bytes give a header of ${headerLen} bytes, which no safetensors file has (is it a safetensors file at all?)`);
+  if (headerLen > bytes.byteLength - 8) throw bad(`its header should be ${headerLen} bytes but the file has only ${bytes.byteLength - 8} after the length: the file is cut short`);
+  let header: unknown;
   try {
     header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLen)));
   } catch {
-    throw bad('its header is not JSON');
+    throw bad('its header is not JSON, so the file is corrupt');
   }
-  const base = 8 + headerLen;
-  const dataLen = bytes.byteLength - base;
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw bad('its header is not a JSON object');
+  const dataStart = 8 + headerLen;
+  const dataLen = bytes.byteLength - dataStart;
+  const entries: StEntry[] = [];
+  let metadata: Record<string, string> | undefined;
+  for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
+    if (name === '__metadata__') {
+      metadata = raw as Record<string, string>;
+      continue;
+    }
+    const info = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+    if (typeof info !== 'object' || info === null) throw bad(`the header entry of ${name} is not an object`);
+    const dtype = String(info.dtype);
+    if (!(dtype in SIZES)) throw new UserError(`${fileName}: tensor ${name} has dtype ${dtype}; only F32, F16, BF16, F64, I64 and I32 are supported.`);
+    if (!Array.isArray(info.shape) || !info.shape.every(isCount)) throw bad(`tensor ${name} has shape ${JSON.stringify(info.shape)}, not a list of sizes`);
+    const offsets = info.data_offsets;
+    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount) || offsets[1] < offsets[0]) {
+      throw bad(`tensor ${name} has data_offsets ${JSON.stringify(offsets)}, not a start and an end`);
+    }
+    const shape = info.shape as number[];
+    const [start, end] = offsets as [number, number];
+    const need = shape.reduce((a, b) => a * b, 1) * SIZES[dtype as StDType];
+    if (end - start !== need) {
+      throw bad(`tensor ${name} is ${dtype} of shape [${shape.join(', ')}], which takes ${need} bytes, but its offsets ${start}..${end} span ${end - start}`);
+    }
+    if (end > dataLen) {
+      throw bad(`tensor ${name} ends at byte ${end} of the data but the file holds only ${dataLen} bytes of data: the file is cut short or its header is wrong`);
+    }
+    entries.push({ name, dtype: dtype as StDType, shape, start, end });
+  }
+  const sorted = [...entries].sort((a, b) => a.start - b.start || a.end - b.end);
+  for (let i = 1; i < sorted.length; i++) {
+    const [p, q] = [sorted[i - 1], sorted[i]];
+    if (q.start < p.end && q.end > q.start) {
+      throw bad(`tensors ${p.name} (bytes ${p.start}..${p.end}) and ${q.name} (bytes ${q.start}..${q.end}) overlap`);
+    }
+  }
+  return { entries, dataStart, metadata };
+}
+
+/** The values of one header entry, widened to float32. */
+export function readEntry(bytes: Uint8Array, h: StHeader, e: StEntry): Float32Array {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset + h.dataStart + e.start, e.end - e.start);
+  const count = (e.end - e.start) / SIZES[e.dtype];
+  if (e.dtype === 'F32' && (bytes.byteOffset + h.dataStart + e.start) % 4 === 0) {
+    return new Float32Array(bytes.buffer.slice(bytes.byteOffset + h.dataStart + e.start, bytes.byteOffset + h.dataStart + e.end));
+  }
+  const data = new Float32Array(count);
+  for (let i = 0; i < count; i++) {
+    switch (e.dtype) {
+      case 'F32': data[i] = dv.getFloat32(4 * i, true); break;
+      case 'F64': data[i] = dv.getFloat64(8 * i, true); break;
+      case 'F16': data[i] = f16ToF32(dv.getUint16(2 * i, true)); break;
+      case 'BF16': data[i] = new Float32Array(new Uint32Array([dv.getUint16(2 * i, true) << 16]).buffer)[0]; break;
+      case 'I64': data[i] = Number(dv.getBigInt64(8 * i, true)); break;
+      case 'I32': data[i] = dv.getInt32(4 * i, true); break;
+    }
+  }
+  return data;
+}
+
+export function readSafetensors(bytes: Uint8Array, fileName = 'model.safetensors'): Map<string, StTensor> {
+  const h = readSafetensorsHeader(bytes, fileName);
   const out = new Map<string, StTensor>();
-  for (const [name, info] of Object.entries(header)) {
-    if (name === '__metadata__') continue;
-    const size = SIZES[info.dtype];
-    if (!size) throw new UserError(`${fileName}: tensor ${name} has dtype ${info.dtype}; only F32, F16, BF16, F64, I64 and I32 are supported.`);
-    const [start, end] = info.data_offsets ?? [];
-    const count = info.shape.reduce((a, b) => a * b, 1);
-    if (!(start >= 0 && end <= dataLen && end - start === count * size)) {
-      throw bad(`tensor ${name} (${info.dtype}${JSON.stringify(info.shape)}) claims bytes ${start}..${end} of ${dataLen}`);
-    }
-    const dv = new DataView(bytes.buffer, bytes.byteOffset + base + start, end - start);
-    const data = new Float32Array(count);
-    for (let i = 0; i < count; i++) {
-      switch (info.dtype) {
-        case 'F32': data[i] = dv.getFloat32(4 * i, true); break;
-        case 'F64': data[i] = dv.getFloat64(8 * i, true); break;
-        case 'F16': data[i] = f16ToF32(dv.getUint16(2 * i, true)); break;
-        case 'BF16': data[i] = new Float32Array(new Uint32Array([dv.getUint16(2 * i, true) << 16]).buffer)[0]; break;
-        case 'I64': data[i] = Number(dv.getBigInt64(8 * i, true)); break;
-        case 'I32': data[i] = dv.getInt32(4 * i, true); break;
-      }
-    }
-    out.set(name, { dtype: info.dtype as StDType, shape: info.shape, data });
-  }
+  for (const e of h.entries) out.set(e.name, { dtype: e.dtype, shape: e.shape, data: readEntry(bytes, h, e) });
   return out;
 }
 
-/** Writes float32 tensors, names sorted as safetensors' Python writer does. */
-export function writeSafetensors(tensors: Map<string, { shape: number[]; data: Float32Array }>, metadata?: Record<string, string>): Uint8Array {
+/** Tensors to write: float32 values, or raw little-endian bytes kept in their own dtype. */
+export type StWrite = { shape: number[]; data: Float32Array } | { shape: number[]; dtype: StDType; raw: Uint8Array };
+
+/** Writes tensors (float32 unless given raw), names sorted as safetensors' Python writer does. */
+export function writeSafetensors(tensors: Map<string, StWrite>, metadata?: Record<string, string>): Uint8Array {
   const names = [...tensors.keys()].sort();
+  const bytesOf = (t: StWrite): Uint8Array => ('raw' in t ? t.raw : new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
   const header: Record<string, unknown> = {};
   if (metadata) header.__metadata__ = metadata;
   let offset = 0;
   for (const n of names) {
     const t = tensors.get(n)!;
-    header[n] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
-    offset += t.data.byteLength;
+    const len = bytesOf(t).byteLength;
+    header[n] = { dtype: 'raw' in t ? t.dtype : 'F32', shape: t.shape, data_offsets: [offset, offset + len] };
+    offset += len;
   }
   let json = JSON.stringify(header);
-  while ((8 + json.length) % 8 !== 0) json += ' ';
+  while ((8 + new TextEncoder().encode(json).length) % 8 !== 0) json += ' ';
   const headerBytes = new TextEncoder().encode(json);
   const out = new Uint8Array(8 + headerBytes.length + offset);
   new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes.length), true);
   out.set(headerBytes, 8);
   let at = 8 + headerBytes.length;
   for (const n of names) {
-    const d = tensors.get(n)!.data;
-    out.set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength), at);
-    at += d.byteLength;
+    const b = bytesOf(tensors.get(n)!);
+    out.set(b, at);
+    at += b.byteLength;
   }
   return out;
+}
+
+/**
+ * Bytes loading a checkpoint takes, predicted from its header alone: the file itself, its
+ * weights widened to float32 on the host, and the engine's float32 copy on the device (in the
+ * same memory under WASM).
+ */
+export function predictLoadBytes(bytes: Uint8Array, fileName = 'model.safetensors'): { needed: number; parameters: number } {
+  const h = readSafetensorsHeader(bytes, fileName);
+  const parameters = h.entries.reduce((n, e) => n + (e.end - e.start) / SIZES[e.dtype], 0);
+  return { needed: bytes.byteLength + 2 * 4 * parameters, parameters };
+}
+
+/** A memory budget and where it came from (device memory, an adapter limit, a setting). */
+export interface MemoryBudget {
+  bytes: number;
+  source: string;
+}
+
+const gib = (b: number) => `${(b / 2 ** 30).toFixed(b < 2 ** 30 ? 2 : 1)} GiB`;
+
+/** Refuses, before anything is read, a checkpoint whose load would not fit the budget. */
+export function checkFits(bytes: Uint8Array, budget: MemoryBudget | undefined, fileName = 'model.safetensors'): void {
+  const { needed, parameters } = predictLoadBytes(bytes, fileName);
+  if (!budget || needed <= budget.bytes) return;
+  throw new UserError(
+    `This model is too large for the memory here: loading its ${(parameters / 1e6).toFixed(1)} M parameters needs about ${gib(needed)} ` +
+      `(the file, float32 weights and the engine's copy) but ${gib(budget.bytes)} is available (${budget.source}). Nothing was loaded.`,
+  );
 }

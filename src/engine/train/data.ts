@@ -11,6 +11,7 @@ export interface Document {
 
 /** Splits .txt/.md (one document) and .jsonl (a `text` field per line) into documents. */
 export function parseDataset(name: string, content: string): Document[] {
+  if (!content.trim()) throw new UserError(`${name} is empty: there is no text to train on.`);
   if (/\.jsonl$/i.test(name)) {
     const docs: Document[] = [];
     content.split('\n').forEach((line, i) => {
@@ -22,7 +23,11 @@ export function parseDataset(name: string, content: string): Document[] {
         throw new UserError(`${name}, line ${i + 1}: not valid JSON.`);
       }
       const text = (obj as { text?: unknown })?.text;
-      if (typeof text !== 'string') throw new UserError(`${name}, line ${i + 1}: no "text" field with a string.`);
+      if (typeof text !== 'string') {
+        const keys = obj && typeof obj === 'object' && !Array.isArray(obj) ? Object.keys(obj) : [];
+        const has = keys.length ? ` (it has ${keys.slice(0, 5).map((k) => `"${k}"`).join(', ')})` : '';
+        throw new UserError(`${name}, line ${i + 1}: no "text" field with a string${has}; each JSONL line needs {"text": "..."}.`);
+      }
       if (text.trim()) docs.push({ name: `${name}:${i + 1}`, text });
     });
     if (docs.length === 0) throw new UserError(`${name} has no lines with text.`);
@@ -30,6 +35,43 @@ export function parseDataset(name: string, content: string): Document[] {
   }
   if (!content.trim()) throw new UserError(`${name} is empty.`);
   return [{ name, text: content }];
+}
+
+/** Where the bytes stop being UTF-8: the offset of the first invalid sequence, or -1. */
+function firstInvalidUtf8(b: Uint8Array): number {
+  for (let i = 0; i < b.length; ) {
+    const c = b[i];
+    const n = c < 0x80 ? 0 : c >= 0xc2 && c <= 0xdf ? 1 : c >= 0xe0 && c <= 0xef ? 2 : c >= 0xf0 && c <= 0xf4 ? 3 : -1;
+    if (n < 0 || i + n >= b.length) return i;
+    for (let k = 1; k <= n; k++) if ((b[i + k] & 0xc0) !== 0x80) return i;
+    // Overlong three-byte forms, UTF-16 surrogates, and code points past U+10FFFF.
+    if ((c === 0xe0 && b[i + 1] < 0xa0) || (c === 0xed && b[i + 1] >= 0xa0) || (c === 0xf0 && b[i + 1] < 0x90) || (c === 0xf4 && b[i + 1] >= 0x90)) return i;
+    i += n + 1;
+  }
+  return -1;
+}
+
+/**
+ * A dataset file's bytes as text: binary files (a NUL byte in the first 8000, as git decides,
+ * or more than 1% control characters) and invalid UTF-8 are refused with the place they start.
+ */
+export function decodeDataset(name: string, bytes: Uint8Array): string {
+  if (bytes.length === 0) throw new UserError(`${name} is empty: there is no text to train on.`);
+  const lineAt = (offset: number) => 1 + bytes.subarray(0, offset).reduce((n, x) => n + (x === 10 ? 1 : 0), 0);
+  const nul = bytes.subarray(0, 8000).indexOf(0);
+  if (nul >= 0) throw new UserError(`${name} is a binary file, not text (a zero byte at offset ${nul}); give a .txt, .md or .jsonl file.`);
+  const bad = firstInvalidUtf8(bytes);
+  if (bad >= 0) {
+    throw new UserError(`${name} is not valid UTF-8 text: byte ${bad} (line ${lineAt(bad)}) is 0x${bytes[bad].toString(16).padStart(2, '0')}, which UTF-8 does not allow there. Save the file as UTF-8.`);
+  }
+  const text = new TextDecoder('utf-8').decode(bytes);
+  let control = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if ((c < 32 && c !== 9 && c !== 10 && c !== 13 && c !== 12) || c === 127) control++;
+  }
+  if (control > text.length / 100) throw new UserError(`${name} looks like a binary file, not text (${control} control characters in ${text.length}); give a .txt, .md or .jsonl file.`);
+  return text;
 }
 
 export function windows(docs: number[][], ctx: number): number[][] {

@@ -11,8 +11,7 @@ export interface EvalResult {
 }
 
 export async function perplexity(trainer: Trainer, docs: number[][], ctx: number, onChunk?: (done: number, total: number) => void): Promise<EvalResult> {
-  const chunks: number[][] = [];
-  for (const d of docs) for (let s = 0; s < d.length; s += ctx) if (d.length - s >= 2) chunks.push(d.slice(s, s + ctx));
+  const chunks = evalChunks(docs, ctx);
   let nll = 0;
   let tokens = 0;
   for (const [i, c] of chunks.entries()) {
@@ -23,4 +22,11 @@ export async function perplexity(trainer: Trainer, docs: number[][], ctx: number
   }
   const loss = nll / tokens;
   return { perplexity: Math.exp(loss), loss, tokens };
+}
+
+/** The chunks perplexity() evaluates: each document cut at ctx tokens, chunks of 2 or more. */
+export function evalChunks(docs: number[][], ctx: number): number[][] {
+  const chunks: number[][] = [];
+  for (const d of docs) for (let s = 0; s < d.length; s += ctx) if (d.length - s >= 2) chunks.push(d.slice(s, s + ctx));
+  return chunks;
 }

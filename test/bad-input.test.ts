@@ -1,0 +1,218 @@
+// Bad input gets a sentence that says what is wrong, and loses nothing already loaded: in the
+// engine (each case) and through `lemo` (the sentence on stderr, exit status 2).
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { UserError } from '../src/engine/errors';
+import { checkContext, parseConfig } from '../src/engine/model/config';
+import { checkFits, predictLoadBytes, readSafetensors, writeSafetensors } from '../src/engine/model/safetensors';
+import { EngineSession } from '../src/engine/session';
+import { decodeDataset, parseDataset } from '../src/engine/train/data';
+import { nodeRuntime } from './helpers/runtime';
+
+const TINY = 'public/models/lemo-tiny';
+const GQA = 'test/fixtures/golden/llama-gqa/model';
+const GPT2 = 'test/fixtures/golden/gpt2/model';
+const read = (p: string) => new Uint8Array(readFileSync(p));
+const json = (p: string) => JSON.parse(readFileSync(p, 'utf8'));
+
+/** A safetensors file with the given header and data section length. */
+function withHeader(header: Record<string, unknown>, dataBytes: number): Uint8Array {
+  const h = new TextEncoder().encode(JSON.stringify(header));
+  const out = new Uint8Array(8 + h.length + dataBytes);
+  new DataView(out.buffer).setBigUint64(0, BigInt(h.length), true);
+  out.set(h, 8);
+  return out;
+}
+
+/** The sentence a UserError carries, or a failure if something else was thrown. */
+function sentence(f: () => unknown): string {
+  try {
+    f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(UserError);
+    return (e as Error).message;
+  }
+  throw new Error('expected a UserError');
+}
+
+describe('safetensors files', () => {
+  const good = writeSafetensors(new Map([['a', { shape: [2, 3], data: new Float32Array(6) }], ['b', { shape: [4], data: new Float32Array(4) }]]));
+
+  it('a file cut short: inside the length, inside the header, inside the data', () => {
+    expect(sentence(() => readSafetensors(good.subarray(0, 5)))).toMatch(/model\.safetensors .*5 bytes, fewer than the 8 .*cut short/);
+    expect(sentence(() => readSafetensors(good.subarray(0, 20)))).toMatch(/header should be \d+ bytes but the file has only 12 .*cut short/);
+    expect(sentence(() => readSafetensors(good.subarray(0, good.length - 1)))).toMatch(/tensor b ends at byte 40 of the data but the file holds only 39 bytes/);
+  });
+
+  it('a corrupt file: garbage in the length, garbage in the header', () => {
+    const garbage = Uint8Array.from({ length: 64 }, (_, i) => (i * 97 + 13) & 0xff);
+    expect(sentence(() => readSafetensors(garbage, 'x.safetensors'))).toMatch(/^x\.safetensors is not a valid safetensors file: its first 8 bytes give a header of \d+ bytes/);
+    const broken = new Uint8Array(good);
+    broken[9] = 0x7b; // '{' where '"' was: no longer JSON
+    broken[10] = 0x7b;
+    expect(sentence(() => readSafetensors(broken))).toMatch(/header is not JSON, so the file is corrupt/);
+  });
+
+  it('a header that lies: overlapping tensors, offsets past the end, dtype × shape ≠ bytes, unknown dtype', () => {
+    const t = (dtype: string, shape: number[], s: number, e: number) => ({ dtype, shape, data_offsets: [s, e] });
+    expect(sentence(() => readSafetensors(withHeader({ a: t('F32', [4], 0, 16), b: t('F32', [4], 8, 24) }, 24)))).toMatch(/tensors a \(bytes 0\.\.16\) and b \(bytes 8\.\.24\) overlap/);
+    expect(sentence(() => readSafetensors(withHeader({ a: t('F32', [4], 0, 16), b: t('F32', [4], 16, 32) }, 24)))).toMatch(/tensor b ends at byte 32 of the data but the file holds only 24 bytes/);
+    expect(sentence(() => readSafetensors(withHeader({ a: t('F16', [3, 3], 0, 16) }, 16)))).toMatch(/tensor a is F16 of shape \[3, 3\], which takes 18 bytes, but its offsets 0\.\.16 span 16/);
+    expect(sentence(() => readSafetensors(withHeader({ a: t('F32', [-4], 0, 16) }, 16)))).toMatch(/tensor a has shape \[-4\], not a list of sizes/);
+    expect(sentence(() => readSafetensors(withHeader({ a: t('F32', [4], 16, 0) }, 16)))).toMatch(/data_offsets \[16,0\], not a start and an end/);
+    expect(sentence(() => readSafetensors(withHeader({ a: t('U8', [4], 0, 4) }, 4)))).toMatch(/tensor a has dtype U8; only F32, F16, BF16, F64, I64 and I32 are supported/);
+    // Adjacent tensors are fine.
+    expect([...readSafetensors(withHeader({ a: t('F32', [4], 0, 16), b: t('F32', [2], 16, 24) }, 24)).keys()]).toEqual(['a', 'b']);
+  });
+});
+
+describe('config.json and tokenizer.json', () => {
+  it('an unsupported architecture is named, with what is supported', () => {
+    expect(sentence(() => parseConfig({ model_type: 'mamba', architectures: ['MambaForCausalLM'] }))).toBe(
+      'This model\'s architecture (model_type "mamba", MambaForCausalLM) is not supported. Supported: LlamaForCausalLM, Qwen2ForCausalLM, MistralForCausalLM (Llama family) and GPT2LMHeadModel (GPT-2 family).',
+    );
+  });
+
+  it("a tokenizer larger than the model's vocabulary is refused and the loaded model stays", async () => {
+    const s = new EngineSession(await nodeRuntime(), () => {});
+    const tiny = { config: json(`${TINY}/config.json`), weights: read(`${TINY}/model.safetensors`), tokenizer: json(`${TINY}/tokenizer.json`) };
+    s.loadModel(tiny);
+    const gqa = { config: json(`${GQA}/config.json`), weights: read(`${GQA}/model.safetensors`), tokenizer: json(`${TINY}/tokenizer.json`) };
+    expect(sentence(() => s.loadModel(gqa))).toBe("tokenizer.json has 8192 tokens but the model's vocabulary is 96: they do not belong together.");
+    expect(s.config.vocabSize).toBe(8192);
+    expect(s.tokenize([{ name: 'x', text: 'The Congress' }])[0].length).toBeGreaterThan(0);
+  });
+});
+
+describe('datasets', () => {
+  const enc = (s: string) => new TextEncoder().encode(s);
+
+  it('empty: no bytes, only white space, a JSONL file of blank lines', () => {
+    expect(sentence(() => decodeDataset('a.txt', new Uint8Array(0)))).toBe('a.txt is empty: there is no text to train on.');
+    expect(sentence(() => parseDataset('a.md', ' \n\t\n'))).toBe('a.md is empty: there is no text to train on.');
+    expect(sentence(() => parseDataset('a.jsonl', '\n\n'))).toBe('a.jsonl is empty: there is no text to train on.');
+    expect(sentence(() => parseDataset('a.jsonl', '{"text": ""}\n{"text": "  "}\n'))).toBe('a.jsonl has no lines with text.');
+  });
+
+  it('binary: a zero byte, or text that is mostly control characters', () => {
+    const png = Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d);
+    expect(sentence(() => decodeDataset('photo.txt', png))).toBe('photo.txt is a binary file, not text (a zero byte at offset 8); give a .txt, .md or .jsonl file.');
+    const controls = Uint8Array.from({ length: 200 }, (_, i) => (i % 3 === 0 ? 0x01 : 0x41));
+    expect(sentence(() => decodeDataset('x.txt', controls))).toMatch(/^x\.txt looks like a binary file, not text \(67 control characters in 200\)/);
+  });
+
+  it('invalid UTF-8: the byte and its line', () => {
+    const latin1 = Uint8Array.from([...enc('one\ntwo\ncaf'), 0xe9, ...enc('\n')]);
+    expect(sentence(() => decodeDataset('notes.txt', latin1))).toBe(
+      'notes.txt is not valid UTF-8 text: byte 11 (line 3) is 0xe9, which UTF-8 does not allow there. Save the file as UTF-8.',
+    );
+    // Surrogates and overlong forms are refused as TextDecoder's fatal mode refuses them.
+    for (const bad of [[0xed, 0xa0, 0x80], [0xc0, 0xaf], [0xe0, 0x80, 0xaf], [0xf4, 0x90, 0x80, 0x80], [0xe2, 0x82]]) {
+      expect(() => decodeDataset('b.txt', Uint8Array.from([0x41, ...bad])), bad.join()).toThrow(/byte 1 \(line 1\)/);
+    }
+    const fine = enc('naïve café — 日本語 😀\n');
+    expect(decodeDataset('ok.txt', fine)).toBe(new TextDecoder('utf-8', { fatal: true }).decode(fine));
+  });
+
+  it('JSONL lines without a text field: which line, and what it has', () => {
+    expect(sentence(() => parseDataset('d.jsonl', '{"text": "a"}\n\n{"content": "b", "id": 3}\n'))).toBe(
+      'd.jsonl, line 3: no "text" field with a string (it has "content", "id"); each JSONL line needs {"text": "..."}.',
+    );
+    expect(sentence(() => parseDataset('d.jsonl', '{"text": "a"}\n{"text": 5}\n'))).toMatch(/^d\.jsonl, line 2: no "text" field with a string \(it has "text"\)/);
+    expect(sentence(() => parseDataset('d.jsonl', '{"text": "a"}\n{text: "b"}\n'))).toBe('d.jsonl, line 2: not valid JSON.');
+  });
+});
+
+describe('context length and memory', () => {
+  it('a context beyond the model\'s reach names the most it takes and the RoPE scale that would reach it', () => {
+    const tiny = parseConfig(json(`${TINY}/config.json`));
+    expect(() => checkContext(tiny, 1024)).not.toThrow();
+    expect(sentence(() => checkContext(tiny, 4096))).toBe(
+      'A context of 4096 tokens is longer than this model reaches: 1024 positions × RoPE scale 1 = 1024 tokens. A linear RoPE scale of 4 (--rope-scale 4) reaches 4096.',
+    );
+    tiny.rope!.linearFactor = 2;
+    expect(() => checkContext(tiny, 2048)).not.toThrow();
+    expect(sentence(() => checkContext(tiny, 3000))).toMatch(/1024 positions × RoPE scale 2 = 2048 tokens\. A linear RoPE scale of 3 \(--rope-scale 3\) reaches 3072\./);
+    const gpt2 = parseConfig(json(`${GPT2}/config.json`));
+    expect(sentence(() => checkContext(gpt2, gpt2.maxPositions + 1))).toBe(
+      `A context of ${gpt2.maxPositions + 1} tokens is longer than this model can take: it has ${gpt2.maxPositions} learned positions, which cannot be scaled, so ${gpt2.maxPositions} is the most.`,
+    );
+  });
+
+  it('a model too large for the budget is refused from its header, before loading, saying needed and available', () => {
+    const weights = read(`${TINY}/model.safetensors`);
+    const { needed, parameters } = predictLoadBytes(weights);
+    expect(parameters).toBe([...readSafetensors(weights).values()].reduce((n, t) => n + t.data.length, 0));
+    expect(needed).toBe(weights.byteLength + 8 * parameters);
+    expect(() => checkFits(weights, { bytes: needed, source: 'test' })).not.toThrow();
+    expect(sentence(() => checkFits(weights, { bytes: 2 ** 26, source: 'navigator.deviceMemory' }))).toMatch(
+      /^This model is too large for the memory here: loading its 6\.\d M parameters needs about 0\.07 GiB .* but 0\.06 GiB is available \(navigator\.deviceMemory\)\. Nothing was loaded\.$/,
+    );
+  });
+
+  it('after a finished run, a bad model, a bad dataset and a too-long context leave the model and the trained adapter as they were', async () => {
+    const s = new EngineSession(await nodeRuntime(), () => {});
+    const tiny = { config: json(`${TINY}/config.json`), weights: read(`${TINY}/model.safetensors`), tokenizer: json(`${TINY}/tokenizer.json`) };
+    s.loadModel(tiny);
+    const docs = parseDataset('slice.jsonl', readFileSync('test/fixtures/eval-slice/slice.jsonl', 'utf8'));
+    await s.train(docs, { ...(await import('../src/engine/session')).DEFAULT_SETTINGS, ctx: 64, steps: 2, sparsity: 'dense' });
+    const before = await s.exportFolder('adapter', 'lemo-tiny');
+    const truncated = { ...tiny, weights: tiny.weights.subarray(0, 1000) };
+    expect(() => s.loadModel(truncated)).toThrow(/cut short/);
+    expect(() => s.loadModel({ ...tiny, config: { model_type: 'bert' } })).toThrow(/not supported/);
+    expect(() => s.loadModel(tiny, { memoryBudget: { bytes: 1e6, source: 'a setting' } })).toThrow(/too large/);
+    await expect(s.train(docs, { ...(await import('../src/engine/session')).DEFAULT_SETTINGS, ctx: 4096, steps: 1 })).rejects.toThrow(/--rope-scale 4/);
+    expect(() => parseDataset('bad.jsonl', '{"x": 1}')).toThrow(/line 1/);
+    const after = await s.exportFolder('adapter', 'lemo-tiny');
+    expect(after.map((f) => f.name)).toEqual(before.map((f) => f.name));
+    expect(Buffer.compare(after[1].bytes, before[1].bytes)).toBe(0);
+    expect(s.config.vocabSize).toBe(8192);
+  });
+});
+
+describe('lemo prints the sentence on stderr and exits 2', () => {
+  let dir = '';
+  const folder = (name: string, files: Record<string, Uint8Array | string>, base = TINY) => {
+    const d = join(dir, name);
+    mkdirSync(d, { recursive: true });
+    for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']) copyFileSync(join(base, f), join(d, f));
+    for (const [f, bytes] of Object.entries(files)) writeFileSync(join(d, f), bytes);
+    return d;
+  };
+  const lemo = (args: string[]) => spawnSync(process.execPath, ['bin/lemo.js', ...args], { encoding: 'utf8' });
+  const data = (name: string, bytes: Uint8Array | string) => {
+    const p = join(dir, name);
+    writeFileSync(p, bytes);
+    return p;
+  };
+  const SLICE = 'test/fixtures/eval-slice/slice.jsonl';
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'lemo-bad-'));
+  });
+
+  const cases: [string, () => string[], RegExp][] = [
+    ['a truncated safetensors', () => ['eval', '--model', folder('cut', { 'model.safetensors': read(`${TINY}/model.safetensors`).subarray(0, 4_000_000) }), '--data', SLICE, '--ctx', '64'], /model\.safetensors is not a valid safetensors file: tensor .* ends at byte \d+ of the data but the file holds only \d+ bytes/],
+    ['a header lying about offsets', () => ['eval', '--model', folder('lying', { 'model.safetensors': withHeader({ a: { dtype: 'F32', shape: [4], data_offsets: [0, 16] }, b: { dtype: 'F32', shape: [4], data_offsets: [4, 20] } }, 20) }), '--data', SLICE, '--ctx', '64'], /tensors a \(bytes 0\.\.16\) and b \(bytes 4\.\.20\) overlap/],
+    ['an unsupported architecture', () => ['eval', '--model', folder('bert', { 'config.json': JSON.stringify({ model_type: 'bert', architectures: ['BertForMaskedLM'] }) }), '--data', SLICE, '--ctx', '64'], /model_type "bert", BertForMaskedLM\) is not supported/],
+    ['a tokenizer of another model', () => ['eval', '--model', folder('mismatch', { 'config.json': readFileSync(`${GQA}/config.json`), 'model.safetensors': read(`${GQA}/model.safetensors`) }), '--data', SLICE, '--ctx', '16'], /tokenizer\.json has 8192 tokens but the model's vocabulary is 96/],
+    ['an empty dataset', () => ['train', '--data', data('empty.txt', ''), '--ctx', '64', '--steps', '1', '--out', join(dir, 'o')], /empty\.txt is empty: there is no text to train on\./],
+    ['a binary dataset', () => ['train', '--data', data('bin.txt', Uint8Array.of(1, 2, 0, 3)), '--ctx', '64', '--steps', '1', '--out', join(dir, 'o')], /bin\.txt is a binary file, not text/],
+    ['invalid UTF-8', () => ['train', '--data', data('latin1.txt', Uint8Array.of(0x61, 0x0a, 0xe9, 0x0a)), '--ctx', '64', '--steps', '1', '--out', join(dir, 'o')], /latin1\.txt is not valid UTF-8 text: byte 2 \(line 2\) is 0xe9/],
+    ['JSONL without text', () => ['train', '--data', data('notext.jsonl', '{"text": "a b c"}\n{"body": "d"}\n'), '--ctx', '64', '--steps', '1', '--out', join(dir, 'o')], /notext\.jsonl, line 2: no "text" field with a string \(it has "body"\)/],
+    ['a context beyond the model', () => ['eval', '--data', SLICE, '--ctx', '2048', '--rope-scale', '1.5'], /1024 positions × RoPE scale 1\.5 = 1536 tokens\. A linear RoPE scale of 2 \(--rope-scale 2\) reaches 2048/],
+    ['a model too large for the memory budget', () => ['train', '--data', SLICE, '--ctx', '64', '--steps', '1', '--out', join(dir, 'o'), '--memory-budget', '0.05'], /too large for the memory here: .*needs about 0\.07 GiB .* but 0\.05 GiB is available \(--memory-budget\)/],
+  ];
+  for (const [what, args, message] of cases) {
+    it(what, () => {
+      const r = lemo(args());
+      expect(r.stderr).toMatch(new RegExp(`^lemo: .*${message.source}`, 'm'));
+      expect(r.stderr).not.toMatch(/internal error|    at /);
+      expect(r.status).toBe(2);
+      expect(r.stdout).toBe('');
+    });
+  }
+});
