@@ -58,6 +58,32 @@ export interface SparsityEvent {
   blockText: string[];
 }
 
+/** A step whose loss was NaN or infinite: nothing was applied and the run goes on with `lr`. */
+export interface SkippedEvent {
+  type: 'skipped';
+  step: number;
+  loss: number;
+  lr: number;
+  /** One sentence for the page and the terminal. */
+  message: string;
+}
+
+/** A checkpoint of the run after `step` was written (`bytes` long, in `ms`). */
+export interface CheckpointEvent {
+  type: 'checkpoint';
+  step: number;
+  bytes: number;
+  ms: number;
+}
+
+/** A run continued from a checkpoint: the steps it had done, to draw again. */
+export interface ResumedEvent {
+  type: 'resumed';
+  step: number;
+  history: StepEvent[];
+  skipped: SkippedEvent[];
+}
+
 /** The dense baseline for the same settings, measured by a dense step on the run's first window. */
 export interface BaselineEvent {
   type: 'baseline';
@@ -73,5 +99,8 @@ export type EngineEvent =
   | { type: 'provider'; provider: Provider; reason: string }
   | { type: 'dataset'; summary: DatasetSummary }
   | StepEvent
+  | SkippedEvent
+  | CheckpointEvent
+  | ResumedEvent
   | { type: 'status'; state: 'running' | 'paused' | 'stopped' | 'finished'; step: number }
   | { type: 'log'; message: string };

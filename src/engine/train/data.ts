@@ -118,4 +118,24 @@ export class WindowSampler {
   get size(): number {
     return this.all.length;
   }
+  /** Where the stream stands: the epoch (whose order follows from the seed) and the position in it. */
+  get state(): SamplerState {
+    return { epoch: this.epoch, at: this.at, windows: this.all.length };
+  }
+  /** Continues from a saved state, as if the windows before it had been drawn. */
+  restore(s: SamplerState): void {
+    if (s.windows !== this.all.length || !Number.isInteger(s.epoch) || s.epoch < 0 || !Number.isInteger(s.at) || s.at < 0 || s.at > this.all.length) {
+      throw new UserError(`The saved data position (epoch ${s.epoch}, window ${s.at} of ${s.windows}) does not fit this dataset of ${this.all.length} windows.`);
+    }
+    this.epoch = s.epoch;
+    this.reshuffle();
+    this.at = s.at;
+  }
+}
+
+export interface SamplerState {
+  epoch: number;
+  at: number;
+  /** Windows in the dataset it was taken from. */
+  windows: number;
 }

@@ -62,6 +62,15 @@ export interface StepResult {
   loss: number;
   /** Number of predicted tokens the loss averages over. */
   tokens: number;
+  /** True when the loss was NaN or infinite: no update was applied. */
+  skipped: boolean;
+}
+
+/** Everything the optimizer holds, on the host: LoRA factors, AdamW moments and step count. */
+export interface TrainerState {
+  steps: number;
+  optimizer: AdamWSettings;
+  params: { peft: string; shape: [number, number]; value: Float32Array; m: Float32Array | null; v: Float32Array | null }[];
 }
 
 /** Bytes one transient tensor of a segment may take by default. */
@@ -381,12 +390,12 @@ export class Trainer {
     return { nll: r.loss, tokens: r.tokens };
   }
 
-  /** One optimizer step on a batch; returns the loss before the update. */
+  /** One optimizer step on a batch; returns the loss before the update. A NaN or infinite loss applies nothing. */
   async step(ids: number[][]): Promise<StepResult> {
     const { loss, tokens, grads } = await this.lossAndGrads(ids);
     if (!Number.isFinite(loss)) {
       for (const g of grads.values()) this.rt.dispose(g);
-      throw new UserError(`The loss is ${loss}; the step was not applied.`);
+      return { loss, tokens, skipped: true };
     }
     this.stepCount++;
     const o = this.optimizer;
@@ -411,7 +420,43 @@ export class Trainer {
       rt.memory.track(p.m, 'optimizer');
       rt.memory.track(p.v, 'optimizer');
     }
-    return { loss, tokens };
+    return { loss, tokens, skipped: false };
+  }
+
+  /** The optimizer's whole state, read back to the host (for checkpoints). */
+  async exportState(): Promise<TrainerState> {
+    const read = async (t: Tensor | null) => (t ? Float32Array.from((await this.rt.read(t)) as Float32Array) : null);
+    const params: TrainerState['params'] = [];
+    for (const p of this.params) params.push({ peft: p.peft, shape: [...p.shape], value: (await read(p.value))!, m: await read(p.m), v: await read(p.v) });
+    return { steps: this.stepCount, optimizer: { ...this.optimizer }, params };
+  }
+
+  /** Replaces the LoRA factors, moments and step count with a saved state of the same LoRA layout. */
+  async importState(s: TrainerState): Promise<void> {
+    const saved = new Map(s.params.map((p) => [p.peft, p]));
+    for (const p of this.params) {
+      const q = saved.get(p.peft);
+      if (!q || q.shape[0] !== p.shape[0] || q.shape[1] !== p.shape[1]) throw new UserError(`The saved state has no tensor ${p.peft} of shape [${p.shape}]; it was made with other LoRA settings.`);
+    }
+    if (saved.size !== this.params.length) throw new UserError(`The saved state has ${saved.size} LoRA tensors; these LoRA settings make ${this.params.length}.`);
+    const rt = this.rt;
+    const up = async (data: Float32Array | null, shape: [number, number], kind: 'adapter' | 'optimizer') => {
+      if (!data) return null;
+      if (data.length !== shape[0] * shape[1]) throw new UserError(`A saved tensor has ${data.length} values where [${shape}] needs ${shape[0] * shape[1]}.`);
+      const t = await rt.upload(rt.tensor('float32', Float32Array.from(data), shape));
+      rt.memory.track(t, kind);
+      return t;
+    };
+    for (const p of this.params) {
+      const q = saved.get(p.peft)!;
+      const [value, m, v] = [await up(q.value, p.shape, 'adapter'), await up(q.m, p.shape, 'optimizer'), await up(q.v, p.shape, 'optimizer')];
+      for (const old of [p.value, p.m, p.v]) if (old) rt.dispose(old);
+      p.value = value!;
+      p.m = m;
+      p.v = v;
+    }
+    this.stepCount = s.steps;
+    this.optimizer = { ...s.optimizer };
   }
 
   /** The LoRA factors under PEFT's names, read back to the host. */
