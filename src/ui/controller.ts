@@ -4,6 +4,7 @@
 import { EngineClient, EngineError } from '../worker/client';
 import type { EngineEvent } from '../engine/events';
 import { useStudio } from './store';
+import { decodeDataset, parseDataset } from '../engine/train/data';
 
 export const DEFAULT_MODEL = { name: 'lemo-tiny', url: '/models/lemo-tiny' };
 export const DEFAULT_DATA = [{ name: 'sotu-long/train.jsonl', url: '/data/sotu-long/train.jsonl' }];
@@ -102,7 +103,17 @@ export async function addDataFiles(files: File[]): Promise<void> {
     store().set({ error: 'Drop .txt, .md or .jsonl files (JSONL lines need a "text" field).' });
     return;
   }
-  const loaded = await Promise.all(accepted.map(async (f) => ({ name: f.name, text: await f.text() })));
+  // Checked before anything is replaced: a bad file leaves the data already loaded in place.
+  let loaded: { name: string; text: string }[];
+  try {
+    loaded = await Promise.all(accepted.map(async (f) => {
+      const text = decodeDataset(f.name, new Uint8Array(await f.arrayBuffer()));
+      parseDataset(f.name, text);
+      return { name: f.name, text };
+    }));
+  } catch (e) {
+    return fail(e);
+  }
   texts = loaded;
   store().set({ dataFiles: accepted.map((f) => ({ name: f.name, bytes: f.size })), dataset: null, error: null });
 }
@@ -130,4 +141,10 @@ export function control(action: 'pause' | 'resume' | 'stop'): void {
     fail(e);
     store().set({ pending: null });
   });
+}
+
+/** The trained run as a .zip from the engine: PEFT's adapter, or the merged model folder. */
+export async function exportZip(kind: 'adapter' | 'merged'): Promise<{ name: string; zip: ArrayBuffer; files: { name: string; bytes: number }[] }> {
+  if (!client) throw new Error('The engine is not running.');
+  return client.request('export', { kind, baseModel: store().model?.name ?? 'model' }, 600_000);
 }

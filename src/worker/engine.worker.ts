@@ -6,6 +6,8 @@ import { Runtime, type Ort, type Provider } from '../engine/runtime/runtime';
 import { parseDataset } from '../engine/train/data';
 import { artifactPolicy, parsePolicy } from '../engine/sparsity/policy';
 import { UserError } from '../engine/errors';
+import type { MemoryBudget } from '../engine/model/safetensors';
+import { zipFolder } from '../engine/export/zip';
 import type { Request, RequestMap, RequestType, WorkerMessage, ProviderChoice } from './protocol';
 import { gpuBufferBytes, installGpuBufferTracker } from './device-memory';
 
@@ -39,6 +41,23 @@ async function loadOrt(provider: Provider): Promise<{ ort: Ort; threads: number 
   return { ort, threads };
 }
 
+/** WebAssembly's 32-bit memory: the most the WASM provider can hold. */
+const WASM_MEMORY = 4 * 2 ** 30;
+
+/**
+ * What a model may take here: a budget the page sets, else the device's memory as the browser
+ * reports it (navigator.deviceMemory, in GiB, rounded down), and under WASM no more than its
+ * 4 GiB memory; under WebGPU the engine's copy of the weights lives on the GPU.
+ */
+function memoryBudget(provider: string, override?: number): MemoryBudget | undefined {
+  if (override !== undefined) return { bytes: override, source: 'the budget set for this page' };
+  const gib = (navigator as Navigator & { deviceMemory?: number }).deviceMemory;
+  const device = gib ? { bytes: gib * 2 ** 30, source: `this device's memory as the browser reports it, ${gib} GiB` } : undefined;
+  if (provider !== 'wasm') return device && { ...device, deviceSeparate: true };
+  const wasm = { bytes: WASM_MEMORY, source: "WebAssembly's 4 GiB memory, which the WASM engine works in" };
+  return device && device.bytes < wasm.bytes ? device : wasm;
+}
+
 function need(): EngineSession {
   if (!session) throw new Error('The engine was not initialised.');
   return session;
@@ -53,7 +72,15 @@ const handlers: { [K in RequestType]: (args: RequestMap[K]['args']) => Promise<R
     return { provider, reason, threads };
   },
   async 'load-model'(a) {
-    return need().loadModel({ config: a.config, weights: new Uint8Array(a.weights), tokenizer: a.tokenizer, tokenizerConfig: a.tokenizerConfig });
+    const files = { config: a.config, weights: new Uint8Array(a.weights), tokenizer: a.tokenizer, tokenizerConfig: a.tokenizerConfig };
+    return need().loadModel(files, { memoryBudget: memoryBudget(need().rt.provider, a.memoryBudget) });
+  },
+  async export(a) {
+    const files = await need().exportFolder(a.kind, a.baseModel);
+    const folder = `${a.baseModel}-${a.kind === 'adapter' ? 'lora' : 'merged'}`;
+    const zip = zipFolder(folder, files);
+    const buffer = (zip.byteOffset === 0 && zip.byteLength === zip.buffer.byteLength ? zip : zip.slice()).buffer as ArrayBuffer;
+    return { name: `${folder}.zip`, zip: buffer, files: files.map((f) => ({ name: f.name, bytes: f.bytes.byteLength })) };
   },
   async grad(a) {
     const t0 = performance.now();

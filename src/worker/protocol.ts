@@ -9,7 +9,8 @@ export type ProviderChoice = 'auto' | Provider;
 export interface RequestMap {
   init: { args: { provider: ProviderChoice }; result: { provider: Provider; reason: string; threads: number } };
   'load-model': {
-    args: { config: unknown; weights: ArrayBuffer; tokenizer?: unknown; tokenizerConfig?: unknown };
+    /** memoryBudget: bytes the model may take, replacing the device's figure. */
+    args: { config: unknown; weights: ArrayBuffer; tokenizer?: unknown; tokenizerConfig?: unknown; memoryBudget?: number };
     result: ModelSummary;
   };
   grad: {
@@ -18,6 +19,8 @@ export interface RequestMap {
   };
   train: { args: { files: { name: string; text: string }[]; settings: TrainSettings }; result: { steps: number; lastLoss: number } };
   control: { args: { action: 'pause' | 'resume' | 'stop' }; result: null };
+  /** The trained run as a .zip: PEFT's adapter (with the predictors when loaded), or the merged model folder. */
+  export: { args: { kind: 'adapter' | 'merged'; baseModel: string }; result: { name: string; zip: ArrayBuffer; files: { name: string; bytes: number }[] } };
   bench: {
     args: { files: { name: string; text: string }[]; ctxs: number[]; modes: ('dense' | 'oracle')[]; steps: number; block: number; policy?: unknown[] };
     result: BenchRow[];

@@ -174,16 +174,21 @@ export function predictLoadBytes(bytes: Uint8Array, fileName = 'model.safetensor
 export interface MemoryBudget {
   bytes: number;
   source: string;
+  /** The engine's copy lives elsewhere (GPU memory under WebGPU) and does not count against this budget. */
+  deviceSeparate?: boolean;
 }
 
 const gib = (b: number) => `${(b / 2 ** 30).toFixed(b < 2 ** 30 ? 2 : 1)} GiB`;
 
 /** Refuses, before anything is read, a checkpoint whose load would not fit the budget. */
 export function checkFits(bytes: Uint8Array, budget: MemoryBudget | undefined, fileName = 'model.safetensors'): void {
-  const { needed, parameters } = predictLoadBytes(bytes, fileName);
-  if (!budget || needed <= budget.bytes) return;
+  if (!budget) return;
+  const predicted = predictLoadBytes(bytes, fileName);
+  const needed = predicted.needed - (budget.deviceSeparate ? 4 * predicted.parameters : 0);
+  if (needed <= budget.bytes) return;
+  const what = budget.deviceSeparate ? 'the file and its float32 weights' : "the file, float32 weights and the engine's copy";
   throw new UserError(
-    `This model is too large for the memory here: loading its ${(parameters / 1e6).toFixed(1)} M parameters needs about ${gib(needed)} ` +
-      `(the file, float32 weights and the engine's copy) but ${gib(budget.bytes)} is available (${budget.source}). Nothing was loaded.`,
+    `This model is too large for the memory here: loading its ${(predicted.parameters / 1e6).toFixed(1)} M parameters needs about ${gib(needed)} ` +
+      `(${what}) but ${gib(budget.bytes)} is available (${budget.source}). Nothing was loaded.`,
   );
 }

@@ -2,6 +2,7 @@
 import { ModelCard } from './ModelCard';
 import { DataCard } from './DataCard';
 import { SettingsCard } from './SettingsCard';
+import { ExportCard } from './ExportCard';
 
 export function Sidebar() {
   return (
@@ -9,6 +10,7 @@ export function Sidebar() {
       <ModelCard />
       <DataCard />
       <SettingsCard />
+      <ExportCard />
     </aside>
   );
 }

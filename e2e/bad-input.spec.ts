@@ -1,0 +1,61 @@
+// Bad data dropped on the page gets the engine's sentence, and what was loaded stays: the
+// model, the data files, the finished run's losses and its export.
+import { test, expect, type Locator } from '@playwright/test';
+import { collectErrors } from './helpers/console';
+import { losses } from './helpers/studio';
+
+/** A real drop of files with the given bytes. */
+async function drop(target: Locator, files: { name: string; bytes: number[] }[]): Promise<void> {
+  const dataTransfer = await target.page().evaluateHandle((list: { name: string; bytes: number[] }[]) => {
+    const dt = new DataTransfer();
+    for (const f of list) dt.items.add(new File([Uint8Array.from(f.bytes)], f.name));
+    return dt;
+  }, files);
+  for (const type of ['dragenter', 'dragover', 'drop']) await target.dispatchEvent(type, { dataTransfer });
+  await dataTransfer.dispose();
+}
+
+const utf8 = (s: string) => [...new TextEncoder().encode(s)];
+
+test('bad dataset files get a sentence and leave the model, the data and the run as they were', async ({ page }) => {
+  const errors = collectErrors(page);
+  await page.goto('/');
+  await expect(page.getByTestId('model-name')).toHaveText('lemo-tiny');
+  await expect(page.getByTestId('run-state')).toHaveText('idle');
+  await page.getByTestId('ctx').fill('128');
+  await page.getByTestId('steps').fill('2');
+  await page.getByTestId('sparsity-select').selectOption('dense');
+  await page.getByTestId('start').click();
+  await expect(page.getByTestId('run-state')).toHaveText('finished');
+  const before = { losses: await losses(page), files: await page.getByTestId('data-files').innerText(), model: await page.getByTestId('model-card').innerText() };
+  expect(before.losses).toHaveLength(2);
+
+  const cases: [string, number[], RegExp][] = [
+    ['photo.txt', [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13], /^photo\.txt is a binary file, not text \(a zero byte at offset 8\)/],
+    ['latin1.md', [...utf8('Caf'), 0xe9, ...utf8(' au lait\n')], /^latin1\.md is not valid UTF-8 text: byte 3 \(line 1\) is 0xe9/],
+    ['rows.jsonl', utf8('{"text": "one"}\n{"body": "two"}\n'), /^rows\.jsonl, line 2: no "text" field with a string \(it has "body"\)/],
+    ['empty.txt', [], /^empty\.txt is empty: there is no text to train on\./],
+  ];
+  for (const [name, bytes, sentence] of cases) {
+    await drop(page.getByTestId('drop-zone'), [{ name, bytes }]);
+    await expect(page.getByTestId('error')).toHaveText(sentence);
+    expect(await page.getByTestId('data-files').innerText()).toBe(before.files);
+    expect(await page.getByTestId('model-card').innerText()).toBe(before.model);
+    expect(await losses(page)).toEqual(before.losses);
+    await expect(page.getByTestId('run-state')).toHaveText('finished');
+    await expect(page.getByTestId('export-adapter')).toBeEnabled();
+    await page.getByRole('button', { name: 'dismiss' }).click();
+  }
+
+  // The run after them still trains on the data that stayed, and exports.
+  const download = page.waitForEvent('download');
+  await page.getByTestId('export-adapter').click();
+  expect((await download).suggestedFilename()).toBe('lemo-tiny-lora.zip');
+
+  // A context beyond the model's 1024 positions: the sentence names the RoPE scale that reaches it.
+  await page.getByTestId('ctx').fill('4096');
+  await page.getByTestId('start').click();
+  await expect(page.getByTestId('error')).toContainText('A context of 4096 tokens is longer than this model reaches: 1024 positions × RoPE scale 1 = 1024 tokens. A linear RoPE scale of 4 (--rope-scale 4) reaches 4096.');
+  await expect(page.getByTestId('model-name')).toHaveText('lemo-tiny');
+  expect(errors).toEqual([]);
+});

@@ -1,0 +1,51 @@
+// Nothing leaves the machine: every request the page and its engine worker make during a whole
+// run (load, start, steps, stop, both exports) goes to the page's own origin.
+import { test, expect, type Request } from '@playwright/test';
+import { shownStep } from './helpers/studio';
+
+test('a whole run requests nothing beyond its own origin', async ({ page, context, baseURL }) => {
+  const seen: { url: string; from: string }[] = [];
+  const record = (from: string) => (r: Request) => seen.push({ url: r.url(), from });
+  context.on('request', record('context'));
+  page.on('request', record('page'));
+  page.on('worker', (w) => seen.push({ url: w.url(), from: 'worker' }));
+  page.on('console', (m) => { if (m.type() === 'error' || /vite/i.test(m.text())) console.log(`console ${m.type()}: ${m.text().slice(0, 300)}`); });
+
+  await page.goto('/');
+  await expect(page.getByTestId('model-name')).toHaveText('lemo-tiny');
+  await expect(page.getByTestId('run-state')).toHaveText('idle');
+  await page.getByTestId('ctx').fill('128');
+  await page.getByTestId('steps').fill('200');
+  await page.getByTestId('start').click();
+  await expect.poll(() => shownStep(page), { timeout: 120_000 }).toBeGreaterThanOrEqual(3);
+  await page.getByTestId('stop').click();
+  await expect(page.getByTestId('run-state')).toHaveText('stopped');
+
+  for (const [button, file] of [['export-adapter', /^lemo-tiny-lora\.zip$/], ['export-merged', /^lemo-tiny-merged\.zip$/]] as const) {
+    const download = page.waitForEvent('download');
+    await page.getByTestId(button).click();
+    const d = await download;
+    expect(d.suggestedFilename()).toMatch(file);
+    // Blob URLs and data URLs are the page's own memory, not requests to anyone.
+    expect(d.url()).toMatch(/^blob:/);
+  }
+  await expect(page.getByTestId('export-saved')).toContainText('model.safetensors');
+
+  const origin = new URL(baseURL!).origin;
+  const run = [...seen];
+  // The recorder itself: a foreign fetch from a dedicated worker is seen (nothing listens there).
+  const probe = 'http://127.0.0.1:9/lemo-privacy-probe';
+  await page.evaluate((url) => new Promise<void>((resolve) => {
+    const w = new Worker(URL.createObjectURL(new Blob([`fetch(${JSON.stringify(url)}).catch(() => {}).finally(() => postMessage(0));`], { type: 'text/javascript' })));
+    w.onmessage = () => resolve();
+  }), probe);
+  await expect.poll(() => seen.some((s) => s.url === probe)).toBe(true);
+  const urls = [...new Set(run.map((s) => s.url))];
+  const foreign = urls.filter((u) => !u.startsWith('blob:') && !u.startsWith('data:') && new URL(u).origin !== origin);
+  console.log(`requests: ${urls.length} distinct URLs, ${run.length} events; foreign: ${JSON.stringify(foreign)}`);
+  // The record covers the worker: its script, onnxruntime's WASM binary (fetched by the worker) and the model.
+  expect(urls.some((u) => /engine\.worker/.test(u))).toBe(true);
+  expect(urls.some((u) => /\.wasm(\?|$)/.test(u))).toBe(true);
+  expect(urls.some((u) => /model\.safetensors/.test(u))).toBe(true);
+  expect(foreign).toEqual([]);
+});
