@@ -3,7 +3,7 @@
 import { UserError } from '../engine/errors';
 import type { BenchRow } from '../engine/train/bench';
 import { DEFAULT_DATA_FILE, int, num, openSession, readDataset } from './session';
-import { sparsityFrom, type SparsityFlags } from './sparsity-options';
+import { sparsityWithPredictors, type SparsityFlags } from './sparsity-options';
 
 export interface BenchOptions extends SparsityFlags {
   model: string;
@@ -26,7 +26,7 @@ const mb = (b: number) => (b / 2 ** 20).toFixed(1);
 export async function benchCommand(o: BenchOptions): Promise<void> {
   const ctxs = o.ctx.split(',').map((c) => int(c.trim(), 'ctx', 2));
   const modeNames = o.modes.split(',').map((m) => m.trim());
-  for (const m of modeNames) if (!['dense', 'oracle'].includes(m)) throw new UserError(`Unknown mode "${m}"; modes are dense and oracle.`);
+  for (const m of modeNames) if (!['dense', 'oracle', 'lemo'].includes(m)) throw new UserError(`Unknown mode "${m}"; modes are dense, oracle and lemo.`);
   const maxCtx = Math.max(...ctxs);
   const { session, name } = await openSession(o.model, o, { ropeScale: num(o.ropeScale, 'rope-scale') });
   const cfg = session.config;
@@ -34,14 +34,15 @@ export async function benchCommand(o: BenchOptions): Promise<void> {
     process.stderr.write(`note: ${maxCtx} tokens exceed the model's ${cfg.maxPositions} positions; pass --rope-scale ${Math.ceil(maxCtx / cfg.maxPositions)} for linear position scaling.\n`);
   }
   const docs = readDataset(o.data ?? DEFAULT_DATA_FILE);
-  const modes = modeNames.map((m) => ({ name: m, sparsity: sparsityFrom({ ...o, keep: undefined }, m, cfg, maxCtx) }));
+  const modes = [];
+  for (const m of modeNames) modes.push({ name: m, sparsity: await sparsityWithPredictors({ ...o, keep: undefined }, m, cfg, maxCtx, session.rt, o.model) });
   process.stderr.write(`bench ${name}: ${cfg.layers} layers, contexts ${ctxs.join(', ')}, ${o.steps} steps each, modes ${modeNames.join(', ')} (${o.backend})\n`);
   const rows: BenchRow[] = await session.bench(docs, {
     ctxs, modes, steps: int(o.steps, 'steps'), seed: int(o.seed, 'seed', 0), lr: num(o.lr, 'lr')!,
     lora: { loraR: int(o.loraR, 'lora-r'), loraAlpha: num(o.loraAlpha, 'lora-alpha')!, targetModules: [] },
   }, (r) => {
     if (o.json) process.stdout.write(`${JSON.stringify(r)}\n`);
-    process.stderr.write(`  ${r.mode.padEnd(7)} ctx ${String(r.ctx).padStart(6)}  peak ${mb(r.peakBytes).padStart(8)} MB  saved ${mb(r.savedActivationBytes).padStart(8)} MB  step ${r.medianStepMs.toFixed(0).padStart(7)} ms  loss ${r.loss.toFixed(4)}  kept ${r.keptShare.map((k) => k.toFixed(2)).join(' ')}\n`);
+    process.stderr.write(`  ${r.mode.padEnd(7)} ctx ${String(r.ctx).padStart(6)}  peak ${mb(r.peakBytes).padStart(8)} MB  saved ${mb(r.savedActivationBytes).padStart(8)} MB  step ${r.medianStepMs.toFixed(0).padStart(7)} ms  loss ${r.loss.toFixed(4)}  kept ${r.keptShare.map((k) => k.toFixed(2)).join(' ')}${r.recall ? `  recall ${r.recall.map((x) => (x === null ? '–' : x.toFixed(3))).join(' ')}  predictors ${r.predictMs!.toFixed(0)} ms (${(100 * r.predictShare!).toFixed(1)}% of the step)` : ''}\n`);
   });
   process.stderr.write('\n| ctx | mode | peak MB | saved act. MB | transient MB | step ms | loss | ratio peak | ratio time |\n|---|---|---|---|---|---|---|---|---|\n');
   for (const r of rows) {

@@ -2,7 +2,7 @@ import { readSafetensors, writeSafetensors } from '../engine/model/safetensors';
 import { loadModel } from '../engine/model/model';
 import { DEFAULT_TARGETS, loraConfig, parseAdapterConfig } from '../engine/model/lora';
 import { nodeRuntime } from './session';
-import { sparsityFrom } from './sparsity-options';
+import { sparsityWithPredictors } from './sparsity-options';
 import { Trainer } from '../engine/train/trainer';
 import { UserError } from '../engine/errors';
 import { readAdapterDir, readJson, readModelDir, writeFile } from './files';
@@ -22,6 +22,7 @@ interface GradOptions {
   keep?: string;
   block?: string;
   policy?: string;
+  predictors?: string;
 }
 
 export function readTokens(path: string): number[][] {
@@ -48,7 +49,7 @@ export async function gradCommand(o: GradOptions): Promise<void> {
   const ids = readTokens(o.tokens);
   const rt = await nodeRuntime(o);
   const trainer = await Trainer.create(rt, model, lora, { seed: Number(o.seed), adapter });
-  trainer.setSparsity(sparsityFrom(o, o.sparsity, model.config, ids[0]?.length ?? 0));
+  trainer.setSparsity(await sparsityWithPredictors(o, o.sparsity, model.config, ids[0]?.length ?? 0, rt, o.model));
   const { loss, tokens, grads } = await trainer.lossAndGrads(ids);
   const out = new Map<string, { shape: number[]; data: Float32Array }>();
   for (const p of trainer.params) {

@@ -50,6 +50,11 @@ function blockRows(positions: number[], block: number, from: number, to: number,
 
 /** Block scores of one layer from its q and k over all T tokens. */
 export async function blockScores(rt: Runtime, graph: Graph, q: Tensor, k: Tensor, T: number, block: number, segmentRows: number): Promise<Float64Array> {
+  return columnScores(await blockTiles(rt, graph, q, k, T, block, segmentRows), Math.ceil(T / block));
+}
+
+/** The b×b tile map of one layer (summed over the batch): tiles[m·NB + n] for query block m ≥ key block n. */
+export async function blockTiles(rt: Runtime, graph: Graph, q: Tensor, k: Tensor, T: number, block: number, segmentRows: number): Promise<Float64Array> {
   const nb = Math.ceil(T / block);
   const positions = Array.from({ length: T }, (_, i) => i);
   const tiles = new Float64Array(nb * nb); // tiles[m * nb + n]: query block m, key block n
@@ -70,7 +75,7 @@ export async function blockScores(rt: Runtime, graph: Graph, q: Tensor, k: Tenso
       for (let i = 0; i < qr.n; i++) for (let j = 0; j < kr.n; j++) tiles[(m0 + i) * nb + j] += data[(bi * qr.n + i) * kr.n + j];
     }
   }
-  return columnScores(tiles, nb);
+  return tiles;
 }
 
 /** Symmetrise the tile map (a block is credited as key and as query) and sum each column. */

@@ -27,6 +27,11 @@ export interface BenchRow {
   loss: number;
   /** Share of tokens each layer kept in the last step (1 for dense layers). */
   keptShare: number[];
+  /** lemo mode: per layer, the share of the oracle's kept blocks the predictors kept, on the last window (null: dense layer). */
+  recall?: (number | null)[];
+  /** lemo mode: median time per step of the predictors' forward and the selection, and its share of the step. */
+  predictMs?: number;
+  predictShare?: number;
 }
 
 export interface BenchPlan {
@@ -59,14 +64,18 @@ export async function benchmark(dm: DeviceModel, docs: number[][], plan: BenchPl
         previous?.(m);
       };
       const stepMs: number[] = [];
+      const predictMs: number[] = [];
       let loss = NaN;
+      let batch: number[][] = [];
       for (let s = 0; s < plan.steps; s++) {
-        const batch = sampler.next(1);
+        batch = sampler.next(1);
         const t0 = performance.now();
         loss = (await trainer.step(batch)).loss;
         stepMs.push(performance.now() - t0);
+        if (trainer.lastSelection?.predictMs !== undefined) predictMs.push(trainer.lastSelection.predictMs);
       }
       rt.onSample = previous;
+
       const sel = trainer.lastSelection;
       const keptShare = Array.from({ length: dm.model.config.layers }, (_, l) => {
         const kept = sel?.kept[l];
@@ -78,6 +87,18 @@ export async function benchmark(dm: DeviceModel, docs: number[][], plan: BenchPl
         savedActivationBytes: m.peak.activations, transientPeakBytes: m.peak.transient, devicePeakBytes: devicePeak,
         medianStepMs: median(stepMs.length > 1 ? stepMs.slice(1) : stepMs), stepMs, loss, keptShare,
       };
+      const sp = mode.sparsity;
+      if (sp.mode === 'lemo') {
+        // Recall on the last window, after the measured steps (the oracle's memory and time stay
+        // out of the figures above): the same forward with the oracle beside the predictors.
+        sp.recall = true;
+        await trainer.nll(batch);
+        sp.recall = false;
+        const later = (xs: number[]) => (xs.length > 1 ? xs.slice(1) : xs);
+        row.recall = trainer.lastSelection?.recall ?? [];
+        row.predictMs = median(later(predictMs));
+        row.predictShare = row.predictMs / row.medianStepMs;
+      }
       trainer.dispose();
       rows.push(row);
       onRow(row);

@@ -16,7 +16,8 @@ import { DeviceModel } from './device-model';
 import { mulberry32 } from './random';
 import { blockCount, blocksToRows, type KeepSpec } from '../sparsity/blocks';
 import { keptBlocks, type LayerPolicy } from '../sparsity/policy';
-import { blockScores, buildScoreGraph } from '../sparsity/oracle';
+import { blockTiles, buildScoreGraph, columnScores } from '../sparsity/oracle';
+import { normWeights, recall, type DevicePredictors } from '../sparsity/predictor';
 
 /** What one layer's forward left for its backward. */
 interface LayerSaved {
@@ -37,7 +38,9 @@ export type Selector = (layer: number, h: Tensor, T: number) => Promise<number[]
 export type Sparsity =
   | { mode: 'dense' }
   | { mode: 'keep'; spec: KeepSpec; mlpKeep?: number }
-  | { mode: 'oracle'; block: number; policy: LayerPolicy[]; mlpKeep?: number };
+  | { mode: 'oracle'; block: number; policy: LayerPolicy[]; mlpKeep?: number }
+  /** Blocks chosen from the predictors' scores; with `recall`, the oracle runs too, to measure them. */
+  | { mode: 'lemo'; predictors: DevicePredictors; policy: LayerPolicy[]; mlpKeep?: number; recall?: boolean };
 
 /** The last pass's choice per layer, for dashboards and benchmarks. */
 export interface SelectionRecord {
@@ -45,6 +48,10 @@ export interface SelectionRecord {
   blocks: number;
   /** Kept block indices per layer; null where the layer ran dense. */
   kept: (number[] | null)[];
+  /** Per layer, the share of the oracle's kept blocks the predictors kept (lemo mode with recall). */
+  recall?: (number | null)[];
+  /** Time spent predicting and selecting over the pass (lemo mode), in ms. */
+  predictMs?: number;
 }
 
 /** One LoRA factor: its PEFT name, where it feeds the layer graph, and its optimizer state. */
@@ -97,7 +104,7 @@ export class Trainer {
   /** Decides each layer's kept tokens during the forward; dense unless set. */
   select: Selector = async () => null;
   lastSelection: SelectionRecord | null = null;
-  private scoreGraph: Graph | null = null;
+  private scoreGraphs = new Map<number, Graph>();
   /** Share of MLP channels the backward keeps in token-eliminating layers (null: all). */
   private mlpKeep: number | null = null;
   private stepCount = 0;
@@ -203,32 +210,46 @@ export class Trainer {
       }
       this.mlpKeep = s.mlpKeep;
     }
-    const block = s.mode === 'keep' ? s.spec.block : s.block;
-    this.scoreGraph = s.mode === 'oracle' ? buildScoreGraph(this.model.config, block) : null;
+    const block = s.mode === 'keep' ? s.spec.block : s.mode === 'lemo' ? s.predictors.block : s.block;
+    if (s.mode === 'lemo' && s.predictors.set.config.layers.length !== L) throw new UserError(`The predictors cover ${s.predictors.set.config.layers.length} layers; the model has ${L}.`);
     this.select = async (layer, h, T) => {
-      if (layer === 0) this.lastSelection = { block, blocks: blockCount(T, block), kept: Array(L).fill(null) };
+      if (layer === 0) {
+        this.lastSelection = { block, blocks: blockCount(T, block), kept: Array(L).fill(null) };
+        if (s.mode === 'lemo') Object.assign(this.lastSelection, { recall: Array(L).fill(null), predictMs: 0 });
+      }
+      const sel = this.lastSelection!;
       let blocks: number[] | null;
       if (s.mode === 'keep') {
         blocks = s.spec.layers[layer];
         if (blocks && blocks.some((j) => j >= blockCount(T, block))) throw new UserError(`Layer ${layer}: kept block ${Math.max(...blocks)} is past the sequence's last block (${blockCount(T, block) - 1}).`);
+      } else if (s.policy[layer].kind === 'dense') {
+        blocks = null;
+      } else if (s.mode === 'oracle') {
+        blocks = keptBlocks(columnScores(await this.oracleTiles(layer, h, T, block), blockCount(T, block)), s.policy[layer]);
       } else {
-        blocks = s.policy[layer].kind === 'dense' ? null : keptBlocks(await this.oracleScores(layer, h, T, block), s.policy[layer]);
+        const t0 = performance.now();
+        const tiles = await s.predictors.tiles(layer, h, T, normWeights(this.model.config, this.dm.layerWeights(layer)));
+        blocks = keptBlocks(columnScores(tiles, blockCount(T, block)), s.policy[layer]);
+        sel.predictMs! += performance.now() - t0;
+        if (s.recall) sel.recall![layer] = recall(keptBlocks(columnScores(await this.oracleTiles(layer, h, T, block), blockCount(T, block)), s.policy[layer]), blocks);
       }
-      this.lastSelection!.kept[layer] = blocks;
+      sel.kept[layer] = blocks;
       return blocks ? blocksToRows(blocks, block, T) : null;
     };
   }
 
-  /** The oracle's block scores for one layer: its q and k over every token, then the score graph. */
-  private async oracleScores(layer: number, h: Tensor, T: number, block: number): Promise<Float64Array> {
+  /** The oracle's tile map for one layer's input h: its q and k over every token, then the score graph. */
+  async oracleTiles(layer: number, h: Tensor, T: number, block: number): Promise<Float64Array> {
     const rt = this.rt;
+    let graph = this.scoreGraphs.get(block);
+    if (!graph) this.scoreGraphs.set(block, (graph = buildScoreGraph(this.model.config, block)));
     const rows = Array.from({ length: T }, (_, i) => i);
     const rope = await this.dm.ropeFor(rows);
     const pre = await rt.run(this.graphsFor(layer, false).pre.plain, { ...this.dm.layerWeights(layer), ...this.loraFeeds(layer), ...(rope ?? {}), h });
     for (const t of [pre.q, pre.k, pre.v]) rt.memory.track(t, 'activations');
-    const scores = await blockScores(rt, this.scoreGraph!, pre.q, pre.k, T, block, this.attentionRows(T));
+    const tiles = await blockTiles(rt, graph, pre.q, pre.k, T, block, this.attentionRows(T));
     for (const t of [pre.q, pre.k, pre.v, rope?.cos, rope?.sin]) rt.dispose(t);
-    return scores;
+    return tiles;
   }
 
   /** Query rows per attention segment over K keys. */
@@ -317,6 +338,10 @@ export class Trainer {
       h = post.out;
     }
 
+    if (this.layersOnly) {
+      for (const t of produced) rt.dispose(t);
+      return { loss: NaN, tokens: 0, grads: new Map() };
+    }
     const tokens = B * (T - 1);
     let loss = 0;
     let dh: Tensor | undefined;
@@ -382,6 +407,27 @@ export class Trainer {
   /** Loss and the gradient of every LoRA factor (device tensors, by PEFT name). */
   async lossAndGrads(ids: number[][]): Promise<{ loss: number; tokens: number; grads: Map<string, Tensor> }> {
     return this.pass(ids, true);
+  }
+
+  private layersOnly = false;
+
+  /**
+   * The forward through the layers only (no head, no backward), calling `visit` with each
+   * layer's input before the layer runs; layers run as the current sparsity selects.
+   */
+  async visitLayers(ids: number[][], visit: (layer: number, h: Tensor, T: number) => Promise<void>): Promise<void> {
+    const select = this.select;
+    this.select = async (layer, h, T) => {
+      await visit(layer, h, T);
+      return select(layer, h, T);
+    };
+    this.layersOnly = true;
+    try {
+      await this.pass(ids, false);
+    } finally {
+      this.select = select;
+      this.layersOnly = false;
+    }
   }
 
   /** Summed negative log-likelihood of the next token over a batch, and how many were predicted. */

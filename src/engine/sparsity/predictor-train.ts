@@ -1,0 +1,277 @@
+// Training the pattern predictors (LEMO.md 3) with the base model frozen: for each window, the
+// dense forward runs layer by layer; at each layer the oracle's tile map of that layer's input
+// is the label, and one AdamW step on the layer's predictors lowers the SmoothL1 loss between
+// the predicted and the oracle tile map (normalised by its mean). Elastic size: every hidden
+// ReLU unit counts how often it is above zero; at `pruneAt`, the `prune` share of each hidden
+// layer's units, the most often zero, is removed (with their optimizer state).
+import { differentiate, gradName } from '../graph/autodiff';
+import type { Graph } from '../graph/ir';
+import type { Runtime, Tensor } from '../runtime/runtime';
+import { adamwGraph } from '../train/adamw';
+import { WindowSampler, windows } from '../train/data';
+import type { Trainer } from '../train/trainer';
+import { UserError } from '../errors';
+import { columnScores } from './oracle';
+import { keptBlocks, type LayerPolicy } from './policy';
+import {
+  blockLayout, buildPredictorGraph, DevicePredictors, normWeights, PARTS, paramName, PredictorSet, recall, shapeKey, SIDES,
+  defaultSizes, uploadLayer, type PredictorSizes, type Side,
+} from './predictor';
+
+export interface PredictorTrainPlan {
+  ctx: number;
+  steps: number;
+  block: number;
+  sizes?: PredictorSizes;
+  lr: number;
+  seed: number;
+  /** Share of each hidden layer's units removed by elastic pruning (0: none). */
+  prune: number;
+  /** Step after which pruning happens (default: half the steps). */
+  pruneAt?: number;
+  /** Recall is measured on held-out windows every this many steps and at the end (0: only at the end). */
+  evalEvery: number;
+  /** Held-out windows per recall measurement. */
+  evalWindows: number;
+  /** The keep policy recall is measured under (per layer). */
+  policy: LayerPolicy[];
+  /** Layers to train (default: all). */
+  layers?: number[];
+}
+
+export type PredictorProgress =
+  | { type: 'step'; step: number; steps: number; loss: number; layerLoss: (number | null)[]; ms: number }
+  | { type: 'prune'; step: number; parametersBefore: number; parametersAfter: number }
+  | { type: 'recall'; step: number; recall: (number | null)[]; mean: number; windows: number };
+
+/** Mean recall over the layers that have one. */
+export function meanRecall(r: (number | null)[]): number {
+  const xs = r.filter((x): x is number => x !== null);
+  return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN;
+}
+
+interface DeviceParam {
+  value: Tensor;
+  m: Tensor;
+  v: Tensor;
+}
+
+export async function trainPredictors(
+  trainer: Trainer, train: number[][], heldout: number[][], plan: PredictorTrainPlan, onProgress: (p: PredictorProgress) => void,
+): Promise<PredictorSet> {
+  const rt = trainer.rt;
+  const cfg = trainer.model.config;
+  const L = cfg.layers;
+  if (plan.block < 1 || !Number.isInteger(plan.block)) throw new UserError(`The block size must be a positive integer, got ${plan.block}.`);
+  if (!(plan.prune >= 0 && plan.prune < 1)) throw new UserError(`The pruned share must be in [0, 1), got ${plan.prune}.`);
+  const trainWindows = windows(train, plan.ctx);
+  const evalWindows = windows(heldout, plan.ctx).slice(0, plan.evalWindows);
+  if (trainWindows.length === 0) throw new UserError(`No training document has ${plan.ctx} tokens; predictors need windows of the context they will run at.`);
+  const trained = new Set(plan.layers ?? Array.from({ length: L }, (_, l) => l));
+  const set = PredictorSet.init(cfg, plan.block, plan.sizes ?? defaultSizes(cfg, plan.block), plan.seed);
+  set.config.training = { ctx: plan.ctx, steps: plan.steps, lr: plan.lr, seed: plan.seed, prune: plan.prune };
+
+  // Device tensors per layer under the graph's names, and AdamW moments.
+  const zerosLike = async (t: Tensor) => rt.upload(rt.tensor('float32', new Float32Array(t.dims.reduce((a, b) => a * b, 1)), t.dims));
+  const params: Map<string, DeviceParam>[] = [];
+  for (let l = 0; l < L; l++) {
+    const m = new Map<string, DeviceParam>();
+    for (const [name, value] of await uploadLayer(rt, set, l)) {
+      const p = { value, m: await zerosLike(value), v: await zerosLike(value) };
+      rt.memory.track(p.m, 'optimizer');
+      rt.memory.track(p.v, 'optimizer');
+      m.set(name, p);
+    }
+    params.push(m);
+  }
+  const values = (l: number) => new Map([...params[l]].map(([n, p]) => [n, p.value]));
+
+  const graphs = new Map<string, Graph>();
+  const trainGraph = (l: number) => {
+    const shape = set.config.layers[l];
+    const key = shapeKey(shape);
+    let g = graphs.get(key);
+    if (!g) {
+      const fb = buildPredictorGraph(cfg, set.config, shape, true);
+      const wrt = fb.inputs.map((i) => i.name).filter((n) => /^[qk]\.[wb]\d$/.test(n));
+      g = differentiate(fb, { wrt, seeds: ['loss'], fusedOutputs: 'all' }).fused;
+      graphs.set(key, g);
+    }
+    return g;
+  };
+
+  // How often each hidden unit was above zero since the last pruning, and out of how many.
+  const live: Record<string, Float64Array>[] = [];
+  let liveTotal = 0;
+  const resetLive = () => {
+    live.length = 0;
+    liveTotal = 0;
+    for (let l = 0; l < L; l++) {
+      const sh = set.config.layers[l];
+      live.push({ q1: new Float64Array(sh.q.r1), q2: new Float64Array(sh.q.r2), k1: new Float64Array(sh.k.r1), k2: new Float64Array(sh.k.r2) });
+    }
+  };
+  resetLive();
+
+  const hyper = (step: number) => {
+    const s = (x: number) => rt.tensor('float32', Float32Array.of(x), []);
+    const b1 = 0.9;
+    const b2 = 0.999;
+    return { lr: s(plan.lr), beta1: s(b1), beta2: s(b2), eps: s(1e-8), wd: s(0), bc1: s(1 - b1 ** step), bc2: s(1 - b2 ** step) };
+  };
+
+  const trainLayer = async (l: number, h: Tensor, T: number, step: number): Promise<number> => {
+    const tiles = await trainer.oracleTiles(l, h, T, plan.block);
+    const { nb, rows, valid } = blockLayout(T, plan.block);
+    const labels = new Float32Array(nb * nb);
+    const mask = new Float32Array(nb * nb);
+    let sum = 0;
+    for (let m = 0; m < nb; m++) for (let n = 0; n <= m; n++) sum += tiles[m * nb + n];
+    const count = (nb * (nb + 1)) / 2;
+    const scale = sum > 0 ? count / sum : 1;
+    for (let m = 0; m < nb; m++) {
+      for (let n = 0; n <= m; n++) {
+        labels[m * nb + n] = tiles[m * nb + n] * scale;
+        mask[m * nb + n] = 1;
+      }
+    }
+    const feeds: Record<string, Tensor> = {
+      h, ...normWeights(cfg, trainer.dm.layerWeights(l)), ...Object.fromEntries(values(l)),
+      rows: rt.tensor('int64', rows, [nb, plan.block]), valid: rt.tensor('float32', valid, [nb, plan.block, 1]),
+      labels: rt.tensor('float32', labels, [1, nb, nb]), mask: rt.tensor('float32', mask, [nb, nb]),
+      inv_count: rt.tensor('float32', Float32Array.of(1 / count), []), [gradName('loss')]: rt.tensor('float32', Float32Array.of(1), []),
+    };
+    const out = await rt.run(trainGraph(l), feeds);
+    const loss = await rt.readScalar(out.loss);
+    for (const side of SIDES) {
+      for (const level of [1, 2]) {
+        const key = `${side}${level}`;
+        const counts = (await rt.read(out[`live_${key}`])) as Float32Array;
+        for (let i = 0; i < counts.length; i++) live[l][key][i] += counts[i];
+      }
+    }
+    if (l === Math.min(...trained)) liveTotal += nb * set.config.slices;
+    const h2 = hyper(step);
+    for (const [name, p] of params[l]) {
+      const r = await rt.run(adamwGraph(), { p: p.value, g: out[gradName(name)], m: p.m, v: p.v, ...h2 });
+      for (const old of [p.value, p.m, p.v]) rt.dispose(old);
+      p.value = r.p_new;
+      p.m = r.m_new;
+      p.v = r.v_new;
+      rt.memory.track(p.value, 'weights');
+      rt.memory.track(p.m, 'optimizer');
+      rt.memory.track(p.v, 'optimizer');
+    }
+    for (const t of Object.values(out)) rt.dispose(t);
+    return loss;
+  };
+
+  const measureRecall = async (step: number) => {
+    const dp = DevicePredictors.wrap(rt, set, cfg, Array.from({ length: L }, (_, l) => values(l)));
+    const sums: number[] = Array(L).fill(0);
+    let n = 0;
+    for (const w of evalWindows) {
+      await trainer.visitLayers([w], async (l, h, T) => {
+        if (plan.policy[l].kind === 'dense' || !trained.has(l)) return;
+        const nb = Math.ceil(T / plan.block);
+        const predicted = keptBlocks(columnScores(await dp.tiles(l, h, T, normWeights(cfg, trainer.dm.layerWeights(l))), nb), plan.policy[l]);
+        const oracle = keptBlocks(columnScores(await trainer.oracleTiles(l, h, T, plan.block), nb), plan.policy[l]);
+        sums[l] += recall(oracle, predicted);
+      });
+      n++;
+    }
+    const r = sums.map((s, l) => (plan.policy[l].kind === 'dense' || !trained.has(l) || n === 0 ? null : s / n));
+    onProgress({ type: 'recall', step, recall: r, mean: meanRecall(r), windows: n });
+    return r;
+  };
+
+  const prune = async (step: number) => {
+    const before = countParams(set);
+    for (let l = 0; l < L; l++) {
+      if (!trained.has(l)) continue;
+      for (const side of SIDES) {
+        for (const level of [1, 2] as const) {
+          const counts = live[l][`${side}${level}`];
+          const n = counts.length;
+          const drop = Math.floor(plan.prune * n);
+          if (drop === 0) continue;
+          // Most often zero first (fewest times above zero); ties by index.
+          const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => counts[a] - counts[b] || a - b);
+          const keep = order.slice(drop).sort((a, b) => a - b);
+          await pruneUnits(rt, params[l], side, level, keep);
+          set.config.layers[l][side][level === 1 ? 'r1' : 'r2'] = keep.length;
+        }
+      }
+    }
+    resetLive();
+    onProgress({ type: 'prune', step, parametersBefore: before, parametersAfter: countParams(set) });
+  };
+
+  const sampler = new WindowSampler(trainWindows, plan.seed);
+  const pruneAt = plan.prune > 0 ? (plan.pruneAt ?? Math.floor(plan.steps / 2)) : -1;
+  const history: { step: number; recall: (number | null)[]; mean: number }[] = [];
+  for (let step = 1; step <= plan.steps; step++) {
+    const t0 = performance.now();
+    const layerLoss: (number | null)[] = Array(L).fill(null);
+    await trainer.visitLayers(sampler.next(1), async (l, h, T) => {
+      if (trained.has(l)) layerLoss[l] = await trainLayer(l, h, T, step);
+    });
+    const ls = layerLoss.filter((x): x is number => x !== null);
+    onProgress({ type: 'step', step, steps: plan.steps, loss: ls.reduce((a, b) => a + b, 0) / ls.length, layerLoss, ms: performance.now() - t0 });
+    if (step === pruneAt) await prune(step);
+    if (evalWindows.length && ((plan.evalEvery > 0 && step % plan.evalEvery === 0) || step === plan.steps)) {
+      const r = await measureRecall(step);
+      history.push({ step, recall: r, mean: meanRecall(r) });
+    }
+  }
+
+  // Back to the host, then free the device copies.
+  for (let l = 0; l < L; l++) {
+    for (const side of SIDES) {
+      for (const part of PARTS) {
+        const t = params[l].get(`${side}.${part}`)!;
+        const data = Float32Array.from((await rt.read(t.value)) as Float32Array);
+        const dims = [...t.value.dims];
+        set.params.set(paramName(l, side, part), { shape: part.startsWith('b') ? [dims[1]] : dims, data });
+      }
+    }
+    for (const p of params[l].values()) for (const t of [p.value, p.m, p.v]) rt.dispose(t);
+  }
+  set.config.training = { ...set.config.training, parameters: countParams(set), recall: history.at(-1)?.recall ?? null, recallHistory: history };
+  return set;
+}
+
+function countParams(set: PredictorSet): number {
+  const { block, sliceDim, embed } = set.config;
+  let n = 0;
+  for (const sh of set.config.layers) {
+    for (const side of SIDES) {
+      const { r1, r2 } = sh[side];
+      n += block * sliceDim * r1 + r1 + r1 * r2 + r2 + r2 * embed + embed;
+    }
+  }
+  return n;
+}
+
+/** Keeps only the given hidden units of one level: the producing layer's columns and bias, the consuming layer's rows. */
+async function pruneUnits(rt: Runtime, layer: Map<string, DeviceParam>, side: Side, level: 1 | 2, keep: number[]): Promise<void> {
+  const producer = [`${side}.w${level}`, `${side}.b${level}`];
+  const consumer = `${side}.w${level + 1}`;
+  const cut = async (name: string, axis: 0 | 1) => {
+    const p = layer.get(name)!;
+    const [R, C] = p.value.dims as number[];
+    for (const k of ['value', 'm', 'v'] as const) {
+      const src = (await rt.read(p[k])) as Float32Array;
+      const shape = axis === 1 ? [R, keep.length] : [keep.length, C];
+      const dst = new Float32Array(shape[0] * shape[1]);
+      if (axis === 1) for (let r = 0; r < R; r++) keep.forEach((c, j) => (dst[r * keep.length + j] = src[r * C + c]));
+      else keep.forEach((r, j) => dst.set(src.subarray(r * C, (r + 1) * C), j * C));
+      const t = await rt.upload(rt.tensor('float32', dst, shape));
+      rt.dispose(p[k]);
+      p[k] = t;
+      rt.memory.track(t, k === 'value' ? 'weights' : 'optimizer');
+    }
+  };
+  for (const name of producer) await cut(name, 1);
+  await cut(consumer, 0);
+}

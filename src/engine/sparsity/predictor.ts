@@ -1,0 +1,326 @@
+// Pattern predictors (LEMO.md 3): per layer, a query-side and a key-side MLP over the layer's
+// normalised hidden states, organised by block, whose embeddings multiply into a predicted
+// tile map Î(B_mn) = e_q(m) · e_k(n). The tile map then goes through the oracle's
+// symmetrise-and-sum, so predicted and oracle block scores rank the same way.
+//
+// Per block and per channel slice (one slice per attention head, headDim channels), the block's
+// b tokens × slice channels are flattened (b·D) and passed through
+// Linear(b·D → r1), ReLU, Linear(r1 → r2), ReLU, Linear(r2 → E); the slices' outputs are summed.
+// Weights are shared across slices. File: safetensors whose header metadata holds the JSON of
+// shapes and block size.
+import { GraphBuilder, type Value } from '../graph/builder';
+import type { Graph } from '../graph/ir';
+import type { ModelConfig } from '../model/config';
+import { layerNorm, rmsNorm } from '../model/blocks';
+import { readSafetensors, writeSafetensors } from '../model/safetensors';
+import type { Runtime, Tensor } from '../runtime/runtime';
+import { UserError } from '../errors';
+import { mulberry32 } from '../train/random';
+
+export const SIDES = ['q', 'k'] as const;
+export type Side = (typeof SIDES)[number];
+export const PARTS = ['w1', 'b1', 'w2', 'b2', 'w3', 'b3'] as const;
+
+/** Hidden widths of one side of one layer (they differ per layer after elastic pruning). */
+export interface SideShape {
+  r1: number;
+  r2: number;
+}
+
+export interface PredictorConfig {
+  format: 'lemo-predictors';
+  version: 1;
+  block: number;
+  /** Channel slices per token (the model's heads) and channels per slice. */
+  slices: number;
+  sliceDim: number;
+  embed: number;
+  layers: { q: SideShape; k: SideShape }[];
+  /** What the predictors were trained for; checked on load. */
+  model: { architecture: string; hidden: number; layers: number; heads: number; vocabSize: number };
+  /** How they were trained and what they reached (informational). */
+  training?: Record<string, unknown>;
+}
+
+export interface PredictorSizes {
+  r1: number;
+  r2: number;
+  embed: number;
+}
+
+/** Defaults scaled to the model: the artifact's 8192 → 128 → 8192 → 128 for b·D = 8192. */
+export function defaultSizes(cfg: ModelConfig, block: number): PredictorSizes {
+  const flat = block * cfg.headDim;
+  const r1 = Math.max(16, Math.min(128, Math.round(flat / 32)));
+  return { r1, r2: Math.min(flat, 4 * r1), embed: r1 };
+}
+
+export type HostParam = { shape: number[]; data: Float32Array };
+
+/** Tensor name of one part of one side of one layer. */
+export const paramName = (layer: number, side: Side, part: (typeof PARTS)[number]) => `layers.${layer}.${side}.${part}`;
+
+/** Predictors on the host: config and float32 tensors by name. */
+export class PredictorSet {
+  constructor(readonly config: PredictorConfig, readonly params: Map<string, HostParam>) {}
+
+  /** Fresh predictors as torch.nn.Linear initialises them: weights and biases U(−1/√in, 1/√in). */
+  static init(cfg: ModelConfig, block: number, sizes: PredictorSizes, seed: number): PredictorSet {
+    const rand = mulberry32(seed);
+    const flat = block * cfg.headDim;
+    const params = new Map<string, HostParam>();
+    const layers: PredictorConfig['layers'] = [];
+    for (let l = 0; l < cfg.layers; l++) {
+      for (const side of SIDES) {
+        const dims: [number, number][] = [[flat, sizes.r1], [sizes.r1, sizes.r2], [sizes.r2, sizes.embed]];
+        dims.forEach(([i, o], n) => {
+          const bound = 1 / Math.sqrt(i);
+          const u = (len: number) => Float32Array.from({ length: len }, () => (2 * rand() - 1) * bound);
+          params.set(paramName(l, side, PARTS[2 * n]), { shape: [i, o], data: u(i * o) });
+          params.set(paramName(l, side, PARTS[2 * n + 1]), { shape: [o], data: u(o) });
+        });
+      }
+      layers.push({ q: { r1: sizes.r1, r2: sizes.r2 }, k: { r1: sizes.r1, r2: sizes.r2 } });
+    }
+    return new PredictorSet(
+      {
+        format: 'lemo-predictors', version: 1, block, slices: cfg.heads, sliceDim: cfg.headDim, embed: sizes.embed, layers,
+        model: { architecture: cfg.architecture, hidden: cfg.hidden, layers: cfg.layers, heads: cfg.heads, vocabSize: cfg.vocabSize },
+      },
+      params,
+    );
+  }
+
+  get parameterCount(): number {
+    let n = 0;
+    for (const p of this.params.values()) n += p.data.length;
+    return n;
+  }
+
+  toBytes(): Uint8Array {
+    return writeSafetensors(this.params, { lemo_predictors: JSON.stringify(this.config) });
+  }
+
+  static fromBytes(bytes: Uint8Array, fileName = 'predictors.safetensors'): PredictorSet {
+    const meta = safetensorsMetadata(bytes, fileName);
+    const json = meta?.lemo_predictors;
+    if (typeof json !== 'string') throw new UserError(`${fileName} is a safetensors file but not a predictors file: its header has no lemo_predictors entry.`);
+    let config: PredictorConfig;
+    try {
+      config = JSON.parse(json) as PredictorConfig;
+    } catch {
+      throw new UserError(`${fileName}: the predictors description in its header is not valid JSON.`);
+    }
+    if (config.format !== 'lemo-predictors' || config.version !== 1) throw new UserError(`${fileName}: unknown predictors format ${config.format} v${config.version}.`);
+    const tensors = readSafetensors(bytes, fileName);
+    const params = new Map<string, HostParam>();
+    const flat = config.block * config.sliceDim;
+    config.layers.forEach((shape, l) => {
+      for (const side of SIDES) {
+        const { r1, r2 } = shape[side];
+        const want: Record<string, number[]> = { w1: [flat, r1], b1: [r1], w2: [r1, r2], b2: [r2], w3: [r2, config.embed], b3: [config.embed] };
+        for (const part of PARTS) {
+          const name = paramName(l, side, part);
+          const t = tensors.get(name);
+          if (!t) throw new UserError(`${fileName} lacks ${name}.`);
+          if (t.shape.join() !== want[part].join()) throw new UserError(`${fileName}: ${name} has shape [${t.shape}], its header says [${want[part]}].`);
+          params.set(name, { shape: t.shape, data: t.data });
+        }
+      }
+    });
+    return new PredictorSet(config, params);
+  }
+
+  /** Refuses predictors trained for another model. */
+  checkModel(cfg: ModelConfig): void {
+    const m = this.config.model;
+    if (m.hidden !== cfg.hidden || m.layers !== cfg.layers || m.heads !== cfg.heads || m.vocabSize !== cfg.vocabSize) {
+      throw new UserError(
+        `These predictors were trained for a ${m.architecture} with ${m.layers} layers, hidden ${m.hidden}, ${m.heads} heads, vocabulary ${m.vocabSize}; ` +
+          `the loaded model has ${cfg.layers} layers, hidden ${cfg.hidden}, ${cfg.heads} heads, vocabulary ${cfg.vocabSize}.`,
+      );
+    }
+  }
+}
+
+/** The `__metadata__` of a safetensors header. */
+function safetensorsMetadata(bytes: Uint8Array, fileName: string): Record<string, unknown> | undefined {
+  if (bytes.length < 8) throw new UserError(`${fileName} is too short to be a safetensors file.`);
+  const n = Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true));
+  if (n <= 0 || 8 + n > bytes.length) throw new UserError(`${fileName}: its header length (${n}) runs past the end of the file.`);
+  try {
+    const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))) as { __metadata__?: Record<string, unknown> };
+    return header.__metadata__;
+  } catch {
+    throw new UserError(`${fileName}: its header is not valid JSON.`);
+  }
+}
+
+/** Shape-generic key of a layer's predictor graph. */
+export const shapeKey = (s: { q: SideShape; k: SideShape }) => `${s.q.r1}x${s.q.r2}/${s.k.r1}x${s.k.r2}`;
+
+/**
+ * One layer's predictors. Inputs: h (B, T, C), the layer's input-norm weights, rows (NB, b)
+ * row indices of each block (padding repeats a row), valid (NB, b, 1) 1/0, and the predictor
+ * tensors named `q.w1` … `k.b3` (biases as (1, r)). Outputs eq, ek (B, NB, E).
+ * With `train`: also labels (B, NB, NB), mask (NB, NB) 1/0 (query block ≥ key block) and
+ * inv_count (scalar); outputs the mean SmoothL1 loss over masked tiles and, per hidden unit,
+ * how many of its activations were above zero (`live_<side>1`, `live_<side>2`).
+ */
+export function buildPredictorGraph(cfg: ModelConfig, pc: PredictorConfig, shape: { q: SideShape; k: SideShape }, train: boolean): GraphBuilder {
+  const b = new GraphBuilder(`predictor_${train ? 'train' : 'fwd'}_${shapeKey(shape)}`);
+  const { hidden: C } = cfg;
+  const { block, slices: S, sliceDim: D, embed: E } = pc;
+  const h = b.input('h', 'float32', ['B', 'T', C]);
+  const rows = b.input('rows', 'int64', ['NB', block]);
+  const valid = b.input('valid', 'float32', ['NB', block, 1]);
+  const x = cfg.family === 'gpt2' ? layerNorm(b, h, 'ln_1', C, cfg.normEps, 'float32') : rmsNorm(b, h, 'input_layernorm.weight', C, cfg.normEps, 'float32');
+  const blocks = b.mul(b.op1('Gather', [x, rows], { axis: 1 }), valid); // (B, NB, b, C)
+  const sliced = b.transpose(b.reshape(blocks, [0, 0, block, S, D]), [0, 1, 3, 2, 4]); // (B, NB, S, b, D)
+  const flat = b.reshape(sliced, [0, 0, S, block * D]); // (B, NB, S, b·D)
+  const emb: Record<Side, Value> = {} as Record<Side, Value>;
+  const live: Value[] = [];
+  for (const side of SIDES) {
+    const { r1, r2 } = shape[side];
+    const dense = (x0: Value, part: number, i: number, o: number) =>
+      b.add(b.matmul(x0, b.input(`${side}.w${part}`, 'float32', [i, o])), b.input(`${side}.b${part}`, 'float32', [1, o]));
+    const a1 = b.op1('Relu', [dense(flat, 1, block * D, r1)]);
+    const a2 = b.op1('Relu', [dense(a1, 2, r1, r2)]);
+    emb[side] = b.reduceSum(dense(a2, 3, r2, E), [2], false); // (B, NB, E)
+    if (train) {
+      const count = (a: Value) => b.reduceSum(b.cast(b.op1('Greater', [a, b.scalar(0, 'float32')]), 'float32'), [0, 1, 2], false);
+      live.push(count(a1), count(a2));
+    }
+  }
+  if (!train) {
+    b.output(emb.q, 'eq');
+    b.output(emb.k, 'ek');
+    return b;
+  }
+  const labels = b.input('labels', 'float32', ['B', 'NB', 'NB']);
+  const mask = b.input('mask', 'float32', ['NB', 'NB']);
+  const invCount = b.input('inv_count', 'float32', []);
+  const tiles = b.matmul(emb.q, b.transpose(emb.k, [0, 2, 1])); // (B, NB, NB)
+  const d = b.sub(tiles, labels);
+  const abs = b.op1('Where', [b.op1('Less', [d, b.scalar(0, 'float32')]), b.neg(d), d]);
+  const quadratic = b.op1('Less', [abs, b.scalar(1, 'float32')]);
+  const smooth = b.op1('Where', [quadratic, b.mul(b.mul(d, d), b.scalar(0.5, 'float32')), b.sub(abs, b.scalar(0.5, 'float32'))]);
+  b.output(b.mul(b.reduceSum(b.mul(smooth, mask), [0, 1, 2], false), invCount), 'loss');
+  SIDES.forEach((side, i) => {
+    b.output(live[2 * i], `live_${side}1`);
+    b.output(live[2 * i + 1], `live_${side}2`);
+  });
+  return b;
+}
+
+/** Row indices (NB, b) of each block and its validity (NB, b, 1): the last block may be short. */
+export function blockLayout(T: number, block: number): { nb: number; rows: BigInt64Array; valid: Float32Array } {
+  const nb = Math.ceil(T / block);
+  const rows = new BigInt64Array(nb * block);
+  const valid = new Float32Array(nb * block);
+  for (let i = 0; i < nb * block; i++) {
+    rows[i] = BigInt(Math.min(i, T - 1));
+    valid[i] = i < T ? 1 : 0;
+  }
+  return { nb, rows, valid };
+}
+
+/** Predicted tile map from the two embeddings (B, NB, E), summed over the batch: tiles[m·NB + n], n ≤ m. */
+export function predictedTiles(eq: Float32Array, ek: Float32Array, nb: number, E: number): Float64Array {
+  const B = eq.length / (nb * E);
+  const tiles = new Float64Array(nb * nb);
+  for (let bi = 0; bi < B; bi++) {
+    const o = bi * nb * E;
+    for (let m = 0; m < nb; m++) {
+      for (let n = 0; n <= m; n++) {
+        let s = 0;
+        for (let e = 0; e < E; e++) s += eq[o + m * E + e] * ek[o + n * E + e];
+        tiles[m * nb + n] += s;
+      }
+    }
+  }
+  return tiles;
+}
+
+/** Predictors on the device, with their forward graph per layer shape. */
+export class DevicePredictors {
+  private graphs = new Map<string, Graph>();
+  readonly tensors: Map<string, Tensor>[] = [];
+
+  private constructor(readonly rt: Runtime, readonly set: PredictorSet, readonly cfg: ModelConfig) {}
+
+  static async upload(rt: Runtime, set: PredictorSet, cfg: ModelConfig): Promise<DevicePredictors> {
+    set.checkModel(cfg);
+    const d = new DevicePredictors(rt, set, cfg);
+    for (let l = 0; l < set.config.layers.length; l++) d.tensors.push(await uploadLayer(rt, set, l));
+    return d;
+  }
+
+  /** Predictors whose tensors are already on the device (during training). */
+  static wrap(rt: Runtime, set: PredictorSet, cfg: ModelConfig, tensors: Map<string, Tensor>[]): DevicePredictors {
+    const d = new DevicePredictors(rt, set, cfg);
+    d.tensors.push(...tensors);
+    return d;
+  }
+
+  get block(): number {
+    return this.set.config.block;
+  }
+
+  /** The predicted tile map of one layer for its input h (B, T, C). */
+  async tiles(layer: number, h: Tensor, T: number, normWeights: Record<string, Tensor>): Promise<Float64Array> {
+    const pc = this.set.config;
+    const shape = pc.layers[layer];
+    const key = shapeKey(shape);
+    let g = this.graphs.get(key);
+    if (!g) {
+      g = buildPredictorGraph(this.cfg, pc, shape, false).build();
+      this.graphs.set(key, g);
+    }
+    const rt = this.rt;
+    const { nb, rows, valid } = blockLayout(T, pc.block);
+    const out = await rt.run(g, {
+      h, ...normWeights, ...Object.fromEntries(this.tensors[layer]),
+      rows: rt.tensor('int64', rows, [nb, pc.block]), valid: rt.tensor('float32', valid, [nb, pc.block, 1]),
+    });
+    const eq = Float32Array.from((await rt.read(out.eq)) as Float32Array);
+    const ek = Float32Array.from((await rt.read(out.ek)) as Float32Array);
+    rt.dispose(out.eq);
+    rt.dispose(out.ek);
+    return predictedTiles(eq, ek, nb, pc.embed);
+  }
+
+  dispose(): void {
+    for (const m of this.tensors) for (const t of m.values()) this.rt.dispose(t);
+    this.tensors.length = 0;
+  }
+}
+
+/** One layer's tensors on the device under the graph's input names (`q.w1` …, biases as (1, r)). */
+export async function uploadLayer(rt: Runtime, set: PredictorSet, layer: number): Promise<Map<string, Tensor>> {
+  const m = new Map<string, Tensor>();
+  for (const side of SIDES) {
+    for (const part of PARTS) {
+      const p = set.params.get(paramName(layer, side, part))!;
+      const shape = p.shape.length === 1 ? [1, p.shape[0]] : p.shape;
+      const t = await rt.upload(rt.tensor('float32', p.data, shape));
+      rt.memory.track(t, 'weights');
+      m.set(`${side}.${part}`, t);
+    }
+  }
+  return m;
+}
+
+/** The norm weights a predictor graph reads, from a layer's weights. */
+export function normWeights(cfg: ModelConfig, layerWeights: Record<string, Tensor>): Record<string, Tensor> {
+  const names = cfg.family === 'gpt2' ? ['ln_1.weight', 'ln_1.bias'] : ['input_layernorm.weight'];
+  return Object.fromEntries(names.map((n) => [n, layerWeights[n]]));
+}
+
+/** Share of the oracle's kept blocks that the prediction also keeps. */
+export function recall(oracle: number[] | null, predicted: number[] | null): number {
+  if (!oracle) return 1;
+  if (!predicted) return 1;
+  const p = new Set(predicted);
+  return oracle.filter((j) => p.has(j)).length / oracle.length;
+}
