@@ -1,6 +1,9 @@
 // Nothing leaves the machine: every request the page and its engine worker make during a whole
 // run (load, start, steps, stop, both exports) goes to the page's own origin.
 import { test, expect, type Request } from '@playwright/test';
+import { readFileSync } from 'node:fs';
+import { unzipSync } from 'fflate';
+import { readSafetensors } from '../src/engine/model/safetensors';
 import { shownStep } from './helpers/studio';
 
 test('a whole run requests nothing beyond its own origin', async ({ page, context, baseURL }) => {
@@ -26,6 +29,20 @@ test('a whole run requests nothing beyond its own origin', async ({ page, contex
     await page.getByTestId(button).click();
     const d = await download;
     expect(d.suggestedFilename()).toMatch(file);
+    // The zip holds the folder transformers / PEFT load.
+    const zip = unzipSync(new Uint8Array(readFileSync(await d.path())));
+    const folder = d.suggestedFilename().replace(/\.zip$/, '');
+    const names = Object.keys(zip).map((n) => n.replace(`${folder}/`, '')).sort();
+    if (button === 'export-adapter') {
+      // predictors.safetensors joins them when the session has predictors.
+      expect(names.filter((n) => n !== 'predictors.safetensors')).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
+      const tensors = readSafetensors(zip[`${folder}/adapter_model.safetensors`]);
+      expect([...tensors.keys()]).toContain('base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight');
+      expect(JSON.parse(new TextDecoder().decode(zip[`${folder}/adapter_config.json`])).peft_type).toBe('LORA');
+    } else {
+      expect(names).toEqual(['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']);
+      expect(readSafetensors(zip[`${folder}/model.safetensors`]).get('model.layers.0.self_attn.q_proj.weight')!.shape).toEqual([256, 256]);
+    }
     // Blob URLs and data URLs are the page's own memory, not requests to anyone.
     expect(d.url()).toMatch(/^blob:/);
   }

@@ -153,6 +153,15 @@ describe('context length and memory', () => {
     );
   });
 
+  it("a tensor larger than the GPU's largest buffer is refused, naming the tensor and the limit", () => {
+    const weights = read(`${TINY}/model.safetensors`);
+    const fits = { bytes: Infinity, source: '', deviceSeparate: true };
+    expect(() => checkFits(weights, { ...fits, maxTensor: { bytes: 8192 * 256 * 4, source: 'a limit' } })).not.toThrow();
+    expect(sentence(() => checkFits(weights, { ...fits, maxTensor: { bytes: 2 ** 20, source: "this GPU's maxStorageBufferBindingSize" } }))).toBe(
+      "This model is too large for this GPU: its largest tensor, model.embed_tokens.weight [8192, 256], takes 8 MiB in float32 but one buffer may hold 1 MiB (this GPU's maxStorageBufferBindingSize). Nothing was loaded.",
+    );
+  });
+
   it('after a finished run, a bad model, a bad dataset and a too-long context leave the model and the trained adapter as they were', async () => {
     const s = new EngineSession(await nodeRuntime(), () => {});
     const tiny = { config: json(`${TINY}/config.json`), weights: read(`${TINY}/model.safetensors`), tokenizer: json(`${TINY}/tokenizer.json`) };

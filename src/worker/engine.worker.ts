@@ -18,8 +18,9 @@ const post = (m: WorkerMessage) => (self as unknown as Worker).postMessage(m);
 
 async function chooseProvider(choice: ProviderChoice): Promise<{ provider: Provider; reason: string }> {
   if (choice === 'wasm') return { provider: 'wasm', reason: 'WASM was chosen in the settings.' };
-  const gpu = (navigator as Navigator & { gpu?: { requestAdapter(): Promise<{ info?: { isFallbackAdapter?: boolean; vendor?: string; architecture?: string } } | null> } }).gpu;
+  const gpu = (navigator as Navigator & { gpu?: { requestAdapter(): Promise<{ info?: { isFallbackAdapter?: boolean; vendor?: string; architecture?: string }; limits?: { maxStorageBufferBindingSize?: number } } | null> } }).gpu;
   const adapter = gpu ? await gpu.requestAdapter() : null;
+  gpuTensorLimit = adapter?.limits?.maxStorageBufferBindingSize ?? null;
   if (!adapter) {
     if (choice === 'webgpu') throw new UserError('WebGPU was asked for, but this browser offers no WebGPU adapter.');
     return { provider: 'wasm', reason: 'This browser offers no WebGPU adapter, so the CPU (WASM) runs the engine.' };
@@ -41,6 +42,9 @@ async function loadOrt(provider: Provider): Promise<{ ort: Ort; threads: number 
   return { ort, threads };
 }
 
+/** The adapter's largest storage buffer binding, in bytes (null: no WebGPU adapter). */
+let gpuTensorLimit: number | null = null;
+
 /** WebAssembly's 32-bit memory: the most the WASM provider can hold. */
 const WASM_MEMORY = 4 * 2 ** 30;
 
@@ -53,7 +57,10 @@ function memoryBudget(provider: string, override?: number): MemoryBudget | undef
   if (override !== undefined) return { bytes: override, source: 'the budget set for this page' };
   const gib = (navigator as Navigator & { deviceMemory?: number }).deviceMemory;
   const device = gib ? { bytes: gib * 2 ** 30, source: `this device's memory as the browser reports it, ${gib} GiB` } : undefined;
-  if (provider !== 'wasm') return device && { ...device, deviceSeparate: true };
+  if (provider !== 'wasm') {
+    const maxTensor = gpuTensorLimit ? { bytes: gpuTensorLimit, source: "this GPU's maxStorageBufferBindingSize" } : undefined;
+    return device ? { ...device, deviceSeparate: true, maxTensor } : maxTensor && { bytes: Infinity, source: '', deviceSeparate: true, maxTensor };
+  }
   const wasm = { bytes: WASM_MEMORY, source: "WebAssembly's 4 GiB memory, which the WASM engine works in" };
   return device && device.bytes < wasm.bytes ? device : wasm;
 }

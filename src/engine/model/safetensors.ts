@@ -176,6 +176,8 @@ export interface MemoryBudget {
   source: string;
   /** The engine's copy lives elsewhere (GPU memory under WebGPU) and does not count against this budget. */
   deviceSeparate?: boolean;
+  /** The most one float32 tensor may take on the device (WebGPU's maxStorageBufferBindingSize). */
+  maxTensor?: { bytes: number; source: string };
 }
 
 const gib = (b: number) => `${(b / 2 ** 30).toFixed(b < 2 ** 30 ? 2 : 1)} GiB`;
@@ -183,6 +185,18 @@ const gib = (b: number) => `${(b / 2 ** 30).toFixed(b < 2 ** 30 ? 2 : 1)} GiB`;
 /** Refuses, before anything is read, a checkpoint whose load would not fit the budget. */
 export function checkFits(bytes: Uint8Array, budget: MemoryBudget | undefined, fileName = 'model.safetensors'): void {
   if (!budget) return;
+  if (budget.maxTensor) {
+    const h = readSafetensorsHeader(bytes, fileName);
+    const largest = h.entries.reduce<StEntry | null>((a, e) => (!a || e.end - e.start > (a.end - a.start) ? e : a), null);
+    const f32 = largest ? ((largest.end - largest.start) / SIZES[largest.dtype]) * 4 : 0;
+    if (largest && f32 > budget.maxTensor.bytes) {
+      const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
+      throw new UserError(
+        `This model is too large for this GPU: its largest tensor, ${largest.name} [${largest.shape.join(', ')}], takes ${mib(f32)} in float32 ` +
+          `but one buffer may hold ${mib(budget.maxTensor.bytes)} (${budget.maxTensor.source}). Nothing was loaded.`,
+      );
+    }
+  }
   const predicted = predictLoadBytes(bytes, fileName);
   const needed = predicted.needed - (budget.deviceSeparate ? 4 * predicted.parameters : 0);
   if (needed <= budget.bytes) return;
