@@ -17,3 +17,15 @@ export async function dropFiles(target: Locator, files: DroppedFile[]): Promise<
   for (const type of ['dragenter', 'dragover', 'drop']) await target.dispatchEvent(type, { dataTransfer });
   await dataTransfer.dispose();
 }
+
+/** Drops files with binary contents (each given as bytes). */
+export async function dropBinaryFiles(target: Locator, files: { name: string; bytes: Uint8Array }[]): Promise<void> {
+  const list = files.map((f) => ({ name: f.name, base64: Buffer.from(f.bytes).toString('base64') }));
+  const dataTransfer = await target.page().evaluateHandle((l: { name: string; base64: string }[]) => {
+    const dt = new DataTransfer();
+    for (const f of l) dt.items.add(new File([Uint8Array.from(atob(f.base64), (c) => c.charCodeAt(0))], f.name));
+    return dt;
+  }, list);
+  for (const type of ['dragenter', 'dragover', 'drop']) await target.dispatchEvent(type, { dataTransfer });
+  await dataTransfer.dispose();
+}

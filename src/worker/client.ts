@@ -28,7 +28,10 @@ export class EngineClient {
     };
     this.worker.onerror = (e) => {
       const message = `The engine worker crashed: ${e.message}`;
-      for (const p of this.pending.values()) p.reject(new Error(message));
+      for (const p of this.pending.values()) {
+        if (p.timer) clearTimeout(p.timer);
+        p.reject(new Error(message));
+      }
       this.pending.clear();
       onCrash?.(message);
     };
@@ -47,7 +50,14 @@ export class EngineClient {
     });
   }
 
+  /** Ends the worker; requests still waiting are rejected (a training run among them). */
   terminate(): void {
     this.worker.terminate();
+    const error = new Error('The engine was stopped before it answered.');
+    for (const p of this.pending.values()) {
+      if (p.timer) clearTimeout(p.timer);
+      p.reject(error);
+    }
+    this.pending.clear();
   }
 }

@@ -45,3 +45,27 @@ export function installGpuBufferTracker(): void {
 export function gpuBufferBytes(): number {
   return gpu.live;
 }
+
+// Under WASM the device is the module's linear memory: every WebAssembly.Memory created after
+// this is installed (onnxruntime's heap, shared between its threads) is kept, and its size read.
+// Linear memory grows and never shrinks, so the figure is the heap's high-water mark.
+const memories: WebAssembly.Memory[] = [];
+let wasmInstalled = false;
+
+export function installWasmMemoryTracker(): void {
+  if (wasmInstalled) return;
+  wasmInstalled = true;
+  const Memory = WebAssembly.Memory;
+  const Tracked = function (descriptor: WebAssembly.MemoryDescriptor) {
+    const m = new Memory(descriptor);
+    if (descriptor.initial > 0) memories.push(m);
+    return m;
+  } as unknown as typeof WebAssembly.Memory;
+  Tracked.prototype = Memory.prototype;
+  (WebAssembly as { Memory: typeof WebAssembly.Memory }).Memory = Tracked;
+}
+
+/** Bytes of WASM linear memory allocated now. */
+export function wasmHeapBytes(): number {
+  return memories.reduce((a, m) => a + m.buffer.byteLength, 0);
+}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { SparsityEvent } from '../../engine/events';
-import { cellStates, heatmapCsv, layerSparsity, layersCsv, meanEliminated } from './sparsity-series';
+import { cellStates, heatmapCsv, layerSparsity, layersCsv, meanEliminated, meanRecall } from './sparsity-series';
 
 const event: SparsityEvent = {
   type: 'sparsity', step: 3, block: 4, blocks: 4,
@@ -27,6 +27,14 @@ describe('sparsity series', () => {
       ['kept', 'eliminated', 'eliminated', 'kept'],
       ['eliminated', 'kept', 'eliminated', 'eliminated'],
     ]);
+  });
+
+  it('takes the latest measured recall where the step did not measure one', () => {
+    const unmeasured = { ...event, recall: null };
+    expect(layerSparsity(unmeasured, [null, 0.5, 0.25]).map((r) => r.recall)).toEqual([null, 0.5, 0.25]);
+    expect(layerSparsity(unmeasured).map((r) => r.recall)).toEqual([null, null, null]);
+    expect(meanRecall(layerSparsity(unmeasured, [null, 0.5, 0.25]))).toBe(0.375);
+    expect(meanRecall(layerSparsity(unmeasured))).toBeNaN();
   });
 
   it('writes CSV with quoted text', () => {

@@ -13,14 +13,16 @@ export interface LayerSparsity {
   recall: number | null;
 }
 
-export function layerSparsity(e: SparsityEvent): LayerSparsity[] {
+/** Rows of one step; `recall` (the latest measured, when the step did not measure it) fills in the event's. */
+export function layerSparsity(e: SparsityEvent, recall?: readonly (number | null)[] | null): LayerSparsity[] {
+  const r = e.recall ?? recall ?? null;
   return e.kept.map((kept, layer) => ({
     layer,
     label: `L${layer}`,
     dense: kept === null,
     keptBlocks: kept === null ? e.blocks : kept.length,
     eliminated: kept === null || e.blocks === 0 ? 0 : 1 - kept.length / e.blocks,
-    recall: e.recall?.[layer] ?? null,
+    recall: r?.[layer] ?? null,
   }));
 }
 
@@ -28,6 +30,12 @@ export function layerSparsity(e: SparsityEvent): LayerSparsity[] {
 export function meanEliminated(rows: readonly LayerSparsity[]): number {
   const sparse = rows.filter((r) => !r.dense);
   return sparse.length ? sparse.reduce((a, r) => a + r.eliminated, 0) / sparse.length : NaN;
+}
+
+/** Mean recall over the layers that report one (NaN when none does). */
+export function meanRecall(rows: readonly LayerSparsity[]): number {
+  const with_ = rows.filter((r) => r.recall !== null);
+  return with_.length ? with_.reduce((a, r) => a + r.recall!, 0) / with_.length : NaN;
 }
 
 export type CellState = 'kept' | 'eliminated' | 'dense';
