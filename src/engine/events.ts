@@ -58,6 +58,17 @@ export interface SparsityEvent {
   blockText: string[];
 }
 
+/** The adapter so far on held-out text: every layer dense, the same chunks each time. */
+export interface EvalEvent {
+  type: 'eval';
+  step: number;
+  /** Mean negative log-likelihood per predicted token (nats), and its exponential. */
+  loss: number;
+  perplexity: number;
+  tokens: number;
+  ms: number;
+}
+
 /** A step whose loss was NaN or infinite: nothing was applied and the run goes on with `lr`. */
 export interface SkippedEvent {
   type: 'skipped';
@@ -102,5 +113,6 @@ export type EngineEvent =
   | SkippedEvent
   | CheckpointEvent
   | ResumedEvent
+  | EvalEvent
   | { type: 'status'; state: 'running' | 'paused' | 'stopped' | 'finished'; step: number }
   | { type: 'log'; message: string };
