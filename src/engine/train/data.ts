@@ -33,7 +33,6 @@ export function parseDataset(name: string, content: string): Document[] {
     if (docs.length === 0) throw new UserError(`${name} has no lines with text.`);
     return docs;
   }
-  if (!content.trim()) throw new UserError(`${name} is empty.`);
   return [{ name, text: content }];
 }
 
