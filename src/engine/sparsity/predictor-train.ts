@@ -15,7 +15,7 @@ import { columnScores } from './oracle';
 import { keptBlocks, type LayerPolicy } from './policy';
 import {
   blockLayout, buildPredictorGraph, DevicePredictors, normWeights, PARTS, paramName, PredictorSet, recall, shapeKey, SIDES,
-  defaultSizes, uploadLayer, type PredictorSizes, type Side,
+  defaultSizes, inputWidth, uploadLayer, type PredictorArch, type PredictorObjective, type PredictorSizes, type Side,
 } from './predictor';
 
 export interface PredictorTrainPlan {
@@ -37,6 +37,10 @@ export interface PredictorTrainPlan {
   policy: LayerPolicy[];
   /** Layers to train (default: all). */
   layers?: number[];
+  /** The predictors' shape (default pool). */
+  arch?: PredictorArch;
+  /** What the SmoothL1 loss compares: the tile maps, or the standardised block scores (default). */
+  objective?: PredictorObjective;
 }
 
 export type PredictorProgress =
@@ -67,9 +71,11 @@ export async function trainPredictors(
   const trainWindows = windows(train, plan.ctx);
   const evalWindows = windows(heldout, plan.ctx).slice(0, plan.evalWindows);
   if (trainWindows.length === 0) throw new UserError(`No training document has ${plan.ctx} tokens; predictors need windows of the context they will run at.`);
+  const objective = plan.objective ?? 'scores';
   const trained = new Set(plan.layers ?? Array.from({ length: L }, (_, l) => l));
-  const set = PredictorSet.init(cfg, plan.block, plan.sizes ?? defaultSizes(cfg, plan.block), plan.seed);
-  set.config.training = { ctx: plan.ctx, steps: plan.steps, lr: plan.lr, seed: plan.seed, prune: plan.prune };
+  const arch = plan.arch ?? 'pool';
+  const set = PredictorSet.init(cfg, plan.block, plan.sizes ?? defaultSizes(cfg, plan.block, arch), plan.seed, arch);
+  set.config.training = { ctx: plan.ctx, steps: plan.steps, lr: plan.lr, seed: plan.seed, prune: plan.prune, objective };
 
   // Device tensors per layer under the graph's names, and AdamW moments.
   const zerosLike = async (t: Tensor) => rt.upload(rt.tensor('float32', new Float32Array(t.dims.reduce((a, b) => a * b, 1)), t.dims));
@@ -92,7 +98,7 @@ export async function trainPredictors(
     const key = shapeKey(shape);
     let g = graphs.get(key);
     if (!g) {
-      const fb = buildPredictorGraph(cfg, set.config, shape, true);
+      const fb = buildPredictorGraph(cfg, set.config, shape, true, objective);
       const wrt = fb.inputs.map((i) => i.name).filter((n) => /^[qk]\.[wb]\d$/.test(n));
       g = differentiate(fb, { wrt, seeds: ['loss'], fusedOutputs: 'all' }).fused;
       graphs.set(key, g);
@@ -123,24 +129,30 @@ export async function trainPredictors(
   const trainLayer = async (l: number, h: Tensor, T: number, step: number): Promise<number> => {
     const tiles = await trainer.oracleTiles(l, h, T, plan.block);
     const { nb, rows, valid } = blockLayout(T, plan.block);
-    const labels = new Float32Array(nb * nb);
     const mask = new Float32Array(nb * nb);
-    let sum = 0;
-    for (let m = 0; m < nb; m++) for (let n = 0; n <= m; n++) sum += tiles[m * nb + n];
-    const count = (nb * (nb + 1)) / 2;
-    const scale = sum > 0 ? count / sum : 1;
-    for (let m = 0; m < nb; m++) {
-      for (let n = 0; n <= m; n++) {
-        labels[m * nb + n] = tiles[m * nb + n] * scale;
-        mask[m * nb + n] = 1;
-      }
-    }
+    const strict = new Float32Array(nb * nb);
+    for (let m = 0; m < nb; m++) for (let n = 0; n <= m; n++) (mask[m * nb + n] = 1), (strict[m * nb + n] = n < m ? 1 : 0);
     const feeds: Record<string, Tensor> = {
       h, ...normWeights(cfg, trainer.dm.layerWeights(l)), ...Object.fromEntries(values(l)),
       rows: rt.tensor('int64', rows, [nb, plan.block]), valid: rt.tensor('float32', valid, [nb, plan.block, 1]),
-      labels: rt.tensor('float32', labels, [1, nb, nb]), mask: rt.tensor('float32', mask, [nb, nb]),
-      inv_count: rt.tensor('float32', Float32Array.of(1 / count), []), [gradName('loss')]: rt.tensor('float32', Float32Array.of(1), []),
+      mask: rt.tensor('float32', mask, [nb, nb]), [gradName('loss')]: rt.tensor('float32', Float32Array.of(1), []),
     };
+    if (objective === 'tiles') {
+      // Tiles over their mean, so SmoothL1's quadratic zone fits every layer.
+      const labels = new Float32Array(nb * nb);
+      let sum = 0;
+      for (let m = 0; m < nb; m++) for (let n = 0; n <= m; n++) sum += tiles[m * nb + n];
+      const count = (nb * (nb + 1)) / 2;
+      const scale = sum > 0 ? count / sum : 1;
+      for (let i = 0; i < nb * nb; i++) labels[i] = tiles[i] * scale * mask[i];
+      feeds.labels = rt.tensor('float32', labels, [1, nb, nb]);
+      feeds.inv_count = rt.tensor('float32', Float32Array.of(1 / count), []);
+    } else {
+      feeds.strict = rt.tensor('float32', strict, [nb, nb]);
+      feeds.labels = rt.tensor('float32', standardise(columnScores(tiles, nb)), [1, nb]);
+      feeds.inv_nb = rt.tensor('float32', Float32Array.of(1 / nb), []);
+      feeds.inv_count = rt.tensor('float32', Float32Array.of(1 / nb), []);
+    }
     const out = await rt.run(trainGraph(l), feeds);
     const loss = await rt.readScalar(out.loss);
     for (const side of SIDES) {
@@ -241,13 +253,25 @@ export async function trainPredictors(
   return set;
 }
 
+/** (x − mean) / std, as the graph standardises the predicted scores. */
+export function standardise(x: ArrayLike<number>): Float32Array {
+  const n = x.length;
+  let mean = 0;
+  for (let i = 0; i < n; i++) mean += x[i] / n;
+  let v = 0;
+  for (let i = 0; i < n; i++) v += (x[i] - mean) ** 2 / n;
+  const sd = Math.sqrt(v + 1e-6);
+  return Float32Array.from({ length: n }, (_, i) => (x[i] - mean) / sd);
+}
+
 function countParams(set: PredictorSet): number {
-  const { block, sliceDim, embed } = set.config;
+  const { embed } = set.config;
+  const width = inputWidth(set.config);
   let n = 0;
   for (const sh of set.config.layers) {
     for (const side of SIDES) {
       const { r1, r2 } = sh[side];
-      n += block * sliceDim * r1 + r1 + r1 * r2 + r2 + r2 * embed + embed;
+      n += width * r1 + r1 + r1 * r2 + r2 + r2 * embed + embed;
     }
   }
   return n;

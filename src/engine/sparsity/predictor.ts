@@ -3,11 +3,15 @@
 // tile map Î(B_mn) = e_q(m) · e_k(n). The tile map then goes through the oracle's
 // symmetrise-and-sum, so predicted and oracle block scores rank the same way.
 //
-// Per block and per channel slice (one slice per attention head, headDim channels), the block's
-// b tokens × slice channels are flattened (b·D) and passed through
-// Linear(b·D → r1), ReLU, Linear(r1 → r2), ReLU, Linear(r2 → E); the slices' outputs are summed.
-// Weights are shared across slices. File: safetensors whose header metadata holds the JSON of
-// shapes and block size.
+// Two shapes:
+//   flat  the artifact's: per block and per channel slice (one slice per attention head, headDim
+//         channels), the block's b tokens × slice channels are flattened (b·D) and passed through
+//         Linear(b·D → r1), ReLU, Linear(r1 → r2), ReLU, Linear(r2 → E); the slices' outputs are
+//         summed (weights shared across slices);
+//   pool  per token, Linear(C → r1), ReLU, Linear(r1 → r2), ReLU; max over the block's tokens;
+//         Linear(r2 → E). A block's oracle score comes from its strongest token pairs, which a
+//         max over tokens represents directly.
+// File: safetensors whose header metadata holds the JSON of shapes and block size.
 import { GraphBuilder, type Value } from '../graph/builder';
 import type { Graph } from '../graph/ir';
 import type { ModelConfig } from '../model/config';
@@ -30,6 +34,7 @@ export interface SideShape {
 export interface PredictorConfig {
   format: 'lemo-predictors';
   version: 1;
+  arch: PredictorArch;
   block: number;
   /** Channel slices per token (the model's heads) and channels per slice. */
   slices: number;
@@ -42,6 +47,13 @@ export interface PredictorConfig {
   training?: Record<string, unknown>;
 }
 
+export type PredictorArch = 'flat' | 'pool';
+
+/** Width of a predictor's first layer's input. */
+export function inputWidth(pc: Pick<PredictorConfig, 'arch' | 'block' | 'slices' | 'sliceDim'>): number {
+  return pc.arch === 'flat' ? pc.block * pc.sliceDim : pc.slices * pc.sliceDim;
+}
+
 export interface PredictorSizes {
   r1: number;
   r2: number;
@@ -49,7 +61,11 @@ export interface PredictorSizes {
 }
 
 /** Defaults scaled to the model: the artifact's 8192 → 128 → 8192 → 128 for b·D = 8192. */
-export function defaultSizes(cfg: ModelConfig, block: number): PredictorSizes {
+export function defaultSizes(cfg: ModelConfig, block: number, arch: PredictorArch = 'pool'): PredictorSizes {
+  if (arch === 'pool') {
+    const r = Math.max(16, Math.min(256, Math.round(cfg.hidden / 4)));
+    return { r1: r, r2: r, embed: Math.max(16, Math.round(r / 2)) };
+  }
   const flat = block * cfg.headDim;
   const r1 = Math.max(16, Math.min(128, Math.round(flat / 32)));
   return { r1, r2: Math.min(flat, 4 * r1), embed: r1 };
@@ -65,9 +81,9 @@ export class PredictorSet {
   constructor(readonly config: PredictorConfig, readonly params: Map<string, HostParam>) {}
 
   /** Fresh predictors as torch.nn.Linear initialises them: weights and biases U(−1/√in, 1/√in). */
-  static init(cfg: ModelConfig, block: number, sizes: PredictorSizes, seed: number): PredictorSet {
+  static init(cfg: ModelConfig, block: number, sizes: PredictorSizes, seed: number, arch: PredictorArch = 'pool'): PredictorSet {
     const rand = mulberry32(seed);
-    const flat = block * cfg.headDim;
+    const flat = inputWidth({ arch, block, slices: cfg.heads, sliceDim: cfg.headDim });
     const params = new Map<string, HostParam>();
     const layers: PredictorConfig['layers'] = [];
     for (let l = 0; l < cfg.layers; l++) {
@@ -84,7 +100,7 @@ export class PredictorSet {
     }
     return new PredictorSet(
       {
-        format: 'lemo-predictors', version: 1, block, slices: cfg.heads, sliceDim: cfg.headDim, embed: sizes.embed, layers,
+        format: 'lemo-predictors', version: 1, arch, block, slices: cfg.heads, sliceDim: cfg.headDim, embed: sizes.embed, layers,
         model: { architecture: cfg.architecture, hidden: cfg.hidden, layers: cfg.layers, heads: cfg.heads, vocabSize: cfg.vocabSize },
       },
       params,
@@ -114,7 +130,8 @@ export class PredictorSet {
     if (config.format !== 'lemo-predictors' || config.version !== 1) throw new UserError(`${fileName}: unknown predictors format ${config.format} v${config.version}.`);
     const tensors = readSafetensors(bytes, fileName);
     const params = new Map<string, HostParam>();
-    const flat = config.block * config.sliceDim;
+    if (config.arch !== 'flat' && config.arch !== 'pool') throw new UserError(`${fileName}: unknown predictor shape "${config.arch}".`);
+    const flat = inputWidth(config);
     config.layers.forEach((shape, l) => {
       for (const side of SIDES) {
         const { r1, r2 } = shape[side];
@@ -163,11 +180,16 @@ export const shapeKey = (s: { q: SideShape; k: SideShape }) => `${s.q.r1}x${s.q.
  * One layer's predictors. Inputs: h (B, T, C), the layer's input-norm weights, rows (NB, b)
  * row indices of each block (padding repeats a row), valid (NB, b, 1) 1/0, and the predictor
  * tensors named `q.w1` … `k.b3` (biases as (1, r)). Outputs eq, ek (B, NB, E).
- * With `train`: also labels (B, NB, NB), mask (NB, NB) 1/0 (query block ≥ key block) and
- * inv_count (scalar); outputs the mean SmoothL1 loss over masked tiles and, per hidden unit,
- * how many of its activations were above zero (`live_<side>1`, `live_<side>2`).
+ * With `train`: also mask (NB, NB) 1/0 (query block ≥ key block) and, for the `tiles`
+ * objective, labels (B, NB, NB) and inv_count (scalar): the mean SmoothL1 loss over masked
+ * tiles; for `scores`, strict (NB, NB) (query block > key block), labels (B, NB), inv_nb
+ * (1/NB) and inv_count (1/(B·NB)): the mean
+ * SmoothL1 loss between standardised block scores. Also outputs, per hidden unit, how many of
+ * its activations were above zero (`live_<side>1`, `live_<side>2`).
  */
-export function buildPredictorGraph(cfg: ModelConfig, pc: PredictorConfig, shape: { q: SideShape; k: SideShape }, train: boolean): GraphBuilder {
+export type PredictorObjective = 'tiles' | 'scores';
+
+export function buildPredictorGraph(cfg: ModelConfig, pc: PredictorConfig, shape: { q: SideShape; k: SideShape }, train: boolean, objective: PredictorObjective = 'tiles'): GraphBuilder {
   const b = new GraphBuilder(`predictor_${train ? 'train' : 'fwd'}_${shapeKey(shape)}`);
   const { hidden: C } = cfg;
   const { block, slices: S, sliceDim: D, embed: E } = pc;
@@ -175,18 +197,22 @@ export function buildPredictorGraph(cfg: ModelConfig, pc: PredictorConfig, shape
   const rows = b.input('rows', 'int64', ['NB', block]);
   const valid = b.input('valid', 'float32', ['NB', block, 1]);
   const x = cfg.family === 'gpt2' ? layerNorm(b, h, 'ln_1', C, cfg.normEps, 'float32') : rmsNorm(b, h, 'input_layernorm.weight', C, cfg.normEps, 'float32');
-  const blocks = b.mul(b.op1('Gather', [x, rows], { axis: 1 }), valid); // (B, NB, b, C)
-  const sliced = b.transpose(b.reshape(blocks, [0, 0, block, S, D]), [0, 1, 3, 2, 4]); // (B, NB, S, b, D)
-  const flat = b.reshape(sliced, [0, 0, S, block * D]); // (B, NB, S, b·D)
+  const gathered = b.op1('Gather', [x, rows], { axis: 1 }); // (B, NB, b, C); padding repeats the last row
+  // flat: (B, NB, S, b·D), padding rows zeroed; pool: (B, NB, b, C).
+  const input = pc.arch === 'flat'
+    ? b.reshape(b.transpose(b.reshape(b.mul(gathered, valid), [0, 0, block, S, D]), [0, 1, 3, 2, 4]), [0, 0, S, block * D])
+    : gathered;
   const emb: Record<Side, Value> = {} as Record<Side, Value>;
   const live: Value[] = [];
   for (const side of SIDES) {
     const { r1, r2 } = shape[side];
     const dense = (x0: Value, part: number, i: number, o: number) =>
       b.add(b.matmul(x0, b.input(`${side}.w${part}`, 'float32', [i, o])), b.input(`${side}.b${part}`, 'float32', [1, o]));
-    const a1 = b.op1('Relu', [dense(flat, 1, block * D, r1)]);
+    const a1 = b.op1('Relu', [dense(input, 1, inputWidth(pc), r1)]);
     const a2 = b.op1('Relu', [dense(a1, 2, r1, r2)]);
-    emb[side] = b.reduceSum(dense(a2, 3, r2, E), [2], false); // (B, NB, E)
+    emb[side] = pc.arch === 'flat'
+      ? b.reduceSum(dense(a2, 3, r2, E), [2], false) // (B, NB, E): summed over slices
+      : dense(b.op1('ReduceMax', [a2, b.ints([2])], { keepdims: 0 }), 3, r2, E); // max over the block's tokens
     if (train) {
       const count = (a: Value) => b.reduceSum(b.cast(b.op1('Greater', [a, b.scalar(0, 'float32')]), 'float32'), [0, 1, 2], false);
       live.push(count(a1), count(a2));
@@ -197,15 +223,31 @@ export function buildPredictorGraph(cfg: ModelConfig, pc: PredictorConfig, shape
     b.output(emb.k, 'ek');
     return b;
   }
-  const labels = b.input('labels', 'float32', ['B', 'NB', 'NB']);
   const mask = b.input('mask', 'float32', ['NB', 'NB']);
-  const invCount = b.input('inv_count', 'float32', []);
   const tiles = b.matmul(emb.q, b.transpose(emb.k, [0, 2, 1])); // (B, NB, NB)
-  const d = b.sub(tiles, labels);
-  const abs = b.op1('Where', [b.op1('Less', [d, b.scalar(0, 'float32')]), b.neg(d), d]);
-  const quadratic = b.op1('Less', [abs, b.scalar(1, 'float32')]);
-  const smooth = b.op1('Where', [quadratic, b.mul(b.mul(d, d), b.scalar(0.5, 'float32')), b.sub(abs, b.scalar(0.5, 'float32'))]);
-  b.output(b.mul(b.reduceSum(b.mul(smooth, mask), [0, 1, 2], false), invCount), 'loss');
+  const smoothL1 = (d: Value) => {
+    const abs = b.op1('Where', [b.op1('Less', [d, b.scalar(0, 'float32')]), b.neg(d), d]);
+    const quadratic = b.op1('Less', [abs, b.scalar(1, 'float32')]);
+    return b.op1('Where', [quadratic, b.mul(b.mul(d, d), b.scalar(0.5, 'float32')), b.sub(abs, b.scalar(0.5, 'float32'))]);
+  };
+  if (objective === 'tiles') {
+    const labels = b.input('labels', 'float32', ['B', 'NB', 'NB']);
+    const invCount = b.input('inv_count', 'float32', []);
+    b.output(b.mul(b.reduceSum(b.mul(smoothL1(b.sub(tiles, labels)), mask), [0, 1, 2], false), invCount), 'loss');
+  } else {
+    // The block scores themselves (symmetrised column sums of the tile map), standardised per
+    // sequence, against the oracle's standardised block scores: the loss sees only the ranking's
+    // material, not the tile map's common level.
+    const strict = b.input('strict', 'float32', ['NB', 'NB']);
+    const labels = b.input('labels', 'float32', ['B', 'NB']);
+    const invNb = b.input('inv_nb', 'float32', []);
+    const invCount = b.input('inv_count', 'float32', []);
+    const meanNb = (v: Value) => b.mul(b.reduceSum(v, [1]), invNb); // sizes are dynamic: sum, then scale
+    const col = b.add(b.reduceSum(b.mul(tiles, mask), [1], false), b.reduceSum(b.mul(tiles, strict), [2], false)); // (B, NB)
+    const centred = b.sub(col, meanNb(col));
+    const sd = b.sqrt(b.add(meanNb(b.mul(centred, centred)), b.scalar(1e-6, 'float32')));
+    b.output(b.mul(b.reduceSum(smoothL1(b.sub(b.div(centred, sd), labels)), [0, 1], false), invCount), 'loss');
+  }
   SIDES.forEach((side, i) => {
     b.output(live[2 * i], `live_${side}1`);
     b.output(live[2 * i + 1], `live_${side}2`);

@@ -58,6 +58,8 @@ const CASES: Case[] = [
   { name: 'Pad', ops: ['Pad', 'Slice'], inputs: [{ shape: [3, 4] }], build: (b, [x]) => b.tanh(b.op1('Pad', [x, b.ints([1, 0, 2, 3])])) },
   { name: 'Concat', ops: ['Concat', 'Slice'], inputs: [{ shape: [2, 3] }, { shape: [2, 5] }], build: (b, [x, y]) => b.tanh(b.concat([x, y, x], 1)) },
   { name: 'ReduceSum keepdims', ops: ['ReduceSum', 'Expand'], inputs: [{ shape: [2, 3, 4] }], build: (b, [x]) => b.tanh(b.reduceSum(x, [0, 2], true)) },
+  { name: 'ReduceMax dropped', ops: ['ReduceMax', 'Equal', 'Cast', 'ReduceSum'], inputs: [{ shape: [2, 5, 3] }], build: (b, [x]) => b.tanh(b.op1('ReduceMax', [x, b.ints([1])], { keepdims: 0 })) },
+  { name: 'ReduceMax keepdims, tied rows', ops: ['ReduceMax', 'Concat'], inputs: [{ shape: [2, 3] }], build: (b, [x]) => b.tanh(b.op1('ReduceMax', [b.concat([x, x], 0), b.ints([0])], { keepdims: 1 })) },
   { name: 'ReduceSum dropped', ops: ['ReduceSum', 'Unsqueeze'], inputs: [{ shape: [2, 3, 4] }], build: (b, [x]) => b.tanh(b.reduceSum(x, [1], false)) },
   { name: 'ReduceMean', ops: ['ReduceMean'], inputs: [{ shape: [2, 3, 4] }], build: (b, [x]) => b.tanh(b.reduceMean(x, [-1], true)) },
   { name: 'Softmax', ops: ['Softmax'], inputs: [{ shape: [2, 3, 5] }], build: (b, [x]) => b.softmax(x, -1) },
@@ -85,7 +87,7 @@ const CASES: Case[] = [
   { name: 'Cast round trip', ops: ['Cast'], inputs: [{ shape: [4] }], build: (b, [x]) => b.mul(b.cast(b.cast(x, 'float32'), 'float64'), x) },
 ];
 
-const DIFFERENTIABLE_OPS = registeredOps().filter((op) => !['Shape', 'Equal', 'Greater', 'Less', 'ReduceMax', 'Trilu', 'StopGradient', 'TopK'].includes(op));
+const DIFFERENTIABLE_OPS = registeredOps().filter((op) => !['Shape', 'Equal', 'Greater', 'Less', 'Trilu', 'StopGradient', 'TopK'].includes(op));
 
 async function lossAt(rt: Runtime, fwd: ReturnType<GraphBuilder['build']>, feeds: Record<string, Tensor>, v: Float64Array): Promise<number> {
   const out = await rt.run(fwd, feeds);

@@ -44,6 +44,16 @@ export const reduceMax: OpDef = {
     const shape = keep ? x[0].shape.map((d, i) => (axes.includes(i) ? 1 : d)) : x[0].shape.filter((_, i) => !axes.includes(i));
     return [{ dtype: x[0].dtype, shape }];
   },
+  // To the maxima, shared evenly between ties (as torch.amax): dx = [x = max]·dy / #ties.
+  grad(ctx: GradContext, x: Value[], y: Value[], [dy]: (Value | null)[], attrs: Attrs) {
+    const { b } = ctx;
+    const rank = x[0].shape.length;
+    const axes = constInts(b, x[1], 'ReduceMax').map((a) => normAxis(a, rank, 'ReduceMax'));
+    const [yk, g] = attrs.keepdims === 0 ? [b.unsqueeze(y[0], axes), b.unsqueeze(dy!, axes)] : [y[0], dy!];
+    const hit = b.cast(b.op1('Equal', [x[0], yk]), x[0].dtype);
+    const ties = b.op1('ReduceSum', [hit, b.ints(axes)], { keepdims: 1 });
+    return [b.mul(hit, b.div(g, ties)), null];
+  },
 };
 
 /** The k largest along an axis (k a constant): values and int64 indices. No gradient. */
