@@ -33,6 +33,13 @@ export interface RuntimeOptions {
   log?: (line: string) => void;
   /** Reads the device's own memory figure (GPU buffers, WASM heap, RSS). */
   probe?: () => number;
+  /**
+   * Bytes one transient tensor of a segmented run (attention by query segments, the LM head by
+   * token segments) may take; the trainer's default (16 MiB) when unset. Larger budgets mean
+   * fewer, larger session runs: on a GPU, where each run's kernels cost more to launch than to
+   * compute, that is most of a step's time.
+   */
+  transientBudget?: number;
 }
 
 interface SessionEntry {
@@ -57,8 +64,12 @@ export class Runtime {
   onSample: ((s: MemorySample) => void) | null = null;
   private readonly born = performance.now();
 
+  /** See RuntimeOptions.transientBudget; read by the trainer when it sizes segments. */
+  transientBudget: number | undefined;
+
   constructor(readonly ort: Ort, private opts: RuntimeOptions) {
     this.provider = opts.provider;
+    this.transientBudget = opts.transientBudget;
   }
 
   get onDevice(): boolean {

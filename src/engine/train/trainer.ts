@@ -252,9 +252,19 @@ export class Trainer {
     return tiles;
   }
 
+  /** Bytes one transient tensor may take: the runtime's budget, or TRANSIENT_BUDGET. */
+  private get budget(): number {
+    return this.rt.transientBudget ?? TRANSIENT_BUDGET;
+  }
+
+  /** Segment caps grow with the budget (a larger budget is asked for to get fewer runs). */
+  private get budgetScale(): number {
+    return Math.max(1, Math.floor(this.budget / TRANSIENT_BUDGET));
+  }
+
   /** Query rows per attention segment over K keys. */
   private attentionRows(K: number): number {
-    return this.segmentRows ?? segmentSize(TRANSIENT_BUDGET / (4 * this.model.config.heads * K), 256);
+    return this.segmentRows ?? segmentSize(this.budget / (4 * this.model.config.heads * K), 256 * this.budgetScale);
   }
 
   /** Query segments [start, end) over K rows. */
@@ -345,7 +355,7 @@ export class Trainer {
     const tokens = B * (T - 1);
     let loss = 0;
     let dh: Tensor | undefined;
-    const headRows = this.headRows ?? segmentSize(TRANSIENT_BUDGET / (4 * cfg.vocabSize), 1024);
+    const headRows = this.headRows ?? segmentSize(this.budget / (4 * cfg.vocabSize), 1024 * this.budgetScale);
     for (let s = 0; s < T; s += headRows) {
       const e = Math.min(T, s + headRows);
       const feeds: Record<string, Tensor> = { ...dm.headFeeds(ids, s, e, backward ? tokens : 1), h };

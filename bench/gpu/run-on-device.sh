@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Runs on the lent GPU machine (one H200), in the repository's root, after bench/gpu/pack.sh.
+# Two calls back to back (see pack.sh for why), results as JSON lines under $OUT:
+#   run carry=[".gl", ".gpu-node"]  command: bash bench/gpu/run-on-device.sh node
+#       unpacks the Vulkan loader, keeps the first part of node, runs PyTorch + PEFT (torch.jsonl)
+#   run carry=[".gpu-pack"]          command: bash bench/gpu/run-on-device.sh webgpu
+#       joins node, runs PyTorch + PEFT again (same run as the WebGPU figures), then `lemo bench`'s
+#       benchmark on WebGPU through Dawn with the matmul ceiling and a per-kernel profile (webgpu.jsonl)
+# Settings (environment): CTX (2048,4096,8192,16384), MODES (dense,oracle), STEPS (4),
+# PROFILE_CTX (4096), PREDICTORS (file, for MODES with lemo), TORCH (1: run the PyTorch reference),
+# WEBGPU_TIMEOUT (seconds for the WebGPU part, 420), TRANSIENT_MIB (segment budget, MiB; the
+# engine's 16 when unset), BASELINE_MIB (then also dense at BASELINE_CTX, 4096, with that budget),
+# TORCH_VARIANTS (precision:attention list for torch_ref.py).
+set -uo pipefail
+stage=${1:?stage: node or webgpu}
+OUT=${OUT:-bench/gpu/out}
+mkdir -p "$OUT"
+CTX=${CTX:-2048,4096,8192,16384}
+KEEP=/var/tmp/lemo-gpu
+mkdir -p "$KEEP"
+
+torch_ref() {
+  [ "${TORCH:-1}" = 1 ] || return 0
+  PYTHONUNBUFFERED=1 python3 bench/gpu/torch_ref.py --ctx "$CTX" --variants "${TORCH_VARIANTS:-fp32:sdpa,fp32:eager,bf16-autocast:sdpa}" --out "$OUT/torch.jsonl" 2>&1 | grep -v 'Loading weights' | tee "$OUT/torch-$stage.log"
+}
+
+case "$stage" in
+node)
+  for f in .gl/*.deb; do dpkg -x "$f" /; done
+  ldconfig
+  cp .gpu-node/node.xz.a "$KEEP/"
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv | tee "$OUT/gpu.txt"
+  ls /usr/local/nvidia/share/vulkan/icd.d/ 2>&1 | tee -a "$OUT/gpu.txt"
+  torch_ref
+  ;;
+webgpu)
+  a=.gpu-node/node.xz.a
+  [ -s "$a" ] || a=$KEEP/node.xz.a
+  if [ ! -s "$a" ] || ! ldconfig -p | grep -q libvulkan.so.1; then
+    echo "This machine has not had the node stage (a fresh machine): run 'bash bench/gpu/run-on-device.sh node' with carry .gl and .gpu-node first." >&2
+    exit 3
+  fi
+  cat "$a" .gpu-pack/node.xz.b | python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.stdin.buffer), sys.stdout.buffer)' >"$KEEP/node"
+  chmod +x "$KEEP/node"
+  for f in dawn.node ort-wasm-simd-threaded.jsep.wasm; do
+    python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' ".gpu-pack/$f.xz" "$KEEP/$f"
+  done
+  "$KEEP/node" --version || exit 4
+  icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+  [ -f "$icd" ] && export VK_DRIVER_FILES=$icd
+  torch_ref
+  args=(--dawn "$KEEP/dawn.node" --ort .gpu-pack/ort.bundle.min.mjs --wasm "$KEEP/ort-wasm-simd-threaded.jsep.wasm"
+    --ctx "$CTX" --modes "${MODES:-dense,oracle}" --steps "${STEPS:-4}" --out "$OUT" --ceiling)
+  [ -n "${PROFILE_CTX-4096}" ] && args+=(--profile-ctx "${PROFILE_CTX-4096}")
+  [ -n "${PREDICTORS:-}" ] && args+=(--predictors "$PREDICTORS")
+  [ -n "${TRANSIENT_MIB:-}" ] && args+=(--transient-mib "$TRANSIENT_MIB")
+  [ -n "${BASELINE_MIB:-}" ] && args+=(--baseline-mib "$BASELINE_MIB" --baseline-ctx "${BASELINE_CTX:-4096}")
+  timeout "${WEBGPU_TIMEOUT:-420}" "$KEEP/node" .gpu-pack/bench.mjs "${args[@]}" 2>&1 | grep -v 'VerifyEachNodeIsAssignedToAnEp' | tee "$OUT/webgpu.log"
+  echo "webgpu exit: ${PIPESTATUS[0]}"
+  ;;
+*)
+  echo "stage must be node or webgpu" >&2
+  exit 2
+  ;;
+esac

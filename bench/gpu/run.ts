@@ -1,0 +1,293 @@
+/// <reference types="@webgpu/types" />
+// `lemo bench` with onnxruntime-web's WebGPU provider in Node, on a real GPU through Dawn
+// (the `webgpu` npm package's dawn.node). Bundled by bench/gpu/pack.sh into one file that runs
+// on a machine with nothing but the node binary; everything it needs comes by path:
+//
+//   node bench.mjs --dawn DIR/dawn.node --ort DIR/ort.bundle.min.mjs --wasm DIR/ort-wasm-simd-threaded.jsep.wasm \
+//     --ctx 2048,4096,8192,16384 --modes dense,oracle --out OUT [--profile-ctx 4096] [--ceiling]
+//
+// Writes OUT/webgpu.jsonl (one JSON object per line: environment, ceiling, bench rows, profiles).
+// Each context runs with linear RoPE scaling ctx/1024 (the default model has 1024 positions).
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Command } from 'commander';
+import { EngineSession } from '../../src/engine/session';
+import { Runtime, type Ort } from '../../src/engine/runtime/runtime';
+import type { BenchRow } from '../../src/engine/train/bench';
+import { readJson, readModelDir } from '../../src/cli/files';
+import { readDataset } from '../../src/cli/session';
+import * as sparsityOptions from '../../src/cli/sparsity-options';
+import type { Sparsity } from '../../src/engine/train/trainer';
+import { installGpuBufferTracker, gpuBufferBytes } from '../../src/worker/device-memory';
+import { GraphBuilder } from '../../src/engine/graph/builder';
+import { usefulFlops } from './flops';
+import { wgslMatmulCeiling } from './wgsl-matmul';
+
+const program = new Command()
+  .requiredOption('--dawn <file>', 'dawn.node from the webgpu package')
+  .requiredOption('--ort <file>', "onnxruntime-web's JSEP bundle (ort.bundle.min.mjs)")
+  .requiredOption('--wasm <file>', 'ort-wasm-simd-threaded.jsep.wasm')
+  .option('--model <dir>', 'model folder', 'public/models/lemo-tiny')
+  .option('--data <file>', 'dataset', 'public/data/sotu-long/train.jsonl')
+  .option('--ctx <list>', 'contexts', '2048,4096,8192,16384')
+  .option('--modes <list>', 'modes', 'dense,oracle')
+  .option('--steps <n>', 'optimizer steps per (mode, ctx)', '4')
+  .option('--seed <n>', 'seed', '0')
+  .option('--lr <x>', 'learning rate', '1e-3')
+  .option('--predictors <file>', 'predictors file (lemo mode)')
+  .option('--profile-ctx <n>', "also profile one step per mode at this context with onnxruntime's WebGPU profiling")
+  .option('--ceiling', 'measure the matrix-multiply ceiling (own WGSL kernel and onnxruntime MatMul)')
+  .option('--transient-mib <n>', "bytes (MiB) one transient tensor of a segmented run may take (the engine's default: 16)")
+  .option('--baseline-mib <n>', 'after the main runs, the same benchmark at --baseline-ctx with this transient budget (before/after)')
+  .option('--baseline-ctx <list>', 'contexts of the baseline runs', '4096')
+  .option('--baseline-modes <list>', 'modes of the baseline runs', 'dense')
+  .option('--dawn-flags <list>', 'flags for dawn.node create()', 'enable-dawn-features=allow_unsafe_apis')
+  .option('--out <dir>', 'output folder', 'bench/gpu/out')
+  .parse();
+const o = program.opts<{
+  dawn: string; ort: string; wasm: string; model: string; data: string; ctx: string; modes: string; steps: string; seed: string; lr: string;
+  predictors?: string; profileCtx?: string; ceiling?: boolean; dawnFlags: string; out: string;
+  transientMib?: string; baselineMib?: string; baselineCtx: string; baselineModes: string;
+}>();
+
+mkdirSync(o.out, { recursive: true });
+const outFile = join(o.out, 'webgpu.jsonl');
+writeFileSync(outFile, '');
+const emit = (kind: string, data: object) => {
+  appendFileSync(outFile, `${JSON.stringify({ kind, ...data })}\n`);
+};
+const log = (s: string) => process.stderr.write(`${s}\n`);
+// A failure inside onnxruntime's promise chains (e.g. reading timestamps) is recorded, not fatal.
+process.on('unhandledRejection', (e) => {
+  emit('error', { phase: 'unhandled', message: String((e as Error)?.message ?? e) });
+  log(`unhandled: ${String((e as Error)?.message ?? e)}`);
+});
+
+// --- WebGPU in Node: Dawn's globals and navigator.gpu, before onnxruntime loads.
+type Dawn = { create(flags: string[]): GPU; globals: Record<string, unknown> };
+const dawn = createRequire(import.meta.url)(resolve(o.dawn)) as Dawn;
+Object.assign(globalThis, dawn.globals);
+const gpu = dawn.create(o.dawnFlags ? o.dawnFlags.split(',') : []);
+Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true });
+
+// Dawn's writeBuffer rejects a SharedArrayBuffer (onnxruntime's wasm heap, which it passes
+// whole with an offset and a size): copy just that range into a plain buffer.
+const queueProto = (dawn.globals.GPUQueue as { prototype: GPUQueue }).prototype;
+const writeBuffer = queueProto.writeBuffer as (this: GPUQueue, ...args: unknown[]) => undefined;
+queueProto.writeBuffer = function (this: GPUQueue, buffer: GPUBuffer, offset: number, data: unknown, dataOffset?: number, size?: number) {
+  if (data instanceof SharedArrayBuffer) {
+    const from = dataOffset ?? 0;
+    return writeBuffer.call(this, buffer, offset, new Uint8Array(data, from, size ?? data.byteLength - from).slice());
+  }
+  if (ArrayBuffer.isView(data) && data.buffer instanceof SharedArrayBuffer) {
+    // For typed arrays, dataOffset and size count elements.
+    const el = (data as unknown as { BYTES_PER_ELEMENT?: number }).BYTES_PER_ELEMENT ?? 1;
+    const from = data.byteOffset + (dataOffset ?? 0) * el;
+    const bytes = size !== undefined ? size * el : data.byteLength - (dataOffset ?? 0) * el;
+    return writeBuffer.call(this, buffer, offset, new Uint8Array(data.buffer, from, bytes).slice());
+  }
+  return dataOffset === undefined ? writeBuffer.call(this, buffer, offset, data) : writeBuffer.call(this, buffer, offset, data, dataOffset, size);
+} as GPUQueue['writeBuffer'];
+installGpuBufferTracker();
+
+const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+if (!adapter) throw new Error('No WebGPU adapter: Dawn found no Vulkan driver (check VK_DRIVER_FILES and libvulkan.so.1).');
+const info = adapter.info;
+emit('environment', {
+  node: process.version, adapter: { vendor: info.vendor, architecture: info.architecture, device: info.device, description: info.description },
+  features: [...adapter.features].sort(), limits: { maxBufferSize: adapter.limits.maxBufferSize, maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize },
+  args: o,
+});
+log(`adapter: ${info.vendor} ${info.architecture} ${info.description}`);
+
+if (o.ceiling) {
+  try {
+    const c = await wgslMatmulCeiling(adapter, 4096, log);
+    emit('ceiling', { provider: 'webgpu', kernel: 'wgsl-tiled-64x64', ...c });
+  } catch (e) {
+    emit('error', { phase: 'ceiling-wgsl', message: (e as Error).message });
+    log(`WGSL ceiling failed: ${(e as Error).message}`);
+  }
+}
+
+// --- onnxruntime-web's JSEP build (the default `onnxruntime-web` entry), wasm given as bytes.
+const ort = (await import(pathToFileURL(resolve(o.ort)).href)) as Ort;
+ort.env.wasm.numThreads = 1;
+ort.env.wasm.proxy = false;
+ort.env.wasm.wasmBinary = new Uint8Array(readFileSync(resolve(o.wasm))).buffer;
+ort.env.logLevel = 'error';
+
+type KernelRecord = Parameters<NonNullable<NonNullable<Ort['env']['webgpu']['profiling']>['ondata']>>[0];
+let kernels: KernelRecord[] | null = null;
+ort.env.webgpu.profiling = { mode: 'off', ondata: (d) => kernels?.push({ ...d }) };
+
+const born = performance.now();
+const mib = (v: string | undefined) => (v === undefined ? undefined : Number(v) * 2 ** 20);
+const rt = new Runtime(ort, { provider: 'webgpu', probe: gpuBufferBytes, transientBudget: mib(o.transientMib), log: (line) => emit('session', { t: performance.now() - born, line }) });
+const session = new EngineSession(rt, () => {});
+// Every bench call tokenizes the same documents: once is enough.
+const tokenize = session.tokenize.bind(session);
+let tokenized: number[][] | null = null;
+session.tokenize = (d) => (tokenized ??= tokenize(d));
+const tokPath = join(o.model, 'tokenizer.json');
+const tokCfgPath = join(o.model, 'tokenizer_config.json');
+session.loadModel({
+  ...readModelDir(o.model),
+  tokenizer: readJson(tokPath, 'tokenizer.json'),
+  tokenizerConfig: existsSync(tokCfgPath) ? readJson(tokCfgPath, 'tokenizer_config.json') : undefined,
+});
+const cfg = session.config;
+const docs = readDataset(o.data);
+const ctxs = o.ctx.split(',').map(Number);
+const modeNames = o.modes.split(',');
+const lora = { loraR: 8, loraAlpha: 16, targetModules: [] as string[] };
+
+if (o.ceiling) await ortCeiling().catch((e: Error) => {
+  emit('error', { phase: 'ceiling-ort', message: e.message });
+  log(`onnxruntime ceiling failed: ${e.message}`);
+});
+
+async function ortCeiling() {
+  // onnxruntime's own MatMul on the same provider: 4 chained 4096² products, inputs on the GPU.
+  const n = 4096;
+  const chain = 4;
+  const b = new GraphBuilder('matmul_chain');
+  let x = b.input('a', 'float32', [n, n]);
+  const w = b.input('b', 'float32', [n, n]);
+  for (let i = 0; i < chain; i++) x = b.op1('MatMul', [x, w]);
+  b.output(b.reduceSum(x, [0, 1], false), 'y');
+  const g = b.build();
+  const rand = (len: number, scale: number) => Float32Array.from({ length: len }, () => (Math.random() * 2 - 1) * scale);
+  const a = await rt.upload(rt.tensor('float32', rand(n * n, 1), [n, n]));
+  const bw = await rt.upload(rt.tensor('float32', rand(n * n, 1 / Math.sqrt(n)), [n, n]));
+  const times: number[] = [];
+  for (let r = 0; r < 8; r++) {
+    const t0 = performance.now();
+    const out = await rt.run(g, { a, b: bw });
+    await rt.read(out.y);
+    times.push(performance.now() - t0);
+    rt.dispose(out.y);
+  }
+  const med = median(times.slice(2));
+  const gflops = (chain * 2 * n ** 3) / (med / 1e3) / 1e9;
+  emit('ceiling', { provider: 'webgpu', kernel: 'onnxruntime-MatMul', n, chain, msPerRun: med, times, gflops });
+  log(`onnxruntime MatMul ${n}³ ×${chain}: ${med.toFixed(1)} ms per run, ${gflops.toFixed(0)} GFLOP/s`);
+  rt.dispose(a);
+  rt.dispose(bw);
+}
+
+function median(xs: number[]): number {
+  return [...xs].sort((p, q) => p - q)[Math.floor(xs.length / 2)];
+}
+
+// The CLI's choice of sparsity per mode; the lemo mode's predictors are read and uploaded by
+// sparsityWithPredictors where the CLI has it.
+type WithPredictors = (flags: { predictors?: string }, mode: string, c: typeof cfg, T: number, r: Runtime, modelDir: string) => Promise<Sparsity>;
+const withPredictors = (sparsityOptions as unknown as { sparsityWithPredictors?: WithPredictors }).sparsityWithPredictors;
+async function modesFor(ctx: number, names = modeNames) {
+  const out = [];
+  for (const m of names) {
+    const sparsity = withPredictors ? await withPredictors({ predictors: o.predictors }, m, cfg, ctx, rt, o.model) : sparsityOptions.sparsityFrom({}, m, cfg, ctx);
+    out.push({ name: m, sparsity });
+  }
+  return out;
+}
+
+const setRope = (ctx: number) => {
+  if (cfg.rope) cfg.rope.linearFactor = Math.max(1, ctx / cfg.maxPositions);
+};
+
+// Two more steps per mode with GPU timestamps on every kernel; host time per graph beside it.
+async function profile(ctx: number) {
+  setRope(ctx);
+  ort.env.webgpu.profiling!.mode = 'default';
+  for (const mode of await modesFor(ctx)) {
+    kernels = [];
+    rt.runTime.clear();
+    const t0 = performance.now();
+    await session.bench(docs, { ctxs: [ctx], modes: [mode], steps: 2, seed: Number(o.seed), lr: Number(o.lr), lora }, () => {});
+    const wallMs = performance.now() - t0;
+    // Timestamps arrive after the GPU finishes and their buffers map.
+    await (await ort.env.webgpu.device).queue.onSubmittedWorkDone();
+    await new Promise((r) => setTimeout(r, 500));
+    const byType = new Map<string, { ms: number; count: number }>();
+    const byProgram = new Map<string, { ms: number; count: number }>();
+    let gpuMs = 0;
+    for (const k of kernels) {
+      const ms = (k.endTime - k.startTime) / 1e6;
+      gpuMs += ms;
+      for (const [map, key] of [[byType, k.kernelType], [byProgram, `${k.kernelType}:${k.programName}`]] as const) {
+        const e = map.get(key) ?? { ms: 0, count: 0 };
+        e.ms += ms;
+        e.count++;
+        map.set(key, e);
+      }
+    }
+    const sorted = (m: Map<string, { ms: number; count: number }>) => [...m.entries()].sort((p, q) => q[1].ms - p[1].ms).map(([name, v]) => ({ name, ...v }));
+    // Largest single kernels, with their input shapes.
+    const top = [...kernels].sort((p, q) => q.endTime - q.startTime - (p.endTime - p.startTime)).slice(0, 25)
+      .map((k) => ({ type: k.kernelType, program: k.programName, ms: (k.endTime - k.startTime) / 1e6, inputs: k.inputsMetadata.map((m) => m.dims) }));
+    const hostByGraph = [...rt.runTime.entries()].sort((p, q) => q[1] - p[1]).map(([name, ms]) => ({ name, ms }));
+    emit('profile', { mode: mode.name, ctx, steps: 2, wallMs, kernelCount: kernels.length, gpuKernelMs: gpuMs, byType: sorted(byType), byProgram: sorted(byProgram).slice(0, 60), top, hostByGraph });
+    log(`profile ${mode.name} ctx ${ctx}: wall ${wallMs.toFixed(0)} ms for 2 steps, ${kernels.length} kernels, GPU busy ${gpuMs.toFixed(0)} ms`);
+    for (const t of sorted(byType).slice(0, 12)) log(`   ${t.name.padEnd(28)} ${t.ms.toFixed(1).padStart(9)} ms  ×${t.count}`);
+  }
+  ort.env.webgpu.profiling!.mode = 'off';
+  kernels = null;
+}
+
+// The same benchmark under another transient budget (before/after), right after the main runs at that context.
+async function baseline(ctx: number) {
+  const main = rt.transientBudget;
+  rt.transientBudget = mib(o.baselineMib);
+  try {
+    await session.bench(docs, { ctxs: [ctx], modes: await modesFor(ctx, o.baselineModes.split(',')), steps: Number(o.steps), seed: Number(o.seed), lr: Number(o.lr), lora }, (r) => {
+      emit('baseline', { ...r, transientBudget: rt.transientBudget ?? null, ropeScale: cfg.rope?.linearFactor ?? null });
+      log(`baseline (${o.baselineMib} MiB) ${r.mode.padEnd(7)} ctx ${String(ctx).padStart(6)}  step ${r.medianStepMs.toFixed(0).padStart(7)} ms  [${r.stepMs.map((t) => t.toFixed(0)).join(' ')}]`);
+    });
+  } finally {
+    rt.transientBudget = main;
+  }
+}
+
+const rows: BenchRow[] = [];
+for (const ctx of ctxs) {
+  setRope(ctx);
+  try {
+    await session.bench(docs, { ctxs: [ctx], modes: await modesFor(ctx), steps: Number(o.steps), seed: Number(o.seed), lr: Number(o.lr), lora }, (r) => {
+      const flops = usefulFlops(cfg, ctx, lora.loraR);
+      const row = { ...r, transientBudget: rt.transientBudget ?? null, ropeScale: cfg.rope?.linearFactor ?? null, usefulGflop: flops / 1e9, usefulGflops: flops / (r.medianStepMs / 1e3) / 1e9 };
+      rows.push(r);
+      emit('bench', row);
+      log(`${r.mode.padEnd(7)} ctx ${String(ctx).padStart(6)}  step ${r.medianStepMs.toFixed(0).padStart(7)} ms  [${r.stepMs.map((t) => t.toFixed(0)).join(' ')}]  peak ${(r.peakBytes / 2 ** 20).toFixed(0)} MB  gpu ${((r.devicePeakBytes ?? 0) / 2 ** 20).toFixed(0)} MB  loss ${r.loss.toFixed(4)}  kept ${r.keptShare.map((k) => k.toFixed(2)).join(' ')}`);
+    });
+  } catch (e) {
+    emit('error', { ctx, message: (e as Error).message, stack: (e as Error).stack });
+    log(`ctx ${ctx} failed: ${(e as Error).message}`);
+  }
+  if (ctx === Number(o.profileCtx)) {
+    try {
+      await profile(ctx);
+    } catch (e) {
+      emit('error', { ctx, phase: 'profile', message: (e as Error).message });
+      log(`profile at ${ctx} failed: ${(e as Error).message}`);
+    }
+  }
+  if (o.baselineMib && o.baselineCtx.split(',').map(Number).includes(ctx)) {
+    await baseline(ctx).catch((e: Error) => {
+      emit('error', { ctx, phase: 'baseline', message: e.message });
+      log(`baseline at ${ctx} failed: ${e.message}`);
+    });
+  }
+}
+
+log('\n| ctx | mode | step ms | peak MB (accountant) | GPU buffers MB | loss | time ratio dense/mode |');
+log('|---|---|---|---|---|---|---|');
+for (const r of rows) {
+  const dense = rows.find((d) => d.ctx === r.ctx && d.mode === 'dense');
+  log(`| ${r.ctx} | ${r.mode} | ${r.medianStepMs.toFixed(0)} | ${(r.peakBytes / 2 ** 20).toFixed(0)} | ${((r.devicePeakBytes ?? 0) / 2 ** 20).toFixed(0)} | ${r.loss.toFixed(4)} | ${dense ? (dense.medianStepMs / r.medianStepMs).toFixed(2) : '–'} |`);
+}
+await rt.release();
+process.exit(0);
