@@ -18,7 +18,6 @@ import { adapterConfigJson, adapterSafetensors } from './export/peft';
 import { mergeAdapter, type FolderFile } from './export/merged';
 import { checkFits, type MemoryBudget } from './model/safetensors';
 import { checkContext } from './model/config';
-import { datasetHash, encodeCheckpoint, mismatch, RunJournal, type Checkpoint, type ModelIdentity } from './train/checkpoint';
 
 export interface TrainSettings {
   ctx: number;
@@ -40,20 +39,11 @@ export interface TrainSettings {
   policy: (number | null)[] | null;
   /** Share of MLP channels the backward keeps in token-eliminating layers; null: all. */
   mlpKeep: number | null;
-  /** Write a checkpoint every this many steps (0: never), where the shell keeps them. */
-  checkpointEvery: number;
-}
-
-/** Continuing from a checkpoint, and where new checkpoints go. */
-export interface RunOptions {
-  resume?: Checkpoint;
-  /** Stores a checkpoint (every settings.checkpointEvery steps); the run waits for it. */
-  onCheckpoint?: (bytes: Uint8Array, step: number) => Promise<void>;
 }
 
 export const DEFAULT_SETTINGS: TrainSettings = {
   ctx: 256, steps: 20, batch: 1, lr: 1e-3, loraR: 8, loraAlpha: 16, targetModules: [], seed: 0,
-  sparsity: 'oracle', block: 32, keepRatio: 0.4, policy: null, mlpKeep: null, checkpointEvery: 5,
+  sparsity: 'oracle', block: 32, keepRatio: 0.4, policy: null, mlpKeep: null,
 };
 
 /** The trainer's sparsity for these settings. */
@@ -61,6 +51,14 @@ export function sparsityOf(s: TrainSettings, layers: number): Sparsity {
   if (s.sparsity === 'dense') return { mode: 'dense' };
   const policy = s.policy ? parsePolicy(s.policy, layers) : artifactPolicy(layers, s.keepRatio);
   return { mode: 'oracle', block: s.block, policy, mlpKeep: s.mlpKeep ?? undefined };
+}
+
+/** Held-out text the run evaluates on every `every` steps (and after its last step). */
+export interface HeldOut {
+  docs: Document[];
+  every: number;
+  /** Chunks of ctx tokens from the start of the documents, the same ones each time. */
+  chunks: number;
 }
 
 export interface AdapterFiles {
@@ -141,14 +139,35 @@ export class EngineSession {
     return { loss, tokens, grads: out, locations };
   }
 
+  /**
+   * Token ids per document. Texts seen before with this tokenizer are not encoded again (a
+   * shell counts a dataset's tokens when it loads, then trains on it); treat the ids as read-only.
+   */
   tokenize(docs: Document[]): number[][] {
     if (!this.tokenizer) throw new UserError('This model has no tokenizer.json, so text cannot be tokenized.');
     const tok = this.tokenizer;
-    return docs.map((d) => tok.encode(d.text));
+    if (this.tokenCache?.tokenizer !== tok) this.tokenCache = { tokenizer: tok, ids: new Map(), tokens: 0 };
+    const cache = this.tokenCache;
+    return docs.map((d) => {
+      let ids = cache.ids.get(d.text);
+      if (!ids) {
+        ids = tok.encode(d.text);
+        // Bounded: past 4 M cached tokens the cache starts over.
+        if (cache.tokens + ids.length > 4_000_000) {
+          cache.ids.clear();
+          cache.tokens = 0;
+        }
+        cache.ids.set(d.text, ids);
+        cache.tokens += ids.length;
+      }
+      return ids;
+    });
   }
 
+  private tokenCache: { tokenizer: TextTokenizer; ids: Map<string, number[]>; tokens: number } | null = null;
+
   /** Trains on documents until the step count, or until stopped; emits a step event per step. */
-  async train(docs: Document[], settings: TrainSettings, heldout?: undefined, run: RunOptions = {}): Promise<{ steps: number; lastLoss: number }> {
+  async train(docs: Document[], settings: TrainSettings, heldout?: HeldOut): Promise<{ steps: number; lastLoss: number }> {
     const model = this.requireModel();
     checkContext(model.config, settings.ctx);
     const ids = this.tokenize(docs);
@@ -156,33 +175,17 @@ export class EngineSession {
     const summary: DatasetSummary = { documents: docs.length, tokens: ids.reduce((a, d) => a + d.length, 0), windows: all.length, ctx: settings.ctx };
     this.emit({ type: 'dataset', summary });
     const sampler = new WindowSampler(all, settings.seed);
+    const evalChunks = heldout && heldout.every > 0 ? this.heldoutChunks(heldout, settings.ctx) : null;
     const dm = await this.deviceModel();
     const sparsity = sparsityOf(settings, model.config.layers);
     if (sparsity.mode !== 'dense') await this.measureBaseline(dm, settings, new WindowSampler(all, settings.seed).next(settings.batch));
     const trainer = await Trainer.create(dm, model, this.loraFor(settings), { seed: settings.seed });
     trainer.optimizer = { ...ADAMW_DEFAULTS, lr: settings.lr };
     trainer.setSparsity(sparsity);
-    const journal = new RunJournal(run.resume?.run);
-    const dataset = { hash: await datasetHash(docs), documents: docs.length, windows: all.length };
-    const identity = this.identity();
-    if (run.resume) {
-      const why = mismatch(run.resume.run, identity, dataset);
-      if (why) throw new UserError(why);
-      await trainer.importState(run.resume.state);
-      sampler.restore(run.resume.run.sampler);
-      this.emit({ type: 'resumed', step: journal.step, history: [...journal.history], skipped: [...journal.skipped] });
-    }
-    const checkpoint = async (step: number) => {
-      if (!run.onCheckpoint || !(settings.checkpointEvery > 0) || step % settings.checkpointEvery !== 0 || step === settings.steps) return;
-      const t0 = performance.now();
-      const bytes = encodeCheckpoint(journal.record(settings, dataset, identity, sampler.state, await trainer.exportState()));
-      await run.onCheckpoint(bytes, step);
-      this.emit({ type: 'checkpoint', step, bytes: bytes.byteLength, ms: performance.now() - t0 });
-    };
     this.rt.memory.resetPeaks();
     this.trainer = trainer;
     this.control = 'run';
-    this.emit({ type: 'status', state: 'running', step: journal.step });
+    this.emit({ type: 'status', state: 'running', step: 0 });
     let samples: MemorySample[] = [];
     this.rt.onSample = (m) => {
       // AdamW runs once per LoRA tensor; one sample of that phase per step is enough.
@@ -190,7 +193,7 @@ export class EngineSession {
       else samples.push(m);
     };
     let lastLoss = NaN;
-    for (let step = journal.step + 1; step <= settings.steps; step++) {
+    for (let step = 1; step <= settings.steps; step++) {
       // onnxruntime's WASM runs resolve as microtasks: yield a macrotask so pause and stop
       // messages reach the worker between steps.
       await new Promise((resolve) => setTimeout(resolve, 0));
@@ -207,14 +210,8 @@ export class EngineSession {
       const batch = sampler.next(settings.batch);
       const r = await trainer.step(batch);
       const ms = performance.now() - t0;
-      if (r.skipped) {
-        journal.skip(step, r.loss, trainer, this.emit);
-        samples = [];
-        await checkpoint(step);
-        continue;
-      }
       lastLoss = r.loss;
-      this.emit(journal.stepped({ type: 'step', step, totalSteps: settings.steps, loss: r.loss, tokens: r.tokens, ms, tokensPerSecond: (r.tokens / ms) * 1000 }));
+      this.emit({ type: 'step', step, totalSteps: settings.steps, loss: r.loss, tokens: r.tokens, ms, tokensPerSecond: (r.tokens / ms) * 1000 });
       const mem = this.rt.memory;
       this.emit({ type: 'memory', step, samples, peakTotal: mem.peakTotal, peakSplit: { ...mem.peakSplit } });
       samples = [];
@@ -224,16 +221,38 @@ export class EngineSession {
         const blockText = Array.from({ length: sel.blocks }, (_, j) => this.tokenizer!.decode(seq.slice(j * sel.block, (j + 1) * sel.block)));
         this.emit({ type: 'sparsity', step, block: sel.block, blocks: sel.blocks, kept: sel.kept, recall: null, blockText });
       }
-      await checkpoint(step);
+      if (evalChunks && (step % heldout!.every === 0 || step === settings.steps)) {
+        await this.evalHeldOut(trainer, evalChunks, settings.ctx, step);
+        samples = [];
+      }
     }
     this.emit({ type: 'status', state: 'finished', step: settings.steps });
     return { steps: settings.steps, lastLoss };
   }
 
-  /** What a checkpoint must match to continue on this model. */
-  identity(): ModelIdentity {
-    const m = this.requireModel();
-    return { architecture: m.config.architecture, parameters: m.parameterCount, layers: m.config.layers, vocabSize: m.config.vocabSize };
+  /** The first `chunks` chunks of ctx tokens of the held-out documents (tokenized one by one until there are enough). */
+  private heldoutChunks(h: HeldOut, ctx: number): number[][] {
+    const out: number[][] = [];
+    for (const d of h.docs) {
+      const ids = this.tokenize([d])[0];
+      for (let s = 0; s + 2 <= ids.length && out.length < h.chunks; s += ctx) out.push(ids.slice(s, s + ctx));
+      if (out.length >= h.chunks) break;
+    }
+    if (out.length === 0) throw new UserError('The held-out text has no two tokens to evaluate on.');
+    return out;
+  }
+
+  /** Held-out perplexity of the adapter so far, every layer dense (as the model runs after training). */
+  private async evalHeldOut(trainer: Trainer, chunks: number[][], ctx: number, step: number): Promise<void> {
+    const t0 = performance.now();
+    const select = trainer.select;
+    trainer.select = async () => null;
+    try {
+      const r = await perplexity(trainer, chunks, ctx);
+      this.emit({ type: 'eval', step, loss: r.loss, perplexity: r.perplexity, tokens: r.tokens, ms: performance.now() - t0 });
+    } finally {
+      trainer.select = select;
+    }
   }
 
   /** One dense loss-and-gradient pass on the first window: the baseline the memory chart draws. */

@@ -9,9 +9,10 @@ import { UserError } from '../engine/errors';
 import type { MemoryBudget } from '../engine/model/safetensors';
 import { zipFolder } from '../engine/export/zip';
 import type { Request, RequestMap, RequestType, WorkerMessage, ProviderChoice } from './protocol';
-import { gpuBufferBytes, installGpuBufferTracker } from './device-memory';
+import { gpuBufferBytes, installGpuBufferTracker, installWasmMemoryTracker, wasmHeapBytes } from './device-memory';
 
 installGpuBufferTracker();
+installWasmMemoryTracker();
 
 let session: EngineSession | null = null;
 const post = (m: WorkerMessage) => (self as unknown as Worker).postMessage(m);
@@ -74,7 +75,7 @@ const handlers: { [K in RequestType]: (args: RequestMap[K]['args']) => Promise<R
   async init({ provider: choice }) {
     const { provider, reason } = await chooseProvider(choice);
     const { ort, threads } = await loadOrt(provider);
-    session = new EngineSession(new Runtime(ort, { provider, probe: provider === 'webgpu' ? gpuBufferBytes : undefined }), (event) => post({ kind: 'event', event }));
+    session = new EngineSession(new Runtime(ort, { provider, probe: provider === 'webgpu' ? gpuBufferBytes : wasmHeapBytes }), (event) => post({ kind: 'event', event }));
     post({ kind: 'event', event: { type: 'provider', provider, reason } });
     return { provider, reason, threads };
   },
@@ -97,7 +98,14 @@ const handlers: { [K in RequestType]: (args: RequestMap[K]['args']) => Promise<R
   },
   async train(a) {
     const docs = a.files.flatMap((f) => parseDataset(f.name, f.text));
-    return need().train(docs, a.settings);
+    const h = a.heldout;
+    const heldout = h && h.every > 0 ? { docs: h.files.flatMap((f) => parseDataset(f.name, f.text)), every: h.every, chunks: h.chunks } : undefined;
+    return need().train(docs, a.settings, heldout);
+  },
+  async 'count-tokens'(a) {
+    const docs = a.files.flatMap((f) => parseDataset(f.name, f.text));
+    const ids = need().tokenize(docs);
+    return { documents: docs.length, tokens: ids.reduce((n, d) => n + d.length, 0) };
   },
   async bench(a) {
     const s = need();

@@ -6,6 +6,11 @@ import type { Provider } from '../engine/runtime/runtime';
 
 export type ProviderChoice = 'auto' | Provider;
 
+export interface TextFile {
+  name: string;
+  text: string;
+}
+
 export interface RequestMap {
   init: { args: { provider: ProviderChoice }; result: { provider: Provider; reason: string; threads: number } };
   'load-model': {
@@ -17,7 +22,12 @@ export interface RequestMap {
     args: { inputIds: number[][]; adapter?: { config: unknown; weights: ArrayBuffer }; lora?: { loraR: number; loraAlpha: number; targetModules: string[]; seed: number } };
     result: { loss: number; tokens: number; grads: Record<string, Float32Array>; ms: number; locations: string[] };
   };
-  train: { args: { files: { name: string; text: string }[]; settings: TrainSettings }; result: { steps: number; lastLoss: number } };
+  train: {
+    args: { files: TextFile[]; settings: TrainSettings; heldout?: { files: TextFile[]; every: number; chunks: number } };
+    result: { steps: number; lastLoss: number };
+  };
+  /** Documents and tokens of a dataset, before a run. */
+  'count-tokens': { args: { files: TextFile[] }; result: { documents: number; tokens: number } };
   control: { args: { action: 'pause' | 'resume' | 'stop' }; result: null };
   /** The trained run as a .zip: PEFT's adapter (with the predictors when loaded), or the merged model folder. */
   export: { args: { kind: 'adapter' | 'merged'; baseModel: string }; result: { name: string; zip: ArrayBuffer; files: { name: string; bytes: number }[] } };
