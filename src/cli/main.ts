@@ -5,6 +5,7 @@ import { gradCommand } from './grad';
 import { trainCommand } from './train';
 import { evalCommand } from './evaluate';
 import { DEFAULT_MODEL_DIR } from './session';
+import { DEFAULT_SETTINGS } from '../engine/session';
 import { benchCommand } from './bench';
 import { exportCommand } from './export';
 
@@ -45,10 +46,13 @@ sparsityOptions(program.commands.at(-1)!);
 program
   .command('train')
   .description('Dense LoRA fine-tune on a dataset (.txt, .md, or .jsonl with a "text" field); writes a PEFT adapter.')
-  .option('--model <dir>', 'Hugging Face model folder', DEFAULT_MODEL_DIR)
-  .requiredOption('--data <file>', 'dataset file')
-  .requiredOption('--ctx <n>', 'tokens per training window')
-  .requiredOption('--steps <n>', 'optimizer steps')
+  .option('--model <dir>', 'Hugging Face model folder (default: the studio\'s default model)')
+  .option('--data <file>', 'dataset file (required unless --resume)')
+  .option('--ctx <n>', 'tokens per training window (required unless --resume)')
+  .option('--steps <n>', 'optimizer steps (required unless --resume; with it, a new total)')
+  .option('--checkpoint-dir <dir>', 'write a checkpoint (adapter, optimizer state, data position, loss history) to this folder')
+  .option('--checkpoint-every <n>', `steps between checkpoints (default ${DEFAULT_SETTINGS.checkpointEvery}; with --resume, the run's)`)
+  .option('--resume <dir>', 'continue the run whose checkpoint folder this is (its settings, data and model), checkpointing there')
   .requiredOption('--out <dir>', 'folder for adapter_config.json and adapter_model.safetensors')
   .option('--lr <x>', 'AdamW learning rate', '1e-3')
   .option('--batch <n>', 'windows per step', '1')

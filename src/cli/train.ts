@@ -1,15 +1,20 @@
 // lemo train: a dense LoRA fine-tune from a dataset file; the adapter is written in PEFT's format.
 import { join } from 'node:path';
-import { DEFAULT_SETTINGS } from '../engine/session';
+import { DEFAULT_SETTINGS, type TrainSettings } from '../engine/session';
+import { UserError } from '../engine/errors';
 import { ensureDir, writeFile } from './files';
-import { int, num, openSession, readDataset } from './session';
+import { DEFAULT_MODEL_DIR, int, num, openSession, readDataset } from './session';
+import { checkpointDir, readCheckpointDir } from './checkpoint-dir';
 import { copiedFiles, writeFolder } from './export';
 
 export interface TrainOptions {
-  model: string;
-  data: string;
-  ctx: string;
-  steps: string;
+  model?: string;
+  data?: string;
+  ctx?: string;
+  steps?: string;
+  checkpointDir?: string;
+  checkpointEvery?: string;
+  resume?: string;
   out: string;
   lr: string;
   loraR: string;
@@ -25,21 +30,30 @@ export interface TrainOptions {
 
 export async function trainCommand(o: TrainOptions): Promise<void> {
   const started = Date.now();
-  const { session, name } = await openSession(o.model, o, {
-    ropeScale: num(o.ropeScale, 'rope-scale'),
+  const resumed = o.resume ? readCheckpointDir(o.resume) : null;
+  if (!resumed) for (const k of ['data', 'ctx', 'steps'] as const) if (o[k] === undefined) throw new UserError(`lemo train needs --${k} (or --resume DIR to continue a run).`);
+  const files = { data: o.data ?? resumed!.files.data, model: o.model ?? resumed?.files.model ?? DEFAULT_MODEL_DIR, ropeScale: o.ropeScale !== undefined ? num(o.ropeScale, 'rope-scale') : resumed?.files.ropeScale };
+  const { session, name } = await openSession(files.model, o, {
+    ropeScale: files.ropeScale,
     onEvent: (e) => {
       if (e.type === 'step') {
         process.stderr.write(`step ${e.step}/${e.totalSteps}  loss ${e.loss.toFixed(4)}  ${Math.round(e.tokensPerSecond)} tok/s  ${Math.round(e.ms)} ms\n`);
       } else if (e.type === 'dataset') {
         process.stderr.write(`dataset: ${e.summary.documents} documents, ${e.summary.tokens} tokens, ${e.summary.windows} windows of ${e.summary.ctx}\n`);
+      } else if (e.type === 'skipped') {
+        process.stderr.write(`${e.message}\n`);
+      } else if (e.type === 'checkpoint') {
+        process.stderr.write(`checkpoint after step ${e.step}: ${e.bytes} bytes in ${Math.round(e.ms)} ms\n`);
+      } else if (e.type === 'resumed') {
+        process.stderr.write(`resuming after step ${e.step}\n`);
       }
     },
   });
-  const docs = readDataset(o.data);
-  const settings = {
+  const docs = readDataset(files.data);
+  const settings: TrainSettings = resumed ? { ...resumed.checkpoint.run.settings, steps: o.steps ? int(o.steps, 'steps') : resumed.checkpoint.run.settings.steps } : {
     ...DEFAULT_SETTINGS,
-    ctx: int(o.ctx, 'ctx', 2),
-    steps: int(o.steps, 'steps'),
+    ctx: int(o.ctx!, 'ctx', 2),
+    steps: int(o.steps!, 'steps'),
     batch: int(o.batch, 'batch'),
     lr: num(o.lr, 'lr')!,
     loraR: int(o.loraR, 'lora-r'),
@@ -47,14 +61,17 @@ export async function trainCommand(o: TrainOptions): Promise<void> {
     targetModules: o.targetModules ? o.targetModules.split(',').map((s) => s.trim()) : [],
     seed: int(o.seed, 'seed', 0),
   };
-  const result = await session.train(docs, settings);
+  if (o.checkpointEvery !== undefined) settings.checkpointEvery = int(o.checkpointEvery, 'checkpoint-every');
+  const dir = o.checkpointDir ?? o.resume;
+  const save = dir ? checkpointDir(dir, files) : undefined;
+  const result = await session.train(docs, settings, undefined, { resume: resumed?.checkpoint, onCheckpoint: save });
   const adapter = await session.exportAdapter(name);
   ensureDir(o.out);
   writeFile(join(o.out, 'adapter_config.json'), adapter.config);
   writeFile(join(o.out, 'adapter_model.safetensors'), adapter.weights);
   if (o.mergedOut) {
     const merged = (await session.exportFolder('merged', name)).filter((f) => f.name === 'config.json' || f.name === 'model.safetensors');
-    writeFolder(o.mergedOut, [...merged, ...copiedFiles(o.model)]);
+    writeFolder(o.mergedOut, [...merged, ...copiedFiles(files.model)]);
   }
   process.stdout.write(`${JSON.stringify({ steps: result.steps, loss: result.lastLoss, seconds: (Date.now() - started) / 1000, out: o.out })}\n`);
 }

@@ -18,6 +18,7 @@ import { adapterConfigJson, adapterSafetensors } from './export/peft';
 import { mergeAdapter, type FolderFile } from './export/merged';
 import { checkFits, type MemoryBudget } from './model/safetensors';
 import { checkContext } from './model/config';
+import { datasetHash, encodeCheckpoint, mismatch, RunJournal, type Checkpoint, type ModelIdentity } from './train/checkpoint';
 
 export interface TrainSettings {
   ctx: number;
@@ -39,11 +40,20 @@ export interface TrainSettings {
   policy: (number | null)[] | null;
   /** Share of MLP channels the backward keeps in token-eliminating layers; null: all. */
   mlpKeep: number | null;
+  /** Write a checkpoint every this many steps (0: never), where the shell keeps them. */
+  checkpointEvery: number;
+}
+
+/** Continuing from a checkpoint, and where new checkpoints go. */
+export interface RunOptions {
+  resume?: Checkpoint;
+  /** Stores a checkpoint (every settings.checkpointEvery steps); the run waits for it. */
+  onCheckpoint?: (bytes: Uint8Array, step: number) => Promise<void>;
 }
 
 export const DEFAULT_SETTINGS: TrainSettings = {
   ctx: 256, steps: 20, batch: 1, lr: 1e-3, loraR: 8, loraAlpha: 16, targetModules: [], seed: 0,
-  sparsity: 'oracle', block: 32, keepRatio: 0.4, policy: null, mlpKeep: null,
+  sparsity: 'oracle', block: 32, keepRatio: 0.4, policy: null, mlpKeep: null, checkpointEvery: 5,
 };
 
 /** The trainer's sparsity for these settings. */
@@ -167,7 +177,7 @@ export class EngineSession {
   private tokenCache: { tokenizer: TextTokenizer; ids: Map<string, number[]>; tokens: number } | null = null;
 
   /** Trains on documents until the step count, or until stopped; emits a step event per step. */
-  async train(docs: Document[], settings: TrainSettings, heldout?: HeldOut): Promise<{ steps: number; lastLoss: number }> {
+  async train(docs: Document[], settings: TrainSettings, heldout?: HeldOut, run: RunOptions = {}): Promise<{ steps: number; lastLoss: number }> {
     const model = this.requireModel();
     checkContext(model.config, settings.ctx);
     const ids = this.tokenize(docs);
@@ -182,10 +192,27 @@ export class EngineSession {
     const trainer = await Trainer.create(dm, model, this.loraFor(settings), { seed: settings.seed });
     trainer.optimizer = { ...ADAMW_DEFAULTS, lr: settings.lr };
     trainer.setSparsity(sparsity);
+    const journal = new RunJournal(run.resume?.run);
+    const dataset = { hash: await datasetHash(docs), documents: docs.length, windows: all.length };
+    const identity = this.identity();
+    if (run.resume) {
+      const why = mismatch(run.resume.run, identity, dataset);
+      if (why) throw new UserError(why);
+      await trainer.importState(run.resume.state);
+      sampler.restore(run.resume.run.sampler);
+      this.emit({ type: 'resumed', step: journal.step, history: [...journal.history], skipped: [...journal.skipped] });
+    }
+    const checkpoint = async (step: number) => {
+      if (!run.onCheckpoint || !(settings.checkpointEvery > 0) || step % settings.checkpointEvery !== 0 || step === settings.steps) return;
+      const t0 = performance.now();
+      const bytes = encodeCheckpoint(journal.record(settings, dataset, identity, sampler.state, await trainer.exportState()));
+      await run.onCheckpoint(bytes, step);
+      this.emit({ type: 'checkpoint', step, bytes: bytes.byteLength, ms: performance.now() - t0 });
+    };
     this.rt.memory.resetPeaks();
     this.trainer = trainer;
     this.control = 'run';
-    this.emit({ type: 'status', state: 'running', step: 0 });
+    this.emit({ type: 'status', state: 'running', step: journal.step });
     let samples: MemorySample[] = [];
     this.rt.onSample = (m) => {
       // AdamW runs once per LoRA tensor; one sample of that phase per step is enough.
@@ -193,7 +220,7 @@ export class EngineSession {
       else samples.push(m);
     };
     let lastLoss = NaN;
-    for (let step = 1; step <= settings.steps; step++) {
+    for (let step = journal.step + 1; step <= settings.steps; step++) {
       // onnxruntime's WASM runs resolve as microtasks: yield a macrotask so pause and stop
       // messages reach the worker between steps.
       await new Promise((resolve) => setTimeout(resolve, 0));
@@ -210,8 +237,14 @@ export class EngineSession {
       const batch = sampler.next(settings.batch);
       const r = await trainer.step(batch);
       const ms = performance.now() - t0;
+      if (r.skipped) {
+        journal.skip(step, r.loss, trainer, this.emit);
+        samples = [];
+        await checkpoint(step);
+        continue;
+      }
       lastLoss = r.loss;
-      this.emit({ type: 'step', step, totalSteps: settings.steps, loss: r.loss, tokens: r.tokens, ms, tokensPerSecond: (r.tokens / ms) * 1000 });
+      this.emit(journal.stepped({ type: 'step', step, totalSteps: settings.steps, loss: r.loss, tokens: r.tokens, ms, tokensPerSecond: (r.tokens / ms) * 1000 }));
       const mem = this.rt.memory;
       this.emit({ type: 'memory', step, samples, peakTotal: mem.peakTotal, peakSplit: { ...mem.peakSplit } });
       samples = [];
@@ -225,9 +258,16 @@ export class EngineSession {
         await this.evalHeldOut(trainer, evalChunks, settings.ctx, step);
         samples = [];
       }
+      await checkpoint(step);
     }
     this.emit({ type: 'status', state: 'finished', step: settings.steps });
     return { steps: settings.steps, lastLoss };
+  }
+
+  /** What a checkpoint must match to continue on this model. */
+  identity(): ModelIdentity {
+    const m = this.requireModel();
+    return { architecture: m.config.architecture, parameters: m.parameterCount, layers: m.config.layers, vocabSize: m.config.vocabSize };
   }
 
   /** The first `chunks` chunks of ctx tokens of the held-out documents (tokenized one by one until there are enough). */
