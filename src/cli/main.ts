@@ -8,6 +8,7 @@ import { DEFAULT_MODEL_DIR } from './session';
 import { DEFAULT_SETTINGS } from '../engine/session';
 import { benchCommand } from './bench';
 import { exportCommand } from './export';
+import { predictorsEvalCommand, predictorsTrainCommand } from './predictors';
 
 const threads = () => new Option('--threads <n>', 'CPU threads for onnxruntime').default('1');
 const memoryBudget = () => new Option('--memory-budget <GiB>', 'memory the model may take; a model predicted (from its header) to need more is refused before loading (default: this machine\'s memory)');
@@ -17,7 +18,8 @@ const backend = () => new Option('--backend <name>', 'node: onnxruntime-node (na
 function sparsityOptions(c: Command): void {
   c.option('--block <n>', 'tokens per block', '64')
     .option('--policy <json|file>', 'per layer: null (dense), a keep ratio, or {"threshold": x}; default: the paper artifact\'s')
-    .option('--mlp-keep <x>', 'MLP channel sparsity in token-eliminating layers: share of channels the backward keeps (e.g. 0.2)');
+    .option('--mlp-keep <x>', 'MLP channel sparsity in token-eliminating layers: share of channels the backward keeps (e.g. 0.2)')
+    .option('--predictors <file>', 'pattern predictors for the lemo mode (default: predictors.safetensors in the model folder)');
 }
 
 const program = new Command('lemo')
@@ -36,7 +38,7 @@ program
   .option('--target-modules <list>', 'comma-separated target_modules of a fresh LoRA (default: the attention projections)')
   .option('--seed <n>', 'seed for a fresh LoRA\'s A', '0')
   .option('--keep <file>', 'force the kept blocks per layer: {"block": b, "layers": [[block indices] or null, ...]}')
-  .addOption(new Option('--sparsity <mode>', 'dense, or oracle (block scores from q·kᵀ)').choices(['dense', 'oracle']).default('dense'))
+  .addOption(new Option('--sparsity <mode>', 'dense; oracle (block scores from q·kᵀ); lemo (block scores from the predictors)').choices(['dense', 'oracle', 'lemo']).default('dense'))
   .addOption(threads())
   .addOption(backend())
   .action(gradCommand);
@@ -65,7 +67,10 @@ program
   .option('--seed <n>', 'seed for LoRA init and data order', '0')
   .addOption(threads())
   .addOption(backend())
+  .addOption(new Option('--sparsity <mode>', 'dense; oracle (block scores from q·kᵀ); lemo (block scores from the predictors)').choices(['dense', 'oracle', 'lemo']).default('dense'))
+  .option('--recall-every <n>', 'lemo: measure the predictors\' recall against the oracle every n steps (0: never)', '0')
   .action(trainCommand);
+sparsityOptions(program.commands.at(-1)!);
 
 program
   .command('eval')
@@ -97,7 +102,7 @@ program
   .option('--data <file>', 'dataset file (default: the studio\'s default training set)')
   .requiredOption('--ctx <list>', 'comma-separated context lengths, e.g. 1024,2048,4096,8192')
   .option('--steps <n>', 'optimizer steps per (mode, ctx)', '3')
-  .option('--modes <list>', 'comma-separated: dense, oracle', 'dense,oracle')
+  .option('--modes <list>', 'comma-separated: dense, oracle, lemo', 'dense,oracle')
   .option('--json', 'one JSON line per (mode, ctx) on stdout')
   .option('--seed <n>', 'seed', '0')
   .option('--lr <x>', 'AdamW learning rate', '1e-3')
@@ -108,6 +113,48 @@ program
   .addOption(backend())
   .action(benchCommand);
 sparsityOptions(program.commands.at(-1)!);
+
+const predictors = program.command('predictors').description('Pattern predictors for the lemo mode (LEMO.md 3).');
+predictors
+  .command('train')
+  .description('Train per-layer predictors on the frozen base model against the oracle\'s block scores; writes a predictors file.')
+  .option('--model <dir>', 'Hugging Face model folder', DEFAULT_MODEL_DIR)
+  .option('--data <file>', 'training documents (default: the studio\'s default training set)')
+  .option('--heldout <file>', 'held-out documents for recall (default: heldout.jsonl beside --data)')
+  .requiredOption('--ctx <n>', 'tokens per window')
+  .requiredOption('--steps <n>', 'training windows (one AdamW step per layer each)')
+  .requiredOption('--out <file>', 'predictors file to write (.safetensors)')
+  .option('--block <n>', 'tokens per block', '32')
+  .addOption(new Option('--arch <shape>', 'pool: per-token MLP, max over the block; flat: the block flattened per head slice (LEMO.md 3)').choices(['pool', 'flat']).default('pool'))
+  .addOption(new Option('--objective <what>', 'SmoothL1 between standardised block scores, or between tile maps').choices(['scores', 'tiles']).default('scores'))
+  .option('--r1 <n>', 'first hidden width (default: scaled to the model)')
+  .option('--r2 <n>', 'second hidden width')
+  .option('--embed <n>', 'block embedding width')
+  .option('--lr <x>', 'AdamW learning rate', '1e-3')
+  .option('--prune <x>', 'elastic size: share of hidden units removed, the most often zero', '0.3')
+  .option('--prune-at <n>', 'step after which to prune (default: half the steps)')
+  .option('--eval-every <n>', 'measure recall on held-out windows every n steps (0: at the end only)', '0')
+  .option('--eval-windows <n>', 'held-out windows per recall measurement', '4')
+  .option('--policy <json|file>', 'the keep policy recall is measured under (default: the paper artifact\'s)')
+  .option('--layers <list>', 'comma-separated layers to train (default: all)')
+  .option('--rope-scale <s>', 'linear RoPE position scaling factor')
+  .option('--seed <n>', 'seed', '0')
+  .addOption(threads())
+  .addOption(backend())
+  .action(predictorsTrainCommand);
+predictors
+  .command('eval')
+  .description('Recall per layer of a predictors file on held-out windows: the share of the oracle\'s kept blocks the predictors keep.')
+  .option('--model <dir>', 'Hugging Face model folder', DEFAULT_MODEL_DIR)
+  .option('--predictors <file>', 'predictors file (default: predictors.safetensors in the model folder)')
+  .option('--heldout <file>', 'held-out documents (default: the default dataset\'s)')
+  .requiredOption('--ctx <n>', 'tokens per window')
+  .option('--windows <n>', 'held-out windows', '8')
+  .option('--policy <json|file>', 'the keep policy recall is measured under (default: the paper artifact\'s)')
+  .option('--rope-scale <s>', 'linear RoPE position scaling factor')
+  .addOption(threads())
+  .addOption(backend())
+  .action(predictorsEvalCommand);
 
 program.parseAsync().catch((e: unknown) => {
   if (e instanceof UserError) {

@@ -47,16 +47,19 @@ export async function sparsityWithPredictors(flags: SparsityFlags, mode: string,
   return { mode: 'lemo', predictors: await loadPredictors(flags, modelDir, rt, cfg), policy: policyFrom(flags, cfg.layers), mlpKeep };
 }
 
-/** A policy given inline as JSON or as a file holding it. */
-function readPolicy(value: string, layers: number) {
-  const json = existsSync(value) ? readJson(value, 'policy file') : (() => {
+/** A policy given inline as JSON or as a file holding it, unparsed. */
+export function policyJson(value: string): unknown {
+  return existsSync(value) ? readJson(value, 'policy file') : (() => {
     try {
       return JSON.parse(value);
     } catch {
       throw new UserError(`--policy must be a JSON list (one entry per layer) or a file holding one, got "${value}".`);
     }
   })();
-  return parsePolicy(json, layers);
+}
+
+function readPolicy(value: string, layers: number) {
+  return parsePolicy(policyJson(value), layers);
 }
 
 export function sparsityFrom(flags: SparsityFlags, mode: string, cfg: ModelConfig, T: number): Sparsity {

@@ -6,8 +6,11 @@ import { ensureDir, writeFile } from './files';
 import { DEFAULT_MODEL_DIR, int, num, openSession, readDataset } from './session';
 import { checkpointDir, readCheckpointDir } from './checkpoint-dir';
 import { copiedFiles, writeFolder } from './export';
+import { readBytes } from './files';
+import { policyJson, predictorsFile, type SparsityFlags } from './sparsity-options';
 
-export interface TrainOptions {
+export interface TrainOptions extends SparsityFlags {
+  recallEvery?: string;
   model?: string;
   data?: string;
   ctx?: string;
@@ -60,7 +63,17 @@ export async function trainCommand(o: TrainOptions): Promise<void> {
     loraAlpha: num(o.loraAlpha, 'lora-alpha')!,
     targetModules: o.targetModules ? o.targetModules.split(',').map((s) => s.trim()) : [],
     seed: int(o.seed, 'seed', 0),
+    sparsity: (o.sparsity ?? 'dense') as TrainSettings['sparsity'],
+    block: int(o.block ?? '32', 'block'),
+    policy: o.policy ? (policyJson(o.policy) as (number | null)[]) : null,
+    mlpKeep: num(o.mlpKeep, 'mlp-keep') ?? null,
+    recallEvery: o.recallEvery ? int(o.recallEvery, 'recall-every', 0) : 0,
   };
+  if (settings.sparsity === 'lemo') {
+    const path = predictorsFile(o, files.model);
+    const p = session.loadPredictors(readBytes(path, 'predictors file'), path);
+    process.stderr.write(`predictors: ${path} (${p.parameters} parameters, block ${p.block})\n`);
+  }
   if (o.checkpointEvery !== undefined) settings.checkpointEvery = int(o.checkpointEvery, 'checkpoint-every');
   const dir = o.checkpointDir ?? o.resume;
   const save = dir ? checkpointDir(dir, files) : undefined;

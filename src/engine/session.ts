@@ -8,7 +8,7 @@ import { DEFAULT_TARGETS, loraConfig, parseAdapterConfig, type LoraConfig } from
 import { readSafetensors } from './model/safetensors';
 import type { Runtime } from './runtime/runtime';
 import { Trainer, type Sparsity } from './train/trainer';
-import { artifactPolicy, parsePolicy } from './sparsity/policy';
+import { artifactPolicy, parsePolicy, type LayerPolicy } from './sparsity/policy';
 import { WindowSampler, windows, type Document } from './train/data';
 import { ADAMW_DEFAULTS } from './train/adamw';
 import { DeviceModel } from './train/device-model';
@@ -19,6 +19,8 @@ import { mergeAdapter, type FolderFile } from './export/merged';
 import { checkFits, type MemoryBudget } from './model/safetensors';
 import { checkContext } from './model/config';
 import { datasetHash, encodeCheckpoint, mismatch, RunJournal, type Checkpoint, type ModelIdentity } from './train/checkpoint';
+import { DevicePredictors, PredictorSet } from './sparsity/predictor';
+import { predictorRecall, trainPredictors, type PredictorProgress, type PredictorTrainPlan } from './sparsity/predictor-train';
 
 export interface TrainSettings {
   ctx: number;
@@ -30,8 +32,11 @@ export interface TrainSettings {
   /** PEFT target_modules; empty means the family's attention projections. */
   targetModules: string[];
   seed: number;
-  /** dense: every token in every layer; oracle: blocks chosen from q·kᵀ block scores. */
-  sparsity: 'dense' | 'oracle';
+  /**
+   * dense: every token in every layer; oracle: blocks chosen from q·kᵀ block scores; lemo: blocks
+   * chosen by the loaded predictors (their block size replaces `block`).
+   */
+  sparsity: 'dense' | 'oracle' | 'lemo';
   /** Tokens per block. */
   block: number;
   /** Keep ratio of the token-eliminating layers under the paper's default policy. */
@@ -42,6 +47,18 @@ export interface TrainSettings {
   mlpKeep: number | null;
   /** Write a checkpoint every this many steps (0: never), where the shell keeps them. */
   checkpointEvery: number;
+  /** lemo mode: measure the predictors' recall against the oracle every this many steps (0: never). */
+  recallEvery?: number;
+}
+
+/** What a loaded predictors file holds, for the shells to show. */
+export interface PredictorSummary {
+  block: number;
+  parameters: number;
+  bytes: number;
+  layers: number;
+  /** Mean recall over sparse layers the file reports from its training, if any. */
+  recall: (number | null)[] | null;
 }
 
 /** Continuing from a checkpoint, and where new checkpoints go. */
@@ -57,9 +74,13 @@ export const DEFAULT_SETTINGS: TrainSettings = {
 };
 
 /** The trainer's sparsity for these settings. */
-export function sparsityOf(s: TrainSettings, layers: number): Sparsity {
+export function sparsityOf(s: TrainSettings, layers: number, predictors?: DevicePredictors): Sparsity {
   if (s.sparsity === 'dense') return { mode: 'dense' };
   const policy = s.policy ? parsePolicy(s.policy, layers) : artifactPolicy(layers, s.keepRatio);
+  if (s.sparsity === 'lemo') {
+    if (!predictors) throw new UserError('The lemo mode needs pattern predictors: load a predictors file, or train them first (lemo predictors train).');
+    return { mode: 'lemo', predictors, policy, mlpKeep: s.mlpKeep ?? undefined };
+  }
   return { mode: 'oracle', block: s.block, policy, mlpKeep: s.mlpKeep ?? undefined };
 }
 
@@ -83,6 +104,8 @@ export class EngineSession {
   private tokenizer: TextTokenizer | null = null;
   private trainer: Trainer | null = null;
   private device: DeviceModel | null = null;
+  private predictors: PredictorSet | null = null;
+  private devicePredictors: DevicePredictors | null = null;
   private control: 'run' | 'pause' | 'stop' = 'run';
   private wake: (() => void) | null = null;
 
@@ -109,11 +132,75 @@ export class EngineSession {
     this.tokenizer = tokenizer;
     this.trainer = null;
     this.device = null;
+    this.devicePredictors = null;
+    this.predictors = null;
     const c = model.config;
     return {
       architecture: c.architecture, family: c.family, parameters: model.parameterCount, layers: c.layers, hidden: c.hidden,
       heads: c.heads, kvHeads: c.kvHeads, vocabSize: c.vocabSize, maxPositions: c.maxPositions, weightBytes: model.parameterCount * 4,
     };
+  }
+
+  /** Loads a predictors file for the lemo mode; a bad file leaves the previous predictors in place. */
+  loadPredictors(bytes: Uint8Array, fileName = 'predictors.safetensors'): PredictorSummary {
+    const set = PredictorSet.fromBytes(bytes, fileName);
+    set.checkModel(this.requireModel().config);
+    this.devicePredictors?.dispose();
+    this.devicePredictors = null;
+    this.predictors = set;
+    return this.predictorSummary(set, bytes.byteLength);
+  }
+
+  private predictorSummary(set: PredictorSet, bytes: number): PredictorSummary {
+    const r = (set.config.training as { recall?: (number | null)[] } | undefined)?.recall;
+    return { block: set.config.block, parameters: set.parameterCount, bytes, layers: set.config.layers.length, recall: r ?? null };
+  }
+
+  /** The loaded (or just trained) predictors as a file, or null. */
+  predictorsBytes(): Uint8Array | null {
+    return this.predictors?.toBytes() ?? null;
+  }
+
+  private async predictorsOnDevice(): Promise<DevicePredictors | undefined> {
+    if (!this.predictors) return undefined;
+    this.devicePredictors ??= await DevicePredictors.upload(this.rt, this.predictors, this.requireModel().config);
+    return this.devicePredictors;
+  }
+
+  /** The trainer's sparsity for these settings, with the predictors on the device when lemo asks for them. */
+  async sparsityFor(settings: TrainSettings): Promise<Sparsity> {
+    const s = sparsityOf(settings, this.requireModel().config.layers, settings.sparsity === 'lemo' ? await this.predictorsOnDevice() : undefined);
+    return s;
+  }
+
+  /** The loaded predictors' recall per layer on held-out windows of ctx tokens (see predictorRecall). */
+  async predictorRecall(heldout: Document[], ctx: number, windowCount: number, policy: LayerPolicy[]): Promise<(number | null)[]> {
+    const model = this.requireModel();
+    const dp = await this.predictorsOnDevice();
+    if (!dp) throw new UserError('No predictors are loaded.');
+    const evalWindows = windows(this.tokenize(heldout), ctx).slice(0, windowCount);
+    if (evalWindows.length === 0) throw new UserError(`No held-out document has ${ctx} tokens.`);
+    const trainer = await Trainer.create(await this.deviceModel(), model, this.loraFor({ loraR: 1, loraAlpha: 1, targetModules: [] }));
+    try {
+      return await predictorRecall(trainer, dp, evalWindows, policy);
+    } finally {
+      trainer.dispose();
+    }
+  }
+
+  /** Trains pattern predictors on the frozen base model (LEMO.md 3); they become this session's predictors. */
+  async trainPredictors(train: Document[], heldout: Document[], plan: PredictorTrainPlan, onProgress: (p: PredictorProgress) => void): Promise<PredictorSummary> {
+    const model = this.requireModel();
+    const trainer = await Trainer.create(await this.deviceModel(), model, this.loraFor({ loraR: 1, loraAlpha: 1, targetModules: [] }));
+    try {
+      const set = await trainPredictors(trainer, this.tokenize(train), this.tokenize(heldout), plan, onProgress);
+      this.devicePredictors?.dispose();
+      this.devicePredictors = null;
+      this.predictors = set;
+      return this.predictorSummary(set, set.toBytes().byteLength);
+    } finally {
+      trainer.dispose();
+    }
   }
 
   private async deviceModel(): Promise<DeviceModel> {
@@ -187,7 +274,8 @@ export class EngineSession {
     const sampler = new WindowSampler(all, settings.seed);
     const evalChunks = heldout && heldout.every > 0 ? this.heldoutChunks(heldout, settings.ctx) : null;
     const dm = await this.deviceModel();
-    const sparsity = sparsityOf(settings, model.config.layers);
+    const sparsity = await this.sparsityFor(settings);
+    if (sparsity.mode === 'lemo') sparsity.recall = false;
     if (sparsity.mode !== 'dense') await this.measureBaseline(dm, settings, new WindowSampler(all, settings.seed).next(settings.batch));
     const trainer = await Trainer.create(dm, model, this.loraFor(settings), { seed: settings.seed });
     trainer.optimizer = { ...ADAMW_DEFAULTS, lr: settings.lr };
@@ -235,6 +323,7 @@ export class EngineSession {
       }
       const t0 = performance.now();
       const batch = sampler.next(settings.batch);
+      if (sparsity.mode === 'lemo') sparsity.recall = (settings.recallEvery ?? 0) > 0 && step % settings.recallEvery! === 0;
       const r = await trainer.step(batch);
       const ms = performance.now() - t0;
       if (r.skipped) {
@@ -252,7 +341,7 @@ export class EngineSession {
       if (sel && this.tokenizer) {
         const seq = batch[0];
         const blockText = Array.from({ length: sel.blocks }, (_, j) => this.tokenizer!.decode(seq.slice(j * sel.block, (j + 1) * sel.block)));
-        this.emit({ type: 'sparsity', step, block: sel.block, blocks: sel.blocks, kept: sel.kept, recall: null, blockText });
+        this.emit({ type: 'sparsity', step, block: sel.block, blocks: sel.blocks, kept: sel.kept, recall: sel.recall?.some((x) => x !== null) ? sel.recall : null, blockText });
       }
       if (evalChunks && (step % heldout!.every === 0 || step === settings.steps)) {
         await this.evalHeldOut(trainer, evalChunks, settings.ctx, step);
@@ -262,12 +351,6 @@ export class EngineSession {
     }
     this.emit({ type: 'status', state: 'finished', step: settings.steps });
     return { steps: settings.steps, lastLoss };
-  }
-
-  /** What a checkpoint must match to continue on this model. */
-  identity(): ModelIdentity {
-    const m = this.requireModel();
-    return { architecture: m.config.architecture, parameters: m.parameterCount, layers: m.config.layers, vocabSize: m.config.vocabSize };
   }
 
   /** The first `chunks` chunks of ctx tokens of the held-out documents (tokenized one by one until there are enough). */
@@ -293,6 +376,12 @@ export class EngineSession {
     } finally {
       trainer.select = select;
     }
+  }
+
+  /** What a checkpoint must match to continue on this model. */
+  identity(): ModelIdentity {
+    const m = this.requireModel();
+    return { architecture: m.config.architecture, parameters: m.parameterCount, layers: m.config.layers, vocabSize: m.config.vocabSize };
   }
 
   /** One dense loss-and-gradient pass on the first window: the baseline the memory chart draws. */

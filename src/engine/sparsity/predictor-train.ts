@@ -180,20 +180,9 @@ export async function trainPredictors(
 
   const measureRecall = async (step: number) => {
     const dp = DevicePredictors.wrap(rt, set, cfg, Array.from({ length: L }, (_, l) => values(l)));
-    const sums: number[] = Array(L).fill(0);
-    let n = 0;
-    for (const w of evalWindows) {
-      await trainer.visitLayers([w], async (l, h, T) => {
-        if (plan.policy[l].kind === 'dense' || !trained.has(l)) return;
-        const nb = Math.ceil(T / plan.block);
-        const predicted = keptBlocks(columnScores(await dp.tiles(l, h, T, normWeights(cfg, trainer.dm.layerWeights(l))), nb), plan.policy[l]);
-        const oracle = keptBlocks(columnScores(await trainer.oracleTiles(l, h, T, plan.block), nb), plan.policy[l]);
-        sums[l] += recall(oracle, predicted);
-      });
-      n++;
-    }
-    const r = sums.map((s, l) => (plan.policy[l].kind === 'dense' || !trained.has(l) || n === 0 ? null : s / n));
-    onProgress({ type: 'recall', step, recall: r, mean: meanRecall(r), windows: n });
+    const policy = plan.policy.map((p, l) => (trained.has(l) ? p : { kind: 'dense' as const }));
+    const r = await predictorRecall(trainer, dp, evalWindows, policy);
+    onProgress({ type: 'recall', step, recall: r, mean: meanRecall(r), windows: evalWindows.length });
     return r;
   };
 
@@ -251,6 +240,26 @@ export async function trainPredictors(
   }
   set.config.training = { ...set.config.training, parameters: countParams(set), recall: history.at(-1)?.recall ?? null, recallHistory: history };
   return set;
+}
+
+/**
+ * Per layer, the mean over windows of the share of the oracle's kept blocks that the predictors
+ * keep, both on the same layer input (the dense forward's); null for layers the policy keeps dense.
+ */
+export async function predictorRecall(trainer: Trainer, dp: DevicePredictors, evalWindows: number[][], policy: LayerPolicy[]): Promise<(number | null)[]> {
+  const cfg = trainer.model.config;
+  const block = dp.block;
+  const sums: number[] = Array(cfg.layers).fill(0);
+  for (const w of evalWindows) {
+    await trainer.visitLayers([w], async (l, h, T) => {
+      if (policy[l].kind === 'dense') return;
+      const nb = Math.ceil(T / block);
+      const predicted = keptBlocks(columnScores(await dp.tiles(l, h, T, normWeights(cfg, trainer.dm.layerWeights(l))), nb), policy[l]);
+      const oracle = keptBlocks(columnScores(await trainer.oracleTiles(l, h, T, block), nb), policy[l]);
+      sums[l] += recall(oracle, predicted);
+    });
+  }
+  return sums.map((s, l) => (policy[l].kind === 'dense' || evalWindows.length === 0 ? null : s / evalWindows.length));
 }
 
 /** (x − mean) / std, as the graph standardises the predicted scores. */
