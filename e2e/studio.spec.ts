@@ -2,6 +2,7 @@
 // steps, the loss lands on the chart; nothing is logged as an error.
 import { test, expect } from '@playwright/test';
 import { collectErrors } from './helpers/console';
+import { evals, losses, memorySteps, openStudio, sparsityLayers } from './helpers/studio';
 
 test('one click fine-tunes the default model and the loss chart fills', async ({ page }) => {
   const errors = collectErrors(page);
@@ -23,6 +24,38 @@ test('one click fine-tunes the default model and the loss chart fills', async ({
     expect(l).toBeGreaterThan(0);
   }
   await expect(page.getByTestId('dataset-summary')).toContainText('windows of 128');
+  // The default evaluation (every 5 steps, and after the last) ran once, on held-out text.
+  const ev = await evals(page);
+  expect(ev.map((e) => e.step)).toEqual([3]);
+  expect(ev[0].perplexity).toBeGreaterThan(1);
+  expect(ev[0].perplexity).toBeLessThan(vocab);
   await page.screenshot({ path: 'test-results/studio.png', fullPage: true });
+  expect(errors).toEqual([]);
+});
+
+test('Start on a fresh page with the default settings: every dashboard moves', async ({ page }) => {
+  const errors = collectErrors(page);
+  await openStudio(page);
+  // The default data's tokens are counted before any run.
+  const count = page.getByTestId('dataset-count');
+  await expect(count).toHaveAttribute('data-tokens', /^\d+$/);
+  expect(Number(await count.getAttribute('data-tokens'))).toBeGreaterThan(100_000);
+  const t0 = Date.now();
+  await page.getByTestId('start').click();
+  await expect(page.getByTestId('loss-values').locator('li').first()).toBeAttached();
+  const firstLoss = Date.now() - t0;
+  await expect(page.getByTestId('memory-steps').locator('li').first()).toBeAttached();
+  await expect(page.getByTestId('sparsity-values').locator('li').first()).toBeAttached();
+  const allThree = Date.now() - t0;
+  await expect(page.getByTestId('eval-values').locator('li').first()).toBeAttached();
+  const heldout = Date.now() - t0;
+  console.log(`first dashboard update after Start: loss ${firstLoss} ms, loss+memory+layers ${allThree} ms, first held-out perplexity ${heldout} ms`);
+  const [l] = await losses(page);
+  expect(l).toBeGreaterThan(0);
+  expect(l).toBeLessThan(Math.log(8192));
+  expect((await memorySteps(page))[0].activationsMax).toBeGreaterThan(0);
+  expect((await sparsityLayers(page)).filter((r) => !r.dense).length).toBe(2);
+  await page.getByTestId('stop').click();
+  await expect(page.getByTestId('run-state')).toHaveText('stopped');
   expect(errors).toEqual([]);
 });

@@ -2,18 +2,44 @@
 // numbers the dashboards plot (their hidden lists and data-* attributes).
 import { expect, type Page } from '@playwright/test';
 
-export async function openStudio(page: Page): Promise<void> {
+export type Provider = 'wasm' | 'webgpu';
+
+/**
+ * Opens the page with the default model loaded. 'webgpu' picks the provider in the settings
+ * (auto prefers WASM over a software WebGPU adapter such as SwiftShader) and waits for the reload.
+ */
+export async function openStudio(page: Page, provider: Provider = 'wasm'): Promise<void> {
   await page.goto('/');
   await expect(page.getByTestId('model-name')).toHaveText('lemo-tiny');
   await expect(page.getByTestId('run-state')).toHaveText('idle');
+  if (provider === 'webgpu') {
+    await page.getByTestId('provider-select').selectOption('webgpu');
+    await expect(page.getByTestId('provider')).toContainText('webgpu');
+    await expect(page.getByTestId('model-name')).toHaveText('lemo-tiny');
+    await expect(page.getByTestId('run-state')).toHaveText('idle');
+  }
+  await expect(page.getByTestId('provider')).toContainText(provider);
+  // The default data's tokens are counted by the engine now running, and nothing went wrong.
+  await expect(page.getByTestId('dataset-count')).toHaveAttribute('data-tokens', /^\d+$/);
+  await expect(page.getByTestId('error')).toHaveCount(0);
 }
+
+/** A run's settings per provider: SwiftShader's WebGPU runs on the CPU, about 60 times slower than WASM. */
+export const SMALL_RUN: Record<Provider, { ctx: number; block: number }> = {
+  wasm: { ctx: 256, block: 16 },
+  webgpu: { ctx: 64, block: 16 },
+};
 
 export interface RunSetup {
   ctx: number;
   steps: number;
-  sparsity?: 'oracle' | 'dense';
+  sparsity?: 'oracle' | 'dense' | 'lemo';
   block?: number;
   batch?: number;
+  /** Held-out evaluation every this many steps (0: never) on this many chunks. */
+  evalEvery?: number;
+  evalChunks?: number;
+  recallEvery?: number;
 }
 
 export async function setUpRun(page: Page, r: RunSetup): Promise<void> {
@@ -22,6 +48,26 @@ export async function setUpRun(page: Page, r: RunSetup): Promise<void> {
   await page.getByTestId('sparsity-select').selectOption(r.sparsity ?? 'oracle');
   if (r.block !== undefined) await page.getByTestId('block').fill(String(r.block));
   await page.getByTestId('batch').fill(String(r.batch ?? 1));
+  await page.getByTestId('eval-every').fill(String(r.evalEvery ?? 0));
+  if (r.evalChunks !== undefined) await page.getByTestId('eval-chunks').fill(String(r.evalChunks));
+  if (r.recallEvery !== undefined) await page.getByTestId('recall-every').fill(String(r.recallEvery));
+}
+
+export interface EvalRow {
+  step: number;
+  loss: number;
+  perplexity: number;
+  tokens: number;
+}
+
+/** The held-out evaluations the loss chart plots. */
+export async function evals(page: Page): Promise<EvalRow[]> {
+  return page.getByTestId('eval-values').locator('li').evaluateAll((lis) =>
+    lis.map((li) => {
+      const d = (li as HTMLElement).dataset;
+      return { step: Number(d.step), loss: Number(d.loss), perplexity: Number(d.perplexity), tokens: Number(d.tokens) };
+    }),
+  );
 }
 
 /** The step count the progress line shows. */
@@ -41,6 +87,8 @@ export interface StepMemoryRow {
   activationsMax: number;
   activationsEnd: number;
   totalMax: number;
+  /** The device's own figure at its highest in the step (GPU buffers or WASM heap); NaN if none. */
+  deviceMax: number;
 }
 
 /** The memory chart's per-step summary of the samples it plots. */
@@ -48,7 +96,7 @@ export async function memorySteps(page: Page): Promise<StepMemoryRow[]> {
   return page.getByTestId('memory-steps').locator('li').evaluateAll((lis) =>
     lis.map((li) => {
       const d = (li as HTMLElement).dataset;
-      return { step: Number(d.step), samples: Number(d.samples), weights: Number(d.weights), activationsMax: Number(d.activationsMax), activationsEnd: Number(d.activationsEnd), totalMax: Number(d.totalMax) };
+      return { step: Number(d.step), samples: Number(d.samples), weights: Number(d.weights), activationsMax: Number(d.activationsMax), activationsEnd: Number(d.activationsEnd), totalMax: Number(d.totalMax), deviceMax: d.deviceMax ? Number(d.deviceMax) : NaN };
     }),
   );
 }
@@ -58,13 +106,14 @@ export interface LayerRow {
   dense: boolean;
   kept: number;
   eliminated: number;
+  recall: number | null;
 }
 
 export async function sparsityLayers(page: Page): Promise<LayerRow[]> {
   return page.getByTestId('sparsity-values').locator('li').evaluateAll((lis) =>
     lis.map((li) => {
       const d = (li as HTMLElement).dataset;
-      return { layer: Number(d.layer), dense: d.dense === 'true', kept: Number(d.kept), eliminated: Number(d.eliminated) };
+      return { layer: Number(d.layer), dense: d.dense === 'true', kept: Number(d.kept), eliminated: Number(d.eliminated), recall: d.recall ? Number(d.recall) : null };
     }),
   );
 }

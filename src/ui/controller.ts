@@ -3,14 +3,18 @@
 // request results.
 import { EngineClient, EngineError } from '../worker/client';
 import type { EngineEvent } from '../engine/events';
-import { useStudio } from './store';
+import type { TextFile } from '../worker/protocol';
+import { useStudio, type LoadedPredictors, type Settings } from './store';
+import { modelFolder } from './lib/model-folder';
 import { decodeDataset, parseDataset } from '../engine/train/data';
 
 export const DEFAULT_MODEL = { name: 'lemo-tiny', url: '/models/lemo-tiny' };
 export const DEFAULT_DATA = [{ name: 'sotu-long/train.jsonl', url: '/data/sotu-long/train.jsonl' }];
+export const DEFAULT_HELDOUT = [{ name: 'sotu-long/heldout.jsonl', url: '/data/sotu-long/heldout.jsonl' }];
 
 let client: EngineClient | null = null;
-let texts: { name: string; text: string }[] = [];
+let texts: TextFile[] = [];
+let heldout: TextFile[] = [];
 
 const store = () => useStudio.getState();
 
@@ -52,17 +56,69 @@ async function fetchOk(url: string): Promise<Response> {
   return r;
 }
 
+/** A file the server may not have: null on 404 (or the page itself, which a dev server answers for unknown paths). */
+async function fetchOptional(url: string): Promise<ArrayBuffer | null> {
+  const r = await fetch(url);
+  if (r.status === 404 || (r.ok && (r.headers.get('content-type') ?? '').includes('text/html'))) return null;
+  if (!r.ok) throw new Error(`Could not load ${url} (HTTP ${r.status}).`);
+  return r.arrayBuffer();
+}
+
+const PREDICTORS_FILE = 'predictors.safetensors';
+
+/**
+ * Loads predictors into the engine. Without a file lemo is unavailable (not an error); a file the
+ * engine refuses leaves the predictors loaded before in place, and returns the engine's sentence.
+ */
+async function loadPredictors(c: EngineClient, bytes: ArrayBuffer | null, where: string, file = PREDICTORS_FILE): Promise<LoadedPredictors | string> {
+  if (!bytes) {
+    store().set({ predictors: null, predictorsNote: `${where} has no ${PREDICTORS_FILE}` });
+    return store().predictorsNote;
+  }
+  try {
+    const r = await c.request('load-predictors', { bytes }, 120_000, [bytes]);
+    const loaded = { name: file, bytes: r.bytes, block: r.block, parameters: r.parameters };
+    store().set({ predictors: loaded, predictorsNote: '' });
+    return loaded;
+  } catch (e) {
+    const message = `${file} could not be used: ${e instanceof Error ? e.message : String(e)}`;
+    if (!store().predictors) store().set({ predictorsNote: message });
+    return message;
+  }
+}
+
+/** Without predictors, a lemo setting falls back to the oracle. */
+function dropLemoIfUnavailable(): void {
+  const s = store();
+  if (!s.predictors && s.settings.sparsity === 'lemo') s.setSettings({ sparsity: 'oracle' });
+}
+
+/** Documents and tokens of the data files, for the dataset card before a run. */
+async function countTokens(c: EngineClient, files: TextFile[]): Promise<void> {
+  store().set({ dataCount: null });
+  try {
+    const count = await c.request('count-tokens', { files });
+    if (files === texts && c === client) store().set({ dataCount: count });
+  } catch (e) {
+    // A worker replaced meanwhile (the provider changed) counts them again itself.
+    if (files === texts && c === client) fail(e);
+  }
+}
+
 // Each boot replaces the worker; a boot that a later one replaced (React's StrictMode mounts
 // twice in development, the provider can change) drops its results, errors and events.
 let generation = 0;
+/** The default mode was chosen once (a later boot keeps what the user picked). */
+let lemoChosen = false;
 
-export async function boot(): Promise<void> {
+/** keepError: a restart after a crash keeps the crash's sentence on the page. */
+export async function boot(opts: { keepError?: boolean } = {}): Promise<void> {
   const mine = ++generation;
   const current = () => mine === generation;
   client?.terminate();
-  const c = new EngineClient((e) => current() && receive(e), (message) => current() && store().set({ error: message, run: 'error' }));
+  const c = new EngineClient((e) => current() && receive(e), (message) => current() && crashed(message));
   client = c;
-  store().set({ run: 'loading', error: null });
+  store().set({ run: 'loading', interruptedChecked: false, ...(opts.keepError ? {} : { error: null }) });
   try {
     const init = await c.request('init', { provider: store().settings.provider });
     if (!current()) return;
@@ -79,6 +135,16 @@ export async function boot(): Promise<void> {
     const summary = await c.request('load-model', { config, weights, tokenizer, tokenizerConfig }, 120_000, [weights]);
     if (!current()) return;
     store().set({ model: { ...summary, name: DEFAULT_MODEL.name }, modelFiles });
+    const predictors = await loadPredictors(c, await fetchOptional(`${base}/${PREDICTORS_FILE}`), DEFAULT_MODEL.name);
+    if (!current()) return;
+    // With predictors at hand, LeMo's own mode is the default; without, the oracle.
+    if (typeof predictors !== 'string' && !lemoChosen) store().setSettings({ sparsity: 'lemo' });
+    lemoChosen = true;
+    dropLemoIfUnavailable();
+    if (heldout.length === 0) {
+      heldout = await Promise.all(DEFAULT_HELDOUT.map(async (d) => ({ name: d.name, text: await (await fetchOk(d.url)).text() })));
+      store().set({ heldoutFiles: heldout.map((h) => ({ name: h.name, bytes: new Blob([h.text]).size })) });
+    }
     if (texts.length === 0) {
       const blobs = await Promise.all(DEFAULT_DATA.map(async (d) => ({ name: d.name, blob: await (await fetchOk(d.url)).blob() })));
       const loaded = await Promise.all(blobs.map(async (b) => ({ name: b.name, text: await b.blob.text() })));
@@ -90,6 +156,8 @@ export async function boot(): Promise<void> {
       }
     }
     store().set({ run: 'idle' });
+    void countTokens(c, texts);
+    void findInterrupted(c);
   } catch (e) {
     if (!current()) return;
     fail(e);
@@ -104,7 +172,7 @@ export async function addDataFiles(files: File[]): Promise<void> {
     return;
   }
   // Checked before anything is replaced: a bad file leaves the data already loaded in place.
-  let loaded: { name: string; text: string }[];
+  let loaded: TextFile[];
   try {
     loaded = await Promise.all(accepted.map(async (f) => {
       const text = decodeDataset(f.name, new Uint8Array(await f.arrayBuffer()));
@@ -116,21 +184,135 @@ export async function addDataFiles(files: File[]): Promise<void> {
   }
   texts = loaded;
   store().set({ dataFiles: accepted.map((f) => ({ name: f.name, bytes: f.size })), dataset: null, error: null });
+  if (client && store().model) await countTokens(client, texts);
+}
+
+/** The engine's part of the settings. */
+function trainSettings(s: Settings) {
+  const { provider: _p, evalEvery: _e, evalChunks: _c, ...train } = s;
+  return train;
+}
+
+/**
+ * Loads a model folder into the running engine. The engine replaces its model only once the
+ * new one has loaded, so a bad folder leaves the previous model (and the page) as they were.
+ */
+export async function loadModelFolder(files: File[], fallbackName?: string): Promise<void> {
+  const c = client;
+  const s = store();
+  if (!c || s.run === 'loading') return void s.set({ error: 'The engine is still starting; drop the model folder again in a moment.' });
+  if (s.run === 'running' || s.run === 'paused') return void s.set({ error: 'Stop the run before loading another model.' });
+  const previous = s.model?.name;
+  // A predictors file alone is for the model loaded now.
+  if (files.length === 1 && /\.safetensors$/i.test(files[0].name) && files[0].name !== 'model.safetensors' && previous) {
+    s.set({ modelLoading: files[0].name, error: null });
+    const loaded = await loadPredictors(c, await files[0].arrayBuffer(), previous, files[0].name);
+    store().set({ modelLoading: null, ...(typeof loaded === 'string' ? { error: loaded } : {}) });
+    dropLemoIfUnavailable();
+    return;
+  }
+  const folder = modelFolder(files, fallbackName);
+  const kept = previous ? ` ${previous} stays loaded.` : '';
+  if (typeof folder === 'string') return void s.set({ error: folder + kept });
+  s.set({ modelLoading: folder.name, error: null });
+  try {
+    let config: unknown;
+    let tokenizer: unknown;
+    let tokenizerConfig: unknown = {};
+    const parse = async (f: File) => {
+      try {
+        return JSON.parse(await f.text()) as unknown;
+      } catch {
+        throw new Error(`${f.name} is not valid JSON.`);
+      }
+    };
+    config = await parse(folder.config);
+    tokenizer = await parse(folder.tokenizer);
+    if (folder.tokenizerConfig) tokenizerConfig = await parse(folder.tokenizerConfig);
+    const weights = await folder.weights.arrayBuffer();
+    const summary = await c.request('load-model', { config, weights, tokenizer, tokenizerConfig }, 120_000, [weights]);
+    if (c !== client) return;
+    store().set({
+      model: { ...summary, name: folder.name },
+      modelFiles: [folder.config, folder.weights, folder.tokenizer].map((f) => ({ name: f.name, bytes: f.size })),
+      steps: [], evals: [], memory: [], memoryPeak: null, baseline: null, sparsity: null, recall: null, dataset: null, step: 0, startedAt: null, runningAt: null, endedAt: null, runSettings: null,
+      run: 'idle', predictors: null,
+    });
+    await loadPredictors(c, folder.predictors ? await folder.predictors.arrayBuffer() : null, folder.name);
+    dropLemoIfUnavailable();
+    await countTokens(c, texts);
+  } catch (e) {
+    if (c !== client) return;
+    const message = e instanceof EngineError || e instanceof Error ? e.message : String(e);
+    store().set({ error: `Could not load the model from ${folder.name}: ${message}${kept}` });
+  } finally {
+    store().set({ modelLoading: null });
+  }
 }
 
 export async function start(): Promise<void> {
   if (!client) return;
   const s = store();
   s.set({
-    steps: [], memory: [], memoryPeak: null, baseline: null, sparsity: null, dataset: null, step: 0, error: null,
-    startedAt: performance.now(), endedAt: null, runSettings: s.settings, run: 'running', pending: null,
+    steps: [], evals: [], memory: [], memoryPeak: null, baseline: null, sparsity: null, recall: null, dataset: null, step: 0, error: null,
+    startedAt: performance.now(), runningAt: null, endedAt: null, runSettings: s.settings, run: 'running', pending: null, notices: [], checkpoint: null, interrupted: null,
   });
+  await train(client, s.settings, false);
+}
+
+/** Runs (or resumes) training; when the run fails, what it left to resume is offered. */
+async function train(c: EngineClient, settings: Settings, resume: boolean): Promise<void> {
+  const evalEvery = heldout.length ? settings.evalEvery : 0;
   try {
-    await client.request('train', { files: texts, settings: s.settings }, 0);
+    await c.request('train', { files: texts, settings: trainSettings(settings), heldout: { files: heldout, every: evalEvery, chunks: settings.evalChunks }, resume }, 0);
   } catch (e) {
+    if (c !== client) return; // a crash already restarted the engine
     fail(e);
     store().set({ run: 'error', endedAt: performance.now(), pending: null });
+    // The worker's own sentence (bad data, NaN steps) leaves it working; anything else restarts it.
+    if (e instanceof EngineError && e.detail.user) void findInterrupted(c);
+    else void boot({ keepError: true });
   }
+}
+
+/** The worker crashed (or lost its GPU): during a run, restart it so the page can offer to resume. */
+function crashed(message: string): void {
+  const during = store().run === 'running' || store().run === 'paused';
+  store().set({ error: message, run: 'error', endedAt: performance.now(), pending: null });
+  if (during) void boot({ keepError: true });
+}
+
+async function findInterrupted(c: EngineClient): Promise<void> {
+  try {
+    const run = await c.request('interrupted-run', {});
+    if (c === client) store().set({ interrupted: run, interruptedChecked: true });
+  } catch (e) {
+    if (c === client) store().set({ interrupted: null, interruptedChecked: true, error: (e as Error).message });
+  }
+}
+
+/** Continues the interrupted run from its checkpoint, with its settings and data. */
+export async function resumeRun(): Promise<void> {
+  const s = store();
+  const run = s.interrupted;
+  if (!client || !run) return;
+  const settings: Settings = { ...s.settings, ...run.settings };
+  s.set({
+    settings, steps: [], evals: [], memory: [], memoryPeak: null, baseline: null, sparsity: null, recall: null, dataset: null, step: run.step, error: null,
+    startedAt: performance.now(), runningAt: null, endedAt: null, runSettings: settings, run: 'running', pending: null, notices: [], checkpoint: null, interrupted: null,
+  });
+  await train(client, settings, true);
+}
+
+export async function discardRun(): Promise<void> {
+  if (!client) return;
+  store().set({ interrupted: null });
+  await client.request('discard-run', {}).catch(fail);
+}
+
+// Tests end the worker as a crash would (the development server only).
+if (import.meta.env.DEV && typeof window !== 'undefined') {
+  (window as unknown as { lemoDebug: object }).lemoDebug = { killEngine: () => client?.terminate() };
 }
 
 /** Pause, resume and stop take effect between steps; the page shows the request until then. */

@@ -1,10 +1,11 @@
 // The page's state, fed only by engine events and the user's settings. Slices: engine
 // (provider, model, data), run (status, progress), metrics (per-step series), settings.
 import { create } from 'zustand';
-import type { BaselineEvent, ByKind, DatasetSummary, EngineEvent, ModelSummary, SparsityEvent, StepEvent } from '../engine/events';
+import type { BaselineEvent, ByKind, DatasetSummary, EngineEvent, EvalEvent, ModelSummary, SparsityEvent, StepEvent } from '../engine/events';
 import type { Provider } from '../engine/runtime/runtime';
 import { DEFAULT_SETTINGS, type TrainSettings } from '../engine/session';
 import type { ProviderChoice } from '../worker/protocol';
+import type { InterruptedRun } from '../worker/checkpoint-store';
 import type { StepSample } from './lib/memory-series';
 
 export type RunState = 'loading' | 'idle' | 'running' | 'paused' | 'stopped' | 'finished' | 'error';
@@ -17,7 +18,22 @@ export interface LoadedFile {
 /** The dense baseline's peak for the run's settings (a 'baseline' event). */
 export type Baseline = Omit<BaselineEvent, 'type'>;
 
-export type Settings = TrainSettings & { provider: ProviderChoice };
+export type Settings = TrainSettings & {
+  provider: ProviderChoice;
+  /** Held-out perplexity every this many steps (0: never), on this many chunks of ctx tokens. */
+  evalEvery: number;
+  evalChunks: number;
+};
+
+/** Pattern predictors loaded into the engine (what lemo mode needs). */
+export interface LoadedPredictors {
+  name: string;
+  bytes: number;
+  /** Tokens per block the predictors were trained for. */
+  block: number;
+  parameters: number;
+}
+
 
 export interface StudioState {
   provider: Provider | null;
@@ -25,26 +41,48 @@ export interface StudioState {
   threads: number;
   model: (ModelSummary & { name: string }) | null;
   modelFiles: LoadedFile[];
+  /** A model folder being read and loaded. */
+  modelLoading: string | null;
+  predictors: LoadedPredictors | null;
+  /** Why lemo mode is unavailable, when no predictors are loaded. */
+  predictorsNote: string;
   dataFiles: LoadedFile[];
+  /** Documents and tokens of the data files, counted when they load. */
+  dataCount: { documents: number; tokens: number } | null;
+  heldoutFiles: LoadedFile[];
   dataset: DatasetSummary | null;
   run: RunState;
   step: number;
   /** performance.now() of Start, and of the run's end (stopped, finished or failed). */
   startedAt: number | null;
+  /** performance.now() when the engine began the first step (after reading the data and the dense baseline). */
+  runningAt: number | null;
   endedAt: number | null;
   /** A pause, resume or stop sent to the engine and not yet acknowledged by a status event. */
   pending: 'pause' | 'resume' | 'stop' | null;
   /** The settings the current (or last) run was started with. */
   runSettings: Settings | null;
   steps: StepEvent[];
+  /** Held-out evaluations of the run. */
+  evals: EvalEvent[];
   /** Accountant samples of the run, each tagged with its step. */
   memory: StepSample[];
   memoryPeak: { total: number; split: ByKind } | null;
   baseline: Baseline | null;
   /** The latest step's kept blocks per layer; null until one arrives (and in dense runs). */
   sparsity: SparsityEvent | null;
+  /** The predictors' recall per layer at the latest step that measured it (lemo runs). */
+  recall: { step: number; values: (number | null)[] } | null;
   error: string | null;
   log: string[];
+  /** Steps skipped for a NaN or infinite loss, as sentences. */
+  notices: string[];
+  /** The run's latest checkpoint. */
+  checkpoint: { step: number; bytes: number; ms: number } | null;
+  /** A run that a reload, a crash or a lost GPU interrupted, which can be resumed. */
+  interrupted: InterruptedRun | null;
+  /** The engine was asked for an interrupted run since it started. */
+  interruptedChecked: boolean;
   settings: Settings;
   setSettings(patch: Partial<Settings>): void;
   /** Applies a batch of engine events in one update (one render). */
@@ -60,10 +98,17 @@ export function applyEvent(s: StudioState, e: EngineEvent): Partial<StudioState>
     case 'provider': return { provider: e.provider, providerReason: e.reason };
     case 'dataset': return { dataset: e.summary };
     case 'step': return { steps: [...s.steps, e], step: e.step };
-    case 'status': return { run: e.state, step: e.step, endedAt: ENDED.has(e.state) ? performance.now() : null, pending: null };
+    case 'eval': return { evals: [...s.evals, e] };
+    case 'status': return {
+      run: e.state, step: e.step, endedAt: ENDED.has(e.state) ? performance.now() : null, pending: null,
+      runningAt: s.runningAt ?? (e.state === 'running' ? performance.now() : null),
+    };
     case 'log': return { log: [...s.log.slice(-200), e.message] };
+    case 'skipped': return { notices: [...s.notices, e.message], log: [...s.log.slice(-200), e.message] };
+    case 'checkpoint': return { checkpoint: { step: e.step, bytes: e.bytes, ms: e.ms } };
+    case 'resumed': return { steps: e.history, step: e.step, notices: e.skipped.map((k) => k.message) };
     case 'baseline': return { baseline: { peakTotal: e.peakTotal, peakSplit: e.peakSplit, source: e.source } };
-    case 'sparsity': return { sparsity: e };
+    case 'sparsity': return e.recall ? { sparsity: e, recall: { step: e.step, values: e.recall } } : { sparsity: e };
     case 'memory':
       return {
         memory: [...s.memory, ...e.samples.map((m) => ({ ...m, step: e.step }))],
@@ -79,22 +124,34 @@ export const useStudio = create<StudioState>()((set) => ({
   threads: 1,
   model: null,
   modelFiles: [],
+  modelLoading: null,
+  predictors: null,
+  predictorsNote: 'none loaded yet',
   dataFiles: [],
+  dataCount: null,
+  heldoutFiles: [],
   dataset: null,
   run: 'loading',
   step: 0,
   startedAt: null,
+  runningAt: null,
   endedAt: null,
   runSettings: null,
   pending: null,
   steps: [],
+  evals: [],
   memory: [],
   memoryPeak: null,
   baseline: null,
   sparsity: null,
+  recall: null,
   error: null,
   log: [],
-  settings: { ...DEFAULT_SETTINGS, provider: 'auto' },
+  notices: [],
+  checkpoint: null,
+  interrupted: null,
+  interruptedChecked: false,
+  settings: { ...DEFAULT_SETTINGS, provider: 'auto', evalEvery: 5, evalChunks: 4, recallEvery: 5 },
   setSettings: (patch) => set((s) => ({ settings: { ...s.settings, ...patch } })),
   set: (patch) => set(patch),
   onEvents: (events) => set((s) => events.reduce<StudioState>((cur, e) => ({ ...cur, ...applyEvent(cur, e) }), s)),

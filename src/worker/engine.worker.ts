@@ -9,6 +9,7 @@ import { UserError } from '../engine/errors';
 import type { MemoryBudget } from '../engine/model/safetensors';
 import { zipFolder } from '../engine/export/zip';
 import type { Request, RequestMap, RequestType, WorkerMessage, ProviderChoice } from './protocol';
+import { beginRun, clearRun, interruptedRun, loadRun, saveCheckpoint } from './checkpoint-store';
 import { gpuBufferBytes, installGpuBufferTracker, installWasmMemoryTracker, wasmHeapBytes } from './device-memory';
 
 installGpuBufferTracker();
@@ -43,6 +44,82 @@ async function loadOrt(provider: Provider): Promise<{ ort: Ort; threads: number 
   return { ort, threads };
 }
 
+function need(): EngineSession {
+  if (!session) throw new Error('The engine was not initialised.');
+  return session;
+}
+
+const handlers: { [K in RequestType]: (args: RequestMap[K]['args']) => Promise<RequestMap[K]['result']> } = {
+  async init({ provider: choice }) {
+    const { provider, reason } = await chooseProvider(choice);
+    const { ort, threads } = await loadOrt(provider);
+    session = new EngineSession(new Runtime(ort, { provider, probe: provider === 'webgpu' ? gpuBufferBytes : wasmHeapBytes }), (event) => post({ kind: 'event', event }));
+    post({ kind: 'event', event: { type: 'provider', provider, reason } });
+    if (provider === 'webgpu') watchDevice(ort);
+    return { provider, reason, threads };
+  },
+  async 'load-model'(a) {
+    const files = { config: a.config, weights: new Uint8Array(a.weights), tokenizer: a.tokenizer, tokenizerConfig: a.tokenizerConfig };
+    return need().loadModel(files, { memoryBudget: memoryBudget(need().rt.provider, a.memoryBudget) });
+  },
+  async export(a) {
+    const files = await need().exportFolder(a.kind, a.baseModel);
+    const folder = `${a.baseModel}-${a.kind === 'adapter' ? 'lora' : 'merged'}`;
+    const zip = zipFolder(folder, files);
+    const buffer = (zip.byteOffset === 0 && zip.byteLength === zip.buffer.byteLength ? zip : zip.slice()).buffer as ArrayBuffer;
+    return { name: `${folder}.zip`, zip: buffer, files: files.map((f) => ({ name: f.name, bytes: f.bytes.byteLength })) };
+  },
+  async grad(a) {
+    const t0 = performance.now();
+    const adapter = a.adapter ? { config: a.adapter.config, weights: new Uint8Array(a.adapter.weights) } : undefined;
+    const r = await need().grad(a.inputIds, adapter, a.lora);
+    return { ...r, ms: performance.now() - t0 };
+  },
+  async train(a) {
+    const saved = a.resume ? await loadRun() : null;
+    if (a.resume && !saved) throw new UserError('There is no interrupted run to resume.');
+    const files = saved?.files ?? a.files;
+    const docs = files.flatMap((f) => parseDataset(f.name, f.text));
+    const h = a.heldout;
+    const heldout = h && h.every > 0 ? { docs: h.files.flatMap((f) => parseDataset(f.name, f.text)), every: h.every, chunks: h.chunks } : undefined;
+    const stored = await checkpointsOn(() => (saved ? Promise.resolve() : beginRun(files)));
+    const r = await need().train(docs, saved?.checkpoint.run.settings ?? a.settings, heldout, {
+      resume: saved?.checkpoint,
+      onCheckpoint: stored ? (bytes) => checkpointsOn(() => saveCheckpoint(bytes)).then(() => {}) : undefined,
+    });
+    // The run ended (finished or stopped): nothing is left to resume.
+    await clearRun().catch(() => {});
+    return r;
+  },
+  async 'interrupted-run'() {
+    return interruptedRun();
+  },
+  async 'discard-run'() {
+    await clearRun();
+    return null;
+  },
+  async 'count-tokens'(a) {
+    const docs = a.files.flatMap((f) => parseDataset(f.name, f.text));
+    const ids = need().tokenize(docs);
+    return { documents: docs.length, tokens: ids.reduce((n, d) => n + d.length, 0) };
+  },
+  async 'load-predictors'(a) {
+    return need().loadPredictors(new Uint8Array(a.bytes));
+  },
+  async bench(a) {
+    const s = need();
+    const docs = a.files.flatMap((f) => parseDataset(f.name, f.text));
+    const layers = s.config.layers;
+    const policy = a.policy ? parsePolicy(a.policy, layers) : artifactPolicy(layers);
+    const modes = a.modes.map((m) => ({ name: m, sparsity: m === 'dense' ? { mode: 'dense' as const } : { mode: 'oracle' as const, block: a.block, policy } }));
+    return s.bench(docs, { ctxs: a.ctxs, modes, steps: a.steps, seed: 0, lr: 1e-3, lora: { loraR: 8, loraAlpha: 16, targetModules: [] } }, () => {});
+  },
+  async control(a) {
+    need().setControl(a.action);
+    return null;
+  },
+};
+
 /** The adapter's largest storage buffer binding, in bytes (null: no WebGPU adapter). */
 let gpuTensorLimit: number | null = null;
 
@@ -66,60 +143,30 @@ function memoryBudget(provider: string, override?: number): MemoryBudget | undef
   return device && device.bytes < wasm.bytes ? device : wasm;
 }
 
-function need(): EngineSession {
-  if (!session) throw new Error('The engine was not initialised.');
-  return session;
+let checkpointsFailed = false;
+
+/** Runs a checkpoint write; a failure (no OPFS, storage full) is reported once and the run goes on without them. */
+async function checkpointsOn(write: () => Promise<void>): Promise<boolean> {
+  if (checkpointsFailed) return false;
+  try {
+    await write();
+    return true;
+  } catch (e) {
+    checkpointsFailed = true;
+    post({ kind: 'event', event: { type: 'log', message: `Checkpoints are off for this run: the browser's storage refused them (${(e as Error).message}).` } });
+    return false;
+  }
 }
 
-const handlers: { [K in RequestType]: (args: RequestMap[K]['args']) => Promise<RequestMap[K]['result']> } = {
-  async init({ provider: choice }) {
-    const { provider, reason } = await chooseProvider(choice);
-    const { ort, threads } = await loadOrt(provider);
-    session = new EngineSession(new Runtime(ort, { provider, probe: provider === 'webgpu' ? gpuBufferBytes : wasmHeapBytes }), (event) => post({ kind: 'event', event }));
-    post({ kind: 'event', event: { type: 'provider', provider, reason } });
-    return { provider, reason, threads };
-  },
-  async 'load-model'(a) {
-    const files = { config: a.config, weights: new Uint8Array(a.weights), tokenizer: a.tokenizer, tokenizerConfig: a.tokenizerConfig };
-    return need().loadModel(files, { memoryBudget: memoryBudget(need().rt.provider, a.memoryBudget) });
-  },
-  async export(a) {
-    const files = await need().exportFolder(a.kind, a.baseModel);
-    const folder = `${a.baseModel}-${a.kind === 'adapter' ? 'lora' : 'merged'}`;
-    const zip = zipFolder(folder, files);
-    const buffer = (zip.byteOffset === 0 && zip.byteLength === zip.buffer.byteLength ? zip : zip.slice()).buffer as ArrayBuffer;
-    return { name: `${folder}.zip`, zip: buffer, files: files.map((f) => ({ name: f.name, bytes: f.bytes.byteLength })) };
-  },
-  async grad(a) {
-    const t0 = performance.now();
-    const adapter = a.adapter ? { config: a.adapter.config, weights: new Uint8Array(a.adapter.weights) } : undefined;
-    const r = await need().grad(a.inputIds, adapter, a.lora);
-    return { ...r, ms: performance.now() - t0 };
-  },
-  async train(a) {
-    const docs = a.files.flatMap((f) => parseDataset(f.name, f.text));
-    const h = a.heldout;
-    const heldout = h && h.every > 0 ? { docs: h.files.flatMap((f) => parseDataset(f.name, f.text)), every: h.every, chunks: h.chunks } : undefined;
-    return need().train(docs, a.settings, heldout);
-  },
-  async 'count-tokens'(a) {
-    const docs = a.files.flatMap((f) => parseDataset(f.name, f.text));
-    const ids = need().tokenize(docs);
-    return { documents: docs.length, tokens: ids.reduce((n, d) => n + d.length, 0) };
-  },
-  async bench(a) {
-    const s = need();
-    const docs = a.files.flatMap((f) => parseDataset(f.name, f.text));
-    const layers = s.config.layers;
-    const policy = a.policy ? parsePolicy(a.policy, layers) : artifactPolicy(layers);
-    const modes = a.modes.map((m) => ({ name: m, sparsity: m === 'dense' ? { mode: 'dense' as const } : { mode: 'oracle' as const, block: a.block, policy } }));
-    return s.bench(docs, { ctxs: a.ctxs, modes, steps: a.steps, seed: 0, lr: 1e-3, lora: { loraR: 8, loraAlpha: 16, targetModules: [] } }, () => {});
-  },
-  async control(a) {
-    need().setControl(a.action);
-    return null;
-  },
-};
+/** A lost GPU device ends the worker with an error, so the page restarts the engine and offers to resume. */
+function watchDevice(ort: Ort): void {
+  const env = ort.env as unknown as { webgpu?: { device?: Promise<{ lost: Promise<{ message: string; reason: string }> }> } };
+  void env.webgpu?.device?.then((device) => device.lost.then((info) => {
+    setTimeout(() => {
+      throw new Error(`The GPU device was lost (${info.message || info.reason}).`);
+    });
+  }));
+}
 
 self.onmessage = async (e: MessageEvent<Request>) => {
   const { id, type, args } = e.data;

@@ -1,8 +1,9 @@
 // The one message protocol between the page and the engine worker.
 import type { EngineEvent, ModelSummary } from '../engine/events';
-import type { TrainSettings } from '../engine/session';
+import type { PredictorSummary, TrainSettings } from '../engine/session';
 import type { BenchRow } from '../engine/train/bench';
 import type { Provider } from '../engine/runtime/runtime';
+import type { InterruptedRun } from './checkpoint-store';
 
 export type ProviderChoice = 'auto' | Provider;
 
@@ -23,11 +24,17 @@ export interface RequestMap {
     result: { loss: number; tokens: number; grads: Record<string, Float32Array>; ms: number; locations: string[] };
   };
   train: {
-    args: { files: TextFile[]; settings: TrainSettings; heldout?: { files: TextFile[]; every: number; chunks: number } };
+    /** With resume, the interrupted run's checkpoint, data and settings replace files and settings. */
+    args: { files: TextFile[]; settings: TrainSettings; heldout?: { files: TextFile[]; every: number; chunks: number }; resume?: boolean };
     result: { steps: number; lastLoss: number };
   };
+  /** The run a reload, a crash or a lost GPU interrupted (its checkpoint in the browser's storage), if any. */
+  'interrupted-run': { args: Record<string, never>; result: InterruptedRun | null };
+  'discard-run': { args: Record<string, never>; result: null };
   /** Documents and tokens of a dataset, before a run. */
   'count-tokens': { args: { files: TextFile[] }; result: { documents: number; tokens: number } };
+  /** Pattern predictors for the loaded model (lemo mode). */
+  'load-predictors': { args: { bytes: ArrayBuffer }; result: PredictorSummary };
   control: { args: { action: 'pause' | 'resume' | 'stop' }; result: null };
   /** The trained run as a .zip: PEFT's adapter (with the predictors when loaded), or the merged model folder. */
   export: { args: { kind: 'adapter' | 'merged'; baseModel: string }; result: { name: string; zip: ArrayBuffer; files: { name: string; bytes: number }[] } };

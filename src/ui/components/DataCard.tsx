@@ -1,5 +1,5 @@
-// The training text: a drop zone (or file picker), the files' sizes and, once the worker has
-// tokenized them at Start, their token and window counts.
+// The training text: a drop zone (or file picker), the files' sizes and token counts (counted by
+// the engine as they load), the windows of the last run, and the held-out text.
 import { useState, type DragEvent } from 'react';
 import { useStudio } from '../store';
 import { addDataFiles } from '../controller';
@@ -8,6 +8,9 @@ import { fmtBytes, fmtCount } from '../lib/format';
 export function DataCard() {
   const dataFiles = useStudio((s) => s.dataFiles);
   const dataset = useStudio((s) => s.dataset);
+  const count = useStudio((s) => s.dataCount);
+  const heldout = useStudio((s) => s.heldoutFiles);
+  const evalEvery = useStudio((s) => s.settings.evalEvery);
   const [over, setOver] = useState(false);
   const onDrop = (e: DragEvent) => {
     e.preventDefault();
@@ -31,12 +34,22 @@ export function DataCard() {
       <ul className="files" data-testid="data-files">
         {dataFiles.map((f) => <li key={f.name} data-bytes={f.bytes}>{f.name} <span className="muted">{fmtBytes(f.bytes)}</span></li>)}
       </ul>
-      {dataset ? (
-        <p className="small" data-testid="dataset-summary" data-tokens={dataset.tokens}>
-          {dataset.documents} document{dataset.documents === 1 ? '' : 's'} · {fmtCount(dataset.tokens)} tokens · {dataset.windows} windows of {dataset.ctx}
+      {count ? (
+        <p className="small" data-testid="dataset-count" data-tokens={count.tokens} data-documents={count.documents}>
+          {count.documents} document{count.documents === 1 ? '' : 's'} · {fmtCount(count.tokens)} tokens
         </p>
       ) : (
-        dataFiles.length > 0 && <p className="small muted" data-testid="dataset-pending">{fmtBytes(bytes)} of text; tokens are counted when a run starts.</p>
+        dataFiles.length > 0 && <p className="small muted" data-testid="dataset-pending">{fmtBytes(bytes)} of text; counting tokens…</p>
+      )}
+      {dataset && (
+        <p className="small" data-testid="dataset-summary" data-tokens={dataset.tokens}>
+          last run: {dataset.documents} document{dataset.documents === 1 ? '' : 's'} · {fmtCount(dataset.tokens)} tokens · {dataset.windows} windows of {dataset.ctx}
+        </p>
+      )}
+      {heldout.length > 0 && (
+        <p className="small muted" data-testid="heldout-files">
+          held-out: {heldout.map((f) => `${f.name} (${fmtBytes(f.bytes)})`).join(', ')}{evalEvery > 0 ? `, evaluated every ${evalEvery} steps` : ', not evaluated'}
+        </p>
       )}
     </section>
   );

@@ -1,29 +1,54 @@
-// The loss of every step, with its CSV; the hidden list carries the numbers for tests.
-import { memo, useDeferredValue } from 'react';
-import { CartesianGrid, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
-import type { StepEvent } from '../../engine/events';
+// The loss of every step and, where the run evaluated held-out text, the held-out loss (its
+// perplexity in the summary and tooltip), with their CSV; hidden lists carry the numbers for tests.
+import { memo, useDeferredValue, useMemo } from 'react';
+import { CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
+import type { EvalEvent, StepEvent } from '../../engine/events';
 import { useStudio } from '../store';
 import { toCsv } from '../lib/csv';
 import { ChartCard } from './ChartCard';
 import { EmptyPanel } from './EmptyPanel';
 
+const TRAIN_COLOR = '#2563eb';
+const HELDOUT_COLOR = '#dc2626';
 const MARGIN = { top: 8, right: 16, bottom: 16, left: 0 };
 const X_LABEL = { value: 'step', position: 'insideBottom', offset: -8, fontSize: 12 } as const;
 const X_DOMAIN: [number, string] = [1, 'dataMax'];
 const Y_DOMAIN: [string, string] = ['auto', 'auto'];
+const LEGEND_STYLE = { fontSize: 12 };
 const yTick = (v: number) => v.toFixed(2);
-const value = (v: unknown) => Number(v).toFixed(4);
+const TRAINING = 'training loss (nats/token)';
+const HELDOUT = 'held-out loss';
 const stepLabel = (l: unknown) => `step ${String(l)}`;
+const value = (v: unknown, name: unknown) => {
+  const x = Number(v);
+  return name === HELDOUT ? [`${x.toFixed(4)} (perplexity ${Math.exp(x).toFixed(1)})`, HELDOUT] : [x.toFixed(4), TRAINING];
+};
 
-const LossPlot = memo(function LossPlot({ steps }: { steps: StepEvent[] }) {
+interface Row {
+  step: number;
+  loss?: number;
+  heldout?: number;
+}
+
+/** Training and held-out losses by step, in one series of rows. */
+function rowsOf(steps: readonly StepEvent[], evals: readonly EvalEvent[]): Row[] {
+  const by = new Map<number, Row>();
+  for (const s of steps) by.set(s.step, { step: s.step, loss: s.loss });
+  for (const e of evals) by.set(e.step, { ...(by.get(e.step) ?? { step: e.step }), heldout: e.loss });
+  return [...by.values()].sort((a, b) => a.step - b.step);
+}
+
+const LossPlot = memo(function LossPlot({ rows, hasEval, dots }: { rows: Row[]; hasEval: boolean; dots: boolean }) {
   return (
     <ResponsiveContainer width="100%" height={240}>
-      <LineChart data={steps} margin={MARGIN}>
+      <LineChart data={rows} margin={MARGIN}>
         <CartesianGrid strokeDasharray="3 3" stroke="#e5e7eb" />
         <XAxis dataKey="step" type="number" domain={X_DOMAIN} allowDecimals={false} label={X_LABEL} />
         <YAxis domain={Y_DOMAIN} width={48} tickFormatter={yTick} />
         <Tooltip formatter={value} labelFormatter={stepLabel} isAnimationActive={false} />
-        <Line type="linear" dataKey="loss" stroke="#2563eb" dot={steps.length < 40} isAnimationActive={false} />
+        <Legend verticalAlign="top" height={24} iconSize={10} wrapperStyle={LEGEND_STYLE} />
+        <Line type="linear" dataKey="loss" name={TRAINING} stroke={TRAIN_COLOR} dot={dots} isAnimationActive={false} connectNulls />
+        {hasEval && <Line type="linear" dataKey="heldout" name={HELDOUT} stroke={HELDOUT_COLOR} strokeWidth={2} dot connectNulls isAnimationActive={false} />}
       </LineChart>
     </ResponsiveContainer>
   );
@@ -31,18 +56,36 @@ const LossPlot = memo(function LossPlot({ steps }: { steps: StepEvent[] }) {
 
 export function LossChart() {
   const steps = useStudio((s) => s.steps);
-  const stepsLate = useDeferredValue(steps);
+  const evals = useStudio((s) => s.evals);
+  const rows = useMemo(() => rowsOf(steps, evals), [steps, evals]);
+  const rowsLate = useDeferredValue(rows);
   const last = steps[steps.length - 1];
+  const lastEval = evals[evals.length - 1];
   const csv = steps.length
-    ? () => toCsv(['step', 'loss', 'tokens', 'ms', 'tokens_per_second'], steps.map((s) => [s.step, s.loss, s.tokens, s.ms.toFixed(1), s.tokensPerSecond.toFixed(1)]))
+    ? () => {
+      const ev = new Map(evals.map((e) => [e.step, e]));
+      return toCsv(
+        ['step', 'loss', 'tokens', 'ms', 'tokens_per_second', 'heldout_loss', 'heldout_perplexity'],
+        steps.map((s) => [s.step, s.loss, s.tokens, s.ms.toFixed(1), s.tokensPerSecond.toFixed(1), ev.get(s.step)?.loss ?? '', ev.get(s.step)?.perplexity ?? '']),
+      );
+    }
     : null;
+  const summary = last ? (
+    <>
+      step {last.step} · loss {last.loss.toFixed(4)}
+      {lastEval && <> · <span style={{ color: HELDOUT_COLOR }}>held-out perplexity <strong data-testid="heldout-perplexity">{lastEval.perplexity.toFixed(1)}</strong></span> at step {lastEval.step} ({lastEval.tokens} tokens)</>}
+    </>
+  ) : 'no steps yet';
   return (
-    <ChartCard title="Training loss" id="loss-chart" summary={last ? `step ${last.step} · ${last.loss.toFixed(4)}` : 'no steps yet'} csv={csv}>
+    <ChartCard title="Loss" id="loss-chart" summary={summary} csv={csv}>
       <div className="plot">
-        {steps.length ? <LossPlot steps={stepsLate} /> : <EmptyPanel>The loss of each step appears here once a run starts.</EmptyPanel>}
+        {steps.length ? <LossPlot rows={rowsLate} hasEval={evals.length > 0} dots={steps.length < 40} /> : <EmptyPanel>The loss of each step appears here once a run starts, with the held-out loss every few steps.</EmptyPanel>}
       </div>
       <ol className="sr-only" data-testid="loss-values">
         {steps.map((s) => <li key={s.step}>{s.loss}</li>)}
+      </ol>
+      <ol className="sr-only" data-testid="eval-values">
+        {evals.map((e) => <li key={e.step} data-step={e.step} data-loss={e.loss} data-perplexity={e.perplexity} data-tokens={e.tokens}>{e.perplexity}</li>)}
       </ol>
     </ChartCard>
   );

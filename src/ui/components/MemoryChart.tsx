@@ -23,6 +23,9 @@ export function MemoryChart() {
   const points = useMemo(() => memoryPoints(memory), [memory]);
   const steps = useMemo(() => perStep(points), [points]);
   const hasDevice = points.some((p) => p.device !== undefined);
+  const provider = useStudio((s) => s.provider);
+  const evaluated = useStudio((s) => s.evals.length > 0);
+  const deviceLabel = provider === 'webgpu' ? 'GPU buffers (measured)' : 'WASM heap (measured)';
   // The plot renders from deferred values: React draws it in the background, interruptibly,
   // so input on the page is answered first.
   const pointsLate = useDeferredValue(points);
@@ -54,12 +57,13 @@ export function MemoryChart() {
       <div className="memory-body" data-peak={peak?.total ?? ''} data-baseline={baseline?.peakTotal ?? ''}>
         <div className="plot">
           {points.length ? (
-            <MemoryPlot points={shown} axis={axisLate} boundaries={boundaries} baseline={baseline?.peakTotal ?? null} hasDevice={hasDevice} />
+            <MemoryPlot points={shown} axis={axisLate} boundaries={boundaries} baseline={baseline?.peakTotal ?? null} hasDevice={hasDevice} deviceLabel={deviceLabel} />
           ) : (
             <EmptyPanel>Memory by kind appears here after the first step: the accountant samples it after every session run.</EmptyPanel>
           )}
+          {evaluated && axis === 'time' && <p className="small muted" data-testid="memory-eval-note">Flat stretches after some steps are held-out evaluations, which are not sampled.</p>}
         </div>
-        <MemoryLegend latest={points[points.length - 1] ?? null} peak={peak} baseline={baseline} hasDevice={hasDevice} denseRun={denseRun} modelWeightBytes={modelWeightBytes} />
+        <MemoryLegend latest={points[points.length - 1] ?? null} peak={peak} baseline={baseline} hasDevice={hasDevice} deviceLabel={deviceLabel} denseRun={denseRun} modelWeightBytes={modelWeightBytes} />
       </div>
       <ol className="sr-only" data-testid="memory-steps">
         {steps.map((s) => (

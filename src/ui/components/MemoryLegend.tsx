@@ -11,6 +11,7 @@ interface Props {
   peak: { total: number; split: ByKind } | null;
   baseline: Baseline | null;
   hasDevice: boolean;
+  deviceLabel: string;
   /** The run leaves no token out, so it has no separate dense baseline. */
   denseRun: boolean;
   /** The checkpoint's float32 weight bytes, to compare with what the engine holds. */
@@ -31,7 +32,7 @@ function PeakBar({ label, split, total, scale, testId }: { label: string; split:
   );
 }
 
-export function MemoryLegend({ latest, peak, baseline, hasDevice, denseRun, modelWeightBytes }: Props) {
+export function MemoryLegend({ latest, peak, baseline, hasDevice, deviceLabel, denseRun, modelWeightBytes }: Props) {
   const extraWeights = latest && modelWeightBytes ? latest.weights - modelWeightBytes : 0;
   const scale = Math.max(peak?.total ?? 0, baseline?.peakTotal ?? 0) || 1;
   const cell = (b: ByKind | null | undefined, k: keyof ByKind) => (b ? fmtBytes(b[k]) : '–');
@@ -57,7 +58,7 @@ export function MemoryLegend({ latest, peak, baseline, hasDevice, denseRun, mode
             <td className="num">{baseline ? fmtBytes(baseline.peakTotal) : '–'}</td>
           </tr>
           {hasDevice && (
-            <tr><td><i className="swatch line" style={{ background: DEVICE_COLOR }} />device (measured)</td><td className="num">{latest?.device !== undefined ? fmtBytes(latest.device) : '–'}</td><td /><td /></tr>
+            <tr><td><i className="swatch line" style={{ background: DEVICE_COLOR }} />{deviceLabel}</td><td className="num">{latest?.device !== undefined ? fmtBytes(latest.device) : '–'}</td><td /><td /></tr>
           )}
         </tbody>
       </table>
@@ -69,6 +70,9 @@ export function MemoryLegend({ latest, peak, baseline, hasDevice, denseRun, mode
         </p>
       )}
       {baseline && <p className="small muted">dense baseline: {baseline.source}</p>}
+      {hasDevice && deviceLabel.startsWith('WASM') && (
+        <p className="small muted" data-testid="device-note">The WASM heap holds what a session run reads and writes while it runs; the weights and saved tensors wait in the engine worker’s JavaScript memory between runs, so it can stay below the total.</p>
+      )}
       {!baseline && denseRun && peak && <p className="small muted">No separate dense baseline: this run is dense.</p>}
     </div>
   );

@@ -18,6 +18,7 @@ interface Props {
   boundaries: Map<number, number>;
   baseline: number | null;
   hasDevice: boolean;
+  deviceLabel: string;
 }
 
 const MARGIN = { top: 4, right: 16, bottom: 16, left: 0 };
@@ -33,7 +34,7 @@ const X_TICK: Record<MemoryAxis, (v: number) => string> = {
 };
 const tooltip = (p: TooltipContentProps) => <MemoryTooltip active={p.active} point={p.payload[0]?.payload as MemoryPoint | undefined} />;
 
-export const MemoryPlot = memo(function MemoryPlot({ points, axis, boundaries, baseline, hasDevice }: Props) {
+export const MemoryPlot = memo(function MemoryPlot({ points, axis, boundaries, baseline, hasDevice, deviceLabel }: Props) {
   const xKey = axis === 'time' ? 'x' : 'i';
   const marks = useMemo(() => [...boundaries.keys()], [boundaries]);
   const domain = useMemo<[number, number]>(() => [points[0]?.[xKey] ?? 0, points[points.length - 1]?.[xKey] ?? 1], [points, xKey]);
@@ -56,7 +57,7 @@ export const MemoryPlot = memo(function MemoryPlot({ points, axis, boundaries, b
           <Area key={k} type="stepBefore" dataKey={k} name={KIND_LABEL[k]} stackId="bytes" stroke={KIND_COLOR[k]} fill={KIND_COLOR[k]}
             fillOpacity={0.75} strokeWidth={0} isAnimationActive={false} activeDot={false} />
         ))}
-        {hasDevice && <Line type="stepBefore" dataKey="device" name="device" stroke={DEVICE_COLOR} strokeWidth={1.5} dot={false} activeDot={false} isAnimationActive={false} />}
+        {hasDevice && <Line type="stepBefore" dataKey="device" name={deviceLabel} stroke={DEVICE_COLOR} strokeWidth={1.5} dot={false} activeDot={false} isAnimationActive={false} />}
         {baseline !== null && (
           <ReferenceLine y={baseline} stroke={BASELINE_COLOR} strokeDasharray="6 4" strokeWidth={1.5} ifOverflow="extendDomain" label={baselineLabel} />
         )}

@@ -16,6 +16,7 @@ export function Progress() {
   const model = useStudio((s) => s.model);
   const total = useStudio((s) => (s.runSettings ?? s.settings).steps);
   const startedAt = useStudio((s) => s.startedAt);
+  const runningAt = useStudio((s) => s.runningAt);
   const endedAt = useStudio((s) => s.endedAt);
   const pending = useStudio((s) => s.pending);
   const busy = run === 'running' || run === 'paused';
@@ -23,7 +24,10 @@ export function Progress() {
   const last = steps[steps.length - 1];
   const recent = steps.length > 1 ? steps.slice(1).slice(-RECENT) : steps;
   const mean = recent.length ? recent.reduce((a, s) => a + s.ms, 0) / recent.length : NaN;
-  const elapsed = startedAt === null ? NaN : (endedAt ?? now) - startedAt;
+  // Elapsed counts from the first step; reading the data and the dense baseline come before it.
+  const elapsed = runningAt === null ? NaN : (endedAt ?? now) - runningAt;
+  const preparing = runningAt === null && startedAt !== null && busy;
+  const prepared = runningAt !== null && startedAt !== null ? runningAt - startedAt : NaN;
   return (
     <section className="card progress wide" data-testid="progress">
       <div className="buttons">
@@ -39,7 +43,8 @@ export function Progress() {
         <span data-testid="step">step {step} / {total}</span>
         <span data-testid="tokens-per-second">{last ? `${Math.round(last.tokensPerSecond)} tokens/s` : '– tokens/s'}</span>
         <span>{last ? `${Math.round(last.ms)} ms/step` : '– ms/step'}</span>
-        <span data-testid="elapsed">elapsed {fmtDuration(elapsed)}</span>
+        <span data-testid="elapsed">{preparing ? `preparing ${fmtDuration(now - startedAt!)}` : `elapsed ${fmtDuration(elapsed)}`}</span>
+        {Number.isFinite(prepared) && <span className="muted" data-testid="prepared" title="reading and tokenizing the data, the dense baseline step">prepared in {fmtDuration(prepared)}</span>}
         <span data-testid="time-left">{busy && steps.length ? `${fmtDuration(mean * (total - step))} left` : run === 'finished' ? 'done' : ''}</span>
       </div>
     </section>

@@ -5,16 +5,19 @@ import { boot } from '../controller';
 import type { ProviderChoice } from '../../worker/protocol';
 import { Field } from './Field';
 
-type NumberKey = 'ctx' | 'batch' | 'steps' | 'lr' | 'loraR' | 'loraAlpha' | 'seed' | 'block' | 'keepRatio';
+type NumberKey = 'ctx' | 'batch' | 'steps' | 'lr' | 'loraR' | 'loraAlpha' | 'seed' | 'block' | 'keepRatio' | 'evalEvery' | 'evalChunks' | 'recallEvery' | 'checkpointEvery';
 
 export function SettingsCard() {
   const settings = useStudio((s) => s.settings);
   const setSettings = useStudio((s) => s.setSettings);
   const run = useStudio((s) => s.run);
   const busy = run === 'running' || run === 'paused';
+  const predictors = useStudio((s) => s.predictors);
+  const predictorsNote = useStudio((s) => s.predictorsNote);
   const dense = settings.sparsity === 'dense';
+  const lemo = settings.sparsity === 'lemo';
   const num = (key: NumberKey, disabled = false) => ({
-    value: settings[key],
+    value: settings[key] ?? 0,
     disabled: busy || disabled,
     type: 'number' as const,
     onChange: (e: ChangeEvent<HTMLInputElement>) => setSettings({ [key]: Number(e.target.value) }),
@@ -30,21 +33,39 @@ export function SettingsCard() {
       <Field label="LoRA r / alpha" hint="rank and scale (alpha / r), on the attention projections">
         <span className="pair"><input data-testid="lora-r" min={1} {...num('loraR')} /><input data-testid="lora-alpha" min={1} {...num('loraAlpha')} /></span>
       </Field>
-      <Field label="Token elimination" hint="LeMo: the oracle picks each layer's blocks; dense keeps every token">
+      <Field
+        label="Token elimination"
+        hint={predictors
+          ? 'LeMo, the paper’s policy. lemo: learned predictors pick each layer’s blocks; oracle: exact attention scores pick them; dense keeps every token'
+          : `LeMo, the paper’s policy. oracle: exact attention scores pick each layer’s blocks; dense keeps every token. lemo needs predictors: ${predictorsNote}`}
+      >
         <select
           data-testid="sparsity-select"
           value={settings.sparsity}
           disabled={busy}
           onChange={(e) => setSettings({ sparsity: e.target.value as Settings['sparsity'] })}
         >
-          <option value="oracle">LeMo (oracle, paper policy)</option>
+          <option value="lemo" disabled={!predictors}>lemo (predictors){predictors ? '' : ' · unavailable'}</option>
+          <option value="oracle">oracle (exact scores)</option>
           <option value="dense">dense</option>
         </select>
       </Field>
-      <Field label="Block / keep ratio" hint="tokens per block; share of blocks the sparse layers keep">
-        <span className="pair"><input data-testid="block" min={1} {...num('block', dense)} /><input data-testid="keep-ratio" min={0.05} max={1} step={0.05} {...num('keepRatio', dense)} /></span>
+      <Field label="Block / keep ratio" hint={lemo && predictors ? `the predictors' blocks (${predictors.block} tokens); share of blocks the sparse layers keep` : 'tokens per block; share of blocks the sparse layers keep'}>
+        <span className="pair">
+          <input data-testid="block" min={1} {...num('block', dense || lemo)} {...(lemo && predictors ? { value: predictors.block } : {})} />
+          <input data-testid="keep-ratio" min={0.05} max={1} step={0.05} {...num('keepRatio', dense)} />
+        </span>
+      </Field>
+      {lemo && (
+        <Field label="Recall every" hint="steps between measurements of the predictors' recall (each runs the exact scores too); 0: never">
+          <input data-testid="recall-every" min={0} {...num('recallEvery')} />
+        </Field>
+      )}
+      <Field label="Held-out every / chunks" hint="steps between held-out perplexity evaluations (0: never); chunks of context length evaluated each time">
+        <span className="pair"><input data-testid="eval-every" min={0} {...num('evalEvery')} /><input data-testid="eval-chunks" min={1} {...num('evalChunks')} /></span>
       </Field>
       <Field label="Seed" hint="data order and LoRA init"><input {...num('seed')} /></Field>
+      <Field label="Checkpoint every" hint="steps; a reload or crash resumes from the last one (0: off)"><input data-testid="checkpoint-every" min={0} {...num('checkpointEvery')} /></Field>
       <Field label="Execution provider" hint="auto picks WebGPU on a real GPU, WASM otherwise">
         <select
           data-testid="provider-select"

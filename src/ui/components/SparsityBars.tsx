@@ -3,7 +3,7 @@
 import { memo, useCallback, useDeferredValue, useMemo } from 'react';
 import { Bar, BarChart, CartesianGrid, Legend, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import { useStudio } from '../store';
-import { layerSparsity, layersCsv, meanEliminated, type LayerSparsity } from '../lib/sparsity-series';
+import { layerSparsity, layersCsv, meanEliminated, meanRecall, type LayerSparsity } from '../lib/sparsity-series';
 import { sparsityNote } from '../lib/sparsity-note';
 import { fmtPercent } from '../lib/format';
 import { ChartCard } from './ChartCard';
@@ -36,14 +36,20 @@ const BarsPlot = memo(function BarsPlot({ rows, hasRecall }: { rows: LayerSparsi
 
 export function SparsityBars() {
   const sparsity = useStudio((s) => s.sparsity);
+  const recall = useStudio((s) => s.recall);
+  const lemoRun = useStudio((s) => s.runSettings?.sparsity === 'lemo');
   const note = useStudio(sparsityNote);
-  const rows = useMemo(() => (sparsity ? layerSparsity(sparsity) : []), [sparsity]);
+  const rows = useMemo(() => (sparsity ? layerSparsity(sparsity, recall?.values) : []), [sparsity, recall]);
   const rowsLate = useDeferredValue(rows);
   const hasRecall = rows.some((r) => r.recall !== null);
   const mean = meanEliminated(rows);
-  const summary = sparsity ? `step ${sparsity.step} · ${Number.isNaN(mean) ? 'no layer eliminates' : `${fmtPercent(mean)} eliminated in sparse layers`}` : '';
+  const recallMean = meanRecall(rows);
+  const recallText = !lemoRun ? '' : recall && !Number.isNaN(recallMean)
+    ? ` · predictor recall ${fmtPercent(recallMean)} (step ${recall.step})`
+    : ' · predictor recall: not measured yet';
+  const summary = sparsity ? `step ${sparsity.step} · ${Number.isNaN(mean) ? 'no layer eliminates' : `${fmtPercent(mean)} eliminated in sparse layers`}${recallText}` : '';
   return (
-    <ChartCard title="Tokens eliminated per layer" id="sparsity-bars" summary={summary} csv={sparsity ? () => layersCsv(rows, sparsity.step) : null}>
+    <ChartCard title={lemoRun ? 'Tokens eliminated and predictor recall per layer' : 'Tokens eliminated per layer'} id="sparsity-bars" summary={summary} csv={sparsity ? () => layersCsv(rows, sparsity.step) : null}>
       <div className="plot">
         {sparsity ? (
           <BarsPlot rows={rowsLate} hasRecall={hasRecall} />

@@ -1,0 +1,81 @@
+// Bringing one's own model: a folder picked (or its files dropped) replaces the default model
+// in the worker, named on the page with its size and parameter count; the runs that follow
+// train it. A folder that is not a model, or whose weights are corrupt, gets a sentence and
+// leaves the model loaded before in place, in the page and in the engine.
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test, expect, type Page } from '@playwright/test';
+import { collectErrors } from './helpers/console';
+import { dropBinaryFiles } from './helpers/drop';
+import { losses, openStudio, setUpRun } from './helpers/studio';
+import { writeTinyLlama } from './helpers/tiny-model';
+
+async function trainTwoSteps(page: Page): Promise<number[]> {
+  await setUpRun(page, { ctx: 64, steps: 2, block: 16 });
+  await page.getByTestId('start').click();
+  await expect(page.getByTestId('run-state')).toHaveText('finished');
+  return losses(page);
+}
+
+test('a model folder loads into the worker and trains; a bad folder leaves the previous model loaded', async ({ page }) => {
+  const errors = collectErrors(page);
+  const root = mkdtempSync(join(tmpdir(), 'lemo-model-'));
+  const tiny = writeTinyLlama(join(root, 'tiny-llama'));
+  await openStudio(page);
+  const defaultParams = Number(await page.getByTestId('model-card').locator('dl').getAttribute('data-parameters'));
+  const alert = page.getByTestId('error');
+
+  // A folder without tokenizer.json: named, with what is missing; the default model stays.
+  const noTok = join(root, 'no-tokenizer');
+  writeTinyLlama(noTok);
+  const files = ['config.json', 'model.safetensors'].map((n) => ({ name: n, bytes: new Uint8Array(readFileSync(join(noTok, n))) }));
+  await dropBinaryFiles(page.getByTestId('model-drop-zone'), files);
+  await expect(alert).toContainText('tokenizer.json is missing');
+  await expect(alert).toContainText('lemo-tiny stays loaded');
+  await expect(page.getByTestId('model-name')).toHaveText('lemo-tiny');
+  await alert.getByRole('button', { name: 'dismiss' }).click();
+
+  // Weights cut short: the engine refuses them with its sentence, and keeps the model it had.
+  const cut = join(root, 'cut-short');
+  writeTinyLlama(cut);
+  const full = readFileSync(join(cut, 'model.safetensors'));
+  writeFileSync(join(cut, 'model.safetensors'), full.subarray(0, full.length - 1000));
+  await page.getByTestId('model-input').setInputFiles(cut);
+  await expect(alert).toContainText('Could not load the model from cut-short');
+  await expect(alert).toContainText('cut short');
+  await expect(alert).toContainText('lemo-tiny stays loaded');
+  await expect(page.getByTestId('model-name')).toHaveText('lemo-tiny');
+  expect(Number(await page.getByTestId('model-card').locator('dl').getAttribute('data-parameters'))).toBe(defaultParams);
+  await alert.getByRole('button', { name: 'dismiss' }).click();
+  // The engine still trains the pretrained default model: far below a uniform guess (ln 8192 ≈ 9.01).
+  for (const l of await trainTwoSteps(page)) expect(l).toBeLessThan(Math.log(8192) - 2);
+
+  // A good folder, picked with the folder dialog.
+  await page.getByTestId('model-input').setInputFiles(tiny.dir);
+  await expect(page.getByTestId('model-name')).toHaveText('tiny-llama');
+  const dl = page.getByTestId('model-card').locator('dl');
+  expect(Number(await dl.getAttribute('data-parameters'))).toBe(tiny.parameters);
+  expect(Number(await dl.getAttribute('data-layers'))).toBe(tiny.layers);
+  await expect(page.getByTestId('model-parameters')).toContainText(`${(tiny.parameters / 1e3).toFixed(1)} k`);
+  await expect(page.getByTestId('model-file').filter({ hasText: 'model.safetensors' })).toHaveAttribute('data-bytes', String(tiny.weightsFileBytes));
+  await expect(page.getByTestId('predictors')).toContainText('tiny-llama has no predictors.safetensors');
+  await expect(page.locator('[data-testid=sparsity-select] option[value=lemo]')).toBeDisabled();
+  // The dataset's tokens are counted again with the new model's tokenizer.
+  await expect(page.getByTestId('dataset-count')).toHaveAttribute('data-tokens', /^\d+$/);
+  // Its runs train the new model: random weights predict about uniformly over the vocabulary.
+  const random = await trainTwoSteps(page);
+  expect(random).toHaveLength(2);
+  for (const l of random) expect(Math.abs(l - Math.log(tiny.vocab))).toBeLessThan(0.5);
+  // Two sparse layers of the policy over two: the per-layer panel has a row per layer of this model.
+  await expect(page.getByTestId('sparsity-values').locator('li')).toHaveCount(tiny.layers);
+
+  // Its files dropped loose replace it again under the name "the dropped files".
+  const again = join(root, 'again');
+  const other = writeTinyLlama(again, { layers: 3, seed: 11 });
+  const names = ['config.json', 'model.safetensors', 'tokenizer.json'];
+  await dropBinaryFiles(page.getByTestId('model-drop-zone'), names.map((n) => ({ name: n, bytes: new Uint8Array(readFileSync(join(again, n))) })));
+  await expect(page.getByTestId('model-name')).toHaveText('the dropped files');
+  expect(Number(await dl.getAttribute('data-parameters'))).toBe(other.parameters);
+  expect(errors).toEqual([]);
+});
