@@ -18,7 +18,7 @@ import { Runtime, type Ort } from '../../src/engine/runtime/runtime';
 import type { BenchRow } from '../../src/engine/train/bench';
 import { readJson, readModelDir } from '../../src/cli/files';
 import { readDataset } from '../../src/cli/session';
-import * as sparsityOptions from '../../src/cli/sparsity-options';
+import { sparsityWithPredictors } from '../../src/cli/sparsity-options';
 import type { Sparsity } from '../../src/engine/train/trainer';
 import { installGpuBufferTracker, gpuBufferBytes } from '../../src/worker/device-memory';
 import { GraphBuilder } from '../../src/engine/graph/builder';
@@ -91,6 +91,31 @@ queueProto.writeBuffer = function (this: GPUQueue, buffer: GPUBuffer, offset: nu
   return dataOffset === undefined ? writeBuffer.call(this, buffer, offset, data) : writeBuffer.call(this, buffer, offset, data, dataOffset, size);
 } as GPUQueue['writeBuffer'];
 installGpuBufferTracker();
+
+// Host-side counters: submits, buffers created, and GPU→CPU reads (each read waits for the queue).
+const counters = { submits: 0, createBuffer: 0, mapAsync: 0, mapWaitMs: 0 };
+const bufferProto = (dawn.globals.GPUBuffer as { prototype: GPUBuffer }).prototype;
+const mapAsync = bufferProto.mapAsync;
+bufferProto.mapAsync = async function (this: GPUBuffer, ...args: Parameters<GPUBuffer['mapAsync']>) {
+  counters.mapAsync++;
+  const t0 = performance.now();
+  try {
+    return await mapAsync.apply(this, args);
+  } finally {
+    counters.mapWaitMs += performance.now() - t0;
+  }
+};
+const submit = queueProto.submit;
+queueProto.submit = function (this: GPUQueue, ...args: Parameters<GPUQueue['submit']>) {
+  counters.submits++;
+  return submit.apply(this, args);
+};
+const deviceProto = (dawn.globals.GPUDevice as { prototype: GPUDevice }).prototype;
+const createBuffer = deviceProto.createBuffer;
+deviceProto.createBuffer = function (this: GPUDevice, ...args: Parameters<GPUDevice['createBuffer']>) {
+  counters.createBuffer++;
+  return createBuffer.apply(this, args);
+};
 
 const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
 if (!adapter) throw new Error('No WebGPU adapter: Dawn found no Vulkan driver (check VK_DRIVER_FILES and libvulkan.so.1).');
@@ -176,21 +201,41 @@ async function ortCeiling() {
   log(`onnxruntime MatMul ${n}³ ×${chain}: ${med.toFixed(1)} ms per run, ${gflops.toFixed(0)} GFLOP/s`);
   rt.dispose(a);
   rt.dispose(bw);
+
+  // Launch cost: 400 element-wise kernels on 1024 floats (nothing to compute), output read back.
+  const N = 400;
+  const c = new GraphBuilder('launch_chain');
+  let y = c.input('x', 'float32', [1024]);
+  const v = c.input('v', 'float32', [1024]);
+  for (let i = 0; i < N; i++) y = c.op1(i % 2 ? 'Add' : 'Mul', [y, v]);
+  c.output(y, 'y');
+  const launchGraph = c.build();
+  const feeds = { x: rt.tensor('float32', new Float32Array(1024).fill(1), [1024]), v: rt.tensor('float32', new Float32Array(1024).fill(1), [1024]) };
+  const launch: number[] = [];
+  for (let r = 0; r < 8; r++) {
+    const t0 = performance.now();
+    const out = await rt.run(launchGraph, feeds);
+    await rt.read(out.y);
+    launch.push(performance.now() - t0);
+    rt.dispose(out.y);
+  }
+  const perRun = median(launch.slice(2));
+  emit('launch', { kernels: N, msPerRun: perRun, usPerKernel: (1000 * perRun) / N, times: launch });
+  log(`launch cost: ${N} element-wise kernels in ${perRun.toFixed(1)} ms, ${((1000 * perRun) / N).toFixed(0)} µs per kernel`);
 }
 
 function median(xs: number[]): number {
   return [...xs].sort((p, q) => p - q)[Math.floor(xs.length / 2)];
 }
 
-// The CLI's choice of sparsity per mode; the lemo mode's predictors are read and uploaded by
-// sparsityWithPredictors where the CLI has it.
-type WithPredictors = (flags: { predictors?: string }, mode: string, c: typeof cfg, T: number, r: Runtime, modelDir: string) => Promise<Sparsity>;
-const withPredictors = (sparsityOptions as unknown as { sparsityWithPredictors?: WithPredictors }).sparsityWithPredictors;
+// The CLI's choice of sparsity per mode (as `lemo bench` makes it: for the longest context, the
+// lemo mode's predictors read and uploaded once).
+const sparsities = new Map<string, Sparsity>();
 async function modesFor(ctx: number, names = modeNames) {
   const out = [];
   for (const m of names) {
-    const sparsity = withPredictors ? await withPredictors({ predictors: o.predictors }, m, cfg, ctx, rt, o.model) : sparsityOptions.sparsityFrom({}, m, cfg, ctx);
-    out.push({ name: m, sparsity });
+    if (!sparsities.has(m)) sparsities.set(m, await sparsityWithPredictors({ predictors: o.predictors }, m, cfg, Math.max(...ctxs), rt, o.model));
+    out.push({ name: m, sparsity: sparsities.get(m)! });
   }
   return out;
 }
@@ -206,9 +251,18 @@ async function profile(ctx: number) {
   for (const mode of await modesFor(ctx)) {
     kernels = [];
     rt.runTime.clear();
+    const runs = new Map<string, number>();
+    const previous = rt.onSample;
+    rt.onSample = (m) => {
+      runs.set(m.phase, (runs.get(m.phase) ?? 0) + 1);
+      previous?.(m);
+    };
+    const before = { ...counters };
     const t0 = performance.now();
     await session.bench(docs, { ctxs: [ctx], modes: [mode], steps: 2, seed: Number(o.seed), lr: Number(o.lr), lora }, () => {});
     const wallMs = performance.now() - t0;
+    rt.onSample = previous;
+    const host = Object.fromEntries(Object.entries(counters).map(([k, v]) => [k, v - before[k as keyof typeof counters]]));
     // Timestamps arrive after the GPU finishes and their buffers map.
     await (await ort.env.webgpu.device).queue.onSubmittedWorkDone();
     await new Promise((r) => setTimeout(r, 500));
@@ -229,9 +283,9 @@ async function profile(ctx: number) {
     // Largest single kernels, with their input shapes.
     const top = [...kernels].sort((p, q) => q.endTime - q.startTime - (p.endTime - p.startTime)).slice(0, 25)
       .map((k) => ({ type: k.kernelType, program: k.programName, ms: (k.endTime - k.startTime) / 1e6, inputs: k.inputsMetadata.map((m) => m.dims) }));
-    const hostByGraph = [...rt.runTime.entries()].sort((p, q) => q[1] - p[1]).map(([name, ms]) => ({ name, ms }));
-    emit('profile', { mode: mode.name, ctx, steps: 2, wallMs, kernelCount: kernels.length, gpuKernelMs: gpuMs, byType: sorted(byType), byProgram: sorted(byProgram).slice(0, 60), top, hostByGraph });
-    log(`profile ${mode.name} ctx ${ctx}: wall ${wallMs.toFixed(0)} ms for 2 steps, ${kernels.length} kernels, GPU busy ${gpuMs.toFixed(0)} ms`);
+    const hostByGraph = [...rt.runTime.entries()].sort((p, q) => q[1] - p[1]).map(([name, ms]) => ({ name, ms, runs: runs.get(name) ?? 0 }));
+    emit('profile', { mode: mode.name, ctx, steps: 2, wallMs, kernelCount: kernels.length, gpuKernelMs: gpuMs, host, byType: sorted(byType), byProgram: sorted(byProgram).slice(0, 60), top, hostByGraph });
+    log(`profile ${mode.name} ctx ${ctx}: wall ${wallMs.toFixed(0)} ms for 2 steps, ${kernels.length} kernels, GPU busy ${gpuMs.toFixed(0)} ms, ${[...runs.values()].reduce((p, q) => p + q, 0)} session runs, ${JSON.stringify(host)}`);
     for (const t of sorted(byType).slice(0, 12)) log(`   ${t.name.padEnd(28)} ${t.ms.toFixed(1).padStart(9)} ms  ×${t.count}`);
   }
   ort.env.webgpu.profiling!.mode = 'off';
