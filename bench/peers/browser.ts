@@ -62,22 +62,22 @@ try {
     }
     await page.close();
   }
-  for (const ctx of ctxs) {
+  const tfjsStep = async (b: string, ctx: number) => {
     const w = wins.find((x) => x.ctx === ctx);
     if (!w) throw new Error(`${o.windows} has no window of ${ctx} tokens`);
-    for (const b of list(o.tfjs!)) {
-      if (b === 'webgpu' && !list(o['webgpu-ctx']!).map(Number).includes(ctx)) continue;
-      // A fresh page per run: nothing of an earlier run (or its failure) stays in the heap.
-      const page = await peersPage();
-      const t0 = Date.now();
-      try {
-        const r = await page.evaluate(([bk, ids, s, ref, steps, budget]) => (window as any).peers.tfjsStep(bk, ids, s, ref, steps, budget), [b, w.ids, w.ropeScale, w.engineLoss, Number(b === 'webgpu' ? o['webgpu-steps'] : o.steps), Number(o['budget-s']) * 1000] as const);
-        emit({ kind: 'step', ...r, wallS: (Date.now() - t0) / 1000 });
-      } catch (e) {
-        emit({ kind: 'step', peer: 'tfjs', backend: b, ctx, error: String(e).slice(0, 300) });
-      }
-      await page.close();
+    // A fresh page per run: nothing of an earlier run (or its failure) stays in the heap.
+    const page = await peersPage();
+    const t0 = Date.now();
+    try {
+      const r = await page.evaluate(([bk, ids, s, ref, steps, budget]) => (window as any).peers.tfjsStep(bk, ids, s, ref, steps, budget), [b, w.ids, w.ropeScale, w.engineLoss, Number(b === 'webgpu' ? o['webgpu-steps'] : o.steps), Number(o['budget-s']) * 1000] as const);
+      emit({ kind: 'step', ...r, wallS: (Date.now() - t0) / 1000 });
+    } catch (e) {
+      emit({ kind: 'step', peer: 'tfjs', backend: b, ctx, error: String(e).slice(0, 300) });
     }
+    await page.close();
+  };
+  for (const ctx of ctxs) {
+    for (const b of list(o.tfjs!)) if (b !== 'webgpu') await tfjsStep(b, ctx);
     const modes = list(o.engine!);
     if (modes.length) {
       let page = await open('/e2e/harness.html');
@@ -96,6 +96,8 @@ try {
       await page.close();
     }
   }
+  // WebGPU last: on a CPU fallback (SwiftShader) it is by far the slowest.
+  if (list(o.tfjs!).includes('webgpu')) for (const ctx of list(o['webgpu-ctx']!).map(Number)) if (ctxs.includes(ctx)) await tfjsStep('webgpu', ctx);
 } finally {
   await browser?.close();
   server.kill();
