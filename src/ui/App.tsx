@@ -7,6 +7,7 @@ import { LossChart } from './components/LossChart';
 import { MemoryChart } from './components/MemoryChart';
 import { SparsityBars } from './components/SparsityBars';
 import { SparsityHeatmap } from './components/SparsityHeatmap';
+import { ResumeBanner, RunNotices } from './components/ResumeBanner';
 
 export function App() {
   const error = useStudio((s) => s.error);
@@ -26,6 +27,8 @@ export function App() {
           <button onClick={() => set({ error: null })} aria-label="dismiss">×</button>
         </div>
       )}
+      <ResumeBanner />
+      <RunNotices />
       <div className="layout">
         <Sidebar />
         <main className="dashboards">
