@@ -121,6 +121,9 @@ for (const provider of ['wasm', 'webgpu'] as const) {
       expect(layers.map((l) => l.recall)).toEqual(Array(6).fill(null));
       // Recharts draws a bar only where there is something to draw: the two sparse layers.
       await expect(page.getByTestId('sparsity-bars').locator('.recharts-bar-rectangle')).toHaveCount(2);
+      // Every layer has its tick, in order; the caption names the dense ones.
+      await expect(page.getByTestId('sparsity-bars').locator('svg text').filter({ hasText: /^L\d+$/ })).toHaveText(['L0', 'L1', 'L2', 'L3', 'L4', 'L5']);
+      await expect(page.getByTestId('dense-layers')).toHaveText('dense layers (keep every token): L0, L1, L2, L5');
       const cells = page.getByTestId('heatmap-cell');
       await expect(cells).toHaveCount(6 * nBlocks);
       await expect(page.locator('[data-testid=heatmap-cell][data-layer="3"][data-state=kept]')).toHaveCount(kept);

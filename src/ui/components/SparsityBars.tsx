@@ -1,6 +1,6 @@
 // Per layer, the share of the sequence's blocks left out of attention at the latest step, and
 // the predictors' recall where the run has predictors.
-import { memo, useCallback, useDeferredValue, useMemo } from 'react';
+import { memo, useDeferredValue, useMemo } from 'react';
 import { Bar, BarChart, CartesianGrid, Legend, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import { useStudio } from '../store';
 import { layerSparsity, layersCsv, meanEliminated, meanRecall, type LayerSparsity } from '../lib/sparsity-series';
@@ -18,12 +18,11 @@ const share = (v: number) => fmtPercent(v);
 const shareFine = (v: unknown) => fmtPercent(Number(v), 1);
 
 const BarsPlot = memo(function BarsPlot({ rows, hasRecall }: { rows: LayerSparsity[]; hasRecall: boolean }) {
-  const xTick = useCallback((l: string, i: number) => (rows[i]?.dense ? `${l} dense` : l), [rows]);
   return (
     <ResponsiveContainer width="100%" height={240}>
       <BarChart data={rows} margin={MARGIN}>
         <CartesianGrid strokeDasharray="3 3" stroke="#e5e7eb" vertical={false} />
-        <XAxis dataKey="label" tickFormatter={xTick} fontSize={12} />
+        <XAxis dataKey="label" interval={0} fontSize={12} />
         <YAxis domain={Y_DOMAIN} width={52} tickFormatter={share} />
         <Tooltip formatter={shareFine} isAnimationActive={false} />
         <Legend verticalAlign="top" height={24} iconSize={10} wrapperStyle={LEGEND_STYLE} />
@@ -52,7 +51,12 @@ export function SparsityBars() {
     <ChartCard title={lemoRun ? 'Tokens eliminated and predictor recall per layer' : 'Tokens eliminated per layer'} id="sparsity-bars" summary={summary} csv={sparsity ? () => layersCsv(rows, sparsity.step) : null}>
       <div className="plot">
         {sparsity ? (
-          <BarsPlot rows={rowsLate} hasRecall={hasRecall} />
+          <>
+            <BarsPlot rows={rowsLate} hasRecall={hasRecall} />
+            <p className="small muted" data-testid="dense-layers">
+              {rows.some((r) => r.dense) ? `dense layers (keep every token): ${rows.filter((r) => r.dense).map((r) => r.label).join(', ')}` : 'every layer eliminates'}
+            </p>
+          </>
         ) : (
           <EmptyPanel testId="sparsity-bars-note">{note}</EmptyPanel>
         )}
