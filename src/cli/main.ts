@@ -127,6 +127,7 @@ predictors
   .option('--block <n>', 'tokens per block', '32')
   .addOption(new Option('--arch <shape>', 'pool: per-token MLP, max over the block; flat: the block flattened per head slice (LEMO.md 3)').choices(['pool', 'flat']).default('pool'))
   .addOption(new Option('--objective <what>', 'SmoothL1 between standardised block scores, or between tile maps').choices(['scores', 'tiles']).default('scores'))
+  .option('--init <file>', 'continue training these predictors')
   .option('--r1 <n>', 'first hidden width (default: scaled to the model)')
   .option('--r2 <n>', 'second hidden width')
   .option('--embed <n>', 'block embedding width')

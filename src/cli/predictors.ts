@@ -3,7 +3,7 @@
 import { dirname } from 'node:path';
 import { resolve } from 'node:path';
 import { meanRecall, type PredictorProgress } from '../engine/sparsity/predictor-train';
-import { defaultSizes } from '../engine/sparsity/predictor';
+import { defaultSizes, PredictorSet } from '../engine/sparsity/predictor';
 import { UserError } from '../engine/errors';
 import { ensureDir, writeFile } from './files';
 import { DEFAULT_DATA_FILE, int, num, openSession, readDataset } from './session';
@@ -19,6 +19,7 @@ export interface PredictorsTrainOptions {
   out: string;
   block: string;
   arch: 'pool' | 'flat';
+  init?: string;
   objective: 'scores' | 'tiles';
   r1?: string;
   r2?: string;
@@ -69,6 +70,7 @@ export async function predictorsTrainCommand(o: PredictorsTrainOptions): Promise
     ctx, steps: int(o.steps, 'steps'), block, sizes, lr: num(o.lr, 'lr')!, seed: int(o.seed, 'seed', 0),
     prune: num(o.prune, 'prune')!, pruneAt: o.pruneAt ? int(o.pruneAt, 'prune-at') : undefined,
     evalEvery: int(o.evalEvery, 'eval-every', 0), evalWindows: int(o.evalWindows, 'eval-windows', 0), policy, layers, arch: o.arch, objective: o.objective,
+    init: o.init ? PredictorSet.fromBytes(readBytes(o.init, 'predictors file'), o.init) : undefined,
   }, onProgress);
   ensureDir(dirname(resolve(o.out)));
   writeFile(o.out, session.predictorsBytes()!);

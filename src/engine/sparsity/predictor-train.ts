@@ -7,7 +7,7 @@
 import { differentiate, gradName } from '../graph/autodiff';
 import type { Graph } from '../graph/ir';
 import type { Runtime, Tensor } from '../runtime/runtime';
-import { adamwGraph } from '../train/adamw';
+import { ADAMW_DEFAULTS, adamwApply, adamwHyper } from '../train/adamw';
 import { WindowSampler, windows } from '../train/data';
 import type { Trainer } from '../train/trainer';
 import { UserError } from '../errors';
@@ -37,6 +37,8 @@ export interface PredictorTrainPlan {
   policy: LayerPolicy[];
   /** Layers to train (default: all). */
   layers?: number[];
+  /** Predictors to continue training (their shape and sizes replace arch and sizes). */
+  init?: PredictorSet;
   /** The predictors' shape (default pool). */
   arch?: PredictorArch;
   /** What the SmoothL1 loss compares: the tile maps, or the standardised block scores (default). */
@@ -74,8 +76,15 @@ export async function trainPredictors(
   const objective = plan.objective ?? 'scores';
   const trained = new Set(plan.layers ?? Array.from({ length: L }, (_, l) => l));
   const arch = plan.arch ?? 'pool';
-  const set = PredictorSet.init(cfg, plan.block, plan.sizes ?? defaultSizes(cfg, plan.block, arch), plan.seed, arch);
-  set.config.training = { ctx: plan.ctx, steps: plan.steps, lr: plan.lr, seed: plan.seed, prune: plan.prune, objective };
+  if (plan.init) {
+    plan.init.checkModel(cfg);
+    if (plan.init.config.block !== plan.block) throw new UserError(`The predictors to continue use blocks of ${plan.init.config.block} tokens, not ${plan.block}.`);
+  }
+  const set = plan.init
+    ? new PredictorSet(structuredClone(plan.init.config), new Map([...plan.init.params].map(([k, v]) => [k, { shape: [...v.shape], data: Float32Array.from(v.data) }])))
+    : PredictorSet.init(cfg, plan.block, plan.sizes ?? defaultSizes(cfg, plan.block, arch), plan.seed, arch);
+  const earlier = plan.init?.config.training as { steps?: number } | undefined;
+  set.config.training = { ctx: plan.ctx, steps: plan.steps + (earlier?.steps ?? 0), lr: plan.lr, seed: plan.seed, prune: plan.prune, objective };
 
   // Device tensors per layer under the graph's names, and AdamW moments.
   const zerosLike = async (t: Tensor) => rt.upload(rt.tensor('float32', new Float32Array(t.dims.reduce((a, b) => a * b, 1)), t.dims));
@@ -108,10 +117,8 @@ export async function trainPredictors(
 
   // How often each hidden unit was above zero since the last pruning, and out of how many.
   const live: Record<string, Float64Array>[] = [];
-  let liveTotal = 0;
   const resetLive = () => {
     live.length = 0;
-    liveTotal = 0;
     for (let l = 0; l < L; l++) {
       const sh = set.config.layers[l];
       live.push({ q1: new Float64Array(sh.q.r1), q2: new Float64Array(sh.q.r2), k1: new Float64Array(sh.k.r1), k2: new Float64Array(sh.k.r2) });
@@ -119,12 +126,6 @@ export async function trainPredictors(
   };
   resetLive();
 
-  const hyper = (step: number) => {
-    const s = (x: number) => rt.tensor('float32', Float32Array.of(x), []);
-    const b1 = 0.9;
-    const b2 = 0.999;
-    return { lr: s(plan.lr), beta1: s(b1), beta2: s(b2), eps: s(1e-8), wd: s(0), bc1: s(1 - b1 ** step), bc2: s(1 - b2 ** step) };
-  };
 
   const trainLayer = async (l: number, h: Tensor, T: number, step: number): Promise<number> => {
     const tiles = await trainer.oracleTiles(l, h, T, plan.block);
@@ -162,18 +163,8 @@ export async function trainPredictors(
         for (let i = 0; i < counts.length; i++) live[l][key][i] += counts[i];
       }
     }
-    if (l === Math.min(...trained)) liveTotal += nb * set.config.slices;
-    const h2 = hyper(step);
-    for (const [name, p] of params[l]) {
-      const r = await rt.run(adamwGraph(), { p: p.value, g: out[gradName(name)], m: p.m, v: p.v, ...h2 });
-      for (const old of [p.value, p.m, p.v]) rt.dispose(old);
-      p.value = r.p_new;
-      p.m = r.m_new;
-      p.v = r.v_new;
-      rt.memory.track(p.value, 'weights');
-      rt.memory.track(p.m, 'optimizer');
-      rt.memory.track(p.v, 'optimizer');
-    }
+    const hyper = adamwHyper(rt, { ...ADAMW_DEFAULTS, lr: plan.lr }, step);
+    for (const [name, p] of params[l]) await adamwApply(rt, p, out[gradName(name)], hyper, 'weights');
     for (const t of Object.values(out)) rt.dispose(t);
     return loss;
   };

@@ -2,6 +2,8 @@
 // bias-corrected moments, as torch.optim.AdamW.
 import { GraphBuilder } from '../graph/builder';
 import type { Graph } from '../graph/ir';
+import type { MemoryKind } from '../memory/accountant';
+import type { Runtime, Tensor } from '../runtime/runtime';
 
 export interface AdamWSettings {
   lr: number;
@@ -33,4 +35,25 @@ export function adamwGraph(): Graph {
   b.output(v2, 'v_new');
   cached = b.build();
   return cached;
+}
+
+/** The scalar inputs of the AdamW graph for one step (1-based). */
+export function adamwHyper(rt: Runtime, o: AdamWSettings, step: number): Record<string, Tensor> {
+  const scalar = (x: number) => rt.tensor('float32', Float32Array.of(x), []);
+  return {
+    lr: scalar(o.lr), beta1: scalar(o.beta1), beta2: scalar(o.beta2), eps: scalar(o.eps), wd: scalar(o.weightDecay),
+    bc1: scalar(1 - o.beta1 ** step), bc2: scalar(1 - o.beta2 ** step),
+  };
+}
+
+/** One AdamW update of a parameter and its moments in place (the old tensors are freed; the gradient is not). */
+export async function adamwApply(rt: Runtime, p: { value: Tensor; m: Tensor; v: Tensor }, grad: Tensor, hyper: Record<string, Tensor>, kind: MemoryKind): Promise<void> {
+  const out = await rt.run(adamwGraph(), { p: p.value, g: grad, m: p.m, v: p.v, ...hyper });
+  for (const old of [p.value, p.m, p.v]) rt.dispose(old);
+  p.value = out.p_new;
+  p.m = out.m_new;
+  p.v = out.v_new;
+  rt.memory.track(p.value, kind);
+  rt.memory.track(p.m, 'optimizer');
+  rt.memory.track(p.v, 'optimizer');
 }

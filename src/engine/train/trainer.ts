@@ -11,7 +11,7 @@ import type { Model } from '../model/model';
 import type { StTensor } from '../model/safetensors';
 import type { Runtime, Tensor } from '../runtime/runtime';
 import { UserError } from '../errors';
-import { adamwGraph, ADAMW_DEFAULTS, type AdamWSettings } from './adamw';
+import { adamwApply, adamwHyper, ADAMW_DEFAULTS, type AdamWSettings } from './adamw';
 import { DeviceModel } from './device-model';
 import { mulberry32 } from './random';
 import { blockCount, blocksToRows, type KeepSpec } from '../sparsity/blocks';
@@ -454,27 +454,14 @@ export class Trainer {
       return { loss, tokens, skipped: true };
     }
     this.stepCount++;
-    const o = this.optimizer;
     const rt = this.rt;
-    const scalar = (x: number) => rt.tensor('float32', Float32Array.of(x), []);
-    const hyper = {
-      lr: scalar(o.lr), beta1: scalar(o.beta1), beta2: scalar(o.beta2), eps: scalar(o.eps), wd: scalar(o.weightDecay),
-      bc1: scalar(1 - o.beta1 ** this.stepCount), bc2: scalar(1 - o.beta2 ** this.stepCount),
-    };
+    const hyper = adamwHyper(rt, this.optimizer, this.stepCount);
     for (const p of this.params) {
       const zeros = () => rt.upload(rt.tensor('float32', new Float32Array(p.shape[0] * p.shape[1]), p.shape));
       p.m ??= await zeros();
       p.v ??= await zeros();
-      rt.memory.track(p.m, 'optimizer');
-      rt.memory.track(p.v, 'optimizer');
-      const out = await rt.run(adamwGraph(), { p: p.value, g: grads.get(p.peft)!, m: p.m, v: p.v, ...hyper });
-      for (const old of [p.value, p.m, p.v, grads.get(p.peft)]) rt.dispose(old);
-      p.value = out.p_new;
-      p.m = out.m_new;
-      p.v = out.v_new;
-      rt.memory.track(p.value, 'adapter');
-      rt.memory.track(p.m, 'optimizer');
-      rt.memory.track(p.v, 'optimizer');
+      await adamwApply(rt, p as { value: Tensor; m: Tensor; v: Tensor }, grads.get(p.peft)!, hyper, 'adapter');
+      rt.dispose(grads.get(p.peft));
     }
     return { loss, tokens, skipped: false };
   }
