@@ -1,10 +1,9 @@
 // The engine's home in the browser: one EngineSession, driven by typed requests.
 // onnxruntime is loaded with a dynamic import so its WASM threads (which start from its own
 // module URL) never re-run this file.
-import { EngineSession } from '../engine/session';
+import { DEFAULT_SETTINGS, EngineSession } from '../engine/session';
 import { Runtime, type Ort, type Provider } from '../engine/runtime/runtime';
 import { parseDataset } from '../engine/train/data';
-import { artifactPolicy, parsePolicy } from '../engine/sparsity/policy';
 import { UserError } from '../engine/errors';
 import type { MemoryBudget } from '../engine/model/safetensors';
 import { zipFolder } from '../engine/export/zip';
@@ -109,9 +108,12 @@ const handlers: { [K in RequestType]: (args: RequestMap[K]['args']) => Promise<R
   async bench(a) {
     const s = need();
     const docs = a.files.flatMap((f) => parseDataset(f.name, f.text));
-    const layers = s.config.layers;
-    const policy = a.policy ? parsePolicy(a.policy, layers) : artifactPolicy(layers);
-    const modes = a.modes.map((m) => ({ name: m, sparsity: m === 'dense' ? { mode: 'dense' as const } : { mode: 'oracle' as const, block: a.block, policy } }));
+    // lemo needs the predictors loaded first ('load-predictors').
+    const modes = [];
+    for (const m of a.modes) {
+      const settings = { ...DEFAULT_SETTINGS, sparsity: m, block: a.block, policy: (a.policy as (number | null)[] | undefined) ?? null, mlpKeep: a.mlpKeep ?? null };
+      modes.push({ name: m, sparsity: await s.sparsityFor(settings) });
+    }
     return s.bench(docs, { ctxs: a.ctxs, modes, steps: a.steps, seed: 0, lr: 1e-3, lora: { loraR: 8, loraAlpha: 16, targetModules: [] } }, () => {});
   },
   async control(a) {

@@ -39,7 +39,7 @@ export interface RequestMap {
   /** The trained run as a .zip: PEFT's adapter (with the predictors when loaded), or the merged model folder. */
   export: { args: { kind: 'adapter' | 'merged'; baseModel: string }; result: { name: string; zip: ArrayBuffer; files: { name: string; bytes: number }[] } };
   bench: {
-    args: { files: { name: string; text: string }[]; ctxs: number[]; modes: ('dense' | 'oracle')[]; steps: number; block: number; policy?: unknown[] };
+    args: { files: { name: string; text: string }[]; ctxs: number[]; modes: ('dense' | 'oracle' | 'lemo')[]; steps: number; block: number; policy?: unknown[]; mlpKeep?: number };
     result: BenchRow[];
   };
 }
