@@ -47,7 +47,7 @@ sparsityOptions(program.commands.at(-1)!);
 
 program
   .command('train')
-  .description('Dense LoRA fine-tune on a dataset (.txt, .md, or .jsonl with a "text" field); writes a PEFT adapter.')
+  .description('LoRA fine-tune on a dataset, dense or token-eliminating (--sparsity) (.txt, .md, or .jsonl with a "text" field); writes a PEFT adapter.')
   .option('--model <dir>', 'Hugging Face model folder (default: the studio\'s default model)')
   .option('--data <file>', 'dataset file (required unless --resume)')
   .option('--ctx <n>', 'tokens per training window (required unless --resume)')

@@ -1,4 +1,4 @@
-// lemo train: a dense LoRA fine-tune from a dataset file; the adapter is written in PEFT's format.
+// lemo train: a LoRA fine-tune from a dataset file (dense, oracle or lemo); the adapter is written in PEFT's format.
 import { join } from 'node:path';
 import { DEFAULT_SETTINGS, type TrainSettings } from '../engine/session';
 import { UserError } from '../engine/errors';
