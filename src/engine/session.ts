@@ -169,8 +169,7 @@ export class EngineSession {
 
   /** The trainer's sparsity for these settings, with the predictors on the device when lemo asks for them. */
   async sparsityFor(settings: TrainSettings): Promise<Sparsity> {
-    const s = sparsityOf(settings, this.requireModel().config.layers, settings.sparsity === 'lemo' ? await this.predictorsOnDevice() : undefined);
-    return s;
+    return sparsityOf(settings, this.requireModel().config.layers, settings.sparsity === 'lemo' ? await this.predictorsOnDevice() : undefined);
   }
 
   /** The loaded predictors' recall per layer on held-out windows of ctx tokens (see predictorRecall). */
