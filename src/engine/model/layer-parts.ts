@@ -9,6 +9,7 @@
 // Forward and backward come from these by autodiff; the segment backward recomputes the
 // segment's attention instead of saving its probabilities.
 import { GraphBuilder, type Value } from '../graph/builder';
+import { scatterAddRows } from '../graph/ops/indexing';
 import type { DType } from '../graph/ir';
 import { geluNew, layerNorm, linear, mergeHeads, repeatKv, rmsNorm, rope, silu, splitHeads } from './blocks';
 import { specs } from './architecture';
@@ -27,12 +28,6 @@ export interface PartSpec {
    * (and saves) only this share of the intermediate channels, the largest by L2 norm. Null: exact.
    */
   mlpKeep?: number | null;
-}
-
-/** Expands 1-D row indices (K) to the shape of `like`, with K on `axis`. */
-function rowIndex(b: GraphBuilder, rows: Value, like: Value, axis: number): Value {
-  const view = like.shape.map((_, i) => (i === axis ? -1 : 1));
-  return b.op1('Expand', [b.reshape(rows, view), b.shape(like)]);
 }
 
 export function buildPre(p: PartSpec): GraphBuilder {
@@ -86,7 +81,7 @@ export function buildSegment(cfg: ModelConfig, dtype: DType, first: boolean): Gr
   const scores = b.add(b.mul(b.matmul(qs, b.t(ks)), b.scalar(1 / Math.sqrt(D), dtype)), mask); // (B, H, S, E)
   const o = b.matmul(b.softmax(scores, -1), vs); // (B, H, S, D)
   const acc = first ? b.mul(q, b.scalar(0, dtype)) : b.input('o_acc', dtype, ['B', H, 'K', D]);
-  b.output(b.op1('ScatterElements', [acc, rowIndex(b, qrows, o, 2), o], { axis: 2, reduction: 'add' }), 'o');
+  b.output(scatterAddRows(b, acc, qrows, o, 2), 'o');
   return b;
 }
 
@@ -102,7 +97,7 @@ export function buildPost(p: PartSpec): GraphBuilder {
   const attn = linear(b, mergeHeads(b, o, H, D), m.get(oName)!, dtype); // (B, K, C)
   // The attention output is added at the kept rows in place; eliminated rows keep h.
   const h1 = p.sparse
-    ? b.op1('ScatterElements', [h, rowIndex(b, b.input('idx', 'int64', ['K']), attn, 1), attn], { axis: 1, reduction: 'add' })
+    ? scatterAddRows(b, h, b.input('idx', 'int64', ['K']), attn, 1)
     : b.add(h, attn);
   const x = cfg.family === 'gpt2' ? layerNorm(b, h1, 'ln_2', C, cfg.normEps, dtype) : rmsNorm(b, h1, 'post_attention_layernorm.weight', C, cfg.normEps, dtype);
   const mlp = p.mlpKeep ? channelSparseMlp(b, p, x, p.mlpKeep) : denseMlp(b, p, x);
@@ -166,8 +161,14 @@ export function buildHeadSegment(cfg: ModelConfig, dtype: DType): GraphBuilder {
   const count = b.input('count', dtype, []);
   const x = cfg.family === 'gpt2' ? layerNorm(b, rows, 'ln_f', C, cfg.normEps, dtype) : rmsNorm(b, rows, 'norm.weight', C, cfg.normEps, dtype);
   const lmHead = b.input('lm_head', dtype, [C, cfg.vocabSize]); // pre-transposed
-  const logp = b.logSoftmax(b.matmul(x, lmHead), -1); // (B, S, V)
-  const picked = b.squeeze(b.op1('GatherElements', [logp, b.unsqueeze(targets, [2])], { axis: 2 }), [2]); // (B, S)
+  // log p(target) = z_target − logsumexp(z), with z_target = x · lm_head[:, target]: the head's
+  // columns are gathered (it is frozen) rather than the targets' logits, so the backward needs
+  // no scatter, and the log-sum-exp is spelled out (WebGPU has no LogSoftmax kernel).
+  const z = b.matmul(x, lmHead); // (B, S, V)
+  const zMax = b.op1('StopGradient', [b.op1('ReduceMax', [z, b.ints([-1])], { keepdims: 1 })]);
+  const lse = b.add(b.squeeze(zMax, [2]), b.op1('Log', [b.reduceSum(b.exp(b.sub(z, zMax)), [-1], false)])); // (B, S)
+  const columns = b.transpose(b.op1('Gather', [lmHead, targets], { axis: 1 }), [1, 2, 0]); // (B, S, C)
+  const picked = b.sub(b.reduceSum(b.mul(x, columns), [-1], false), lse); // (B, S)
   const total = b.reduceSum(b.mul(picked, weights), [0, 1], false);
   b.output(b.div(b.neg(total), count), 'loss');
   return b;

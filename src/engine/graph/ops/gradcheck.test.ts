@@ -8,6 +8,7 @@ import type { Shape } from '../ir';
 import type { Runtime, Tensor } from '../../runtime/runtime';
 import { nodeRuntime, randn, relErr, rng } from '../../../../test/helpers/runtime';
 import { registeredOps } from './registry';
+import { scatterAddRows } from './indexing';
 
 interface InputSpec {
   shape: number[];
@@ -73,8 +74,24 @@ const CASES: Case[] = [
     build: (b, [x]) => b.mul(x, b.op1('Gather', [b.constant('float64', [4, 3], Float64Array.from({ length: 12 }, (_, i) => i / 7)), b.ints([2, 0, 1, 3])], { axis: 0 })),
   },
   {
-    name: 'Gather rows by 1-D index (repeats add)', ops: ['Gather', 'ScatterElements'], inputs: [{ shape: [2, 5, 3] }, { shape: [3], ints: [4, 1, 4] }],
+    name: 'Gather rows by 1-D index (repeats add)', ops: ['Gather', 'ScatterND', 'Transpose'], inputs: [{ shape: [2, 5, 3] }, { shape: [3], ints: [4, 1, 4] }],
     build: (b, [x, idx]) => b.tanh(b.op1('Gather', [x, idx], { axis: 1 })),
+  },
+  {
+    name: 'Gather leading rows (repeats add)', ops: ['Gather', 'ScatterND'], inputs: [{ shape: [5, 2, 3] }, { shape: [4], ints: [0, 3, 3, 1] }],
+    build: (b, [x, idx]) => b.tanh(b.op1('Gather', [x, idx], { axis: 0 })),
+  },
+  {
+    name: 'scatterAddRows into a middle axis', ops: ['ScatterND', 'GatherND', 'Transpose'], inputs: [{ shape: [2, 3, 5, 2] }, { shape: [2, 3, 2, 2] }, { shape: [2], ints: [4, 1] }],
+    build: (b, [x, u, idx]) => b.tanh(scatterAddRows(b, x, idx, u, 2)),
+  },
+  {
+    name: 'ScatterND overwrite by index pairs', ops: ['ScatterND', 'GatherND'], inputs: [{ shape: [3, 4, 2] }, { shape: [2, 2] }, { shape: [2, 2], ints: [0, 1, 2, 3] }],
+    build: (b, [x, u, idx]) => b.tanh(b.op1('ScatterND', [x, idx, u])),
+  },
+  {
+    name: 'GatherND pairs (repeats add)', ops: ['GatherND', 'ScatterND'], inputs: [{ shape: [3, 4, 2] }, { shape: [3, 2], ints: [0, 1, 2, 3, 0, 1] }],
+    build: (b, [x, idx]) => b.tanh(b.op1('GatherND', [x, idx])),
   },
   {
     name: 'ScatterElements add into rows', ops: ['ScatterElements', 'GatherElements'], inputs: [{ shape: [1, 5, 3] }, { shape: [1, 2, 3] }, { shape: [1, 2, 3], ints: [0, 0, 0, 3, 3, 3] }],

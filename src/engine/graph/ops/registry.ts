@@ -5,7 +5,7 @@ import { matmul } from './matmul';
 import { reduceMax, reduceMean, reduceSum, topK } from './reduce';
 import { logSoftmax, softmax } from './softmax';
 import * as sh from './shape-ops';
-import { gather, gatherElements, scatterElements } from './indexing';
+import { gather, gatherElements, gatherND, scatterElements, scatterND } from './indexing';
 
 const OPS = new Map<string, OpDef>([
   ['Add', ew.add],
@@ -18,6 +18,7 @@ const OPS = new Map<string, OpDef>([
   ['Flatten', sh.flatten],
   ['Gather', gather],
   ['GatherElements', gatherElements],
+  ['GatherND', gatherND],
   ['Greater', ew.greater],
   ['Identity', ew.identity],
   ['Less', ew.less],
@@ -35,6 +36,7 @@ const OPS = new Map<string, OpDef>([
   ['Relu', ew.relu],
   ['Reshape', sh.reshape],
   ['ScatterElements', scatterElements],
+  ['ScatterND', scatterND],
   ['Shape', sh.shape],
   ['Sigmoid', ew.sigmoid],
   ['Slice', sh.slice],
