@@ -10,7 +10,8 @@
 # PROFILE_CTX (4096), PREDICTORS (file, for MODES with lemo), TORCH (1: run the PyTorch reference),
 # WEBGPU_TIMEOUT (seconds for the WebGPU part, 420), TRANSIENT_MIB (segment budget, MiB; the
 # engine's 16 when unset), BASELINE_MIB (then also dense at BASELINE_CTX, 4096, with that budget),
-# TORCH_VARIANTS (precision:attention list for torch_ref.py).
+# TORCH_VARIANTS (precision:attention list for torch_ref.py), POLICY (per-layer kept share, JSON),
+# MLP_KEEP (MLP channel share in sparse layers).
 set -uo pipefail
 stage=${1:?stage: node or webgpu}
 OUT=${OUT:-bench/gpu/out}
@@ -54,6 +55,8 @@ webgpu)
   [ -n "${PROFILE_CTX-4096}" ] && args+=(--profile-ctx "${PROFILE_CTX-4096}")
   [ -n "${PREDICTORS:-}" ] && args+=(--predictors "$PREDICTORS")
   [ -n "${TRANSIENT_MIB:-}" ] && args+=(--transient-mib "$TRANSIENT_MIB")
+  [ -n "${POLICY:-}" ] && args+=(--policy "$POLICY")
+  [ -n "${MLP_KEEP:-}" ] && args+=(--mlp-keep "$MLP_KEEP")
   [ -n "${BASELINE_MIB:-}" ] && args+=(--baseline-mib "$BASELINE_MIB" --baseline-ctx "${BASELINE_CTX:-4096}")
   timeout "${WEBGPU_TIMEOUT:-420}" "$KEEP/node" .gpu-pack/bench.mjs "${args[@]}" 2>&1 | grep -v 'VerifyEachNodeIsAssignedToAnEp' | tee "$OUT/webgpu.log"
   echo "webgpu exit: ${PIPESTATUS[0]}"

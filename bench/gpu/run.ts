@@ -37,6 +37,9 @@ const program = new Command()
   .option('--seed <n>', 'seed', '0')
   .option('--lr <x>', 'learning rate', '1e-3')
   .option('--predictors <file>', 'predictors file (lemo mode)')
+  .option('--policy <json>', "per-layer kept share for oracle and lemo, as `lemo bench --policy` (the paper artifact's when unset)")
+  .option('--mlp-keep <x>', 'share of MLP channels the backward keeps in sparse layers, as `lemo bench --mlp-keep`')
+  .option('--block <n>', "the oracle's block size", '32')
   .option('--profile-ctx <n>', "also profile one step per mode at this context with onnxruntime's WebGPU profiling")
   .option('--ceiling', 'measure the matrix-multiply ceiling (own WGSL kernel and onnxruntime MatMul)')
   .option('--transient-mib <n>', "bytes (MiB) one transient tensor of a segmented run may take (the engine's default: 16)")
@@ -48,7 +51,7 @@ const program = new Command()
   .parse();
 const o = program.opts<{
   dawn: string; ort: string; wasm: string; model: string; data: string; ctx: string; modes: string; steps: string; seed: string; lr: string;
-  predictors?: string; profileCtx?: string; ceiling?: boolean; dawnFlags: string; out: string;
+  predictors?: string; policy?: string; mlpKeep?: string; block: string; profileCtx?: string; ceiling?: boolean; dawnFlags: string; out: string;
   transientMib?: string; baselineMib?: string; baselineCtx: string; baselineModes: string;
 }>();
 
@@ -234,7 +237,7 @@ const sparsities = new Map<string, Sparsity>();
 async function modesFor(ctx: number, names = modeNames) {
   const out = [];
   for (const m of names) {
-    if (!sparsities.has(m)) sparsities.set(m, await sparsityWithPredictors({ predictors: o.predictors }, m, cfg, Math.max(...ctxs), rt, o.model));
+    if (!sparsities.has(m)) sparsities.set(m, await sparsityWithPredictors({ predictors: o.predictors, policy: o.policy, mlpKeep: o.mlpKeep, block: o.block }, m, cfg, Math.max(...ctxs), rt, o.model));
     out.push({ name: m, sparsity: sparsities.get(m)! });
   }
   return out;
