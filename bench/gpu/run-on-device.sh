@@ -11,7 +11,8 @@
 # WEBGPU_TIMEOUT (seconds for the WebGPU part, 420), TRANSIENT_MIB (segment budget, MiB; the
 # engine's 16 when unset), BASELINE_MIB (then also dense at BASELINE_CTX, 4096, with that budget),
 # TORCH_VARIANTS (precision:attention list for torch_ref.py), POLICY (per-layer kept share, JSON),
-# MLP_KEEP (MLP channel share in sparse layers).
+# MLP_KEEP (MLP channel share in sparse layers), ORT_LOG (onnxruntime's session log severity; 0
+# lists the nodes placed off the GPU).
 set -uo pipefail
 stage=${1:?stage: node or webgpu}
 OUT=${OUT:-bench/gpu/out}
@@ -57,6 +58,7 @@ webgpu)
   [ -n "${TRANSIENT_MIB:-}" ] && args+=(--transient-mib "$TRANSIENT_MIB")
   [ -n "${POLICY:-}" ] && args+=(--policy "$POLICY")
   [ -n "${MLP_KEEP:-}" ] && args+=(--mlp-keep "$MLP_KEEP")
+  [ -n "${ORT_LOG:-}" ] && args+=(--ort-log "$ORT_LOG")
   [ -n "${BASELINE_MIB:-}" ] && args+=(--baseline-mib "$BASELINE_MIB" --baseline-ctx "${BASELINE_CTX:-4096}")
   timeout "${WEBGPU_TIMEOUT:-420}" "$KEEP/node" .gpu-pack/bench.mjs "${args[@]}" 2>&1 | grep -v 'VerifyEachNodeIsAssignedToAnEp' | tee "$OUT/webgpu.log"
   echo "webgpu exit: ${PIPESTATUS[0]}"

@@ -47,12 +47,13 @@ const program = new Command()
   .option('--baseline-ctx <list>', 'contexts of the baseline runs', '4096')
   .option('--baseline-modes <list>', 'modes of the baseline runs', 'dense')
   .option('--dawn-flags <list>', 'flags for dawn.node create()', 'enable-dawn-features=allow_unsafe_apis')
+  .option('--ort-log <n>', "onnxruntime's log severity per session (0 verbose: lists nodes placed off the GPU)")
   .option('--out <dir>', 'output folder', 'bench/gpu/out')
   .parse();
 const o = program.opts<{
   dawn: string; ort: string; wasm: string; model: string; data: string; ctx: string; modes: string; steps: string; seed: string; lr: string;
   predictors?: string; policy?: string; mlpKeep?: string; block: string; profileCtx?: string; ceiling?: boolean; dawnFlags: string; out: string;
-  transientMib?: string; baselineMib?: string; baselineCtx: string; baselineModes: string;
+  ortLog?: string; transientMib?: string; baselineMib?: string; baselineCtx: string; baselineModes: string;
 }>();
 
 mkdirSync(o.out, { recursive: true });
@@ -145,7 +146,7 @@ const ort = (await import(pathToFileURL(resolve(o.ort)).href)) as Ort;
 ort.env.wasm.numThreads = 1;
 ort.env.wasm.proxy = false;
 ort.env.wasm.wasmBinary = new Uint8Array(readFileSync(resolve(o.wasm))).buffer;
-ort.env.logLevel = 'error';
+ort.env.logLevel = o.ortLog === '0' ? 'verbose' : 'error';
 
 type KernelRecord = Parameters<NonNullable<NonNullable<Ort['env']['webgpu']['profiling']>['ondata']>>[0];
 let kernels: KernelRecord[] | null = null;
@@ -153,7 +154,10 @@ ort.env.webgpu.profiling = { mode: 'off', ondata: (d) => kernels?.push({ ...d })
 
 const born = performance.now();
 const mib = (v: string | undefined) => (v === undefined ? undefined : Number(v) * 2 ** 20);
-const rt = new Runtime(ort, { provider: 'webgpu', probe: gpuBufferBytes, transientBudget: mib(o.transientMib), log: (line) => emit('session', { t: performance.now() - born, line }) });
+const rt = new Runtime(ort, { provider: 'webgpu', probe: gpuBufferBytes, transientBudget: mib(o.transientMib), sessionLogLevel: o.ortLog === undefined ? undefined : (Number(o.ortLog) as 0 | 1 | 2 | 3 | 4), log: (line) => {
+  emit('session', { t: performance.now() - born, line });
+  if (o.ortLog !== undefined) log(line);
+} });
 const session = new EngineSession(rt, () => {});
 // Every bench call tokenizes the same documents: once is enough.
 const tokenize = session.tokenize.bind(session);

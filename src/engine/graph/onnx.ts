@@ -112,7 +112,34 @@ function initializer(c: Constant): object {
   };
 }
 
+/**
+ * The graph's nodes with each output-naming Identity folded into the node that computes its
+ * value: that node's output takes the output's name, and its other consumers read it there.
+ * onnxruntime removes such an Identity itself only while the value has no other consumer, and
+ * its WebGPU provider has no Identity kernel: each one left would run on the CPU, reading its
+ * tensor back from the GPU inside the run. An Identity of a graph input (an upload) stays.
+ */
+export function foldOutputIdentities(g: Graph): Graph['nodes'] {
+  const outputs = new Set(g.outputs.map((o) => o.name));
+  const producer = new Map<string, number>();
+  g.nodes.forEach((n, i) => n.outputs.forEach((o) => producer.set(o, i)));
+  const rename = new Map<string, string>();
+  const dropped = new Set<number>();
+  g.nodes.forEach((n, i) => {
+    if (n.op !== 'Identity' || !outputs.has(n.outputs[0])) return;
+    const src = n.inputs[0];
+    // Another output, an input or a constant keeps its name; each value is renamed once.
+    if (outputs.has(src) || !producer.has(src) || rename.has(src)) return;
+    rename.set(src, n.outputs[0]);
+    dropped.add(i);
+  });
+  if (rename.size === 0) return g.nodes;
+  const to = (name: string) => rename.get(name) ?? name;
+  return g.nodes.filter((_, i) => !dropped.has(i)).map((n) => ({ ...n, inputs: n.inputs.map(to), outputs: n.outputs.map(to) }));
+}
+
 export function toOnnx(g: Graph): Uint8Array {
+  const nodes = foldOutputIdentities(g);
   const model = {
     irVersion: 8,
     producerName: 'lemo-studio',
@@ -120,7 +147,7 @@ export function toOnnx(g: Graph): Uint8Array {
     opsetImport: [{ domain: '', version: OPSET }],
     graph: {
       name: g.name,
-      node: g.nodes.map((n, i) => ({
+      node: nodes.map((n, i) => ({
         name: `${n.op}_${i}`,
         opType: LOWERED[n.op] ?? n.op,
         input: n.inputs,

@@ -40,6 +40,11 @@ export interface RuntimeOptions {
    * compute, that is most of a step's time.
    */
   transientBudget?: number;
+  /**
+   * onnxruntime's log severity for each session (0 verbose … 4 fatal; its default 2). At 0 it
+   * lists the nodes it placed on another provider than the one asked for.
+   */
+  sessionLogLevel?: 0 | 1 | 2 | 3 | 4;
 }
 
 interface SessionEntry {
@@ -87,6 +92,7 @@ export class Runtime {
         graphOptimizationLevel: 'all',
         ...(this.provider === 'cpu' && this.opts.threads ? { intraOpNumThreads: this.opts.threads } : {}),
         preferredOutputLocation: this.onDevice ? 'gpu-buffer' : 'cpu',
+        ...(this.opts.sessionLogLevel !== undefined ? { logSeverityLevel: this.opts.sessionLogLevel, logVerbosityLevel: 0 } : {}),
       }).then((s) => {
         this.opts.log?.(`session ${graph.name}: ${bytes.length} bytes, ${Date.now() - started} ms to create`);
         return s;
