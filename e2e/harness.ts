@@ -40,7 +40,7 @@ const harness = {
 };
 
 /** lemo bench inside the worker on the default model and training data. */
-async function bench(provider: ProviderChoice, ctxs: number[], modes: ('dense' | 'oracle')[], steps: number, block: number) {
+async function bench(provider: ProviderChoice, ctxs: number[], modes: ('dense' | 'oracle' | 'lemo')[], steps: number, block: number) {
   const client = new EngineClient(() => {});
   try {
     const init = await client.request('init', { provider });
@@ -49,6 +49,8 @@ async function bench(provider: ProviderChoice, ctxs: number[], modes: ('dense' |
       config: await fetchJson(`${base}/config.json`), weights: await fetchBytes(`${base}/model.safetensors`),
       tokenizer: await fetchJson(`${base}/tokenizer.json`), tokenizerConfig: await fetchJson(`${base}/tokenizer_config.json`),
     });
+    // The lemo mode chooses blocks with the model's shipped predictors.
+    if (modes.includes('lemo')) await client.request('load-predictors', { bytes: await fetchBytes(`${base}/predictors.safetensors`) });
     const text = await (await fetch('/data/sotu-long/train.jsonl')).text();
     const rows = await client.request('bench', { files: [{ name: 'train.jsonl', text }], ctxs, modes, steps, block }, 0);
     return { provider: init.provider, rows };

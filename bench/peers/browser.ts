@@ -2,7 +2,9 @@
 // TF.js (wasm, webgpu) on the shared windows, the engine's worker (lemo bench in Chromium),
 // and the matmul rates of TF.js and onnxruntime-web. One JSON line per result on stdout.
 //   npx tsx bench/peers/browser.ts --windows W.json --ctx 1024,2048 [--steps 3] [--tfjs wasm,webgpu]
-//     [--webgpu-ctx 1024] [--webgpu-steps 2] [--engine dense,oracle] [--engine-steps 2] [--no-matmul] [--port 5183]
+//     [--webgpu-ctx 1024] [--webgpu-steps 2] [--engine dense,oracle,lemo] [--engine-steps 2] [--no-matmul] [--port 5183]
+//     [--budget-s 240: no further TF.js steps once a run has taken this long] [--cap-s 600: a TF.js run still
+//     inside its first step after this long is stopped (its page closed) and reported as not finished]
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -16,10 +18,11 @@ const { values: o } = parseArgs({
     tfjs: { type: 'string', default: 'wasm,webgpu' },
     'webgpu-ctx': { type: 'string', default: '1024' },
     'webgpu-steps': { type: 'string', default: '2' },
-    engine: { type: 'string', default: 'dense,oracle' },
+    engine: { type: 'string', default: 'dense,oracle,lemo' },
     'engine-steps': { type: 'string', default: '2' },
     'no-matmul': { type: 'boolean', default: false },
     'budget-s': { type: 'string', default: '240' },
+    'cap-s': { type: 'string', default: '600' },
     port: { type: 'string', default: process.env.E2E_PORT ?? '5183' },
   },
 });
@@ -62,19 +65,37 @@ try {
     }
     await page.close();
   }
+  // A backend that could not finish a step at one context is not tried at longer ones (its
+  // attention tensors grow with the square of the context).
+  const failedAt = new Map<string, number>();
   const tfjsStep = async (b: string, ctx: number) => {
+    if (failedAt.has(b)) {
+      emit({ kind: 'step', peer: 'tfjs', backend: b, ctx, error: `not run: no step finished at ${failedAt.get(b)} tokens` });
+      return;
+    }
     const w = wins.find((x) => x.ctx === ctx);
     if (!w) throw new Error(`${o.windows} has no window of ${ctx} tokens`);
     // A fresh page per run: nothing of an earlier run (or its failure) stays in the heap.
     const page = await peersPage();
     const t0 = Date.now();
+    const capS = Number(o['cap-s']);
+    let timer: NodeJS.Timeout | undefined;
+    const cap = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no step finished within ${capS} s (stopped)`)), capS * 1000);
+    });
     try {
-      const r = await page.evaluate(([bk, ids, s, ref, steps, budget]) => (window as any).peers.tfjsStep(bk, ids, s, ref, steps, budget), [b, w.ids, w.ropeScale, w.engineLoss, Number(b === 'webgpu' ? o['webgpu-steps'] : o.steps), Number(o['budget-s']) * 1000] as const);
+      const r = await Promise.race([
+        page.evaluate(([bk, ids, s, ref, steps, budget]) => (window as any).peers.tfjsStep(bk, ids, s, ref, steps, budget), [b, w.ids, w.ropeScale, w.engineLoss, Number(b === 'webgpu' ? o['webgpu-steps'] : o.steps), Number(o['budget-s']) * 1000] as const),
+        cap,
+      ]);
       emit({ kind: 'step', ...r, wallS: (Date.now() - t0) / 1000 });
     } catch (e) {
-      emit({ kind: 'step', peer: 'tfjs', backend: b, ctx, error: String(e).slice(0, 300) });
+      emit({ kind: 'step', peer: 'tfjs', backend: b, ctx, error: String(e).slice(0, 300), wallS: (Date.now() - t0) / 1000 });
+      failedAt.set(b, ctx);
+    } finally {
+      clearTimeout(timer);
     }
-    await page.close();
+    await page.close().catch(() => {});
   };
   for (const ctx of ctxs) {
     for (const b of list(o.tfjs!)) if (b !== 'webgpu') await tfjsStep(b, ctx);

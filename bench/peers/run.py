@@ -77,6 +77,7 @@ def main():
     ap.add_argument('--out', default=os.path.join(ROOT, 'bench', 'peers', 'out'))
     ap.add_argument('--skip', default='', help='comma-separated parts to leave out: torch,node,browser,webgpu')
     ap.add_argument('--port', default=os.environ.get('E2E_PORT', '5183'))
+    ap.add_argument('--tfjs-cap-s', type=int, default=600, help='a TF.js run with no finished step after this many seconds is stopped and reported as such')
     a = ap.parse_args()
     ctxs = [256, 512] if a.quick and a.ctx == '1024,2048,4096' else [int(c) for c in a.ctx.split(',')]
     steps = 2 if a.quick else 3
@@ -122,8 +123,9 @@ def main():
     if 'browser' not in skip:
         tfjs = 'wasm' if ('webgpu' in skip or a.quick) else 'wasm,webgpu'
         cmd = ['npx', 'tsx', 'bench/peers/browser.ts', '--windows', windows, '--ctx', ','.join(map(str, ctxs)), '--steps', str(steps),
-               '--tfjs', tfjs, '--webgpu-ctx', str(min(ctxs)), '--engine', 'dense,oracle', '--engine-steps', str(steps), '--port', a.port]
-        results += json_lines(cmd, timeout=3600)
+               '--tfjs', tfjs, '--webgpu-ctx', str(min(ctxs)), '--engine', 'dense,oracle' + (',lemo' if lemo_ok else ''), '--engine-steps', str(steps),
+               '--cap-s', str(a.tfjs_cap_s), '--port', a.port]
+        results += json_lines(cmd, timeout=5400)
 
     meta['uptime_after'] = subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()
     meta['wall_s'] = round(time.time() - t_start)
