@@ -1,7 +1,7 @@
 // The runtime's transient budget sets how long attention and LM-head segments are: a larger
 // budget gives fewer session runs per step and the same loss and gradients.
 import { describe, expect, it } from 'vitest';
-import { Runtime } from '../src/engine/runtime/runtime';
+import { Runtime, WEBGPU_TRANSIENT_BUDGET } from '../src/engine/runtime/runtime';
 import { loadOrtForNode } from '../src/engine/runtime/ort-node';
 import { Trainer } from '../src/engine/train/trainer';
 import { loadModel } from '../src/engine/model/model';
@@ -36,5 +36,13 @@ describe('transient budget', () => {
     expect(Math.abs(large.loss - base.loss) / base.loss).toBeLessThan(1e-5);
     expect([...large.grads.keys()].sort()).toEqual([...base.grads.keys()].sort());
     for (const [k, g] of base.grads) expect(relErr(large.grads.get(k)!, g), k).toBeLessThan(1e-4);
+  });
+
+  it('defaults to 128 MiB under WebGPU (no larger tensor than its default storage binding) and to the trainer\'s own elsewhere', async () => {
+    const { ort } = await loadOrtForNode(1, 'wasm');
+    expect(new Runtime(ort, { provider: 'webgpu' }).transientBudget).toBe(WEBGPU_TRANSIENT_BUDGET);
+    expect(WEBGPU_TRANSIENT_BUDGET).toBe(128 * 2 ** 20);
+    expect(new Runtime(ort, { provider: 'wasm' }).transientBudget).toBeUndefined();
+    expect(new Runtime(ort, { provider: 'webgpu', transientBudget: 2 ** 24 }).transientBudget).toBe(2 ** 24);
   });
 });

@@ -2,7 +2,7 @@
 // onnxruntime is loaded with a dynamic import so its WASM threads (which start from its own
 // module URL) never re-run this file.
 import { DEFAULT_SETTINGS, EngineSession } from '../engine/session';
-import { Runtime, type Ort, type Provider } from '../engine/runtime/runtime';
+import { Runtime, WEBGPU_TRANSIENT_BUDGET, type Ort, type Provider } from '../engine/runtime/runtime';
 import { parseDataset } from '../engine/train/data';
 import { UserError } from '../engine/errors';
 import type { MemoryBudget } from '../engine/model/safetensors';
@@ -52,7 +52,9 @@ const handlers: { [K in RequestType]: (args: RequestMap[K]['args']) => Promise<R
   async init({ provider: choice }) {
     const { provider, reason } = await chooseProvider(choice);
     const { ort, threads } = await loadOrt(provider);
-    session = new EngineSession(new Runtime(ort, { provider, probe: provider === 'webgpu' ? gpuBufferBytes : wasmHeapBytes }), (event) => post({ kind: 'event', event }));
+    // Under WebGPU no transient tensor may outgrow the adapter's largest storage binding.
+    const transientBudget = provider === 'webgpu' ? Math.min(WEBGPU_TRANSIENT_BUDGET, gpuTensorLimit ?? WEBGPU_TRANSIENT_BUDGET) : undefined;
+    session = new EngineSession(new Runtime(ort, { provider, transientBudget, probe: provider === 'webgpu' ? gpuBufferBytes : wasmHeapBytes }), (event) => post({ kind: 'event', event }));
     post({ kind: 'event', event: { type: 'provider', provider, reason } });
     if (provider === 'webgpu') watchDevice(ort);
     return { provider, reason, threads };

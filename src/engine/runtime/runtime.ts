@@ -35,9 +35,9 @@ export interface RuntimeOptions {
   probe?: () => number;
   /**
    * Bytes one transient tensor of a segmented run (attention by query segments, the LM head by
-   * token segments) may take; the trainer's default (16 MiB) when unset. Larger budgets mean
-   * fewer, larger session runs: on a GPU, where each run's kernels cost more to launch than to
-   * compute, that is most of a step's time.
+   * token segments) may take. Unset: WEBGPU_TRANSIENT_BUDGET under WebGPU, the trainer's default
+   * (16 MiB) otherwise. Larger budgets mean fewer, larger session runs: on a GPU, where each run
+   * costs more to start than to compute, that is most of a step's time.
    */
   transientBudget?: number;
   /**
@@ -54,6 +54,14 @@ interface SessionEntry {
   /** Planned transient bytes by bound dims. */
   planned: Map<string, number>;
 }
+
+/**
+ * The WebGPU provider's transient budget: few session runs, and no tensor above 128 MiB, which is
+ * both WebGPU's default largest storage binding and about the largest buffer onnxruntime-web keeps
+ * for reuse (its cache stops at 160 MiB; a larger buffer is created and destroyed in every run,
+ * which on an H200 made a 4096-token step 7× slower than at this budget; bench/RESULTS.md).
+ */
+export const WEBGPU_TRANSIENT_BUDGET = 128 * 2 ** 20;
 
 const ORT_TYPE: Record<DType, ortTypes.Tensor.Type> = {
   float32: 'float32', float64: 'float64', float16: 'float16', int64: 'int64', int32: 'int32', bool: 'bool',
@@ -74,7 +82,7 @@ export class Runtime {
 
   constructor(readonly ort: Ort, private opts: RuntimeOptions) {
     this.provider = opts.provider;
-    this.transientBudget = opts.transientBudget;
+    this.transientBudget = opts.transientBudget ?? (opts.provider === 'webgpu' ? WEBGPU_TRANSIENT_BUDGET : undefined);
   }
 
   get onDevice(): boolean {
