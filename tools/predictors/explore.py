@@ -1,7 +1,7 @@
 """Which predictor shape can learn the oracle's block ranking? Trains candidates in torch on
 the default model's layer inputs (ctx 1024) and prints held-out recall at keep 40%, with two
 baselines (the first blocks; the previous layer's oracle) and how flat the block scores are.
-Usage: python3 tools/predictors/explore.py [--steps 300] [--candidates flat-scores,pool-scores]"""
+Usage: python3 tools/predictors/explore.py [--steps 300] [--candidates flat-scores,pool-scores] [--estimators]"""
 import argparse, json, math, sys, time
 import torch, torch.nn as nn, torch.nn.functional as F
 from transformers import AutoModelForCausalLM
@@ -13,6 +13,7 @@ p.add_argument('--steps', type=int, default=300)
 p.add_argument('--ctx', type=int, default=1024)
 p.add_argument('--block', type=int, default=32)
 p.add_argument('--layers', default='1,2,3,4,5')
+p.add_argument('--estimators', action='store_true', help="also the model's own q/k on pooled blocks as untrained estimators")
 p.add_argument('--candidates', default='flat-scores,pool-scores', help='comma-separated: flat-tiles, flat-scores, pool-tiles, pool-scores, pool-both-scores')
 args = p.parse_args()
 torch.manual_seed(0)
@@ -51,7 +52,7 @@ def layer_data(ids):
         nb = T // b
         tiles = s.view(nb, b, nb, b).amax(dim=(1, 3))  # m, n
         tiles = torch.tril(tiles)
-        res[l] = (x[0], tiles)
+        res[l] = (x[0], tiles, q[0], k[0])
     return res
 
 def col_scores(tiles):
@@ -101,7 +102,7 @@ def run(name, make, objective='tiles'):
         w = train[torch.randint(len(train), (1,), generator=g).item()]
         data = layer_data(w)
         for l in layers:
-            x, tiles = data[l]
+            x, tiles = data[l][:2]
             mask = torch.tril(torch.ones_like(tiles))
             y = tiles / (tiles * mask).sum() * mask.sum()
             eq, ek = nets[l](x)
@@ -116,7 +117,7 @@ def run(name, make, objective='tiles'):
         for w in held:
             data = layer_data(w)
             for l in layers:
-                x, tiles = data[l]
+                x, tiles = data[l][:2]
                 eq, ek = nets[l](x)
                 o, pr = topk(col_scores(tiles)), topk(col_scores(torch.tril(eq @ ek.T)))
                 rec[l].append(len(o & pr) / len(o))
@@ -141,11 +142,35 @@ for w in held[:4]:
         cv.append((c.std() / c.mean()).item())
         if i: nb_rec.append(len(topk(c) & topk(col_scores(data[layers[i - 1]][1]))) / len(topk(c)))
 if cv: print(f'column-score CV {sum(cv) / len(cv):.3f}; previous layer\'s oracle as predictor: recall {sum(nb_rec) / max(1, len(nb_rec)):.3f}', flush=True)
+
+if args.estimators:
+    # Upper bounds for anything that sees one block summary per side: the model's own roped q and
+    # k, averaged over each block, standing in for the tokens (no training). If even these miss the
+    # oracle's choice, the oracle's max over a tile's token pairs is what cannot be summarised.
+    T = args.ctx
+    nb = T // b
+    rec = {}
+    for w in held[:6]:
+        data = layer_data(w)
+        for l in layers:
+            q, k = data[l][2], data[l][3]
+            o = topk(col_scores(data[l][1]))
+            qm, km = q.view(H, nb, b, D).mean(2), k.view(H, nb, b, D).mean(2)
+            est = {
+                'block-mean q . block-mean k': F.relu(qm @ km.transpose(-1, -2) / math.sqrt(D)).mean(0),
+                'block-mean q . every k (max over the key block)': F.relu(qm @ k.transpose(-1, -2) / math.sqrt(D)).view(H, nb, nb, b).amax(3).mean(0),
+                'every q . block-mean k (max over the query block)': F.relu(q @ km.transpose(-1, -2) / math.sqrt(D)).view(H, nb, b, nb).amax(2).mean(0),
+            }
+            for name, e in est.items():
+                rec.setdefault(name, []).append(len(o & topk(col_scores(torch.tril(e)))) / len(o))
+    for name, v in rec.items():
+        print(f'estimator {name}: recall {sum(v) / len(v):.3f}', flush=True)
+
 CANDIDATES = {
     'flat-tiles': (lambda: Flat(), 'tiles'), 'flat-scores': (lambda: Flat(), 'scores'),
     'pool-tiles': (lambda: Pool(mode='max'), 'tiles'), 'pool-scores': (lambda: Pool(mode='max'), 'scores'),
     'pool-both-scores': (lambda: Pool(mode='both'), 'scores'),
 }
-for name in args.candidates.split(','):
+for name in filter(None, args.candidates.split(',')):
     make, objective = CANDIDATES[name]
     run(name, make, objective)
