@@ -9,7 +9,7 @@
 # Settings (environment): CTX (2048,4096,8192,16384), MODES (dense,oracle), STEPS (4),
 # PROFILE_CTX (4096), PREDICTORS (file, for MODES with lemo), TORCH (1: run the PyTorch reference),
 # WEBGPU_TIMEOUT (seconds for the WebGPU part, 420), TRANSIENT_MIB (segment budget, MiB; the
-# engine's 16 when unset), BASELINE_MIB (then also BASELINE_MODES, dense, at BASELINE_CTX, 4096, with that budget),
+# engine's WebGPU default, 128, when unset), BASELINE_MIB (then also BASELINE_MODES, dense, at BASELINE_CTX, 4096, with that budget),
 # TORCH_VARIANTS (precision:attention list for torch_ref.py), POLICY (per-layer kept share, JSON),
 # MLP_KEEP (MLP channel share in sparse layers), ORT_LOG (onnxruntime's session log severity; 0
 # lists the nodes placed off the GPU).
