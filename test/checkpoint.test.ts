@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS, EngineSession, type TrainSettings } from '../src/engine/session';
 import type { EngineEvent, StepEvent } from '../src/engine/events';
-import { decodeCheckpoint, encodeCheckpoint, type Checkpoint } from '../src/engine/train/checkpoint';
+import { decodeCheckpoint, encodeCheckpoint, type Checkpoint } from '../src/engine/run/checkpoint';
 import { parseDataset, WindowSampler } from '../src/engine/train/data';
 import { readSafetensors } from '../src/engine/model/safetensors';
 import { readJson, readModelDir } from '../src/cli/files';
@@ -17,7 +17,7 @@ import { nodeRuntime } from './helpers/runtime';
 const MODEL = 'public/models/lemo-tiny';
 const DATA = 'public/data/sotu-long/train.jsonl';
 const docs = parseDataset('train.jsonl', readFileSync(DATA, 'utf8')).slice(0, 3);
-const settings: TrainSettings = { ...DEFAULT_SETTINGS, ctx: 64, steps: 6, lr: 2e-3, checkpointEvery: 2, seed: 5 };
+const settings: TrainSettings = { ...DEFAULT_SETTINGS, sparsity: 'oracle', ctx: 64, steps: 6, lr: 2e-3, checkpointEvery: 2, seed: 5 };
 
 async function session(events: EngineEvent[] = []): Promise<EngineSession> {
   const s = new EngineSession(await nodeRuntime(), (e) => events.push(e));
@@ -93,7 +93,7 @@ describe('checkpoints', () => {
       run: {
         step: 4, settings, dataset: { hash: 'ab', documents: 1, windows: 9 }, model: { architecture: 'LlamaForCausalLM', parameters: 10, layers: 1, vocabSize: 5 },
         sampler: { epoch: 1, at: 3, windows: 9 }, optimizer: { steps: 3, settings: { lr: 5e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 } },
-        badInARow: 1, history: [], skipped: [{ type: 'skipped', step: 4, loss: NaN, lr: 5e-4, message: 'm' }], predictors: null,
+        badInARow: 1, history: [], skipped: [{ type: 'skipped', step: 4, loss: NaN, lr: 5e-4, message: 'm' }],
       },
       state: {
         steps: 3, optimizer: { lr: 5e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 },

@@ -21,11 +21,7 @@ describe.each(['wasm', 'node'] as const)('loss and LoRA gradients match transfor
     it(`${name}${segments ? ', segmented' : ''}`, async () => {
       const f = readFixture(join(ROOT, name));
       const rt = await nodeRuntime(backend);
-      const trainer = await Trainer.create(rt, f.model, f.lora, { adapter: f.adapter });
-      if (segments) {
-        trainer.segmentRows = 5;
-        trainer.headRows = 7;
-      }
+      const trainer = await Trainer.create(rt, f.model, f.lora, { adapter: f.adapter, ...(segments ? { segmentRows: 5, headRows: 7 } : {}) });
       const { loss, grads } = await trainer.lossAndGrads(f.ids);
       expect(Math.abs(loss - f.expected.loss) / Math.abs(f.expected.loss)).toBeLessThan(1e-4);
       expect([...grads.keys()].sort()).toEqual([...f.grads.keys()].sort());

@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { differentiate, gradName } from '../src/engine/graph/autodiff';
 import { Trainer } from '../src/engine/train/trainer';
+import { selectorFor } from '../src/engine/sparsity/selectors';
 import { columnScores } from '../src/engine/sparsity/oracle';
 import { keptBlocks, parsePolicy } from '../src/engine/sparsity/policy';
 import {
@@ -206,7 +207,7 @@ describe('lemo mode', () => {
     const trainer = await Trainer.create(dm, f.model, f.lora, { adapter: f.adapter });
     const policy = parsePolicy([null, 0.5], 2);
     const sparsity = { mode: 'lemo' as const, predictors: dp, policy, recall: false };
-    trainer.setSparsity(sparsity);
+    const selector = selectorFor(sparsity, 2);
     // Layer 1's input, from a dense pass, to score on the host.
     let h1: Float64Array | null = null;
     const dense = await Trainer.create(dm, f.model, f.lora, { adapter: f.adapter });
@@ -226,16 +227,16 @@ describe('lemo mode', () => {
       return run(g, feeds);
     };
     try {
-      const res = await trainer.lossAndGrads(ids);
+      const res = await trainer.lossAndGrads(ids, selector);
       expect(Number.isFinite(res.loss)).toBe(true);
-      expect(trainer.lastSelection!.kept).toEqual([null, expected]);
+      expect(selector.last!.kept).toEqual([null, expected]);
       expect(names.some((n) => n.startsWith('predictor_fwd'))).toBe(true);
       expect(names.some((n) => n.includes('block_scores'))).toBe(false);
       names.length = 0;
-      sparsity.recall = true;
-      await trainer.nll(ids);
+      const withRecall = selectorFor({ ...sparsity, recall: true }, 2);
+      await trainer.nll(ids, withRecall);
       expect(names.some((n) => n.includes('block_scores'))).toBe(true);
-      const rec = trainer.lastSelection!.recall!;
+      const rec = withRecall.last!.recall!;
       expect(rec[0]).toBeNull();
       expect(rec[1]).toBeGreaterThanOrEqual(0);
       expect(rec[1]).toBeLessThanOrEqual(1);
@@ -273,10 +274,10 @@ describe('predictor training', () => {
     for (const x of rec) expect(x).toBeGreaterThan(0);
     const back = PredictorSet.fromBytes(set.toBytes());
     const dp = await DevicePredictors.upload(rt, back, cfg);
-    trainer.setSparsity({ mode: 'lemo', predictors: dp, policy: parsePolicy([null, 0.5], 2) });
-    const res = await trainer.lossAndGrads([doc().slice(0, 64)]);
+    const selector = selectorFor({ mode: 'lemo', predictors: dp, policy: parsePolicy([null, 0.5], 2) }, 2);
+    const res = await trainer.lossAndGrads([doc().slice(0, 64)], selector);
     expect(Number.isFinite(res.loss)).toBe(true);
-    expect(trainer.lastSelection!.kept[1]).toHaveLength(4);
+    expect(selector.last!.kept[1]).toHaveLength(4);
     for (const g of res.grads.values()) rt.dispose(g as Tensor);
   });
 });

@@ -3,6 +3,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Trainer } from '../src/engine/train/trainer';
+import { selectorFor } from '../src/engine/sparsity/selectors';
 import { blockScores, buildScoreGraph, columnScores } from '../src/engine/sparsity/oracle';
 import { artifactPolicy, keptBlocks, parsePolicy } from '../src/engine/sparsity/policy';
 import { blocksToRows, parseKeepSpec } from '../src/engine/sparsity/blocks';
@@ -18,22 +19,20 @@ describe('forced keep sets', () => {
     const a = await dense.lossAndGrads(f.ids);
     const sparse = await Trainer.create(rt, f.model, f.lora, { adapter: f.adapter });
     const T = f.ids[0].length;
-    sparse.setSparsity({ mode: 'keep', spec: parseKeepSpec({ block: 4, layers: [[0, 1, 2, 3, 4], [0, 1, 2, 3, 4], [0, 1, 2, 3, 4]] }, 3, T) });
-    const b = await sparse.lossAndGrads(f.ids);
+    const selector = selectorFor({ mode: 'keep', spec: parseKeepSpec({ block: 4, layers: [[0, 1, 2, 3, 4], [0, 1, 2, 3, 4], [0, 1, 2, 3, 4]] }, 3, T) }, 3);
+    const b = await sparse.lossAndGrads(f.ids, selector);
     expect(b.loss).toBe(a.loss);
     for (const [k, g] of a.grads) expect(relErr((await rt.read(b.grads.get(k)!)) as Float32Array, (await rt.read(g)) as Float32Array)).toBeLessThan(1e-6);
-    expect(sparse.lastSelection?.kept).toEqual([[0, 1, 2, 3, 4], [0, 1, 2, 3, 4], [0, 1, 2, 3, 4]]);
+    expect(selector.last?.kept).toEqual([[0, 1, 2, 3, 4], [0, 1, 2, 3, 4], [0, 1, 2, 3, 4]]);
   });
 
   it('eliminating blocks changes the loss, and a block past the end is refused', async () => {
     const rt = await nodeRuntime();
     const f = readFixture('test/fixtures/golden/gpt2-mlp');
     const t = await Trainer.create(rt, f.model, f.lora, { adapter: f.adapter });
-    t.setSparsity({ mode: 'keep', spec: { block: 4, layers: [null, [0, 5], [1, 2]] } });
-    const r = await t.lossAndGrads(f.ids);
+    const r = await t.lossAndGrads(f.ids, selectorFor({ mode: 'keep', spec: { block: 4, layers: [null, [0, 5], [1, 2]] } }, 3));
     expect(Math.abs(r.loss - f.expected.loss)).toBeGreaterThan(1e-4);
-    t.setSparsity({ mode: 'keep', spec: { block: 4, layers: [null, [0, 6], null] } });
-    await expect(t.lossAndGrads(f.ids)).rejects.toThrow(/kept block 6 is past the sequence's last block \(5\)/);
+    await expect(t.lossAndGrads(f.ids, selectorFor({ mode: 'keep', spec: { block: 4, layers: [null, [0, 6], null] } }, 3))).rejects.toThrow(/kept block 6 is past the sequence's last block \(5\)/);
     expect(() => parseKeepSpec({ block: 4, layers: [null, null] }, 3, 24)).toThrow(/one entry per layer \(3\)/);
   });
 
@@ -43,9 +42,9 @@ describe('forced keep sets', () => {
     const spec = { block: 4, layers: [[0, 2, 3], [1, 3]] };
     const run = async (mlpKeep?: number) => {
       const t = await Trainer.create(rt, f.model, f.lora, { adapter: f.adapter });
-      t.setSparsity({ mode: 'keep', spec, mlpKeep });
+      const selector = selectorFor({ mode: 'keep', spec, mlpKeep }, 2);
       rt.memory.resetPeaks();
-      const r = await t.lossAndGrads(f.ids);
+      const r = await t.lossAndGrads(f.ids, selector);
       const grads = new Map<string, Float32Array>();
       for (const [k, g] of r.grads) grads.set(k, Float32Array.from((await rt.read(g)) as Float32Array));
       return { loss: r.loss, grads, saved: rt.memory.peak.activations };
@@ -74,14 +73,10 @@ describe('forced keep sets', () => {
         const source = JSON.parse(readFileSync(join(dir, 'source.json'), 'utf8'));
         const f = readFixture(dir, source.model, source.adapter);
         const rt = await nodeRuntime();
-        const t = await Trainer.create(rt, f.model, f.lora, { adapter: f.adapter });
-        if (segmented) {
-          t.segmentRows = 7;
-          t.headRows = 9;
-        }
+        const t = await Trainer.create(rt, f.model, f.lora, { adapter: f.adapter, ...(segmented ? { segmentRows: 7, headRows: 9 } : {}) });
         const keep = JSON.parse(readFileSync(join(dir, 'keep.json'), 'utf8'));
-        t.setSparsity({ mode: 'keep', spec: parseKeepSpec(keep, f.model.config.layers, f.ids[0].length) });
-        const r = await t.lossAndGrads(f.ids);
+        const selector = selectorFor({ mode: 'keep', spec: parseKeepSpec(keep, f.model.config.layers, f.ids[0].length) }, f.model.config.layers);
+        const r = await t.lossAndGrads(f.ids, selector);
         expect(Math.abs(r.loss - f.expected.loss) / f.expected.loss).toBeLessThan(1e-4);
         for (const [k, ref] of f.grads) expect(relErr((await rt.read(r.grads.get(k)!)) as Float32Array, ref.data), k).toBeLessThan(1e-4);
       });

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { adamwGraph } from '../src/engine/train/adamw';
+import { adamwGraph, ADAMW_DEFAULTS } from '../src/engine/train/adamw';
 import { Trainer } from '../src/engine/train/trainer';
-import { perplexity } from '../src/engine/train/evaluate';
+import { perplexity } from '../src/engine/run/evaluate';
 import { windows, WindowSampler, parseDataset } from '../src/engine/train/data';
 import { nodeRuntime, randn, relErr, rng } from './helpers/runtime';
 import { readFixture } from './helpers/fixtures';
@@ -47,8 +47,7 @@ describe('training', () => {
   it('fits a fixed batch: the loss falls below half its start in 30 steps', async () => {
     const rt = await nodeRuntime();
     const f = readFixture(join('test/fixtures/golden', 'llama-gqa'));
-    const trainer = await Trainer.create(rt, f.model, { ...f.lora, scale: f.lora.scale });
-    trainer.optimizer = { ...trainer.optimizer, lr: 0.02 };
+    const trainer = await Trainer.create(rt, f.model, { ...f.lora, scale: f.lora.scale }, { optimizer: { ...ADAMW_DEFAULTS, lr: 0.02 } });
     const first = (await trainer.step(f.ids)).loss;
     let last = first;
     for (let i = 0; i < 29; i++) last = (await trainer.step(f.ids)).loss;

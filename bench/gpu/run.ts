@@ -10,18 +10,13 @@
 // Each context runs with linear RoPE scaling ctx/1024 (the default model has 1024 positions).
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Command } from 'commander';
-import { EngineSession } from '../../src/engine/session';
-import { Runtime, type Ort } from '../../src/engine/runtime/runtime';
-import type { BenchRow } from '../../src/engine/train/bench';
-import { readJson, readModelDir } from '../../src/cli/files';
-import { readDataset } from '../../src/cli/session';
-import { sparsityWithPredictors } from '../../src/cli/sparsity-options';
-import type { Sparsity } from '../../src/engine/train/trainer';
-import { installGpuBufferTracker, gpuBufferBytes } from '../../src/worker/device-memory';
-import { GraphBuilder } from '../../src/engine/graph/builder';
+import {
+  decodeDataset, DEFAULT_SETTINGS, EngineSession, gpuBufferBytes, GraphBuilder, installGpuBufferTracker, parseDataset, Runtime,
+  type BenchRow, type Ort, type Sparsity, type TrainSettings,
+} from '../../src/engine/node';
 import { usefulFlops } from './flops';
 import { wgslMatmulCeiling } from './wgsl-matmul';
 
@@ -165,16 +160,18 @@ let tokenized: number[][] | null = null;
 session.tokenize = (d) => (tokenized ??= tokenize(d));
 const tokPath = join(o.model, 'tokenizer.json');
 const tokCfgPath = join(o.model, 'tokenizer_config.json');
+const readJson = (path: string) => JSON.parse(readFileSync(path, 'utf8')) as unknown;
 session.loadModel({
-  ...readModelDir(o.model),
-  tokenizer: readJson(tokPath, 'tokenizer.json'),
-  tokenizerConfig: existsSync(tokCfgPath) ? readJson(tokCfgPath, 'tokenizer_config.json') : undefined,
+  config: readJson(join(o.model, 'config.json')),
+  weights: new Uint8Array(readFileSync(join(o.model, 'model.safetensors'))),
+  tokenizer: readJson(tokPath),
+  tokenizerConfig: existsSync(tokCfgPath) ? readJson(tokCfgPath) : undefined,
 });
 const cfg = session.config;
-const docs = readDataset(o.data);
+const docs = parseDataset(basename(o.data), decodeDataset(basename(o.data), new Uint8Array(readFileSync(o.data))));
 const ctxs = o.ctx.split(',').map(Number);
 const modeNames = o.modes.split(',');
-const lora = { loraR: 8, loraAlpha: 16, targetModules: [] as string[] };
+const lora = { loraR: DEFAULT_SETTINGS.loraR, loraAlpha: DEFAULT_SETTINGS.loraAlpha, targetModules: [] as string[] };
 
 if (o.ceiling) await ortCeiling().catch((e: Error) => {
   emit('error', { phase: 'ceiling-ort', message: e.message });
@@ -238,10 +235,18 @@ function median(xs: number[]): number {
 // The CLI's choice of sparsity per mode (as `lemo bench` makes it: for the longest context, the
 // lemo mode's predictors read and uploaded once).
 const sparsities = new Map<string, Sparsity>();
+async function sparsityOf(mode: string): Promise<Sparsity> {
+  if (mode === 'lemo') {
+    const path = o.predictors ?? join(o.model, 'predictors.safetensors');
+    session.loadPredictors(new Uint8Array(readFileSync(path)), path);
+  }
+  const policy = o.policy ? JSON.parse(existsSync(o.policy) ? readFileSync(o.policy, 'utf8') : o.policy) as TrainSettings['policy'] : null;
+  return session.sparsityFor({ ...DEFAULT_SETTINGS, sparsity: mode as TrainSettings['sparsity'], block: Number(o.block), policy, mlpKeep: o.mlpKeep === undefined ? null : Number(o.mlpKeep) });
+}
 async function modesFor(ctx: number, names = modeNames) {
   const out = [];
   for (const m of names) {
-    if (!sparsities.has(m)) sparsities.set(m, await sparsityWithPredictors({ predictors: o.predictors, policy: o.policy, mlpKeep: o.mlpKeep, block: o.block }, m, cfg, Math.max(...ctxs), rt, o.model));
+    if (!sparsities.has(m)) sparsities.set(m, await sparsityOf(m));
     out.push({ name: m, sparsity: sparsities.get(m)! });
   }
   return out;

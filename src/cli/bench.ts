@@ -1,9 +1,8 @@
 // lemo bench: dense against token elimination on the same windows, one JSON line per
 // (mode, ctx) on stdout and a table on stderr.
-import { UserError } from '../engine/errors';
-import type { BenchRow } from '../engine/train/bench';
+import { UserError, type BenchRow } from '../engine/node';
 import { DEFAULT_DATA_FILE, int, num, openSession, readDataset } from './session';
-import { sparsityWithPredictors, type SparsityFlags } from './sparsity-options';
+import { sparsityFrom, type SparsityFlags } from './sparsity-options';
 
 export interface BenchOptions extends SparsityFlags {
   model: string;
@@ -35,7 +34,7 @@ export async function benchCommand(o: BenchOptions): Promise<void> {
   }
   const docs = readDataset(o.data ?? DEFAULT_DATA_FILE);
   const modes = [];
-  for (const m of modeNames) modes.push({ name: m, sparsity: await sparsityWithPredictors({ ...o, keep: undefined }, m, cfg, maxCtx, session.rt, o.model) });
+  for (const m of modeNames) modes.push({ name: m, sparsity: await sparsityFrom({ ...o, keep: undefined }, m, session, o.model, maxCtx) });
   process.stderr.write(`bench ${name}: ${cfg.layers} layers, contexts ${ctxs.join(', ')}, ${o.steps} steps each, modes ${modeNames.join(', ')} (${o.backend})\n`);
   const rows: BenchRow[] = await session.bench(docs, {
     ctxs, modes, steps: int(o.steps, 'steps'), seed: int(o.seed, 'seed', 0), lr: num(o.lr, 'lr')!,

@@ -3,8 +3,7 @@
 // run read, so `lemo train --resume DIR` needs nothing else).
 import { existsSync, renameSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { UserError } from '../engine/errors';
-import { decodeCheckpoint, type Checkpoint } from '../engine/train/checkpoint';
+import { decodeCheckpoint, UserError, type Checkpoint } from '../engine/node';
 import { ensureDir, readBytes, readJson, writeFile } from './files';
 
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';

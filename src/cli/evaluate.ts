@@ -1,7 +1,7 @@
 // lemo eval: perplexity of a model (optionally with a PEFT adapter) over a dataset file.
 import { int, num, openSession, readDataset } from './session';
 import { readAdapterDir, writeFile } from './files';
-import { evalChunks } from '../engine/train/evaluate';
+import { evalChunks } from '../engine/node';
 
 export interface EvalOptions {
   model: string;

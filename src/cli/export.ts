@@ -2,10 +2,7 @@
 // (config.json, model.safetensors under the original's names, tokenizer files copied).
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { UserError } from '../engine/errors';
-import { COPIED_FILES, mergeAdapter, type FolderFile } from '../engine/export/merged';
-import { parseAdapterConfig } from '../engine/model/lora';
-import { readSafetensors } from '../engine/model/safetensors';
+import { COPIED_FILES, mergeAdapter, parseAdapterConfig, readSafetensors, UserError, type FolderFile } from '../engine/node';
 import { ensureDir, readAdapterDir, readBytes, readModelDir, writeFile } from './files';
 import { DEFAULT_MODEL_DIR, num } from './session';
 

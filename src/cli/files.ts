@@ -1,8 +1,7 @@
 // Disk access for the CLI: the engine itself takes bytes and parsed JSON, never paths.
 import { readFileSync, existsSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { UserError } from '../engine/errors';
-import type { ModelFiles } from '../engine/model/model';
+import { UserError, type ModelFiles } from '../engine/node';
 
 export function readJson(path: string, what: string): unknown {
   if (!existsSync(path)) throw new UserError(`${what} not found: ${path}`);

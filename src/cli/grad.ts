@@ -1,13 +1,11 @@
-import { readSafetensors, writeSafetensors } from '../engine/model/safetensors';
-import { loadModel } from '../engine/model/model';
-import { DEFAULT_TARGETS, loraConfig, parseAdapterConfig } from '../engine/model/lora';
+// lemo grad: the loss and the gradient of every LoRA tensor for a batch of token ids, dense or
+// with tokens eliminated, written under PEFT's names (checks against references).
+import { EngineSession, UserError, writeSafetensors } from '../engine/node';
 import { nodeRuntime } from './session';
-import { sparsityWithPredictors } from './sparsity-options';
-import { Trainer } from '../engine/train/trainer';
-import { UserError } from '../engine/errors';
+import { sparsityFrom, type SparsityFlags } from './sparsity-options';
 import { readAdapterDir, readJson, readModelDir, writeFile } from './files';
 
-interface GradOptions {
+interface GradOptions extends SparsityFlags {
   model: string;
   adapter?: string;
   tokens: string;
@@ -19,10 +17,6 @@ interface GradOptions {
   threads: string;
   backend: string;
   sparsity: string;
-  keep?: string;
-  block?: string;
-  policy?: string;
-  predictors?: string;
 }
 
 export function readTokens(path: string): number[][] {
@@ -35,27 +29,14 @@ export function readTokens(path: string): number[][] {
 }
 
 export async function gradCommand(o: GradOptions): Promise<void> {
-  const model = loadModel(readModelDir(o.model));
-  let lora;
-  let adapter;
-  if (o.adapter) {
-    const a = readAdapterDir(o.adapter);
-    lora = parseAdapterConfig(a.config);
-    adapter = readSafetensors(a.weights, 'adapter_model.safetensors');
-  } else {
-    const targets = o.targetModules ? o.targetModules.split(',').map((s) => s.trim()) : DEFAULT_TARGETS[model.config.family];
-    lora = loraConfig(Number(o.loraR), Number(o.loraAlpha), targets);
-  }
+  const session = new EngineSession(await nodeRuntime(o), () => {});
+  session.loadModel(readModelDir(o.model));
+  const adapter = o.adapter ? readAdapterDir(o.adapter) : undefined;
+  const lora = { loraR: Number(o.loraR), loraAlpha: Number(o.loraAlpha), targetModules: o.targetModules ? o.targetModules.split(',').map((s) => s.trim()) : [], seed: Number(o.seed) };
   const ids = readTokens(o.tokens);
-  const rt = await nodeRuntime(o);
-  const trainer = await Trainer.create(rt, model, lora, { seed: Number(o.seed), adapter });
-  trainer.setSparsity(await sparsityWithPredictors(o, o.sparsity, model.config, ids[0]?.length ?? 0, rt, o.model));
-  const { loss, tokens, grads } = await trainer.lossAndGrads(ids);
-  const out = new Map<string, { shape: number[]; data: Float32Array }>();
-  for (const p of trainer.params) {
-    out.set(p.peft, { shape: [...p.shape], data: Float32Array.from((await rt.read(grads.get(p.peft)!)) as Float32Array) });
-  }
+  const sparsity = await sparsityFrom(o, o.sparsity, session, o.model, ids[0]?.length ?? 0);
+  const { loss, tokens, grads, shapes, kept } = await session.grad(ids, adapter, lora, sparsity);
+  const out = new Map(Object.entries(grads).map(([name, data]) => [name, { shape: shapes[name], data }]));
   writeFile(o.out, writeSafetensors(out));
-  const kept = trainer.lastSelection?.kept;
   process.stdout.write(`${JSON.stringify({ loss, tokens, ...(kept ? { kept } : {}) })}\n`);
 }

@@ -1,11 +1,10 @@
 // `lemo`: the engine headless. Each subcommand reads files, calls the engine, prints JSON.
 import { Command, Option } from 'commander';
-import { UserError } from '../engine/errors';
+import { BENCH_DEFAULTS, DEFAULT_SETTINGS, PREDICTOR_DEFAULTS, SPARSITY_MODES, UserError } from '../engine/node';
 import { gradCommand } from './grad';
 import { trainCommand } from './train';
 import { evalCommand } from './evaluate';
 import { DEFAULT_MODEL_DIR } from './session';
-import { DEFAULT_SETTINGS } from '../engine/session';
 import { benchCommand } from './bench';
 import { exportCommand } from './export';
 import { predictorsEvalCommand, predictorsTrainCommand } from './predictors';
@@ -16,11 +15,15 @@ const backend = () => new Option('--backend <name>', 'node: onnxruntime-node (na
 
 /** Options of the commands that eliminate tokens (grad, bench). */
 function sparsityOptions(c: Command): void {
-  c.option('--block <n>', 'tokens per block', '64')
+  c.option('--block <n>', 'tokens per block', String(D.block))
     .option('--policy <json|file>', 'per layer: null (dense), a keep ratio, or {"threshold": x}; default: the paper artifact\'s')
     .option('--mlp-keep <x>', 'MLP channel sparsity in token-eliminating layers: share of channels the backward keeps (e.g. 0.2)')
     .option('--predictors <file>', 'pattern predictors for the lemo mode (default: predictors.safetensors in the model folder)');
 }
+
+const D = DEFAULT_SETTINGS;
+const P = PREDICTOR_DEFAULTS;
+const modeOption = () => new Option('--sparsity <mode>', 'dense; oracle (block scores from q·kᵀ); lemo (block scores from the predictors)').choices([...SPARSITY_MODES]).default(D.sparsity);
 
 const program = new Command('lemo')
   .description('LeMo Studio engine on the command line: gradients, training, evaluation, benchmarks.')
@@ -33,12 +36,12 @@ program
   .option('--adapter <dir>', 'PEFT adapter folder (adapter_config.json, adapter_model.safetensors)')
   .requiredOption('--tokens <file>', 'JSON file {"input_ids": [[...], ...]}')
   .requiredOption('--out <file>', 'where to write the gradients (.safetensors)')
-  .option('--lora-r <n>', 'rank of a fresh LoRA (without --adapter)', '8')
-  .option('--lora-alpha <n>', 'lora_alpha of a fresh LoRA', '16')
+  .option('--lora-r <n>', 'rank of a fresh LoRA (without --adapter)', String(D.loraR))
+  .option('--lora-alpha <n>', 'lora_alpha of a fresh LoRA', String(D.loraAlpha))
   .option('--target-modules <list>', 'comma-separated target_modules of a fresh LoRA (default: the attention projections)')
-  .option('--seed <n>', 'seed for a fresh LoRA\'s A', '0')
+  .option('--seed <n>', 'seed for a fresh LoRA\'s A', String(D.seed))
   .option('--keep <file>', 'force the kept blocks per layer: {"block": b, "layers": [[block indices] or null, ...]}')
-  .addOption(new Option('--sparsity <mode>', 'dense; oracle (block scores from q·kᵀ); lemo (block scores from the predictors)').choices(['dense', 'oracle', 'lemo']).default('dense'))
+  .addOption(modeOption())
   .addOption(threads())
   .addOption(backend())
   .action(gradCommand);
@@ -56,19 +59,19 @@ program
   .option('--checkpoint-every <n>', `steps between checkpoints (default ${DEFAULT_SETTINGS.checkpointEvery}; with --resume, the run's)`)
   .option('--resume <dir>', 'continue the run whose checkpoint folder this is (its settings, data and model), checkpointing there')
   .requiredOption('--out <dir>', 'folder for adapter_config.json and adapter_model.safetensors')
-  .option('--lr <x>', 'AdamW learning rate', '1e-3')
-  .option('--batch <n>', 'windows per step', '1')
-  .option('--lora-r <n>', 'LoRA rank', '8')
-  .option('--lora-alpha <n>', 'LoRA alpha', '16')
+  .option('--lr <x>', 'AdamW learning rate', String(D.lr))
+  .option('--batch <n>', 'windows per step', String(D.batch))
+  .option('--lora-r <n>', 'LoRA rank', String(D.loraR))
+  .option('--lora-alpha <n>', 'LoRA alpha', String(D.loraAlpha))
   .option('--target-modules <list>', 'comma-separated target_modules (default: the attention projections)')
   .option('--rope-scale <s>', 'linear RoPE position scaling factor for longer contexts')
   .option('--merged-out <dir>', 'also write the merged model (base + adapter) as a Hugging Face folder here')
   .addOption(memoryBudget())
-  .option('--seed <n>', 'seed for LoRA init and data order', '0')
+  .option('--seed <n>', 'seed for LoRA init and data order', String(D.seed))
   .addOption(threads())
   .addOption(backend())
-  .addOption(new Option('--sparsity <mode>', 'dense; oracle (block scores from q·kᵀ); lemo (block scores from the predictors)').choices(['dense', 'oracle', 'lemo']).default('dense'))
-  .option('--recall-every <n>', 'lemo: measure the predictors\' recall against the oracle every n steps (0: never)', '0')
+  .addOption(modeOption())
+  .option('--recall-every <n>', 'lemo: measure the predictors\' recall against the oracle every n steps (0: never)', String(D.recallEvery))
   .action(trainCommand);
 sparsityOptions(program.commands.at(-1)!);
 
@@ -101,13 +104,13 @@ program
   .option('--model <dir>', 'Hugging Face model folder', DEFAULT_MODEL_DIR)
   .option('--data <file>', 'dataset file (default: the studio\'s default training set)')
   .requiredOption('--ctx <list>', 'comma-separated context lengths, e.g. 1024,2048,4096,8192')
-  .option('--steps <n>', 'optimizer steps per (mode, ctx)', '3')
-  .option('--modes <list>', 'comma-separated: dense, oracle, lemo', 'dense,oracle')
+  .option('--steps <n>', 'optimizer steps per (mode, ctx)', String(BENCH_DEFAULTS.steps))
+  .option('--modes <list>', 'comma-separated: dense, oracle, lemo', BENCH_DEFAULTS.modes.join(','))
   .option('--json', 'one JSON line per (mode, ctx) on stdout')
-  .option('--seed <n>', 'seed', '0')
-  .option('--lr <x>', 'AdamW learning rate', '1e-3')
-  .option('--lora-r <n>', 'LoRA rank', '8')
-  .option('--lora-alpha <n>', 'LoRA alpha', '16')
+  .option('--seed <n>', 'seed', String(BENCH_DEFAULTS.seed))
+  .option('--lr <x>', 'AdamW learning rate', String(D.lr))
+  .option('--lora-r <n>', 'LoRA rank', String(D.loraR))
+  .option('--lora-alpha <n>', 'LoRA alpha', String(D.loraAlpha))
   .option('--rope-scale <s>', 'linear RoPE position scaling factor')
   .addOption(threads())
   .addOption(backend())
@@ -124,22 +127,22 @@ predictors
   .requiredOption('--ctx <n>', 'tokens per window')
   .requiredOption('--steps <n>', 'training windows (one AdamW step per layer each)')
   .requiredOption('--out <file>', 'predictors file to write (.safetensors)')
-  .option('--block <n>', 'tokens per block', '32')
-  .addOption(new Option('--arch <shape>', 'pool: per-token MLP, max over the block; flat: the block flattened per head slice (LEMO.md 3)').choices(['pool', 'flat']).default('pool'))
-  .addOption(new Option('--objective <what>', 'SmoothL1 between standardised block scores, or between tile maps').choices(['scores', 'tiles']).default('scores'))
+  .option('--block <n>', 'tokens per block', String(P.block))
+  .addOption(new Option('--arch <shape>', 'pool: per-token MLP, max over the block; flat: the block flattened per head slice (LEMO.md 3)').choices(['pool', 'flat']).default(P.arch))
+  .addOption(new Option('--objective <what>', 'SmoothL1 between standardised block scores, or between tile maps').choices(['scores', 'tiles']).default(P.objective))
   .option('--init <file>', 'continue training these predictors')
   .option('--r1 <n>', 'first hidden width (default: scaled to the model)')
   .option('--r2 <n>', 'second hidden width')
   .option('--embed <n>', 'block embedding width')
-  .option('--lr <x>', 'AdamW learning rate', '1e-3')
-  .option('--prune <x>', 'elastic size: share of hidden units removed, the most often zero', '0.3')
+  .option('--lr <x>', 'AdamW learning rate', String(P.lr))
+  .option('--prune <x>', 'elastic size: share of hidden units removed, the most often zero', String(P.prune))
   .option('--prune-at <n>', 'step after which to prune (default: half the steps)')
-  .option('--eval-every <n>', 'measure recall on held-out windows every n steps (0: at the end only)', '0')
-  .option('--eval-windows <n>', 'held-out windows per recall measurement', '4')
+  .option('--eval-every <n>', 'measure recall on held-out windows every n steps (0: at the end only)', String(P.evalEvery))
+  .option('--eval-windows <n>', 'held-out windows per recall measurement', String(P.evalWindows))
   .option('--policy <json|file>', 'the keep policy recall is measured under (default: the paper artifact\'s)')
   .option('--layers <list>', 'comma-separated layers to train (default: all)')
   .option('--rope-scale <s>', 'linear RoPE position scaling factor')
-  .option('--seed <n>', 'seed', '0')
+  .option('--seed <n>', 'seed', String(P.seed))
   .addOption(threads())
   .addOption(backend())
   .action(predictorsTrainCommand);
@@ -150,7 +153,7 @@ predictors
   .option('--predictors <file>', 'predictors file (default: predictors.safetensors in the model folder)')
   .option('--heldout <file>', 'held-out documents (default: the default dataset\'s)')
   .requiredOption('--ctx <n>', 'tokens per window')
-  .option('--windows <n>', 'held-out windows', '8')
+  .option('--windows <n>', 'held-out windows', String(P.recallWindows))
   .option('--policy <json|file>', 'the keep policy recall is measured under (default: the paper artifact\'s)')
   .option('--rope-scale <s>', 'linear RoPE position scaling factor')
   .addOption(threads())

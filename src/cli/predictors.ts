@@ -2,9 +2,7 @@
 // against the oracle's tile maps; progress on stderr, the file at --out, a JSON summary on stdout.
 import { dirname } from 'node:path';
 import { resolve } from 'node:path';
-import { meanRecall, type PredictorProgress } from '../engine/sparsity/predictor-train';
-import { defaultSizes, PredictorSet } from '../engine/sparsity/predictor';
-import { UserError } from '../engine/errors';
+import { defaultSizes, meanRecall, PREDICTOR_DEFAULTS, PredictorSet, UserError, type PredictorProgress } from '../engine/node';
 import { ensureDir, writeFile } from './files';
 import { DEFAULT_DATA_FILE, int, num, openSession, readDataset } from './session';
 import { policyFrom, predictorsFile } from './sparsity-options';

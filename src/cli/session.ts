@@ -2,20 +2,14 @@
 // with a model folder (and its tokenizer) loaded.
 import { existsSync, readFileSync } from 'node:fs';
 import { totalmem } from 'node:os';
-import type { MemoryBudget } from '../engine/model/safetensors';
 import { basename, join, resolve } from 'node:path';
-import { EngineSession } from '../engine/session';
-import type { EngineEvent } from '../engine/events';
-import { Runtime } from '../engine/runtime/runtime';
-import { loadOrtForNode } from '../engine/runtime/ort-node';
-import { decodeDataset, parseDataset, type Document } from '../engine/train/data';
-import { UserError } from '../engine/errors';
+import { decodeDataset, DEFAULT_PATHS, EngineSession, loadOrtForNode, parseDataset, Runtime, UserError, type Document, type EngineEvent, type MemoryBudget } from '../engine/node';
 import { readJson, readModelDir } from './files';
 
 /** The studio's default model, shipped under public/. */
-export const DEFAULT_MODEL_DIR = resolve(new URL('../../public/models/lemo-tiny', import.meta.url).pathname);
+export const DEFAULT_MODEL_DIR = resolve(new URL(`../../public/${DEFAULT_PATHS.model}`, import.meta.url).pathname);
 /** The default fine-tuning dataset's training part. */
-export const DEFAULT_DATA_FILE = resolve(new URL('../../public/data/sotu-long/train.jsonl', import.meta.url).pathname);
+export const DEFAULT_DATA_FILE = resolve(new URL(`../../public/${DEFAULT_PATHS.data}`, import.meta.url).pathname);
 
 export interface RuntimeFlags {
   threads: string;

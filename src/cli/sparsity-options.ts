@@ -1,13 +1,8 @@
-// --sparsity, --keep, --block, --policy: how the CLI's commands choose kept tokens.
-import { existsSync, readFileSync } from 'node:fs';
+// --sparsity, --keep, --block, --policy, --mlp-keep, --predictors: how the CLI's commands choose
+// kept tokens. Flags become settings; the engine builds the selection from them.
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Runtime } from '../engine/runtime/runtime';
-import { DevicePredictors, PredictorSet } from '../engine/sparsity/predictor';
-import { UserError } from '../engine/errors';
-import type { ModelConfig } from '../engine/model/config';
-import { parseKeepSpec } from '../engine/sparsity/blocks';
-import { artifactPolicy, parsePolicy } from '../engine/sparsity/policy';
-import type { Sparsity } from '../engine/train/trainer';
+import { artifactPolicy, DEFAULT_SETTINGS, parsePolicy, UserError, type EngineSession, type Sparsity, type TrainSettings } from '../engine/node';
 import { readBytes, readJson } from './files';
 import { int } from './session';
 
@@ -29,22 +24,15 @@ export function predictorsFile(flags: SparsityFlags, modelDir: string): string {
   return path;
 }
 
-/** Reads and uploads the predictors for the lemo mode. */
-export async function loadPredictors(flags: SparsityFlags, modelDir: string, rt: Runtime, cfg: ModelConfig): Promise<DevicePredictors> {
+/** Reads the predictors file into the session (the lemo mode). */
+export function loadPredictors(flags: SparsityFlags, modelDir: string, session: EngineSession) {
   const path = predictorsFile(flags, modelDir);
-  return DevicePredictors.upload(rt, PredictorSet.fromBytes(readBytes(path, 'predictors file'), path), cfg);
+  return { path, summary: session.loadPredictors(readBytes(path, 'predictors file'), path) };
 }
 
 /** The policy of --policy, or the paper artifact's. */
 export function policyFrom(flags: SparsityFlags, layers: number) {
-  return flags.policy ? readPolicy(flags.policy, layers) : artifactPolicy(layers);
-}
-
-/** sparsityFrom, with the lemo mode's predictors read and uploaded. */
-export async function sparsityWithPredictors(flags: SparsityFlags, mode: string, cfg: ModelConfig, T: number, rt: Runtime, modelDir: string): Promise<Sparsity> {
-  if (mode !== 'lemo' || flags.keep) return sparsityFrom(flags, mode, cfg, T);
-  const mlpKeep = flags.mlpKeep === undefined ? undefined : Number(flags.mlpKeep);
-  return { mode: 'lemo', predictors: await loadPredictors(flags, modelDir, rt, cfg), policy: policyFrom(flags, cfg.layers), mlpKeep };
+  return flags.policy ? parsePolicy(policyJson(flags.policy), layers) : artifactPolicy(layers);
 }
 
 /** A policy given inline as JSON or as a file holding it, unparsed. */
@@ -58,17 +46,22 @@ export function policyJson(value: string): unknown {
   })();
 }
 
-function readPolicy(value: string, layers: number) {
-  return parsePolicy(policyJson(value), layers);
+/** The settings these flags give a mode. */
+export function settingsFrom(flags: SparsityFlags, mode: string): TrainSettings {
+  if (!['dense', 'oracle', 'lemo'].includes(mode)) throw new UserError(`--sparsity must be dense, oracle or lemo, got "${mode}".`);
+  return {
+    ...DEFAULT_SETTINGS,
+    sparsity: mode as TrainSettings['sparsity'],
+    block: int(flags.block ?? String(DEFAULT_SETTINGS.block), 'block'),
+    policy: flags.policy ? (policyJson(flags.policy) as TrainSettings['policy']) : null,
+    mlpKeep: flags.mlpKeep === undefined ? null : Number(flags.mlpKeep),
+  };
 }
 
-export function sparsityFrom(flags: SparsityFlags, mode: string, cfg: ModelConfig, T: number): Sparsity {
-  const mlpKeep = flags.mlpKeep === undefined ? undefined : Number(flags.mlpKeep);
-  if (flags.keep) return { mode: 'keep', spec: parseKeepSpec(JSON.parse(readFileSync(flags.keep, 'utf8')), cfg.layers, T), mlpKeep };
-  if (mode === 'dense') return { mode: 'dense' };
-  if (mode === 'oracle') {
-    const policy = policyFrom(flags, cfg.layers);
-    return { mode: 'oracle', block: int(flags.block ?? '64', 'block'), policy, mlpKeep };
-  }
-  throw new UserError(`--sparsity must be dense, oracle or lemo, got "${mode}".`);
+/** The sparsity of a mode under these flags (--keep forces blocks), with the lemo mode's predictors loaded. */
+export async function sparsityFrom(flags: SparsityFlags, mode: string, session: EngineSession, modelDir: string, T: number): Promise<Sparsity> {
+  const settings = settingsFrom(flags, mode);
+  if (flags.keep) return session.sparsityFor(settings, { json: readJson(flags.keep, 'keep file'), T });
+  if (mode === 'lemo') loadPredictors(flags, modelDir, session);
+  return session.sparsityFor(settings);
 }

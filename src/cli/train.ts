@@ -1,13 +1,11 @@
 // lemo train: a LoRA fine-tune from a dataset file (dense, oracle or lemo); the adapter is written in PEFT's format.
 import { join } from 'node:path';
-import { DEFAULT_SETTINGS, type TrainSettings } from '../engine/session';
-import { UserError } from '../engine/errors';
+import { DEFAULT_SETTINGS, UserError, type TrainSettings } from '../engine/node';
 import { ensureDir, writeFile } from './files';
 import { DEFAULT_MODEL_DIR, int, num, openSession, readDataset } from './session';
 import { checkpointDir, readCheckpointDir } from './checkpoint-dir';
 import { copiedFiles, writeFolder } from './export';
-import { readBytes } from './files';
-import { policyJson, predictorsFile, type SparsityFlags } from './sparsity-options';
+import { loadPredictors, policyJson, type SparsityFlags } from './sparsity-options';
 
 export interface TrainOptions extends SparsityFlags {
   recallEvery?: string;
@@ -63,15 +61,14 @@ export async function trainCommand(o: TrainOptions): Promise<void> {
     loraAlpha: num(o.loraAlpha, 'lora-alpha')!,
     targetModules: o.targetModules ? o.targetModules.split(',').map((s) => s.trim()) : [],
     seed: int(o.seed, 'seed', 0),
-    sparsity: (o.sparsity ?? 'dense') as TrainSettings['sparsity'],
-    block: int(o.block ?? '32', 'block'),
-    policy: o.policy ? (policyJson(o.policy) as (number | null)[]) : null,
+    sparsity: (o.sparsity ?? DEFAULT_SETTINGS.sparsity) as TrainSettings['sparsity'],
+    block: int(o.block ?? String(DEFAULT_SETTINGS.block), 'block'),
+    policy: o.policy ? (policyJson(o.policy) as TrainSettings['policy']) : null,
     mlpKeep: num(o.mlpKeep, 'mlp-keep') ?? null,
     recallEvery: o.recallEvery ? int(o.recallEvery, 'recall-every', 0) : 0,
   };
   if (settings.sparsity === 'lemo') {
-    const path = predictorsFile(o, files.model);
-    const p = session.loadPredictors(readBytes(path, 'predictors file'), path);
+    const { path, summary: p } = loadPredictors(o, files.model, session);
     process.stderr.write(`predictors: ${path} (${p.parameters} parameters, block ${p.block})\n`);
   }
   if (o.checkpointEvery !== undefined) settings.checkpointEvery = int(o.checkpointEvery, 'checkpoint-every');

@@ -7,10 +7,13 @@ import type { TextFile } from '../worker/protocol';
 import { useStudio, type LoadedPredictors, type Settings } from './store';
 import { modelFolder } from './lib/model-folder';
 import { decodeDataset, parseDataset } from '../engine/train/data';
+import { DEFAULT_PATHS } from '../engine/settings';
 
-export const DEFAULT_MODEL = { name: 'lemo-tiny', url: '/models/lemo-tiny' };
-export const DEFAULT_DATA = [{ name: 'sotu-long/train.jsonl', url: '/data/sotu-long/train.jsonl' }];
-export const DEFAULT_HELDOUT = [{ name: 'sotu-long/heldout.jsonl', url: '/data/sotu-long/heldout.jsonl' }];
+/** The default model and data under public/, named as the page shows them. */
+const underData = (path: string) => ({ name: path.replace(/^data\//, ''), url: `/${path}` });
+export const DEFAULT_MODEL = { name: DEFAULT_PATHS.model.split('/').at(-1)!, url: `/${DEFAULT_PATHS.model}` };
+export const DEFAULT_DATA = [underData(DEFAULT_PATHS.data)];
+export const DEFAULT_HELDOUT = [underData(DEFAULT_PATHS.heldout)];
 
 let client: EngineClient | null = null;
 let texts: TextFile[] = [];
@@ -138,7 +141,7 @@ export async function boot(opts: { keepError?: boolean } = {}): Promise<void> {
     const predictors = await loadPredictors(c, await fetchOptional(`${base}/${PREDICTORS_FILE}`), DEFAULT_MODEL.name);
     if (!current()) return;
     // With predictors at hand, LeMo's own mode is the default; without, the oracle.
-    if (typeof predictors !== 'string' && !lemoChosen) store().setSettings({ sparsity: 'lemo' });
+    if (!lemoChosen) store().setSettings({ sparsity: typeof predictors !== 'string' ? 'lemo' : 'oracle' });
     lemoChosen = true;
     dropLemoIfUnavailable();
     if (heldout.length === 0) {

@@ -3,15 +3,16 @@
 // reload can resume on data that was dropped on the page) and its latest checkpoint
 // (checkpoint.safetensors, replaced whole on each write: a writable stream commits on close,
 // so a crash mid-write leaves the previous one).
-import { UserError } from '../engine/errors';
-import { decodeCheckpoint, type Checkpoint } from '../engine/train/checkpoint';
-import type { TrainSettings } from '../engine/session';
+import { z } from 'zod';
+import { decodeCheckpoint, UserError, type Checkpoint, type TrainSettings } from '../engine';
 
 /** A data file of the run, as the page sent it. */
 interface TextFile {
   name: string;
   text: string;
 }
+
+const textFiles = z.array(z.object({ name: z.string(), text: z.string() }));
 
 const DIR = 'lemo-run';
 const DATA = 'data.json';
@@ -77,7 +78,9 @@ export async function loadRun(): Promise<{ checkpoint: Checkpoint; files: TextFi
   const [ck, data] = await Promise.all([read(dir, CHECKPOINT), read(dir, DATA)]);
   if (!ck || !data) return null;
   const checkpoint = decodeCheckpoint(new Uint8Array(await ck.arrayBuffer()), 'the saved checkpoint');
-  return { checkpoint, files: JSON.parse(await data.text()) as TextFile[], bytes: ck.size };
+  const files = textFiles.safeParse(JSON.parse(await data.text()));
+  if (!files.success) throw new UserError(`the run's ${DATA} does not list its data files`);
+  return { checkpoint, files: files.data, bytes: ck.size };
 }
 
 /** The interrupted run, for the page; one that cannot be read is discarded with a sentence. */

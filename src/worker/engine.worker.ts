@@ -1,15 +1,12 @@
 // The engine's home in the browser: one EngineSession, driven by typed requests.
 // onnxruntime is loaded with a dynamic import so its WASM threads (which start from its own
 // module URL) never re-run this file.
-import { DEFAULT_SETTINGS, EngineSession } from '../engine/session';
-import { Runtime, WEBGPU_TRANSIENT_BUDGET, type Ort, type Provider } from '../engine/runtime/runtime';
-import { parseDataset } from '../engine/train/data';
-import { UserError } from '../engine/errors';
-import type { MemoryBudget } from '../engine/model/safetensors';
-import { zipFolder } from '../engine/export/zip';
-import type { Request, RequestMap, RequestType, WorkerMessage, ProviderChoice } from './protocol';
+import {
+  BENCH_DEFAULTS, DEFAULT_SETTINGS, EngineSession, gpuBufferBytes, installGpuBufferTracker, installWasmMemoryTracker, parseDataset, Runtime, UserError, wasmHeapBytes,
+  WEBGPU_TRANSIENT_BUDGET, zipFolder, type MemoryBudget, type Ort, type Provider,
+} from '../engine';
+import { parseRequest, type RequestMap, type RequestType, type WorkerMessage, type ProviderChoice } from './protocol';
 import { beginRun, clearRun, interruptedRun, loadRun, saveCheckpoint } from './checkpoint-store';
-import { gpuBufferBytes, installGpuBufferTracker, installWasmMemoryTracker, wasmHeapBytes } from './device-memory';
 
 installGpuBufferTracker();
 installWasmMemoryTracker();
@@ -84,7 +81,7 @@ const handlers: { [K in RequestType]: (args: RequestMap[K]['args']) => Promise<R
     const h = a.heldout;
     const heldout = h && h.every > 0 ? { docs: h.files.flatMap((f) => parseDataset(f.name, f.text)), every: h.every, chunks: h.chunks } : undefined;
     const stored = await checkpointsOn(() => (saved ? Promise.resolve() : beginRun(files)));
-    const r = await need().train(docs, saved?.checkpoint.run.settings ?? a.settings, heldout, {
+    const r = await need().train(docs, saved?.checkpoint.run.settings ?? a.settings!, heldout, {
       resume: saved?.checkpoint,
       onCheckpoint: stored ? (bytes) => checkpointsOn(() => saveCheckpoint(bytes)).then(() => {}) : undefined,
     });
@@ -113,10 +110,11 @@ const handlers: { [K in RequestType]: (args: RequestMap[K]['args']) => Promise<R
     // lemo needs the predictors loaded first ('load-predictors').
     const modes = [];
     for (const m of a.modes) {
-      const settings = { ...DEFAULT_SETTINGS, sparsity: m, block: a.block, policy: (a.policy as (number | null)[] | undefined) ?? null, mlpKeep: a.mlpKeep ?? null };
+      const settings = { ...DEFAULT_SETTINGS, sparsity: m, block: a.block, policy: a.policy ?? null, mlpKeep: a.mlpKeep ?? null };
       modes.push({ name: m, sparsity: await s.sparsityFor(settings) });
     }
-    return s.bench(docs, { ctxs: a.ctxs, modes, steps: a.steps, seed: 0, lr: 1e-3, lora: { loraR: 8, loraAlpha: 16, targetModules: [] } }, () => {});
+    const D = DEFAULT_SETTINGS;
+    return s.bench(docs, { ctxs: a.ctxs, modes, steps: a.steps, seed: BENCH_DEFAULTS.seed, lr: D.lr, lora: { loraR: D.loraR, loraAlpha: D.loraAlpha, targetModules: D.targetModules } }, () => {});
   },
   async control(a) {
     need().setControl(a.action);
@@ -172,14 +170,14 @@ function watchDevice(ort: Ort): void {
   }));
 }
 
-self.onmessage = async (e: MessageEvent<Request>) => {
-  const { id, type, args } = e.data;
+self.onmessage = async (e: MessageEvent<unknown>) => {
+  const id = (e.data as { id?: unknown })?.id;
   try {
+    const { type, args } = parseRequest(e.data);
     const handler = handlers[type] as (x: unknown) => Promise<unknown>;
-    if (!handler) throw new Error(`unknown request ${String(type)}`);
-    post({ kind: 'reply', id, ok: true, value: await handler(args) });
+    post({ kind: 'reply', id: id as number, ok: true, value: await handler(args) });
   } catch (err) {
     const error = err as Error;
-    post({ kind: 'reply', id, ok: false, error: { message: error.message, stack: error.stack, user: error instanceof UserError || error.name === 'UserError' } });
+    post({ kind: 'reply', id: id as number, ok: false, error: { message: error.message, stack: error.stack, user: error instanceof UserError || error.name === 'UserError' } });
   }
 };

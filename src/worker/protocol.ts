@@ -1,8 +1,7 @@
-// The one message protocol between the page and the engine worker.
-import type { EngineEvent, ModelSummary } from '../engine/events';
-import type { PredictorSummary, TrainSettings } from '../engine/session';
-import type { BenchRow } from '../engine/train/bench';
-import type { Provider } from '../engine/runtime/runtime';
+// The one message protocol between the page and the engine worker. Requests are parsed with zod
+// where they enter the worker: a malformed one is refused with what was wrong.
+import { z } from 'zod';
+import { SPARSITY_MODES, trainSettingsSchema, type BenchRow, type EngineEvent, type ModelSummary, type PredictorSummary, type Provider, type TrainSettings } from '../engine';
 import type { InterruptedRun } from './checkpoint-store';
 
 export type ProviderChoice = 'auto' | Provider;
@@ -39,7 +38,7 @@ export interface RequestMap {
   /** The trained run as a .zip: PEFT's adapter (with the predictors when loaded), or the merged model folder. */
   export: { args: { kind: 'adapter' | 'merged'; baseModel: string }; result: { name: string; zip: ArrayBuffer; files: { name: string; bytes: number }[] } };
   bench: {
-    args: { files: { name: string; text: string }[]; ctxs: number[]; modes: ('dense' | 'oracle' | 'lemo')[]; steps: number; block: number; policy?: unknown[]; mlpKeep?: number };
+    args: { files: { name: string; text: string }[]; ctxs: number[]; modes: ('dense' | 'oracle' | 'lemo')[]; steps: number; block: number; policy?: TrainSettings['policy']; mlpKeep?: number };
     result: BenchRow[];
   };
 }
@@ -50,6 +49,47 @@ export interface Request<K extends RequestType = RequestType> {
   id: number;
   type: K;
   args: RequestMap[K]['args'];
+}
+
+const textFiles = z.array(z.object({ name: z.string(), text: z.string() }));
+const bytes = z.instanceof(ArrayBuffer);
+
+/** What each request's arguments must be. */
+const argSchemas: { [K in RequestType]: z.ZodType } = {
+  init: z.object({ provider: z.enum(['auto', 'wasm', 'webgpu', 'cpu']) }),
+  'load-model': z.object({ config: z.unknown(), weights: bytes, tokenizer: z.unknown().optional(), tokenizerConfig: z.unknown().optional(), memoryBudget: z.number().optional() }),
+  grad: z.object({
+    inputIds: z.array(z.array(z.number().int())),
+    adapter: z.object({ config: z.unknown(), weights: bytes }).optional(),
+    lora: z.object({ loraR: z.number(), loraAlpha: z.number(), targetModules: z.array(z.string()), seed: z.number() }).optional(),
+  }),
+  train: z.object({
+    files: textFiles,
+    settings: trainSettingsSchema,
+    heldout: z.object({ files: textFiles, every: z.number(), chunks: z.number() }).optional(),
+    resume: z.boolean().optional(),
+  }),
+  'interrupted-run': z.object({}),
+  'discard-run': z.object({}),
+  'count-tokens': z.object({ files: textFiles }),
+  'load-predictors': z.object({ bytes }),
+  control: z.object({ action: z.enum(['pause', 'resume', 'stop']) }),
+  export: z.object({ kind: z.enum(['adapter', 'merged']), baseModel: z.string() }),
+  bench: z.object({
+    files: textFiles, ctxs: z.array(z.number()), modes: z.array(z.enum(SPARSITY_MODES)), steps: z.number(), block: z.number(),
+    policy: trainSettingsSchema.shape.policy.unwrap().optional(), mlpKeep: z.number().optional(),
+  }),
+};
+
+/** A request as it arrives, checked: its type known and its arguments of the right shape. */
+export function parseRequest(data: unknown): { type: RequestType; args: unknown } {
+  const envelope = z.object({ id: z.number(), type: z.string(), args: z.unknown() }).safeParse(data);
+  if (!envelope.success) throw new Error('The worker received a message that is not a request.');
+  const { type, args } = envelope.data;
+  if (!(type in argSchemas)) throw new Error(`unknown request ${type}`);
+  const parsed = argSchemas[type as RequestType].safeParse(args ?? {});
+  if (!parsed.success) throw new Error(`The ${type} request is malformed: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'arguments'}: ${i.message}`).join('; ')}.`);
+  return { type: type as RequestType, args: parsed.data };
 }
 
 export interface WorkerError {

@@ -5,7 +5,6 @@ import { GraphBuilder } from '../graph/builder';
 import type { DType } from '../graph/ir';
 import type { LinearSpec } from './blocks';
 import type { ModelConfig } from './config';
-import type { LoraConfig } from './lora';
 
 /** A linear module of one layer, with where its weight lives in the checkpoint. */
 export interface ModuleSpec extends Omit<LinearSpec, 'lora'> {
@@ -49,7 +48,7 @@ export function layerNorms(cfg: ModelConfig): { name: string; size: number }[] {
   return [{ name: 'input_layernorm.weight', size: C }, { name: 'post_attention_layernorm.weight', size: C }];
 }
 
-export function specs(cfg: ModelConfig, lora: LoraConfig | null, targeted: Set<string>): Map<string, LinearSpec> {
+export function specs(cfg: ModelConfig, lora: { r: number; scale: number } | null, targeted: Set<string>): Map<string, LinearSpec> {
   return new Map(layerModules(cfg).map((m) => [m.name, {
     name: m.name, in: m.in, out: m.out, bias: m.bias,
     lora: lora && targeted.has(m.name) ? { r: lora.r, scale: lora.scale } : null,

@@ -1,6 +1,7 @@
 // A Hugging Face model folder in memory: config parsed, weights widened to float32 and laid
 // out as the graphs want them (linear weights transposed to [in, out] once, at load).
 import { UserError } from '../errors';
+import type { ModelSummary } from '../events';
 import { layerModules, layerNorms, layerPrefix } from './architecture';
 import { parseConfig, type ModelConfig } from './config';
 import { readSafetensors, type StTensor } from './safetensors';
@@ -36,7 +37,24 @@ function transpose2d(t: HostTensor): HostTensor {
   return { shape: [cols, rows], data: out };
 }
 
-export function loadModel(files: ModelFiles): Model {
+/** Linear RoPE position scaling for contexts beyond the model's positions (Llama family). */
+function scaleRope(config: ModelConfig, ropeScale: number | undefined): void {
+  if (ropeScale === undefined || ropeScale === 1) return;
+  if (!config.rope) throw new UserError('RoPE scaling applies to the Llama family only; GPT-2 models have learned positions.');
+  if (!(ropeScale > 0)) throw new UserError(`The RoPE scale must be positive, got ${ropeScale}.`);
+  config.rope.linearFactor = ropeScale;
+}
+
+/** What the shells show of a loaded model. */
+export function modelSummary(model: Model): ModelSummary {
+  const c = model.config;
+  return {
+    architecture: c.architecture, family: c.family, parameters: model.parameterCount, layers: c.layers, hidden: c.hidden,
+    heads: c.heads, kvHeads: c.kvHeads, vocabSize: c.vocabSize, maxPositions: c.maxPositions, weightBytes: model.parameterCount * 4,
+  };
+}
+
+export function loadModel(files: ModelFiles, ropeScale?: number): Model {
   const config = parseConfig(files.config);
   const tensors = readSafetensors(files.weights);
   // GPT-2 checkpoints appear with and without the "transformer." prefix.
@@ -74,5 +92,6 @@ export function loadModel(files: ModelFiles): Model {
   const lmHead = transpose2d(untiedHead ? get('lm_head.weight', [config.vocabSize, C]) : embed);
   let parameterCount = 0;
   for (const t of tensors.values()) parameterCount += t.data.length;
+  scaleRope(config, ropeScale);
   return { config, layers, embed, positions, finalNorm, lmHead, parameterCount };
 }

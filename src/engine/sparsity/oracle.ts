@@ -6,6 +6,7 @@ import type { Graph } from '../graph/ir';
 import type { ModelConfig } from '../model/config';
 import { repeatKv } from '../model/blocks';
 import type { Runtime, Tensor } from '../runtime/runtime';
+import type { LayerProbe } from '../train/selection';
 
 /**
  * Inputs q (B, H, T, D), k (B, KV, T, D), qrows/krows (NB, b) row indices, qpos/kpos (NB, b)
@@ -88,4 +89,24 @@ export function columnScores(tiles: Float64Array, nb: number): Float64Array {
     }
   }
   return scores;
+}
+
+const scoreGraphs = new WeakMap<ModelConfig, Map<number, Graph>>();
+
+/** The score graph of a model's blocks of `block` tokens, built once. */
+function scoreGraph(cfg: ModelConfig, block: number): Graph {
+  let byBlock = scoreGraphs.get(cfg);
+  if (!byBlock) scoreGraphs.set(cfg, (byBlock = new Map()));
+  let graph = byBlock.get(block);
+  if (!graph) byBlock.set(block, (graph = buildScoreGraph(cfg, block)));
+  return graph;
+}
+
+/** The oracle's tile map for one layer's input h: the step's q and k of that layer over every token, then the score graph. */
+export async function oracleTiles(probe: LayerProbe, layer: number, h: Tensor, T: number, block: number): Promise<Float64Array> {
+  const graph = scoreGraph(probe.config, block);
+  const { q, k, release } = await probe.queryKeys(layer, h, T);
+  const tiles = await blockTiles(probe.rt, graph, q, k, T, block, probe.attentionRows(T));
+  release();
+  return tiles;
 }

@@ -6,12 +6,13 @@
 // layer's units, the most often zero, is removed (with their optimizer state).
 import { differentiate, gradName } from '../graph/autodiff';
 import type { Graph } from '../graph/ir';
+import type { ModelConfig } from '../model/config';
 import type { Runtime, Tensor } from '../runtime/runtime';
 import { ADAMW_DEFAULTS, adamwApply, adamwHyper } from '../train/adamw';
 import { WindowSampler, windows } from '../train/data';
 import type { Trainer } from '../train/trainer';
 import { UserError } from '../errors';
-import { columnScores } from './oracle';
+import { columnScores, oracleTiles } from './oracle';
 import { keptBlocks, type LayerPolicy } from './policy';
 import {
   blockLayout, buildPredictorGraph, DevicePredictors, normWeights, PARTS, paramName, PredictorSet, recall, shapeKey, SIDES,
@@ -62,19 +63,8 @@ interface DeviceParam {
   v: Tensor;
 }
 
-export async function trainPredictors(
-  trainer: Trainer, train: number[][], heldout: number[][], plan: PredictorTrainPlan, onProgress: (p: PredictorProgress) => void,
-): Promise<PredictorSet> {
-  const rt = trainer.rt;
-  const cfg = trainer.model.config;
-  const L = cfg.layers;
-  if (plan.block < 1 || !Number.isInteger(plan.block)) throw new UserError(`The block size must be a positive integer, got ${plan.block}.`);
-  if (!(plan.prune >= 0 && plan.prune < 1)) throw new UserError(`The pruned share must be in [0, 1), got ${plan.prune}.`);
-  const trainWindows = windows(train, plan.ctx);
-  const evalWindows = windows(heldout, plan.ctx).slice(0, plan.evalWindows);
-  if (trainWindows.length === 0) throw new UserError(`No training document has ${plan.ctx} tokens; predictors need windows of the context they will run at.`);
-  const objective = plan.objective ?? 'scores';
-  const trained = new Set(plan.layers ?? Array.from({ length: L }, (_, l) => l));
+/** The predictors a training starts from: the ones to continue (copied), or fresh ones. */
+function startingSet(cfg: ModelConfig, plan: PredictorTrainPlan, objective: PredictorObjective): PredictorSet {
   const arch = plan.arch ?? 'pool';
   if (plan.init) {
     plan.init.checkModel(cfg);
@@ -85,120 +75,183 @@ export async function trainPredictors(
     : PredictorSet.init(cfg, plan.block, plan.sizes ?? defaultSizes(cfg, plan.block, arch), plan.seed, arch);
   const earlier = plan.init?.config.training as { steps?: number } | undefined;
   set.config.training = { ctx: plan.ctx, steps: plan.steps + (earlier?.steps ?? 0), lr: plan.lr, seed: plan.seed, prune: plan.prune, objective };
+  return set;
+}
 
-  // Device tensors per layer under the graph's names, and AdamW moments.
-  const zerosLike = async (t: Tensor) => rt.upload(rt.tensor('float32', new Float32Array(t.dims.reduce((a, b) => a * b, 1)), t.dims));
-  const params: Map<string, DeviceParam>[] = [];
-  for (let l = 0; l < L; l++) {
-    const m = new Map<string, DeviceParam>();
-    for (const [name, value] of await uploadLayer(rt, set, l)) {
-      const p = { value, m: await zerosLike(value), v: await zerosLike(value) };
-      rt.memory.track(p.m, 'optimizer');
-      rt.memory.track(p.v, 'optimizer');
-      m.set(name, p);
-    }
-    params.push(m);
+/** Mask (query block ≥ key block) and strict mask (>) over nb blocks. */
+function blockMasks(nb: number): { mask: Float32Array; strict: Float32Array } {
+  const mask = new Float32Array(nb * nb);
+  const strict = new Float32Array(nb * nb);
+  for (let m = 0; m < nb; m++) for (let n = 0; n <= m; n++) (mask[m * nb + n] = 1), (strict[m * nb + n] = n < m ? 1 : 0);
+  return { mask, strict };
+}
+
+/** The labels of one layer's loss from the oracle's tile map, under the graph's input names. */
+function labelFeeds(rt: Runtime, objective: PredictorObjective, tiles: Float64Array, nb: number, mask: Float32Array, strict: Float32Array): Record<string, Tensor> {
+  if (objective === 'tiles') {
+    // Tiles over their mean, so SmoothL1's quadratic zone fits every layer.
+    const labels = new Float32Array(nb * nb);
+    let sum = 0;
+    for (let m = 0; m < nb; m++) for (let n = 0; n <= m; n++) sum += tiles[m * nb + n];
+    const count = (nb * (nb + 1)) / 2;
+    const scale = sum > 0 ? count / sum : 1;
+    for (let i = 0; i < nb * nb; i++) labels[i] = tiles[i] * scale * mask[i];
+    return { labels: rt.tensor('float32', labels, [1, nb, nb]), inv_count: rt.tensor('float32', Float32Array.of(1 / count), []) };
   }
-  const values = (l: number) => new Map([...params[l]].map(([n, p]) => [n, p.value]));
+  return {
+    strict: rt.tensor('float32', strict, [nb, nb]),
+    labels: rt.tensor('float32', standardise(columnScores(tiles, nb)), [1, nb]),
+    inv_nb: rt.tensor('float32', Float32Array.of(1 / nb), []),
+    inv_count: rt.tensor('float32', Float32Array.of(1 / nb), []),
+  };
+}
 
-  const graphs = new Map<string, Graph>();
-  const trainGraph = (l: number) => {
-    const shape = set.config.layers[l];
+/** One training of predictors: the device copies, their AdamW moments, and the hidden units' liveness. */
+class PredictorTraining {
+  private readonly rt: Runtime;
+  private readonly cfg: ModelConfig;
+  readonly set: PredictorSet;
+  readonly objective: PredictorObjective;
+  readonly trained: Set<number>;
+  private params: Map<string, DeviceParam>[] = [];
+  private graphs = new Map<string, Graph>();
+  /** How often each hidden unit was above zero since the last pruning. */
+  private live: Record<string, Float64Array>[] = [];
+
+  constructor(private readonly trainer: Trainer, private readonly plan: PredictorTrainPlan) {
+    this.rt = trainer.rt;
+    this.cfg = trainer.model.config;
+    this.objective = plan.objective ?? 'scores';
+    this.trained = new Set(plan.layers ?? Array.from({ length: this.cfg.layers }, (_, l) => l));
+    this.set = startingSet(this.cfg, plan, this.objective);
+    this.resetLive();
+  }
+
+  /** Device tensors per layer under the graph's names, and AdamW moments. */
+  async upload(): Promise<void> {
+    const rt = this.rt;
+    const zerosLike = async (t: Tensor) => rt.upload(rt.tensor('float32', new Float32Array(t.dims.reduce((a, b) => a * b, 1)), t.dims));
+    for (let l = 0; l < this.cfg.layers; l++) {
+      const m = new Map<string, DeviceParam>();
+      for (const [name, value] of await uploadLayer(rt, this.set, l)) {
+        const p = { value, m: await zerosLike(value), v: await zerosLike(value) };
+        rt.memory.track(p.m, 'optimizer');
+        rt.memory.track(p.v, 'optimizer');
+        m.set(name, p);
+      }
+      this.params.push(m);
+    }
+  }
+
+  values(l: number): Map<string, Tensor> {
+    return new Map([...this.params[l]].map(([n, p]) => [n, p.value]));
+  }
+
+  private resetLive(): void {
+    this.live.length = 0;
+    for (const sh of this.set.config.layers) {
+      this.live.push({ q1: new Float64Array(sh.q.r1), q2: new Float64Array(sh.q.r2), k1: new Float64Array(sh.k.r1), k2: new Float64Array(sh.k.r2) });
+    }
+  }
+
+  private trainGraph(l: number): Graph {
+    const shape = this.set.config.layers[l];
     const key = shapeKey(shape);
-    let g = graphs.get(key);
+    let g = this.graphs.get(key);
     if (!g) {
-      const fb = buildPredictorGraph(cfg, set.config, shape, true, objective);
+      const fb = buildPredictorGraph(this.cfg, this.set.config, shape, true, this.objective);
       const wrt = fb.inputs.map((i) => i.name).filter((n) => /^[qk]\.[wb]\d$/.test(n));
       g = differentiate(fb, { wrt, seeds: ['loss'], fusedOutputs: 'all' }).fused;
-      graphs.set(key, g);
+      this.graphs.set(key, g);
     }
     return g;
-  };
+  }
 
-  // How often each hidden unit was above zero since the last pruning, and out of how many.
-  const live: Record<string, Float64Array>[] = [];
-  const resetLive = () => {
-    live.length = 0;
-    for (let l = 0; l < L; l++) {
-      const sh = set.config.layers[l];
-      live.push({ q1: new Float64Array(sh.q.r1), q2: new Float64Array(sh.q.r2), k1: new Float64Array(sh.k.r1), k2: new Float64Array(sh.k.r2) });
-    }
-  };
-  resetLive();
-
-
-  const trainLayer = async (l: number, h: Tensor, T: number, step: number): Promise<number> => {
-    const tiles = await trainer.oracleTiles(l, h, T, plan.block);
+  /** One AdamW step of layer l's predictors against the oracle's tile map of its input h; returns the loss. */
+  async trainLayer(l: number, h: Tensor, T: number, step: number): Promise<number> {
+    const { rt, plan } = this;
+    const tiles = await oracleTiles(this.trainer, l, h, T, plan.block);
     const { nb, rows, valid } = blockLayout(T, plan.block);
-    const mask = new Float32Array(nb * nb);
-    const strict = new Float32Array(nb * nb);
-    for (let m = 0; m < nb; m++) for (let n = 0; n <= m; n++) (mask[m * nb + n] = 1), (strict[m * nb + n] = n < m ? 1 : 0);
+    const { mask, strict } = blockMasks(nb);
     const feeds: Record<string, Tensor> = {
-      h, ...normWeights(cfg, trainer.dm.layerWeights(l)), ...Object.fromEntries(values(l)),
+      h, ...normWeights(this.cfg, this.trainer.dm.layerWeights(l)), ...Object.fromEntries(this.values(l)),
       rows: rt.tensor('int64', rows, [nb, plan.block]), valid: rt.tensor('float32', valid, [nb, plan.block, 1]),
       mask: rt.tensor('float32', mask, [nb, nb]), [gradName('loss')]: rt.tensor('float32', Float32Array.of(1), []),
+      ...labelFeeds(rt, this.objective, tiles, nb, mask, strict),
     };
-    if (objective === 'tiles') {
-      // Tiles over their mean, so SmoothL1's quadratic zone fits every layer.
-      const labels = new Float32Array(nb * nb);
-      let sum = 0;
-      for (let m = 0; m < nb; m++) for (let n = 0; n <= m; n++) sum += tiles[m * nb + n];
-      const count = (nb * (nb + 1)) / 2;
-      const scale = sum > 0 ? count / sum : 1;
-      for (let i = 0; i < nb * nb; i++) labels[i] = tiles[i] * scale * mask[i];
-      feeds.labels = rt.tensor('float32', labels, [1, nb, nb]);
-      feeds.inv_count = rt.tensor('float32', Float32Array.of(1 / count), []);
-    } else {
-      feeds.strict = rt.tensor('float32', strict, [nb, nb]);
-      feeds.labels = rt.tensor('float32', standardise(columnScores(tiles, nb)), [1, nb]);
-      feeds.inv_nb = rt.tensor('float32', Float32Array.of(1 / nb), []);
-      feeds.inv_count = rt.tensor('float32', Float32Array.of(1 / nb), []);
-    }
-    const out = await rt.run(trainGraph(l), feeds);
+    const out = await rt.run(this.trainGraph(l), feeds);
     const loss = await rt.readScalar(out.loss);
     for (const side of SIDES) {
       for (const level of [1, 2]) {
         const key = `${side}${level}`;
         const counts = (await rt.read(out[`live_${key}`])) as Float32Array;
-        for (let i = 0; i < counts.length; i++) live[l][key][i] += counts[i];
+        for (let i = 0; i < counts.length; i++) this.live[l][key][i] += counts[i];
       }
     }
     const hyper = adamwHyper(rt, { ...ADAMW_DEFAULTS, lr: plan.lr }, step);
-    for (const [name, p] of params[l]) await adamwApply(rt, p, out[gradName(name)], hyper, 'weights');
+    for (const [name, p] of this.params[l]) await adamwApply(rt, p, out[gradName(name)], hyper, 'weights');
     for (const t of Object.values(out)) rt.dispose(t);
     return loss;
-  };
+  }
 
-  const measureRecall = async (step: number) => {
-    const dp = DevicePredictors.wrap(rt, set, cfg, Array.from({ length: L }, (_, l) => values(l)));
-    const policy = plan.policy.map((p, l) => (trained.has(l) ? p : { kind: 'dense' as const }));
-    const r = await predictorRecall(trainer, dp, evalWindows, policy);
-    onProgress({ type: 'recall', step, recall: r, mean: meanRecall(r), windows: evalWindows.length });
-    return r;
-  };
+  /** Recall per layer on the held-out windows, the layers not trained counted dense. */
+  async recall(evalWindows: number[][]): Promise<(number | null)[]> {
+    const dp = DevicePredictors.wrap(this.rt, this.set, this.cfg, Array.from({ length: this.cfg.layers }, (_, l) => this.values(l)));
+    const policy = this.plan.policy.map((p, l) => (this.trained.has(l) ? p : { kind: 'dense' as const }));
+    return predictorRecall(this.trainer, dp, evalWindows, policy);
+  }
 
-  const prune = async (step: number) => {
-    const before = countParams(set);
-    for (let l = 0; l < L; l++) {
-      if (!trained.has(l)) continue;
+  /** Elastic size: removes the `prune` share of each hidden level's units, the most often zero; returns the parameter counts. */
+  async prune(): Promise<{ before: number; after: number }> {
+    const before = countParams(this.set);
+    for (let l = 0; l < this.cfg.layers; l++) {
+      if (!this.trained.has(l)) continue;
       for (const side of SIDES) {
         for (const level of [1, 2] as const) {
-          const counts = live[l][`${side}${level}`];
+          const counts = this.live[l][`${side}${level}`];
           const n = counts.length;
-          const drop = Math.floor(plan.prune * n);
+          const drop = Math.floor(this.plan.prune * n);
           if (drop === 0) continue;
           // Most often zero first (fewest times above zero); ties by index.
           const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => counts[a] - counts[b] || a - b);
           const keep = order.slice(drop).sort((a, b) => a - b);
-          await pruneUnits(rt, params[l], side, level, keep);
-          set.config.layers[l][side][level === 1 ? 'r1' : 'r2'] = keep.length;
+          await pruneUnits(this.rt, this.params[l], side, level, keep);
+          this.set.config.layers[l][side][level === 1 ? 'r1' : 'r2'] = keep.length;
         }
       }
     }
-    resetLive();
-    onProgress({ type: 'prune', step, parametersBefore: before, parametersAfter: countParams(set) });
-  };
+    this.resetLive();
+    return { before, after: countParams(this.set) };
+  }
 
+  /** Back to the host, then frees the device copies. */
+  async download(): Promise<void> {
+    const rt = this.rt;
+    for (let l = 0; l < this.cfg.layers; l++) {
+      for (const side of SIDES) {
+        for (const part of PARTS) {
+          const t = this.params[l].get(`${side}.${part}`)!;
+          const data = Float32Array.from((await rt.read(t.value)) as Float32Array);
+          const dims = [...t.value.dims];
+          this.set.params.set(paramName(l, side, part), { shape: part.startsWith('b') ? [dims[1]] : dims, data });
+        }
+      }
+      for (const p of this.params[l].values()) for (const t of [p.value, p.m, p.v]) rt.dispose(t);
+    }
+  }
+}
+
+export async function trainPredictors(
+  trainer: Trainer, train: number[][], heldout: number[][], plan: PredictorTrainPlan, onProgress: (p: PredictorProgress) => void,
+): Promise<PredictorSet> {
+  if (plan.block < 1 || !Number.isInteger(plan.block)) throw new UserError(`The block size must be a positive integer, got ${plan.block}.`);
+  if (!(plan.prune >= 0 && plan.prune < 1)) throw new UserError(`The pruned share must be in [0, 1), got ${plan.prune}.`);
+  const trainWindows = windows(train, plan.ctx);
+  const evalWindows = windows(heldout, plan.ctx).slice(0, plan.evalWindows);
+  if (trainWindows.length === 0) throw new UserError(`No training document has ${plan.ctx} tokens; predictors need windows of the context they will run at.`);
+  const t = new PredictorTraining(trainer, plan);
+  await t.upload();
+  const L = trainer.model.config.layers;
   const sampler = new WindowSampler(trainWindows, plan.seed);
   const pruneAt = plan.prune > 0 ? (plan.pruneAt ?? Math.floor(plan.steps / 2)) : -1;
   const history: { step: number; recall: (number | null)[]; mean: number }[] = [];
@@ -206,31 +259,23 @@ export async function trainPredictors(
     const t0 = performance.now();
     const layerLoss: (number | null)[] = Array(L).fill(null);
     await trainer.visitLayers(sampler.next(1), async (l, h, T) => {
-      if (trained.has(l)) layerLoss[l] = await trainLayer(l, h, T, step);
+      if (t.trained.has(l)) layerLoss[l] = await t.trainLayer(l, h, T, step);
     });
     const ls = layerLoss.filter((x): x is number => x !== null);
     onProgress({ type: 'step', step, steps: plan.steps, loss: ls.reduce((a, b) => a + b, 0) / ls.length, layerLoss, ms: performance.now() - t0 });
-    if (step === pruneAt) await prune(step);
+    if (step === pruneAt) {
+      const p = await t.prune();
+      onProgress({ type: 'prune', step, parametersBefore: p.before, parametersAfter: p.after });
+    }
     if (evalWindows.length && ((plan.evalEvery > 0 && step % plan.evalEvery === 0) || step === plan.steps)) {
-      const r = await measureRecall(step);
+      const r = await t.recall(evalWindows);
+      onProgress({ type: 'recall', step, recall: r, mean: meanRecall(r), windows: evalWindows.length });
       history.push({ step, recall: r, mean: meanRecall(r) });
     }
   }
-
-  // Back to the host, then free the device copies.
-  for (let l = 0; l < L; l++) {
-    for (const side of SIDES) {
-      for (const part of PARTS) {
-        const t = params[l].get(`${side}.${part}`)!;
-        const data = Float32Array.from((await rt.read(t.value)) as Float32Array);
-        const dims = [...t.value.dims];
-        set.params.set(paramName(l, side, part), { shape: part.startsWith('b') ? [dims[1]] : dims, data });
-      }
-    }
-    for (const p of params[l].values()) for (const t of [p.value, p.m, p.v]) rt.dispose(t);
-  }
-  set.config.training = { ...set.config.training, parameters: countParams(set), recall: history.at(-1)?.recall ?? null, recallHistory: history };
-  return set;
+  await t.download();
+  t.set.config.training = { ...t.set.config.training, parameters: countParams(t.set), recall: history.at(-1)?.recall ?? null, recallHistory: history };
+  return t.set;
 }
 
 /**
@@ -246,7 +291,7 @@ export async function predictorRecall(trainer: Trainer, dp: DevicePredictors, ev
       if (policy[l].kind === 'dense') return;
       const nb = Math.ceil(T / block);
       const predicted = keptBlocks(columnScores(await dp.tiles(l, h, T, normWeights(cfg, trainer.dm.layerWeights(l))), nb), policy[l]);
-      const oracle = keptBlocks(columnScores(await trainer.oracleTiles(l, h, T, block), nb), policy[l]);
+      const oracle = keptBlocks(columnScores(await oracleTiles(trainer, l, h, T, block), nb), policy[l]);
       sums[l] += recall(oracle, predicted);
     });
   }

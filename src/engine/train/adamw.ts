@@ -4,6 +4,7 @@ import { GraphBuilder } from '../graph/builder';
 import type { Graph } from '../graph/ir';
 import type { MemoryKind } from '../memory/accountant';
 import type { Runtime, Tensor } from '../runtime/runtime';
+import { ADAMW_CONSTANTS, DEFAULT_SETTINGS } from '../settings';
 
 export interface AdamWSettings {
   lr: number;
@@ -13,7 +14,8 @@ export interface AdamWSettings {
   weightDecay: number;
 }
 
-export const ADAMW_DEFAULTS: AdamWSettings = { lr: 2e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.0 };
+/** The settings' learning rate and torch.optim.AdamW's constants. */
+export const ADAMW_DEFAULTS: AdamWSettings = { lr: DEFAULT_SETTINGS.lr, ...ADAMW_CONSTANTS };
 
 let cached: Graph | undefined;
 

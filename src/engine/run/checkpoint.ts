@@ -2,13 +2,14 @@
 // One safetensors file: the LoRA factors under PEFT's names and the AdamW moments under
 // `adamw_m/` and `adamw_v/`, with the run's JSON (settings, step, data position, learning rate,
 // loss history, dataset and model identity) in the header's metadata.
+import { z } from 'zod';
 import { UserError } from '../errors';
 import type { SkippedEvent, StepEvent } from '../events';
 import { readSafetensors, readSafetensorsHeader, writeSafetensors } from '../model/safetensors';
-import type { TrainSettings } from '../session';
-import type { AdamWSettings } from './adamw';
-import type { Document, SamplerState } from './data';
-import type { TrainerState } from './trainer';
+import { trainSettingsSchema, type TrainSettings } from '../settings';
+import type { AdamWSettings } from '../train/adamw';
+import type { Document, SamplerState } from '../train/data';
+import type { TrainerState } from '../train/trainer';
 
 export const CHECKPOINT_FORMAT = 'lemo-checkpoint/1';
 
@@ -27,8 +28,6 @@ export interface RunRecord {
   badInARow: number;
   history: StepEvent[];
   skipped: SkippedEvent[];
-  /** The pattern predictors' state, once runs train them with the adapter; null until then. */
-  predictors: null;
 }
 
 /** What must match for a checkpoint to continue on a model. */
@@ -38,6 +37,23 @@ export interface ModelIdentity {
   layers: number;
   vocabSize: number;
 }
+
+const count = z.number().int().min(0);
+/** The run record as it must be to continue (events are kept as written). */
+const runRecordSchema = z.object({
+  step: count,
+  settings: trainSettingsSchema,
+  dataset: z.object({ hash: z.string(), documents: count, windows: count }),
+  model: z.object({ architecture: z.string(), parameters: count, layers: count, vocabSize: count }),
+  sampler: z.object({ epoch: count, at: count, windows: count }),
+  optimizer: z.object({
+    steps: count,
+    settings: z.object({ lr: z.number(), beta1: z.number(), beta2: z.number(), eps: z.number(), weightDecay: z.number() }),
+  }),
+  badInARow: count.default(0),
+  history: z.array(z.custom<StepEvent>((e) => typeof e === 'object' && e !== null)),
+  skipped: z.array(z.custom<SkippedEvent>((e) => typeof e === 'object' && e !== null)).default([]),
+});
 
 export interface Checkpoint {
   run: RunRecord;
@@ -62,15 +78,17 @@ export function decodeCheckpoint(bytes: Uint8Array, fileName = 'checkpoint.safet
   if (meta?.format !== CHECKPOINT_FORMAT || typeof meta.run !== 'string') {
     throw new UserError(`${fileName} is not a LeMo Studio checkpoint (its header has no "${CHECKPOINT_FORMAT}" record).`);
   }
-  let run: RunRecord;
+  let json: unknown;
   try {
-    run = JSON.parse(meta.run) as RunRecord;
+    json = JSON.parse(meta.run);
   } catch {
     throw new UserError(`${fileName}: the run record in its header is not valid JSON; the checkpoint is damaged.`);
   }
-  if (!Number.isInteger(run.step) || !run.settings || !run.sampler || !run.optimizer || !Array.isArray(run.history)) {
+  const parsed = runRecordSchema.safeParse(json);
+  if (!parsed.success) {
     throw new UserError(`${fileName}: the run record lacks the step, settings, data position or optimizer; the checkpoint is damaged.`);
   }
+  const run: RunRecord = parsed.data;
   const tensors = readSafetensors(bytes, fileName);
   const params: TrainerState['params'] = [];
   for (const [name, t] of tensors) {
@@ -106,62 +124,4 @@ export function mismatch(run: RunRecord, model: ModelIdentity, dataset: RunRecor
     return `The checkpoint was made on other data (${run.dataset.documents} documents, ${run.dataset.windows} windows); the data now loaded (${dataset.documents} documents, ${dataset.windows} windows) differs, so the run cannot continue where it was.`;
   }
   return null;
-}
-
-/** Bad steps in a row after which a run stops. */
-export const BAD_STEPS_LIMIT = 3;
-
-const fmtLr = (lr: number) => String(Number(lr.toPrecision(3)));
-
-/** What a run keeps between checkpoints: where it is, its loss history, its skipped steps. */
-export class RunJournal {
-  step: number;
-  history: StepEvent[];
-  skipped: SkippedEvent[];
-  badInARow: number;
-
-  constructor(from?: RunRecord) {
-    this.step = from?.step ?? 0;
-    this.history = [...(from?.history ?? [])];
-    this.skipped = [...(from?.skipped ?? [])];
-    this.badInARow = from?.badInARow ?? 0;
-  }
-
-  /** A step that was applied. */
-  stepped(e: StepEvent): StepEvent {
-    this.step = e.step;
-    this.history.push(e);
-    this.badInARow = 0;
-    return e;
-  }
-
-  /**
-   * A step whose loss was NaN or infinite (nothing was applied): halves the learning rate,
-   * reports it, and stops the run once BAD_STEPS_LIMIT came in a row.
-   */
-  skip(step: number, loss: number, trainer: { optimizer: AdamWSettings }, emit: (e: SkippedEvent) => void): void {
-    this.step = step;
-    this.badInARow++;
-    trainer.optimizer = { ...trainer.optimizer, lr: trainer.optimizer.lr / 2 };
-    const lr = trainer.optimizer.lr;
-    const e: SkippedEvent = { type: 'skipped', step, loss, lr, message: `step ${step}: the loss was ${loss}; the step was skipped (nothing applied) and the learning rate lowered to ${fmtLr(lr)}.` };
-    this.skipped.push(e);
-    emit(e);
-    if (this.badInARow >= BAD_STEPS_LIMIT) {
-      throw new UserError(
-        `Training stopped at step ${step}: the loss was NaN or infinite in ${this.badInARow} steps in a row, even with the learning rate lowered to ${fmtLr(lr)}. ` +
-          'The adapter keeps its last good update. Try a lower learning rate, or check the data and the model\'s weights for NaN or infinite values.',
-      );
-    }
-  }
-
-  record(settings: TrainSettings, dataset: RunRecord['dataset'], model: ModelIdentity, sampler: SamplerState, state: TrainerState): Checkpoint {
-    return {
-      run: {
-        step: this.step, settings, dataset, model, sampler, optimizer: { steps: state.steps, settings: state.optimizer },
-        badInARow: this.badInARow, history: this.history, skipped: this.skipped, predictors: null,
-      },
-      state,
-    };
-  }
 }

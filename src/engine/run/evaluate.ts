@@ -1,7 +1,8 @@
 // Perplexity as tools/default-model/eval_ppl.py computes it: each document on its own, cut
 // into consecutive chunks of ctx tokens (a last chunk of at least 2 tokens counts), every
 // next-token prediction inside a chunk summed: ppl = exp(Σ nll / Σ predicted tokens).
-import type { Trainer } from './trainer';
+import { UserError } from '../errors';
+import type { Trainer } from '../train/trainer';
 
 export interface EvalResult {
   perplexity: number;
@@ -29,4 +30,16 @@ export function evalChunks(docs: number[][], ctx: number): number[][] {
   const chunks: number[][] = [];
   for (const d of docs) for (let s = 0; s < d.length; s += ctx) if (d.length - s >= 2) chunks.push(d.slice(s, s + ctx));
   return chunks;
+}
+
+/** The first `count` chunks of ctx tokens of held-out documents, tokenized one by one until there are enough. */
+export function heldoutChunks(docs: { text: string; name: string }[], count: number, ctx: number, tokenize: (d: { text: string; name: string }) => number[]): number[][] {
+  const out: number[][] = [];
+  for (const d of docs) {
+    const ids = tokenize(d);
+    for (let s = 0; s + 2 <= ids.length && out.length < count; s += ctx) out.push(ids.slice(s, s + ctx));
+    if (out.length >= count) break;
+  }
+  if (out.length === 0) throw new UserError('The held-out text has no two tokens to evaluate on.');
+  return out;
 }

@@ -1,0 +1,92 @@
+// Every run setting, with the only defaults, as one schema. The CLI's options, the worker, the
+// page and the checkpoint decoder read it; a new default (a model, a context, a mode) changes here.
+import { z } from 'zod';
+
+/** Where the shells find the default model and data (under the studio's public/ folder). */
+export const DEFAULT_PATHS = {
+  /** The default model folder: config.json, model.safetensors, tokenizer.json, predictors.safetensors. */
+  model: 'models/lemo-tiny',
+  /** The default fine-tuning dataset's training part; heldout.jsonl beside it is the held-out part. */
+  data: 'data/sotu-long/train.jsonl',
+  heldout: 'data/sotu-long/heldout.jsonl',
+} as const;
+
+export const SPARSITY_MODES = ['dense', 'oracle', 'lemo'] as const;
+export type SparsityMode = (typeof SPARSITY_MODES)[number];
+
+// Types are checked where settings enter; ranges are checked where they are used, with the
+// sentences a user sees there.
+export const trainSettingsSchema = z.object({
+  /** Tokens per training window. */
+  ctx: z.number().default(256),
+  steps: z.number().default(20),
+  /** Windows per step. */
+  batch: z.number().default(1),
+  /** AdamW's learning rate. */
+  lr: z.number().default(1e-3),
+  loraR: z.number().default(8),
+  loraAlpha: z.number().default(16),
+  /** PEFT target_modules; empty means the family's attention projections. */
+  targetModules: z.array(z.string()).default([]),
+  /** Seed of the LoRA initialisation and of the data order. */
+  seed: z.number().default(0),
+  /**
+   * dense: every token in every layer; oracle: blocks chosen from q·kᵀ block scores; lemo: blocks
+   * chosen by the loaded predictors (their block size replaces `block`).
+   */
+  sparsity: z.enum(SPARSITY_MODES).default('dense'),
+  /** Tokens per block. */
+  block: z.number().default(32),
+  /** Keep ratio of the token-eliminating layers under the paper's default policy. */
+  keepRatio: z.number().default(0.4),
+  /** Per layer: null (dense), a keep ratio or {"threshold": x}; replaces the paper's default when given. */
+  policy: z.array(z.union([z.number(), z.null(), z.object({ threshold: z.number() })])).nullable().default(null),
+  /** Share of MLP channels the backward keeps in token-eliminating layers; null: all. */
+  mlpKeep: z.number().nullable().default(null),
+  /** Write a checkpoint every this many steps (0: never), where the shell keeps them. */
+  checkpointEvery: z.number().default(5),
+  /** lemo mode: measure the predictors' recall against the oracle every this many steps (0: never). */
+  recallEvery: z.number().default(0),
+});
+
+export type TrainSettings = z.infer<typeof trainSettingsSchema>;
+
+/** The defaults of every run setting: the schema's, and nowhere else. */
+export const DEFAULT_SETTINGS: TrainSettings = trainSettingsSchema.parse({});
+
+/** What the studio adds to a run: the engine choice, held-out evaluation, and recall plotted as it trains. */
+export const STUDIO_DEFAULTS = {
+  provider: 'auto' as 'auto' | 'wasm' | 'webgpu',
+  /** Held-out perplexity every this many steps (0: never), on this many chunks of ctx tokens. */
+  evalEvery: 5,
+  evalChunks: 4,
+  /** The page plots recall per layer, so a lemo run measures it every few steps. */
+  recallEvery: 5,
+};
+
+/** `lemo bench`: a few steps per (mode, context) on the same windows. */
+export const BENCH_DEFAULTS = { steps: 3, modes: ['dense', 'oracle'] as SparsityMode[], seed: 0 };
+
+/** Training pattern predictors (`lemo predictors train`, LEMO.md 3). */
+export const PREDICTOR_DEFAULTS = {
+  block: DEFAULT_SETTINGS.block,
+  lr: DEFAULT_SETTINGS.lr,
+  seed: 0,
+  arch: 'pool' as 'pool' | 'flat',
+  objective: 'scores' as 'scores' | 'tiles',
+  /** Elastic size: share of hidden units removed, the most often zero. */
+  prune: 0.3,
+  evalEvery: 0,
+  evalWindows: 4,
+  /** `lemo predictors eval`: held-out windows. */
+  recallWindows: 8,
+};
+
+/** AdamW's constants besides the learning rate (torch.optim.AdamW's, without decay). */
+export const ADAMW_CONSTANTS = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.0 };
+
+/** Settings from anywhere outside the engine (a message, a checkpoint): checked, missing keys defaulted. */
+export function parseSettings(x: unknown): TrainSettings | null {
+  const r = trainSettingsSchema.safeParse(x);
+  return r.success ? r.data : null;
+}

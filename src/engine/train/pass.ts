@@ -1,0 +1,169 @@
+// One pass over a batch as separate functions, in the manner of llm.c: the forward of a layer
+// (saving what its backward reads), the head by token segments (loss, and its gradient), the
+// backward of a layer. The tensors a pass produces are tracked so each is freed once nothing
+// reads it, and every one of them at the pass's end.
+import { gradName } from '../graph/autodiff';
+import type { Graph } from '../graph/ir';
+import type { Runtime, Tensor } from '../runtime/runtime';
+import type { DeviceModel } from './device-model';
+import type { HeadGraphs, LayerGraphs, SegmentGraphs } from './layer-graphs';
+import type { Segments } from './segments';
+
+/** The tensors of one pass: each run's outputs are registered as activations. */
+export class PassTensors {
+  private produced = new Set<Tensor>();
+
+  constructor(readonly rt: Runtime) {}
+
+  async run(g: Graph, feeds: Record<string, Tensor>): Promise<Record<string, Tensor>> {
+    const out = await this.rt.run(g, feeds);
+    for (const t of Object.values(out)) {
+      this.produced.add(t);
+      this.rt.memory.track(t, 'activations');
+    }
+    return out;
+  }
+
+  adopt(t: Tensor): void {
+    this.produced.add(t);
+  }
+
+  /** Hands a tensor to the caller: the pass no longer frees it. */
+  release(t: Tensor): void {
+    this.produced.delete(t);
+  }
+
+  free(t: Tensor | undefined): void {
+    if (t && this.produced.delete(t)) this.rt.dispose(t);
+  }
+
+  freeAll(): void {
+    for (const t of this.produced) this.rt.dispose(t);
+  }
+}
+
+/** What the layer functions read: the model on the device, the compiled parts, the LoRA factors. */
+export interface PassContext {
+  dm: DeviceModel;
+  tensors: PassTensors;
+  segments: Segments;
+  seg: SegmentGraphs;
+  head: HeadGraphs;
+  /** Layer l's graphs, dense or token-eliminating. */
+  graphs(layer: number, sparse: boolean): LayerGraphs;
+  loraFeeds(layer: number): Record<string, Tensor>;
+}
+
+/** What one layer's forward left for its backward. */
+export interface LayerSaved {
+  rows: number[];
+  sparse: boolean;
+  pre: Record<string, Tensor>;
+  post: Record<string, Tensor>;
+  q: Tensor;
+  k: Tensor;
+  v: Tensor;
+  common: Record<string, Tensor>;
+}
+
+/** Attention over the kept rows by query segments; returns o (B, rows, C). */
+async function attentionForward(c: PassContext, pre: Record<string, Tensor>, rows: number[]): Promise<Tensor> {
+  let o: Tensor | undefined;
+  for (const [s, e] of c.segments.attention(rows.length)) {
+    const feeds = { q: pre.q, k: pre.k, v: pre.v, ...c.segments.feeds(rows, s, e), ...(o ? { o_acc: o } : {}) };
+    const next = (await c.tensors.run(o ? c.seg.rest : c.seg.first, feeds)).o;
+    c.tensors.free(o);
+    o = next;
+  }
+  return o!;
+}
+
+/**
+ * Layer l's forward on h (B, T, C), over the kept rows or every row (kept null). With
+ * `backward`, returns what its backward reads; otherwise frees everything but the output.
+ */
+export async function layerForward(c: PassContext, l: number, h: Tensor, kept: number[] | null, allRows: number[], backward: boolean): Promise<{ out: Tensor; saved: LayerSaved | null }> {
+  const { dm, tensors } = c;
+  const rows = kept ?? allRows;
+  const g = c.graphs(l, kept !== null);
+  const rope = await dm.ropeFor(rows);
+  if (rope) Object.values(rope).forEach((t) => tensors.adopt(t));
+  const common: Record<string, Tensor> = { ...dm.layerWeights(l), ...c.loraFeeds(l), ...(rope ?? {}) };
+  if (kept) common.idx = dm.rt.tensor('int64', BigInt64Array.from(kept.map(BigInt)), [kept.length]);
+  const preFeeds = { ...common, h };
+  const pre = await tensors.run(backward ? g.pre.forward : g.pre.plain, preFeeds);
+  const o = await attentionForward(c, pre, rows);
+  const postFeeds = { ...common, h, o };
+  const post = await tensors.run(backward ? g.post.forward : g.post.plain, postFeeds);
+  if (!backward) {
+    for (const t of [pre.q, pre.k, pre.v, o, h]) tensors.free(t);
+    if (rope) Object.values(rope).forEach((t) => tensors.free(t));
+    return { out: post.out, saved: null };
+  }
+  const keep = (names: string[], out: Record<string, Tensor>, feeds: Record<string, Tensor>) => Object.fromEntries(names.map((n) => [n, out[n] ?? feeds[n]]));
+  const saved = { rows, sparse: kept !== null, pre: keep(g.pre.saved, pre, preFeeds), post: keep(g.post.saved, post, postFeeds), q: pre.q, k: pre.k, v: pre.v, common };
+  // The layer's input and o stay only if a backward reads them (a sparse layer keeps just the
+  // gathered rows of h).
+  if (!g.post.saved.includes('o')) tensors.free(o);
+  if (!g.pre.saved.includes('h') && !g.post.saved.includes('h')) tensors.free(h);
+  return { out: post.out, saved };
+}
+
+/**
+ * The LM head over h (B, T, C) by token segments. With `backward`: the mean loss over `tokens`
+ * predictions and its gradient dh (B, T, C); otherwise the summed negative log-likelihood.
+ */
+export async function headForward(c: PassContext, ids: number[][], h: Tensor, tokens: number, backward: boolean): Promise<{ loss: number; dh: Tensor | undefined }> {
+  const { dm, tensors } = c;
+  const T = ids[0].length;
+  const rows = c.segments.headRows();
+  let loss = 0;
+  let dh: Tensor | undefined;
+  for (let s = 0; s < T; s += rows) {
+    const feeds: Record<string, Tensor> = { ...dm.headFeeds(ids, s, Math.min(T, s + rows), backward ? tokens : 1), h };
+    if (backward) {
+      feeds[gradName('loss')] = dm.rt.tensor('float32', Float32Array.of(1), []);
+      if (dh) feeds[`acc_${gradName('h')}`] = dh;
+    }
+    const out = await tensors.run(!backward ? c.head.plain : dh ? c.head.rest : c.head.first, feeds);
+    loss += await dm.rt.readScalar(out.loss);
+    tensors.free(out.loss);
+    if (!backward) continue;
+    tensors.free(dh);
+    dh = out[gradName('h')];
+  }
+  return { loss, dh };
+}
+
+/** The attention's backward by query segments, recomputing each: the gradients of q, k, v. */
+async function attentionBackward(c: PassContext, sv: LayerSaved, dO: Tensor): Promise<Record<string, Tensor>> {
+  let acc: Record<string, Tensor> | null = null;
+  for (const [s, e] of c.segments.attention(sv.rows.length)) {
+    const feeds: Record<string, Tensor> = { q: sv.q, k: sv.k, v: sv.v, ...c.segments.feeds(sv.rows, s, e), [gradName('o')]: dO };
+    if (acc) for (const n of ['q', 'k', 'v']) feeds[`acc_${gradName(n)}`] = acc[gradName(n)];
+    const out = await c.tensors.run(acc ? c.seg.backwardRest : c.seg.backwardFirst, feeds);
+    if (acc) Object.values(acc).forEach((t) => c.tensors.free(t));
+    acc = { [gradName('q')]: out[gradName('q')], [gradName('k')]: out[gradName('k')], [gradName('v')]: out[gradName('v')] };
+  }
+  return acc!;
+}
+
+/**
+ * Layer l's backward from the gradient of its output dOut (freed here); `collect` receives the
+ * outputs of each part (the LoRA gradients among them). Returns the gradient of its input.
+ */
+export async function layerBackward(c: PassContext, l: number, sv: LayerSaved, dOut: Tensor, collect: (out: Record<string, Tensor>) => void): Promise<Tensor> {
+  const { tensors } = c;
+  const g = c.graphs(l, sv.sparse);
+  const post = await tensors.run(g.post.backward, { ...sv.post, [gradName('out')]: dOut });
+  collect(post);
+  tensors.free(dOut);
+  const acc = await attentionBackward(c, sv, post[gradName('o')]);
+  tensors.free(post[gradName('o')]);
+  const pre = await tensors.run(g.pre.backward, { ...sv.pre, ...acc, [`acc_${gradName('h')}`]: post[gradName('h')] });
+  collect(pre);
+  Object.values(acc).forEach((t) => tensors.free(t));
+  tensors.free(post[gradName('h')]);
+  for (const t of [...Object.values(sv.pre), ...Object.values(sv.post), sv.q, sv.k, sv.v, sv.common.cos, sv.common.sin]) tensors.free(t);
+  return pre[gradName('h')];
+}
