@@ -14,16 +14,16 @@ import { LoadedPredictors, type PredictorSummary } from './sparsity/loaded';
 import { predictorRecall, trainPredictors, type PredictorProgress, type PredictorTrainPlan } from './sparsity/predictor-train';
 import { parseKeepSpec } from './sparsity/blocks';
 import { selectorFor, sparsityOf, type Sparsity } from './sparsity/selectors';
-import { WindowSampler, windows, type Document } from './train/data';
-import { ADAMW_DEFAULTS } from './train/adamw';
+import { windows, type Document } from './train/data';
 import { DeviceModel } from './train/device-model';
 import { Trainer } from './train/trainer';
 import { benchmark, type BenchPlan, type BenchRow } from './run/bench';
-import { datasetHash, type ModelIdentity } from './run/checkpoint';
-import { heldoutChunks, perplexity, type EvalResult } from './run/evaluate';
-import { RunControl, TrainingRun } from './run/loop';
+import type { ModelIdentity } from './run/checkpoint';
+import { perplexity, type EvalResult } from './run/evaluate';
+import { gradients } from './run/gradients';
+import { RunControl } from './run/loop';
+import { modelIdentity, startRun } from './run/start';
 import type { AdapterFiles, HeldOut, RunOptions } from './run/options';
-import { measureBaseline } from './run/baseline';
 import { adapterFiles, adapterFolder, mergedFolder, type LoadedFolder } from './export/folder';
 import type { FolderFile } from './export/merged';
 
@@ -132,18 +132,7 @@ export class EngineSession {
   async grad(inputIds: number[][], adapter?: AdapterFiles, lora?: LoraSettings & { seed: number }, sparsity: Sparsity = { mode: 'dense' }) {
     const trainer = await this.trainerOf(adapter, lora ?? DEFAULT_SETTINGS);
     const selector = selectorFor(sparsity, this.requireModel().config.layers);
-    const { loss, tokens, grads } = await trainer.lossAndGrads(inputIds, selector);
-    // Where the LoRA factors and the gradients live between runs ('gpu-buffer' under WebGPU).
-    const locations = [...new Set([trainer.params[0].value.location, ...[...grads.values()].map((g) => g.location)])];
-    const out: Record<string, Float32Array> = {};
-    const shapes: Record<string, number[]> = {};
-    for (const p of trainer.params) {
-      const t = grads.get(p.peft)!;
-      out[p.peft] = Float32Array.from((await this.rt.read(t)) as Float32Array);
-      shapes[p.peft] = [...p.shape];
-      this.rt.dispose(t);
-    }
-    return { loss, tokens, grads: out, shapes, locations, kept: selector.last?.kept ?? null };
+    return { ...(await gradients(trainer, inputIds, selector)), kept: selector.last?.kept ?? null };
   }
 
   /** Token ids per document (texts seen before are not encoded again); treat the ids as read-only. */
@@ -153,34 +142,20 @@ export class EngineSession {
     return docs.map((d) => cache.encode(d.text));
   }
 
-  /** Trains on documents until the step count, or until stopped; emits a step event per step. */
-  async train(docs: Document[], settings: TrainSettings, heldout?: HeldOut, run: RunOptions = {}): Promise<{ steps: number; lastLoss: number }> {
-    const model = this.requireModel();
-    checkContext(model.config, settings.ctx);
-    const ids = this.tokenize(docs);
-    const all = windows(ids, settings.ctx);
-    this.emit({ type: 'dataset', summary: { documents: docs.length, tokens: ids.reduce((a, d) => a + d.length, 0), windows: all.length, ctx: settings.ctx } });
-    const sampler = new WindowSampler(all, settings.seed);
-    const evalChunks = heldout && heldout.every > 0 ? heldoutChunks(heldout.docs, heldout.chunks, settings.ctx, (d) => this.tokenize([d])[0]) : null;
-    const dm = await this.deviceModel();
-    const sparsity = await this.sparsityFor(settings);
-    if (sparsity.mode !== 'dense') await measureBaseline(dm, this.loraFor(settings), settings.seed, new WindowSampler(all, settings.seed).next(settings.batch), this.emit);
-    const trainer = await Trainer.create(dm, model, this.loraFor(settings), { seed: settings.seed, optimizer: { ...ADAMW_DEFAULTS, lr: settings.lr } });
-    const tokenizer = this.tokens?.tokenizer;
-    const loop = new TrainingRun({
-      trainer, settings, sparsity, sampler, identity: this.identity(), resume: run.resume, onCheckpoint: run.onCheckpoint,
-      dataset: { hash: await datasetHash(docs), documents: docs.length, windows: all.length },
-      heldout: evalChunks && { chunks: evalChunks, every: heldout!.every }, decode: tokenizer ? (x) => tokenizer.decode(x) : null,
+  /** Trains on documents until the step count, or until stopped; emits a step event per step (see run/). */
+  async train(docs: Document[], settings: TrainSettings, heldout?: HeldOut, options: RunOptions = {}): Promise<{ steps: number; lastLoss: number }> {
+    checkContext(this.requireModel().config, settings.ctx);
+    const { run, trainer } = await startRun({
+      docs, settings, heldout, options, tokenize: (d) => this.tokenize(d), tokenizer: this.tokens?.tokenizer ?? null, lora: () => this.loraFor(settings),
+      device: () => this.deviceModel(), sparsity: () => this.sparsityFor(settings),
     }, this.control, this.emit);
-    await loop.restore();
     this.trainer = trainer;
-    return loop.loop();
+    return run.loop();
   }
 
   /** What a checkpoint must match to continue on this model. */
   identity(): ModelIdentity {
-    const m = this.requireModel();
-    return { architecture: m.config.architecture, parameters: m.parameterCount, layers: m.config.layers, vocabSize: m.config.vocabSize };
+    return modelIdentity(this.requireModel());
   }
 
   setControl(action: 'pause' | 'resume' | 'stop'): void {

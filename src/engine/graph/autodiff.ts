@@ -39,69 +39,87 @@ const REMAT_OPS = new Set(['Expand', 'Reshape', 'Unsqueeze', 'Squeeze']);
 export function differentiate(fb: GraphBuilder, spec: BackwardSpec): Differentiated {
   const forwardCount = fb.nodes.length;
   const forwardOutputs = fb.outputs.map((o) => o.name);
-  const value = (name: string): Value => {
-    const v = fb.values.get(name);
-    if (!v) throw new Error(`autodiff: unknown value ${name}`);
-    return v;
-  };
   for (const w of spec.wrt) if (!fb.inputs.some((i) => i.name === w)) throw new Error(`autodiff: ${w} is not an input of ${fb.name}`);
   for (const s of spec.seeds) if (!forwardOutputs.includes(s)) throw new Error(`autodiff: ${s} is not an output of ${fb.name}`);
+  const walk = new BackwardWalk(fb, spec);
+  for (let k = forwardCount - 1; k >= 0; k--) walk.node(fb.nodes[k]);
+  const gradOutputs = spec.wrt.map((w) => walk.gradOutput(w));
+  for (let k = 0; k < forwardCount; k++) walk.forwardSide.add(k);
+  return split(fb, walk.forwardSide, walk.seedInputs, gradOutputs, spec.fusedOutputs ?? 'all');
+}
 
-  // Values that depend on a wrt input: only these carry gradients.
-  const requires = new Set(spec.wrt);
-  for (const n of fb.nodes) {
-    if (n.inputs.some((i) => requires.has(i)) && opDef(n.op).grad) for (const o of n.outputs) requires.add(o);
+/** The reverse walk over a forward graph: gradients per value, summed where they meet. */
+class BackwardWalk {
+  /** Nodes that belong to the forward side (the forward's, and shapes of forward values). */
+  readonly forwardSide = new Set<number>();
+  /** The seeds' gradients and the accumulators: the backward's own inputs. */
+  readonly seedInputs: ValueInfo[] = [];
+  /** Values that depend on a wrt input: only these carry gradients. */
+  private requires: Set<string>;
+  private shapes = new Map<string, Value>();
+  private grads = new Map<string, Value[]>();
+
+  constructor(private readonly fb: GraphBuilder, private readonly spec: BackwardSpec) {
+    this.requires = new Set(spec.wrt);
+    for (const n of fb.nodes) {
+      if (n.inputs.some((i) => this.requires.has(i)) && opDef(n.op).grad) for (const o of n.outputs) this.requires.add(o);
+    }
+    fb.prefix = 'bw_';
+    for (const s of spec.seeds) {
+      const v = this.value(s);
+      const seed: ValueInfo = { name: gradName(s), dtype: v.dtype, shape: v.shape };
+      fb.values.set(seed.name, seed);
+      this.seedInputs.push(seed);
+      this.grads.set(s, [seed]);
+    }
   }
 
-  fb.prefix = 'bw_';
-  const forwardSide = new Set<number>();
-  const shapes = new Map<string, Value>();
-  const grads = new Map<string, Value[]>();
-  const seedInputs: ValueInfo[] = [];
-  for (const s of spec.seeds) {
-    const v = value(s);
-    const seed: ValueInfo = { name: gradName(s), dtype: v.dtype, shape: v.shape };
-    fb.values.set(seed.name, seed);
-    seedInputs.push(seed);
-    grads.set(s, [seed]);
+  private value(name: string): Value {
+    const v = this.fb.values.get(name);
+    if (!v) throw new Error(`autodiff: unknown value ${name}`);
+    return v;
   }
 
-  const sum = (name: string): Value | null => {
-    const list = grads.get(name);
+  /** The gradients that reached a value, summed into one (null: none). */
+  private sum(name: string): Value | null {
+    const list = this.grads.get(name);
     if (!list || list.length === 0) return null;
     let acc = list[0];
-    for (let i = 1; i < list.length; i++) acc = fb.add(acc, list[i]);
-    grads.set(name, [acc]);
+    for (let i = 1; i < list.length; i++) acc = this.fb.add(acc, list[i]);
+    this.grads.set(name, [acc]);
     return acc;
-  };
+  }
 
-  const ctxFor = (needs: boolean[]): GradContext => ({
-    b: fb,
-    needs,
-    shapeOf(v: Value) {
-      let s = shapes.get(v.name);
-      if (!s) {
-        s = fb.shape(v);
-        forwardSide.add(fb.nodes.length - 1);
-        shapes.set(v.name, s);
-      }
-      return s;
-    },
-  });
+  private ctxFor(needs: boolean[]): GradContext {
+    const { fb, shapes, forwardSide } = this;
+    return {
+      b: fb,
+      needs,
+      shapeOf(v: Value) {
+        let s = shapes.get(v.name);
+        if (!s) {
+          s = fb.shape(v);
+          forwardSide.add(fb.nodes.length - 1);
+          shapes.set(v.name, s);
+        }
+        return s;
+      },
+    };
+  }
 
-  for (let k = forwardCount - 1; k >= 0; k--) {
-    const node = fb.nodes[k];
-    const needs = node.inputs.map((i) => requires.has(i));
-    if (!needs.some(Boolean)) continue;
-    const dys = node.outputs.map(sum);
-    if (dys.every((d) => d === null)) continue;
+  /** Asks the node's rule for its input gradients and files them under its inputs. */
+  node(node: Node): void {
+    const needs = node.inputs.map((i) => this.requires.has(i));
+    if (!needs.some(Boolean)) return;
+    const dys = node.outputs.map((o) => this.sum(o));
+    if (dys.every((d) => d === null)) return;
     const def = opDef(node.op);
     if (!def.grad) throw new Error(`autodiff: ${node.op} (${node.outputs[0]}) has no gradient rule`);
-    const x = node.inputs.map(value);
-    const y = node.outputs.map(value);
+    const x = node.inputs.map((n) => this.value(n));
+    const y = node.outputs.map((n) => this.value(n));
     let dx: (Value | null)[];
     try {
-      dx = def.grad(ctxFor(needs), x, y, dys, node.attrs);
+      dx = def.grad(this.ctxFor(needs), x, y, dys, node.attrs);
     } catch (e) {
       throw new Error(`autodiff: gradient of ${node.op} (${node.outputs[0]}) failed: ${(e as Error).message}`);
     }
@@ -114,50 +132,43 @@ export function differentiate(fb: GraphBuilder, spec: BackwardSpec): Differentia
       if (g.dtype !== target.dtype || g.shape.length !== target.shape.length) {
         throw new Error(`autodiff: ${node.op} gave ${g.dtype}[${g.shape}] as the gradient of ${target.name}: ${target.dtype}[${target.shape}]`);
       }
-      const list = grads.get(target.name) ?? [];
+      const list = this.grads.get(target.name) ?? [];
       list.push(g);
-      grads.set(target.name, list);
+      this.grads.set(target.name, list);
     });
   }
 
-  const gradOutputs: ValueInfo[] = [];
-  for (const w of spec.wrt) {
-    let g = sum(w);
-    if (!g) g = fb.op1('Expand', [fb.scalar(0, value(w).dtype), ctxFor([]).shapeOf(value(w))]);
-    if (spec.accumulate?.includes(w)) {
-      const acc: ValueInfo = { name: `acc_${gradName(w)}`, dtype: g.dtype, shape: value(w).shape };
+  /** The gradient of a wrt input as an output `grad_<w>` (zeros when none reached it; added to its accumulator when asked). */
+  gradOutput(w: string): ValueInfo {
+    const fb = this.fb;
+    let g = this.sum(w);
+    if (!g) g = fb.op1('Expand', [fb.scalar(0, this.value(w).dtype), this.ctxFor([]).shapeOf(this.value(w))]);
+    if (this.spec.accumulate?.includes(w)) {
+      const acc: ValueInfo = { name: `acc_${gradName(w)}`, dtype: g.dtype, shape: this.value(w).shape };
       fb.values.set(acc.name, acc);
-      seedInputs.push(acc);
+      this.seedInputs.push(acc);
       g = fb.add(acc, g);
     }
-    const out: ValueInfo = { name: gradName(w), dtype: g.dtype, shape: value(w).shape };
+    const out: ValueInfo = { name: gradName(w), dtype: g.dtype, shape: this.value(w).shape };
     fb.values.set(out.name, out);
     fb.nodes.push({ op: 'Identity', inputs: [g.name], outputs: [out.name], attrs: {} });
-    gradOutputs.push(out);
+    return out;
   }
-  for (let k = 0; k < forwardCount; k++) forwardSide.add(k);
-  return split(fb, forwardSide, seedInputs, gradOutputs, spec.fusedOutputs ?? 'all');
 }
 
-function split(fb: GraphBuilder, forwardSide: Set<number>, seeds: ValueInfo[], gradOutputs: ValueInfo[], fusedOutputs: 'all' | 'grads'): Differentiated {
-  const constants = new Map<string, Constant>(fb.constants.map((c) => [c.info.name, c]));
-  const producer = new Map<string, number>();
-  fb.nodes.forEach((n, i) => n.outputs.forEach((o) => producer.set(o, i)));
-  const fwdInputs = new Set(fb.inputs.map((i) => i.name));
-  const seedNames = new Set(seeds.map((s) => s.name));
-
-  // Backward: nodes not on the forward side that the gradient outputs need. Integer tensors
-  // that the forward only reshapes or expands (row indices) are recomputed there rather than
-  // saved: an index expanded to (B, K, C) would cost more than the activation it indexes.
+/**
+ * The backward's nodes (not on the forward side, needed by the gradients) and the values it
+ * reads from the forward. Integer tensors that the forward only reshapes or expands (row
+ * indices) are recomputed there rather than saved: an index expanded to (B, K, C) would cost
+ * more than the activation it indexes.
+ */
+function backwardPart(fb: GraphBuilder, forwardSide: Set<number>, producer: Map<string, number>, constants: Map<string, Constant>, seedNames: Set<string>, gradOutputs: ValueInfo[]) {
   const remat = new Set<number>();
-  let bwdNodes: number[];
-  let bwdProduced: Set<string>;
-  let saved: string[];
   const bwdConsts = new Set<string>();
   for (;;) {
-    bwdNodes = live(fb.nodes, producer, gradOutputs.map((g) => g.name), (i) => !forwardSide.has(i) || remat.has(i));
-    bwdProduced = new Set(bwdNodes.flatMap((i) => fb.nodes[i].outputs));
-    saved = [];
+    const bwdNodes = live(fb.nodes, producer, gradOutputs.map((g) => g.name), (i) => !forwardSide.has(i) || remat.has(i));
+    const bwdProduced = new Set(bwdNodes.flatMap((i) => fb.nodes[i].outputs));
+    const saved: string[] = [];
     for (const i of bwdNodes) {
       for (const name of fb.nodes[i].inputs) {
         if (bwdProduced.has(name) || seedNames.has(name)) continue;
@@ -170,9 +181,28 @@ function split(fb: GraphBuilder, forwardSide: Set<number>, seeds: ValueInfo[], g
       const v = fb.values.get(name)!;
       return i !== undefined && !remat.has(i) && REMAT_OPS.has(fb.nodes[i].op) && (v.dtype === 'int64' || v.dtype === 'bool');
     });
-    if (cheap.length === 0) break;
+    if (cheap.length === 0) return { bwdNodes, bwdProduced, saved, bwdConsts };
     for (const name of cheap) remat.add(producer.get(name)!);
   }
+}
+
+/** A graph of some of the builder's nodes, with the constants they (or `extraConsts`) use. */
+function subgraph(fb: GraphBuilder, constants: Map<string, Constant>, name: string, inputs: ValueInfo[], outputs: ValueInfo[], idx: number[], extraConsts: Set<string> = new Set()): Graph {
+  const nodes: Node[] = idx.map((i) => fb.nodes[i]);
+  const used = new Set([...nodes.flatMap((n) => n.inputs), ...extraConsts]);
+  const consts = [...constants.values()].filter((c) => used.has(c.info.name));
+  const values = new Map<string, ValueInfo>();
+  for (const v of [...inputs, ...consts.map((c) => c.info)]) values.set(v.name, v);
+  for (const n of nodes) for (const o of n.outputs) values.set(o, fb.values.get(o)!);
+  return { name, inputs, outputs, nodes, constants: consts, values };
+}
+
+function split(fb: GraphBuilder, forwardSide: Set<number>, seeds: ValueInfo[], gradOutputs: ValueInfo[], fusedOutputs: 'all' | 'grads'): Differentiated {
+  const constants = new Map<string, Constant>(fb.constants.map((c) => [c.info.name, c]));
+  const producer = new Map<string, number>();
+  fb.nodes.forEach((n, i) => n.outputs.forEach((o) => producer.set(o, i)));
+  const fwdInputs = new Set(fb.inputs.map((i) => i.name));
+  const { bwdNodes, bwdProduced, saved, bwdConsts } = backwardPart(fb, forwardSide, producer, constants, new Set(seeds.map((s) => s.name)), gradOutputs);
   for (const g of gradOutputs) {
     // A gradient that is directly a seed or a saved value still leaves through its Identity.
     if (!bwdProduced.has(g.name)) throw new Error(`autodiff: gradient ${g.name} was not produced`);
@@ -183,25 +213,15 @@ function split(fb: GraphBuilder, forwardSide: Set<number>, seeds: ValueInfo[], g
   const fwdNodes = live(fb.nodes, producer, fwdOutputs.map((o) => o.name), (i) => forwardSide.has(i));
   const backwardInputs = [...saved.map((s) => fb.values.get(s)!), ...seeds];
 
-  const make = (name: string, inputs: ValueInfo[], outputs: ValueInfo[], idx: number[], extraConsts: Set<string> = new Set()): Graph => {
-    const nodes: Node[] = idx.map((i) => fb.nodes[i]);
-    const used = new Set([...nodes.flatMap((n) => n.inputs), ...extraConsts]);
-    const consts = [...constants.values()].filter((c) => used.has(c.info.name));
-    const values = new Map<string, ValueInfo>();
-    for (const v of [...inputs, ...consts.map((c) => c.info)]) values.set(v.name, v);
-    for (const n of nodes) for (const o of n.outputs) values.set(o, fb.values.get(o)!);
-    return { name, inputs, outputs, nodes, constants: consts, values };
-  };
-
   const fusedOuts = fusedOutputs === 'all' ? [...fb.outputs, ...gradOutputs] : gradOutputs;
   const fusedIdx = live(fb.nodes, producer, fusedOuts.map((o) => o.name), () => true);
   // Inputs only the dropped forward outputs read are left out of the fused graph.
   const fusedUses = new Set(fusedIdx.flatMap((i) => fb.nodes[i].inputs));
   const fusedInputs = [...fb.inputs.filter((i) => fusedUses.has(i.name)), ...seeds];
   return {
-    fused: make(`${fb.name}_fused`, fusedInputs, fusedOuts, fusedIdx),
-    forward: make(`${fb.name}_fwd`, [...fb.inputs], fwdOutputs, fwdNodes),
-    backward: make(`${fb.name}_bwd`, backwardInputs, gradOutputs, bwdNodes, bwdConsts),
+    fused: subgraph(fb, constants, `${fb.name}_fused`, fusedInputs, fusedOuts, fusedIdx),
+    forward: subgraph(fb, constants, `${fb.name}_fwd`, [...fb.inputs], fwdOutputs, fwdNodes),
+    backward: subgraph(fb, constants, `${fb.name}_bwd`, backwardInputs, gradOutputs, bwdNodes, bwdConsts),
     saved,
   };
 }

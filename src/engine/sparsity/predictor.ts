@@ -176,6 +176,35 @@ function safetensorsMetadata(bytes: Uint8Array, fileName: string): Record<string
 /** Shape-generic key of a layer's predictor graph. */
 export const shapeKey = (s: { q: SideShape; k: SideShape }) => `${s.q.r1}x${s.q.r2}/${s.k.r1}x${s.k.r2}`;
 
+/** The training loss of a predictor graph: SmoothL1 between predicted and oracle tile maps, or between standardised block scores. */
+function predictorLoss(b: GraphBuilder, emb: Record<Side, Value>, objective: PredictorObjective): void {
+  const mask = b.input('mask', 'float32', ['NB', 'NB']);
+  const tiles = b.matmul(emb.q, b.transpose(emb.k, [0, 2, 1])); // (B, NB, NB)
+  const smoothL1 = (d: Value) => {
+    const abs = b.op1('Where', [b.op1('Less', [d, b.scalar(0, 'float32')]), b.neg(d), d]);
+    const quadratic = b.op1('Less', [abs, b.scalar(1, 'float32')]);
+    return b.op1('Where', [quadratic, b.mul(b.mul(d, d), b.scalar(0.5, 'float32')), b.sub(abs, b.scalar(0.5, 'float32'))]);
+  };
+  if (objective === 'tiles') {
+    const labels = b.input('labels', 'float32', ['B', 'NB', 'NB']);
+    const invCount = b.input('inv_count', 'float32', []);
+    b.output(b.mul(b.reduceSum(b.mul(smoothL1(b.sub(tiles, labels)), mask), [0, 1, 2], false), invCount), 'loss');
+  } else {
+    // The block scores themselves (symmetrised column sums of the tile map), standardised per
+    // sequence, against the oracle's standardised block scores: the loss sees only the ranking's
+    // material, not the tile map's common level.
+    const strict = b.input('strict', 'float32', ['NB', 'NB']);
+    const labels = b.input('labels', 'float32', ['B', 'NB']);
+    const invNb = b.input('inv_nb', 'float32', []);
+    const invCount = b.input('inv_count', 'float32', []);
+    const meanNb = (v: Value) => b.mul(b.reduceSum(v, [1]), invNb); // sizes are dynamic: sum, then scale
+    const col = b.add(b.reduceSum(b.mul(tiles, mask), [1], false), b.reduceSum(b.mul(tiles, strict), [2], false)); // (B, NB)
+    const centred = b.sub(col, meanNb(col));
+    const sd = b.sqrt(b.add(meanNb(b.mul(centred, centred)), b.scalar(1e-6, 'float32')));
+    b.output(b.mul(b.reduceSum(smoothL1(b.sub(b.div(centred, sd), labels)), [0, 1], false), invCount), 'loss');
+  }
+}
+
 /**
  * One layer's predictors. Inputs: h (B, T, C), the layer's input-norm weights, rows (NB, b)
  * row indices of each block (padding repeats a row), valid (NB, b, 1) 1/0, and the predictor
@@ -223,31 +252,7 @@ export function buildPredictorGraph(cfg: ModelConfig, pc: PredictorConfig, shape
     b.output(emb.k, 'ek');
     return b;
   }
-  const mask = b.input('mask', 'float32', ['NB', 'NB']);
-  const tiles = b.matmul(emb.q, b.transpose(emb.k, [0, 2, 1])); // (B, NB, NB)
-  const smoothL1 = (d: Value) => {
-    const abs = b.op1('Where', [b.op1('Less', [d, b.scalar(0, 'float32')]), b.neg(d), d]);
-    const quadratic = b.op1('Less', [abs, b.scalar(1, 'float32')]);
-    return b.op1('Where', [quadratic, b.mul(b.mul(d, d), b.scalar(0.5, 'float32')), b.sub(abs, b.scalar(0.5, 'float32'))]);
-  };
-  if (objective === 'tiles') {
-    const labels = b.input('labels', 'float32', ['B', 'NB', 'NB']);
-    const invCount = b.input('inv_count', 'float32', []);
-    b.output(b.mul(b.reduceSum(b.mul(smoothL1(b.sub(tiles, labels)), mask), [0, 1, 2], false), invCount), 'loss');
-  } else {
-    // The block scores themselves (symmetrised column sums of the tile map), standardised per
-    // sequence, against the oracle's standardised block scores: the loss sees only the ranking's
-    // material, not the tile map's common level.
-    const strict = b.input('strict', 'float32', ['NB', 'NB']);
-    const labels = b.input('labels', 'float32', ['B', 'NB']);
-    const invNb = b.input('inv_nb', 'float32', []);
-    const invCount = b.input('inv_count', 'float32', []);
-    const meanNb = (v: Value) => b.mul(b.reduceSum(v, [1]), invNb); // sizes are dynamic: sum, then scale
-    const col = b.add(b.reduceSum(b.mul(tiles, mask), [1], false), b.reduceSum(b.mul(tiles, strict), [2], false)); // (B, NB)
-    const centred = b.sub(col, meanNb(col));
-    const sd = b.sqrt(b.add(meanNb(b.mul(centred, centred)), b.scalar(1e-6, 'float32')));
-    b.output(b.mul(b.reduceSum(smoothL1(b.sub(b.div(centred, sd), labels)), [0, 1], false), invCount), 'loss');
-  }
+  predictorLoss(b, emb, objective);
   SIDES.forEach((side, i) => {
     b.output(live[2 * i], `live_${side}1`);
     b.output(live[2 * i + 1], `live_${side}2`);

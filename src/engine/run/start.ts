@@ -1,0 +1,58 @@
+// Starting a training run: the dataset's windows and identity, the held-out chunks, the dense
+// baseline for token-eliminating runs, and a fresh trainer; then the run resumes when asked to.
+import type { EngineEvent } from '../events';
+import type { LoraConfig } from '../model/lora';
+import type { Model } from '../model/model';
+import type { TextTokenizer } from '../model/tokenizer';
+import type { TrainSettings } from '../settings';
+import type { Sparsity } from '../sparsity/selectors';
+import { ADAMW_DEFAULTS } from '../train/adamw';
+import { WindowSampler, windows, type Document } from '../train/data';
+import type { DeviceModel } from '../train/device-model';
+import { Trainer } from '../train/trainer';
+import { measureBaseline } from './baseline';
+import { datasetHash, type ModelIdentity } from './checkpoint';
+import { heldoutChunks } from './evaluate';
+import { RunControl, TrainingRun } from './loop';
+import type { HeldOut, RunOptions } from './options';
+
+/** What a checkpoint must match to continue on a model. */
+export function modelIdentity(m: Model): ModelIdentity {
+  return { architecture: m.config.architecture, parameters: m.parameterCount, layers: m.config.layers, vocabSize: m.config.vocabSize };
+}
+
+export interface RunStart {
+  docs: Document[];
+  settings: TrainSettings;
+  /** The model on the device and the sparsity, asked for once the data is read. */
+  device: () => Promise<DeviceModel>;
+  sparsity: () => Promise<Sparsity>;
+  lora: () => LoraConfig;
+  tokenize: (docs: Document[]) => number[][];
+  tokenizer: TextTokenizer | null;
+  heldout?: HeldOut;
+  options: RunOptions;
+}
+
+/** A run ready to loop: its trainer is fresh, or carries the checkpoint's state when resuming. */
+export async function startRun(s: RunStart, control: RunControl, emit: (e: EngineEvent) => void): Promise<{ run: TrainingRun; trainer: Trainer }> {
+  const { settings, docs } = s;
+  const ids = s.tokenize(docs);
+  const all = windows(ids, settings.ctx);
+  emit({ type: 'dataset', summary: { documents: docs.length, tokens: ids.reduce((a, d) => a + d.length, 0), windows: all.length, ctx: settings.ctx } });
+  const sampler = new WindowSampler(all, settings.seed);
+  const h = s.heldout;
+  const chunks = h && h.every > 0 ? heldoutChunks(h.docs, h.chunks, settings.ctx, (d) => s.tokenize([d])[0]) : null;
+  const dm = await s.device();
+  const sparsity = await s.sparsity();
+  if (sparsity.mode !== 'dense') await measureBaseline(dm, s.lora(), settings.seed, new WindowSampler(all, settings.seed).next(settings.batch), emit);
+  const trainer = await Trainer.create(dm, dm.model, s.lora(), { seed: settings.seed, optimizer: { ...ADAMW_DEFAULTS, lr: settings.lr } });
+  const tok = s.tokenizer;
+  const run = new TrainingRun({
+    trainer, settings, sparsity, sampler, identity: modelIdentity(dm.model), resume: s.options.resume, onCheckpoint: s.options.onCheckpoint,
+    dataset: { hash: await datasetHash(docs), documents: docs.length, windows: all.length },
+    heldout: chunks && { chunks, every: h!.every }, decode: tok ? (x) => tok.decode(x) : null,
+  }, control, emit);
+  await run.restore();
+  return { run, trainer };
+}
