@@ -1,12 +1,13 @@
 // What the engine tells its shell (worker → UI, or CLI → stderr). Plain data, structured-cloneable.
 import type { MemorySample, Provider } from './runtime/runtime';
 import type { ByKind } from './memory/accountant';
+import type { Family } from './model/config';
 
 export type { MemorySample, ByKind };
 
 export interface ModelSummary {
   architecture: string;
-  family: 'llama' | 'gpt2';
+  family: Family;
   parameters: number;
   layers: number;
   hidden: number;

@@ -1,6 +1,7 @@
 // The adapter in PEFT's own format: adapter_config.json + adapter_model.safetensors, which
 // peft.PeftModel.from_pretrained loads as it is.
 import type { ModelConfig } from '../model/config';
+import { familyOf } from '../model/families';
 import type { LoraConfig } from '../model/lora';
 import { writeSafetensors } from '../model/safetensors';
 
@@ -14,7 +15,7 @@ export function adapterConfigJson(lora: LoraConfig, cfg: ModelConfig, baseModel:
     lora_dropout: 0.0,
     target_modules: lora.targetModules,
     bias: 'none',
-    fan_in_fan_out: cfg.family === 'gpt2',
+    fan_in_fan_out: familyOf(cfg).fanInFanOut,
     use_rslora: lora.rslora,
     use_dora: false,
     init_lora_weights: true,

@@ -11,8 +11,9 @@
 import { GraphBuilder, type Value } from '../graph/builder';
 import { scatterAddRows } from '../graph/ops/indexing';
 import type { DType } from '../graph/ir';
-import { geluNew, layerNorm, linear, mergeHeads, repeatKv, rmsNorm, rope, silu, splitHeads } from './blocks';
+import { geluNew, linear, mergeHeads, repeatKv, rope, silu, splitHeads } from './blocks';
 import { specs } from './architecture';
+import { applyNorm, familyOf } from './families';
 import type { ModelConfig } from './config';
 import type { LoraConfig } from './lora';
 
@@ -41,14 +42,15 @@ export function buildPre(p: PartSpec): GraphBuilder {
   let q: Value;
   let k: Value;
   let v: Value;
-  if (cfg.family === 'gpt2') {
-    const x = layerNorm(b, rows, 'ln_1', C, cfg.normEps, dtype);
-    const qkv = linear(b, x, m.get('attn.c_attn')!, dtype); // (B, K, 3C)
+  const family = familyOf(cfg);
+  if (family.fusedQkv) {
+    const x = applyNorm(b, rows, family.inputNorm, cfg, dtype);
+    const qkv = linear(b, x, m.get(family.fusedQkv)!, dtype); // (B, K, 3C)
     [q, k, v] = [0, 1, 2].map((i) => splitHeads(b, b.slice(qkv, 2, i * C, (i + 1) * C), H, D));
   } else {
     const cos = b.input('cos', dtype, [K, D]);
     const sin = b.input('sin', dtype, [K, D]);
-    const x = rmsNorm(b, rows, 'input_layernorm.weight', C, cfg.normEps, dtype);
+    const x = applyNorm(b, rows, family.inputNorm, cfg, dtype);
     q = rope(b, splitHeads(b, linear(b, x, m.get('self_attn.q_proj')!, dtype), H, D), cos, sin, D, dtype);
     k = rope(b, splitHeads(b, linear(b, x, m.get('self_attn.k_proj')!, dtype), KV, D), cos, sin, D, dtype);
     v = splitHeads(b, linear(b, x, m.get('self_attn.v_proj')!, dtype), KV, D);
@@ -93,13 +95,13 @@ export function buildPost(p: PartSpec): GraphBuilder {
   const h = b.input('h', dtype, ['B', 'T', C]);
   const K = p.sparse ? 'K' : 'T';
   const o = b.input('o', dtype, ['B', H, K, D]);
-  const oName = cfg.family === 'gpt2' ? 'attn.c_proj' : 'self_attn.o_proj';
-  const attn = linear(b, mergeHeads(b, o, H, D), m.get(oName)!, dtype); // (B, K, C)
+  const family = familyOf(cfg);
+  const attn = linear(b, mergeHeads(b, o, H, D), m.get(family.oProj)!, dtype); // (B, K, C)
   // The attention output is added at the kept rows in place; eliminated rows keep h.
   const h1 = p.sparse
     ? scatterAddRows(b, h, b.input('idx', 'int64', ['K']), attn, 1)
     : b.add(h, attn);
-  const x = cfg.family === 'gpt2' ? layerNorm(b, h1, 'ln_2', C, cfg.normEps, dtype) : rmsNorm(b, h1, 'post_attention_layernorm.weight', C, cfg.normEps, dtype);
+  const x = applyNorm(b, h1, family.postAttentionNorm, cfg, dtype);
   const mlp = p.mlpKeep ? channelSparseMlp(b, p, x, p.mlpKeep) : denseMlp(b, p, x);
   b.output(b.add(h1, mlp), 'out');
   return b;
@@ -108,9 +110,10 @@ export function buildPost(p: PartSpec): GraphBuilder {
 /** The MLP of the family on normalised rows x (B, T, C). */
 function denseMlp(b: GraphBuilder, p: PartSpec, x: Value): Value {
   const m = specs(p.cfg, p.lora, p.targeted);
-  if (p.cfg.family === 'gpt2') return linear(b, geluNew(b, linear(b, x, m.get('mlp.c_fc')!, p.dtype), p.dtype), m.get('mlp.c_proj')!, p.dtype);
-  const gated = b.mul(silu(b, linear(b, x, m.get('mlp.gate_proj')!, p.dtype)), linear(b, x, m.get('mlp.up_proj')!, p.dtype));
-  return linear(b, gated, m.get('mlp.down_proj')!, p.dtype);
+  const { up, down, gate } = familyOf(p.cfg).mlp;
+  if (!gate) return linear(b, geluNew(b, linear(b, x, m.get(up)!, p.dtype), p.dtype), m.get(down)!, p.dtype);
+  const gated = b.mul(silu(b, linear(b, x, m.get(gate)!, p.dtype)), linear(b, x, m.get(up)!, p.dtype));
+  return linear(b, gated, m.get(down)!, p.dtype);
 }
 
 /**
@@ -120,25 +123,24 @@ function denseMlp(b: GraphBuilder, p: PartSpec, x: Value): Value {
  */
 function channelSparseMlp(b: GraphBuilder, p: PartSpec, x: Value, keep: number): Value {
   const { cfg, dtype } = p;
-  const gpt2 = cfg.family === 'gpt2';
+  const { up, down, gate } = familyOf(cfg).mlp;
   const I = cfg.intermediate;
   const k = Math.max(1, Math.ceil(keep * I));
-  const [up, down] = gpt2 ? ['mlp.c_fc', 'mlp.c_proj'] : ['mlp.up_proj', 'mlp.down_proj'];
   const wUp = b.input(`${up}.weight`, dtype, [cfg.hidden, I]);
   const wDown = b.input(`${down}.weight`, dtype, [I, cfg.hidden]);
   let act: Value; // (B, T, I), exact
   let actOf: (idx: Value) => Value; // the same on the kept channels only
-  if (gpt2) {
+  if (!gate) {
     const bUp = b.input(`${up}.bias`, dtype, [I]);
     act = geluNew(b, b.add(b.matmul(x, wUp), bUp), dtype);
     actOf = (idx) => geluNew(b, b.add(b.matmul(x, b.op1('Gather', [wUp, idx], { axis: 1 })), b.op1('Gather', [bUp, idx], { axis: 0 })), dtype);
   } else {
-    const wGate = b.input('mlp.gate_proj.weight', dtype, [cfg.hidden, I]);
+    const wGate = b.input(`${gate}.weight`, dtype, [cfg.hidden, I]);
     act = b.mul(silu(b, b.matmul(x, wGate)), b.matmul(x, wUp));
     actOf = (idx) => b.mul(silu(b, b.matmul(x, b.op1('Gather', [wGate, idx], { axis: 1 }))), b.matmul(x, b.op1('Gather', [wUp, idx], { axis: 1 })));
   }
   let full = b.matmul(act, wDown);
-  if (gpt2) full = b.add(full, b.input(`${down}.bias`, dtype, [cfg.hidden]));
+  if (!gate) full = b.add(full, b.input(`${down}.bias`, dtype, [cfg.hidden]));
   const norms = b.reduceSum(b.mul(act, act), [0, 1], false); // (I)
   const idx = b.op('TopK', [b.op1('StopGradient', [norms]), b.ints([k])], { axis: 0 })[1]; // (k)
   const yk = b.matmul(actOf(idx), b.op1('Gather', [wDown, idx], { axis: 0 }));
@@ -159,7 +161,7 @@ export function buildHeadSegment(cfg: ModelConfig, dtype: DType): GraphBuilder {
   const targets = b.input('targets', 'int64', ['B', 'S']);
   const weights = b.input('weights', dtype, ['B', 'S']);
   const count = b.input('count', dtype, []);
-  const x = cfg.family === 'gpt2' ? layerNorm(b, rows, 'ln_f', C, cfg.normEps, dtype) : rmsNorm(b, rows, 'norm.weight', C, cfg.normEps, dtype);
+  const x = applyNorm(b, rows, familyOf(cfg).finalNorm, cfg, dtype);
   const lmHead = b.input('lm_head', dtype, [C, cfg.vocabSize]); // pre-transposed
   // log p(target) = z_target − logsumexp(z), with z_target = x · lm_head[:, target]: the head's
   // columns are gathered (it is frozen) rather than the targets' logits, so the backward needs

@@ -3,6 +3,7 @@
 import { UserError } from '../errors';
 import type { ModelSummary } from '../events';
 import { layerModules, layerNorms, layerPrefix } from './architecture';
+import { familyOf, normParams } from './families';
 import { parseConfig, type ModelConfig } from './config';
 import { readSafetensors, type StTensor } from './safetensors';
 
@@ -67,7 +68,7 @@ export function loadModel(files: ModelFiles, ropeScale?: number): Model {
     return { shape: t.shape, data: t.data };
   };
   const C = config.hidden;
-  const gpt2 = config.family === 'gpt2';
+  const family = familyOf(config);
   const layers: Map<string, HostTensor>[] = [];
   for (let l = 0; l < config.layers; l++) {
     const p = layerPrefix(config, l);
@@ -80,13 +81,9 @@ export function loadModel(files: ModelFiles, ropeScale?: number): Model {
     for (const n of layerNorms(config)) w.set(n.name, get(`${p}${n.name}`, [n.size]));
     layers.push(w);
   }
-  const embed = get(gpt2 ? 'transformer.wte.weight' : 'model.embed_tokens.weight', [config.vocabSize, C]);
-  const positions = gpt2 ? get('transformer.wpe.weight', [config.maxPositions, C]) : null;
-  const finalNorm = new Map<string, HostTensor>(
-    gpt2
-      ? [['ln_f.weight', get('transformer.ln_f.weight', [C])], ['ln_f.bias', get('transformer.ln_f.bias', [C])]]
-      : [['norm.weight', get('model.norm.weight', [C])]],
-  );
+  const embed = get(family.embedTensor, [config.vocabSize, C]);
+  const positions = family.positionsTensor ? get(family.positionsTensor, [config.maxPositions, C]) : null;
+  const finalNorm = new Map<string, HostTensor>(normParams(family.finalNorm).map((n) => [n, get(`${family.finalNormPrefix}${n}`, [C])]));
   const untiedHead = !config.tiedEmbeddings ? tensors.get('lm_head.weight') : undefined;
   if (!config.tiedEmbeddings && !untiedHead) throw new UserError('model.safetensors has no lm_head.weight, and config.json says the embeddings are not tied.');
   const lmHead = transpose2d(untiedHead ? get('lm_head.weight', [config.vocabSize, C]) : embed);

@@ -15,7 +15,7 @@
 import { GraphBuilder, type Value } from '../graph/builder';
 import type { Graph } from '../graph/ir';
 import type { ModelConfig } from '../model/config';
-import { layerNorm, rmsNorm } from '../model/blocks';
+import { applyNorm, familyOf, normParams } from '../model/families';
 import { readSafetensors, writeSafetensors } from '../model/safetensors';
 import type { Runtime, Tensor } from '../runtime/runtime';
 import { UserError } from '../errors';
@@ -225,7 +225,7 @@ export function buildPredictorGraph(cfg: ModelConfig, pc: PredictorConfig, shape
   const h = b.input('h', 'float32', ['B', 'T', C]);
   const rows = b.input('rows', 'int64', ['NB', block]);
   const valid = b.input('valid', 'float32', ['NB', block, 1]);
-  const x = cfg.family === 'gpt2' ? layerNorm(b, h, 'ln_1', C, cfg.normEps, 'float32') : rmsNorm(b, h, 'input_layernorm.weight', C, cfg.normEps, 'float32');
+  const x = applyNorm(b, h, familyOf(cfg).inputNorm, cfg, 'float32');
   const gathered = b.op1('Gather', [x, rows], { axis: 1 }); // (B, NB, b, C); padding repeats the last row
   // flat: (B, NB, S, b·D), padding rows zeroed; pool: (B, NB, b, C).
   const input = pc.arch === 'flat'
@@ -360,7 +360,7 @@ export async function uploadLayer(rt: Runtime, set: PredictorSet, layer: number)
 
 /** The norm weights a predictor graph reads, from a layer's weights. */
 export function normWeights(cfg: ModelConfig, layerWeights: Record<string, Tensor>): Record<string, Tensor> {
-  const names = cfg.family === 'gpt2' ? ['ln_1.weight', 'ln_1.bias'] : ['input_layernorm.weight'];
+  const names = normParams(familyOf(cfg).inputNorm);
   return Object.fromEntries(names.map((n) => [n, layerWeights[n]]));
 }
 
