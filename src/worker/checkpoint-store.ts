@@ -48,16 +48,6 @@ async function read(dir: FileSystemDirectoryHandle, name: string): Promise<File 
     throw e;
   }
 }
-
-/** Whether this browser offers the origin-private file system. */
-export async function available(): Promise<boolean> {
-  try {
-    return (await folder()) !== null;
-  } catch {
-    return false;
-  }
-}
-
 /** A new run: its data files replace the last run's, and the last run's checkpoint goes. */
 export async function beginRun(files: TextFile[]): Promise<void> {
   const dir = await folder();

@@ -57,17 +57,6 @@ export function isFloat(dtype: DType): boolean {
 export function shapeToString(shape: Shape): string {
   return `[${shape.join(', ')}]`;
 }
-
-/** Static element count, or null when a dimension is symbolic. */
-export function staticSize(shape: Shape): number | null {
-  let n = 1;
-  for (const d of shape) {
-    if (typeof d !== 'number') return null;
-    n *= d;
-  }
-  return n;
-}
-
 /** Numpy-style broadcast of two shapes; symbolic dims broadcast only against 1 or themselves. */
 export function broadcastShapes(a: Shape, b: Shape, op: string): Shape {
   const rank = Math.max(a.length, b.length);

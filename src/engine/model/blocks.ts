@@ -83,14 +83,6 @@ export function repeatKv(b: GraphBuilder, x: Value, kvHeads: number, heads: numb
   const expanded = b.expand(b.unsqueeze(x, [2]), [1, 1, rep, ...ones]); // (B, KV, rep, T, …rest)
   return b.reshape(expanded, [0, heads, -1, ...rest]);
 }
-
-/** softmax(q·kᵀ/√D + mask)·v; mask is (T, T) with 0 on and below the diagonal, −1e30 above. */
-export function causalAttention(b: GraphBuilder, q: Value, k: Value, v: Value, mask: Value, d: number, dtype: DType): Value {
-  const scores = b.mul(b.matmul(q, b.t(k)), b.scalar(1 / Math.sqrt(d), dtype)); // (B, H, T, T)
-  const p = b.softmax(b.add(scores, mask), -1);
-  return b.matmul(p, v); // (B, H, T, D)
-}
-
 export function silu(b: GraphBuilder, x: Value): Value {
   return b.mul(x, b.sigmoid(x));
 }

@@ -23,10 +23,3 @@ export function ropeTables(positions: ArrayLike<number>, headDim: number, theta:
   }
   return { cos, sin };
 }
-
-/** (T, T) additive causal mask: 0 where a query may attend, −1e30 above the diagonal. */
-export function causalMask(T: number): Float32Array {
-  const m = new Float32Array(T * T);
-  for (let i = 0; i < T; i++) for (let j = i + 1; j < T; j++) m[i * T + j] = -1e30;
-  return m;
-}

@@ -1,5 +1,5 @@
 // Elementwise ops: numpy broadcasting for binaries; each gradient is one or two nodes.
-import { broadcastShapes, isFloat, shapeToString } from '../ir';
+import { broadcastShapes, isFloat } from '../ir';
 import type { Value } from '../builder';
 import { expectInputs, unbroadcast, type GradRule, type OpDef } from './types';
 
@@ -128,7 +128,3 @@ function comparison(op: string): OpDef {
 export const greater = comparison('Greater');
 export const less = comparison('Less');
 export const equal = comparison('Equal');
-
-export function describe(v: Value): string {
-  return `${v.name}: ${v.dtype}${shapeToString(v.shape)}`;
-}
