@@ -54,6 +54,18 @@ export function isFloat(dtype: DType): boolean {
   return dtype === 'float32' || dtype === 'float64' || dtype === 'float16';
 }
 
+/** Bytes per element of each dtype. */
+export const DTYPE_BYTES: Record<DType, number> = { float32: 4, float64: 8, float16: 2, int64: 8, int32: 4, bool: 1 };
+
+/** A dimension as its numeric factor and its symbols: 8 → 8, []; "2*B*T" → 2, [B, T]. */
+export function dimFactors(d: Dim): { n: number; syms: string[] } {
+  if (typeof d === 'number') return { n: d, syms: [] };
+  let n = 1;
+  const syms: string[] = [];
+  for (const part of d.split('*')) if (/^\d+$/.test(part)) n *= Number(part); else syms.push(part);
+  return { n, syms };
+}
+
 export function shapeToString(shape: Shape): string {
   return `[${shape.join(', ')}]`;
 }

@@ -1,5 +1,6 @@
 // The accountant: every tensor the engine holds is registered under a kind; live bytes and
 // the peak of each kind (and of their sum) are kept, and sampled on request.
+import { DTYPE_BYTES } from '../graph/ir';
 export const MEMORY_KINDS = ['weights', 'adapter', 'optimizer', 'gradients', 'activations', 'transient'] as const;
 export type MemoryKind = (typeof MEMORY_KINDS)[number];
 export type ByKind = Record<MemoryKind, number>;
@@ -9,7 +10,7 @@ interface Sized {
   type: string;
 }
 
-const ELEMENT: Record<string, number> = { float32: 4, float64: 8, float16: 2, int64: 8, int32: 4, bool: 1, uint8: 1 };
+const ELEMENT: Record<string, number> = { ...DTYPE_BYTES, uint8: 1 };
 
 export function tensorBytes(t: Sized): number {
   return t.dims.reduce((a, b) => a * b, 1) * (ELEMENT[t.type] ?? 4);

@@ -1,15 +1,11 @@
 // What a session run holds at its peak, from the graph alone: bind the symbolic dims to the
 // fed shapes, then walk the nodes in order, freeing each value after its last use. This is
 // onnxruntime's transient use as its planner would see it (its arena may round up).
-import type { Dim, Graph, DType } from '../graph/ir';
-
-const BYTES: Record<DType, number> = { float32: 4, float64: 8, float16: 2, int64: 8, int32: 4, bool: 1 };
+import { dimFactors, DTYPE_BYTES, type Dim, type Graph } from '../graph/ir';
 
 function resolve(d: Dim, env: Map<string, number>): number {
-  if (typeof d === 'number') return d;
-  let n = 1;
-  for (const part of d.split('*')) n *= /^\d+$/.test(part) ? Number(part) : env.get(part) ?? 1;
-  return n;
+  const { n, syms } = dimFactors(d);
+  return syms.reduce((p, s) => p * (env.get(s) ?? 1), n);
 }
 
 /** Binds symbolic dims by matching graph inputs against the dims actually fed. */
@@ -33,7 +29,7 @@ export function plannedPeakBytes(g: Graph, env: Map<string, number>): number {
   const size = (name: string) => {
     const v = g.values.get(name);
     if (!v) return 0;
-    return v.shape.reduce<number>((p, d) => p * resolve(d, env), 1) * BYTES[v.dtype];
+    return v.shape.reduce<number>((p, d) => p * resolve(d, env), 1) * DTYPE_BYTES[v.dtype];
   };
   let live = 0;
   let peak = 0;

@@ -1,6 +1,6 @@
 // Ops that move data without arithmetic. Gradients move it back.
 import type { Dim, Shape } from '../ir';
-import { dtypeFromOnnx, isFloat, shapeToString, broadcastShapes } from '../ir';
+import { dimFactors, dtypeFromOnnx, isFloat, shapeToString, broadcastShapes } from '../ir';
 import type { GraphBuilder, Value } from '../builder';
 import { constInts, expectInputs, normAxis, unbroadcast, type OpDef } from './types';
 
@@ -21,8 +21,9 @@ function factor(dims: Dim[]): { n: number; syms: string[] } {
   let n = 1;
   const syms: string[] = [];
   for (const d of dims) {
-    if (typeof d === 'number') n *= d;
-    else for (const s of d.split('*')) if (/^\d+$/.test(s)) n *= Number(s); else syms.push(s);
+    const f = dimFactors(d);
+    n *= f.n;
+    syms.push(...f.syms);
   }
   return { n, syms };
 }
