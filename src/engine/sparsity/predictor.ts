@@ -12,6 +12,7 @@
 //         Linear(r2 → E). A block's oracle score comes from its strongest token pairs, which a
 //         max over tokens represents directly.
 // File: safetensors whose header metadata holds the JSON of shapes and block size.
+import { z } from 'zod';
 import { GraphBuilder, type Value } from '../graph/builder';
 import type { Graph } from '../graph/ir';
 import type { ModelConfig } from '../model/config';
@@ -121,16 +122,9 @@ export class PredictorSet {
     const meta = safetensorsMetadata(bytes, fileName);
     const json = meta?.lemo_predictors;
     if (typeof json !== 'string') throw new UserError(`${fileName} is a safetensors file but not a predictors file: its header has no lemo_predictors entry.`);
-    let config: PredictorConfig;
-    try {
-      config = JSON.parse(json) as PredictorConfig;
-    } catch {
-      throw new UserError(`${fileName}: the predictors description in its header is not valid JSON.`);
-    }
-    if (config.format !== 'lemo-predictors' || config.version !== 1) throw new UserError(`${fileName}: unknown predictors format ${config.format} v${config.version}.`);
+    const config = parsePredictorConfig(json, fileName);
     const tensors = readSafetensors(bytes, fileName);
     const params = new Map<string, HostParam>();
-    if (config.arch !== 'flat' && config.arch !== 'pool') throw new UserError(`${fileName}: unknown predictor shape "${config.arch}".`);
     const flat = inputWidth(config);
     config.layers.forEach((shape, l) => {
       for (const side of SIDES) {
@@ -158,6 +152,37 @@ export class PredictorSet {
       );
     }
   }
+}
+
+const count = z.number().int().min(1);
+const sideShape = z.object({ r1: count, r2: count });
+/** The predictors description a file's header holds (LEMO.md 3). */
+const predictorConfigSchema = z.object({
+  format: z.literal('lemo-predictors'),
+  version: z.literal(1),
+  arch: z.enum(['flat', 'pool']),
+  block: count,
+  slices: count,
+  sliceDim: count,
+  embed: count,
+  layers: z.array(z.object({ q: sideShape, k: sideShape })),
+  model: z.object({ architecture: z.string(), hidden: count, layers: count, heads: count, vocabSize: count }),
+  training: z.record(z.string(), z.unknown()).optional(),
+});
+
+/** The header's predictors description, checked: format and version first, then every field. */
+function parsePredictorConfig(json: string, fileName: string): PredictorConfig {
+  let raw: { format?: unknown; version?: unknown; arch?: unknown };
+  try {
+    raw = JSON.parse(json);
+  } catch {
+    throw new UserError(`${fileName}: the predictors description in its header is not valid JSON.`);
+  }
+  if (raw?.format !== 'lemo-predictors' || raw.version !== 1) throw new UserError(`${fileName}: unknown predictors format ${raw?.format} v${raw?.version}.`);
+  if (raw.arch !== 'flat' && raw.arch !== 'pool') throw new UserError(`${fileName}: unknown predictor shape "${raw.arch}".`);
+  const r = predictorConfigSchema.safeParse(raw);
+  if (!r.success) throw new UserError(`${fileName}: the predictors description in its header is malformed (${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}).`);
+  return r.data;
 }
 
 /** The `__metadata__` of a safetensors header. */
