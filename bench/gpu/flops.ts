@@ -5,7 +5,7 @@
 //  - causal attention per layer: q·kᵀ and p·v over the lower triangle, forward 2·T²·d, backward twice that;
 //  - the LM head like a frozen linear map.
 // Norms, activations, softmax and the optimizer are left out (they are not matrix work).
-import type { ModelConfig } from '../../src/engine/model/config';
+import type { ModelConfig } from '../../src/engine/node';
 
 export function usefulFlops(cfg: ModelConfig, T: number, loraR: number): number {
   const h = cfg.hidden;

@@ -1,5 +1,5 @@
 // The page's side of the protocol: each request is a promise with a timeout; events go to a listener.
-import type { EngineEvent } from '../engine/events';
+import type { EngineEvent } from '../engine';
 import type { RequestMap, RequestType, WorkerMessage, WorkerError } from './protocol';
 
 export class EngineError extends Error {
