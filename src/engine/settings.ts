@@ -19,11 +19,13 @@ export type SparsityMode = (typeof SPARSITY_MODES)[number];
 export const trainSettingsSchema = z.object({
   /** Tokens per training window. */
   ctx: z.number().default(256),
+  /** Optimizer steps of a run. */
   steps: z.number().default(20),
   /** Windows per step. */
   batch: z.number().default(1),
   /** AdamW's learning rate. */
   lr: z.number().default(1e-3),
+  /** LoRA rank and alpha (the update is scaled by alpha / r). */
   loraR: z.number().default(8),
   loraAlpha: z.number().default(16),
   /** PEFT target_modules; empty means the family's attention projections. */
@@ -32,7 +34,8 @@ export const trainSettingsSchema = z.object({
   seed: z.number().default(0),
   /**
    * dense: every token in every layer; oracle: blocks chosen from q·kᵀ block scores; lemo: blocks
-   * chosen by the loaded predictors (their block size replaces `block`).
+   * chosen by the loaded predictors (their block size replaces `block`). The page starts in lemo
+   * when the model folder has predictors and in oracle otherwise (ui/controller.ts).
    */
   sparsity: z.enum(SPARSITY_MODES).default('dense'),
   /** Tokens per block. */
