@@ -24,6 +24,7 @@ Usage: python3 tools/golden/make_golden.py [--out DIR] [--cases a,b,...]
 from __future__ import annotations
 
 import argparse
+import copy
 import contextlib
 import json
 import math
@@ -151,6 +152,7 @@ CASES: dict[str, dict] = {
         ),
         lora=dict(r=8, lora_alpha=16, target_modules=LLAMA_ATTN),
         batch=1, seq_len=256,
+        store_bf16=True,
     ),
 }
 
@@ -370,7 +372,14 @@ def make_case(name: str, spec: dict, out_root: Path) -> dict:
     model.eval()
 
     # --- write the base model (before PEFT wraps its modules in place) -------
-    model.save_pretrained(str(model_dir), safe_serialization=True)
+    if spec.get("store_bf16"):
+        # Stored as bfloat16 (half the bytes); every reference below uses these values, widened.
+        with torch.no_grad():
+            for p in model.parameters():
+                p.copy_(p.bfloat16().float())
+        copy.deepcopy(model).to(torch.bfloat16).save_pretrained(str(model_dir), safe_serialization=True)
+    else:
+        model.save_pretrained(str(model_dir), safe_serialization=True)
 
     lora_cfg = LoraConfig(task_type="CAUSAL_LM", lora_dropout=0.0, bias="none", **spec["lora"])
     pm = get_peft_model(model, lora_cfg)
