@@ -1,6 +1,7 @@
 // Datasets: text files in, fixed-length token windows out. Each document is cut into
 // consecutive windows of exactly ctx tokens (documents shorter than ctx are skipped), and the
 // windows are visited in a seeded shuffled order.
+import { gunzipSync } from 'fflate';
 import { UserError } from '../errors';
 import { mulberry32 } from './random';
 
@@ -9,10 +10,13 @@ export interface Document {
   text: string;
 }
 
-/** Splits .txt/.md (one document) and .jsonl (a `text` field per line) into documents. */
+/** A dataset file name the studio and `lemo` read: .txt, .md or .jsonl, each optionally gzipped (.gz). */
+export const DATASET_NAME = /\.(txt|md|jsonl)(\.gz)?$/i;
+
+/** Splits .txt/.md (one document) and .jsonl (a `text` field per line) into documents; a .gz suffix is the same format compressed. */
 export function parseDataset(name: string, content: string): Document[] {
   if (!content.trim()) throw new UserError(`${name} is empty: there is no text to train on.`);
-  if (/\.jsonl$/i.test(name)) {
+  if (/\.jsonl(\.gz)?$/i.test(name)) {
     const docs: Document[] = [];
     content.split('\n').forEach((line, i) => {
       if (!line.trim()) return;
@@ -36,6 +40,15 @@ export function parseDataset(name: string, content: string): Document[] {
   return [{ name, text: content }];
 }
 
+/** A gzip member's content (the shipped datasets are gzipped JSONL); a damaged one is named. */
+function gunzip(name: string, bytes: Uint8Array): Uint8Array {
+  try {
+    return gunzipSync(bytes);
+  } catch {
+    throw new UserError(`${name} starts like a gzip file but does not decompress; it may be cut short. Give the file again, or uncompressed.`);
+  }
+}
+
 /** Where the bytes stop being UTF-8: the offset of the first invalid sequence, or -1. */
 function firstInvalidUtf8(b: Uint8Array): number {
   for (let i = 0; i < b.length; ) {
@@ -56,6 +69,7 @@ function firstInvalidUtf8(b: Uint8Array): number {
  */
 export function decodeDataset(name: string, bytes: Uint8Array): string {
   if (bytes.length === 0) throw new UserError(`${name} is empty: there is no text to train on.`);
+  if (bytes[0] === 0x1f && bytes[1] === 0x8b) bytes = gunzip(name, bytes);
   const lineAt = (offset: number) => 1 + bytes.subarray(0, offset).reduce((n, x) => n + (x === 10 ? 1 : 0), 0);
   const nul = bytes.subarray(0, 8000).indexOf(0);
   if (nul >= 0) throw new UserError(`${name} is a binary file, not text (a zero byte at offset ${nul}); give a .txt, .md or .jsonl file.`);

@@ -28,8 +28,8 @@ export function DataCard() {
         onDragLeave={() => setOver(false)}
         onDrop={onDrop}
       >
-        Drop .txt, .md or .jsonl files here, or click to choose
-        <input type="file" multiple accept=".txt,.md,.jsonl" data-testid="file-input" onChange={(e) => void addDataFiles([...(e.target.files ?? [])])} />
+        Drop .txt, .md or .jsonl files (or .gz of them) here, or click to choose
+        <input type="file" multiple accept=".txt,.md,.jsonl,.gz" data-testid="file-input" onChange={(e) => void addDataFiles([...(e.target.files ?? [])])} />
       </label>
       <ul className="files" data-testid="data-files">
         {dataFiles.map((f) => <li key={f.name} data-bytes={f.bytes}>{f.name} <span className="muted">{fmtBytes(f.bytes)}</span></li>)}
