@@ -19,7 +19,7 @@ const utf8 = (s: string) => [...new TextEncoder().encode(s)];
 
 test('bad dataset files get a sentence and leave the model, the data and the run as they were', async ({ page }) => {
   const errors = collectErrors(page);
-  await page.goto('/');
+  await page.goto('/?model=lemo-tiny');
   await expect(page.getByTestId('model-name')).toHaveText('lemo-tiny');
   await expect(page.getByTestId('run-state')).toHaveText('idle');
   await page.getByTestId('ctx').fill('128');

@@ -1,6 +1,7 @@
 // Loaded by e2e/harness.html: exposes the engine worker to Playwright as window.harness.
 import { EngineClient } from '../src/worker/client';
 import type { ProviderChoice } from '../src/worker/protocol';
+import { decodeDataset } from '../src/engine/train/data';
 
 async function fetchJson(url: string): Promise<unknown> {
   const r = await fetch(url);
@@ -51,7 +52,7 @@ async function bench(provider: ProviderChoice, ctxs: number[], modes: ('dense' |
     });
     // The lemo mode chooses blocks with the model's shipped predictors.
     if (modes.includes('lemo')) await client.request('load-predictors', { bytes: await fetchBytes(`${base}/predictors.safetensors`) });
-    const text = await (await fetch('/data/sotu-long/train.jsonl')).text();
+    const text = decodeDataset('train.jsonl.gz', new Uint8Array(await (await fetch('/data/books-long/train.jsonl.gz')).arrayBuffer()));
     const rows = await client.request('bench', { files: [{ name: 'train.jsonl', text }], ctxs, modes, steps, block }, 0);
     return { provider: init.provider, rows };
   } finally {

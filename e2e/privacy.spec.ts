@@ -14,7 +14,7 @@ test('a whole run requests nothing beyond its own origin', async ({ page, contex
   page.on('worker', (w) => seen.push({ url: w.url(), from: 'worker' }));
   page.on('console', (m) => { if (m.type() === 'error' || /vite/i.test(m.text())) console.log(`console ${m.type()}: ${m.text().slice(0, 300)}`); });
 
-  await page.goto('/');
+  await page.goto('/?model=lemo-tiny');
   await expect(page.getByTestId('model-name')).toHaveText('lemo-tiny');
   await expect(page.getByTestId('run-state')).toHaveText('idle');
   await page.getByTestId('ctx').fill('128');

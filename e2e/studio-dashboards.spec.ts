@@ -2,14 +2,15 @@
 // per-layer panels plot numbers that are checked here (read from the charts' hidden lists);
 // pause holds the run, stop ends it; the page answers input while a step runs; charts export.
 import { readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { test, expect, type Page } from '@playwright/test';
 import { collectErrors } from './helpers/console';
 import { dropFiles } from './helpers/drop';
 import { evals, losses, memorySteps, openStudio, settled, setUpRun, shownStep, SMALL_RUN, sparsityLayers } from './helpers/studio';
 
-/** One held-out State of the Union address, cut to about 5 k tokens: the file the user drops. */
+/** The start of one held-out book, cut to about 5 k tokens: the file the user drops. */
 function speech(): string {
-  const first = readFileSync('public/data/sotu-long/heldout.jsonl', 'utf8').split('\n')[0];
+  const first = gunzipSync(readFileSync('public/data/books-long/heldout.jsonl.gz')).toString('utf8').split('\n')[0];
   return (JSON.parse(first) as { text: string }).text.slice(0, 20_000);
 }
 

@@ -6,7 +6,7 @@ import { evals, losses, memorySteps, openStudio, sparsityLayers } from './helper
 
 test('one click fine-tunes the default model and the loss chart fills', async ({ page }) => {
   const errors = collectErrors(page);
-  await page.goto('/');
+  await page.goto('/?model=lemo-tiny');
   await expect(page.getByTestId('model-name')).toHaveText('lemo-tiny');
   await expect(page.getByTestId('run-state')).toHaveText('idle');
   await expect(page.getByTestId('provider')).toContainText('wasm');

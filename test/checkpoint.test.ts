@@ -9,14 +9,14 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS, EngineSession, type TrainSettings } from '../src/engine/session';
 import type { EngineEvent, StepEvent } from '../src/engine/events';
 import { decodeCheckpoint, encodeCheckpoint, type Checkpoint } from '../src/engine/run/checkpoint';
-import { parseDataset, WindowSampler } from '../src/engine/train/data';
+import { decodeDataset, parseDataset, WindowSampler } from '../src/engine/train/data';
 import { readSafetensors } from '../src/engine/model/safetensors';
 import { readJson, readModelDir } from '../src/cli/files';
 import { nodeRuntime } from './helpers/runtime';
 
 const MODEL = 'public/models/lemo-tiny';
-const DATA = 'public/data/sotu-long/train.jsonl';
-const docs = parseDataset('train.jsonl', readFileSync(DATA, 'utf8')).slice(0, 3);
+const DATA = 'public/data/books-long/train.jsonl.gz';
+const docs = parseDataset('train.jsonl.gz', decodeDataset('train.jsonl.gz', readFileSync(DATA))).slice(0, 3);
 const settings: TrainSettings = { ...DEFAULT_SETTINGS, sparsity: 'oracle', ctx: 64, steps: 6, lr: 2e-3, checkpointEvery: 2, seed: 5 };
 
 async function session(events: EngineEvent[] = []): Promise<EngineSession> {
@@ -127,7 +127,7 @@ describe('checkpoints', () => {
     const dir = mkdtempSync(join(tmpdir(), 'lemo-ck-'));
     const data = join(dir, 'data.jsonl');
     writeFileSync(data, docs.map((d) => JSON.stringify({ text: d.text })).join('\n'));
-    const args = ['bin/lemo.js', 'train', '--data', data, '--ctx', '64', '--steps', '6', '--lr', '2e-3', '--seed', '5', '--backend', 'wasm'];
+    const args = ['bin/lemo.js', 'train', '--model', MODEL, '--sparsity', 'dense', '--data', data, '--ctx', '64', '--steps', '6', '--lr', '2e-3', '--seed', '5', '--backend', 'wasm'];
     execFileSync('node', [...args, '--out', join(dir, 'full')], { stdio: 'pipe' });
 
     const ckDir = join(dir, 'ck');

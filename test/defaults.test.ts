@@ -2,7 +2,7 @@
 // settings all take their values from the settings module's one object.
 import { describe, expect, it } from 'vitest';
 import type { Command } from 'commander';
-import { BENCH_DEFAULTS, DEFAULT_SETTINGS, PREDICTOR_DEFAULTS, STUDIO_DEFAULTS, trainSettingsSchema } from '../src/engine/settings';
+import { BENCH_DEFAULTS, DEFAULT_SETTINGS, GRAD_DEFAULTS, PREDICTOR_DEFAULTS, STUDIO_DEFAULTS, trainSettingsSchema } from '../src/engine/settings';
 import { decodeCheckpoint, encodeCheckpoint, type Checkpoint } from '../src/engine/run/checkpoint';
 import { ADAMW_DEFAULTS } from '../src/engine/train/adamw';
 import { program } from '../src/cli/program';
@@ -29,7 +29,7 @@ describe('defaults', () => {
     expect(asNumber(train, '--recall-every')).toBe(DEFAULT_SETTINGS.recallEvery);
     expect(defaultOf(train, '--sparsity')).toBe(DEFAULT_SETTINGS.sparsity);
     for (const name of ['grad', 'bench']) expect(asNumber(command(name), '--block')).toBe(DEFAULT_SETTINGS.block);
-    expect(defaultOf(command('grad'), '--sparsity')).toBe(DEFAULT_SETTINGS.sparsity);
+    expect(defaultOf(command('grad'), '--sparsity')).toBe(GRAD_DEFAULTS.sparsity);
     expect(asNumber(command('bench'), '--lr')).toBe(DEFAULT_SETTINGS.lr);
     expect(asNumber(command('bench'), '--steps')).toBe(BENCH_DEFAULTS.steps);
     expect(asNumber(command('predictors train'), '--block')).toBe(DEFAULT_SETTINGS.block);

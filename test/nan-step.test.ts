@@ -9,13 +9,13 @@ import { DEFAULT_SETTINGS, EngineSession, type TrainSettings } from '../src/engi
 import type { EngineEvent, SkippedEvent, StepEvent } from '../src/engine/events';
 import { BAD_STEPS_LIMIT } from '../src/engine/run/journal';
 import { decodeCheckpoint } from '../src/engine/run/checkpoint';
-import { parseDataset, WindowSampler, windows } from '../src/engine/train/data';
+import { decodeDataset, parseDataset, WindowSampler, windows } from '../src/engine/train/data';
 import { readSafetensors, writeSafetensors } from '../src/engine/model/safetensors';
 import { readJson, readModelDir } from '../src/cli/files';
 import { nodeRuntime } from './helpers/runtime';
 
 const MODEL = 'public/models/lemo-tiny';
-const docs = parseDataset('train.jsonl', readFileSync('public/data/sotu-long/train.jsonl', 'utf8')).slice(0, 3);
+const docs = parseDataset('train.jsonl.gz', decodeDataset('train.jsonl.gz', readFileSync('public/data/books-long/train.jsonl.gz'))).slice(0, 3);
 const settings: TrainSettings = { ...DEFAULT_SETTINGS, sparsity: 'oracle', ctx: 64, steps: 7, lr: 2e-3, seed: 3, checkpointEvery: 1 };
 const tokenizer = { tokenizer: readJson(join(MODEL, 'tokenizer.json'), 'tokenizer.json'), tokenizerConfig: readJson(join(MODEL, 'tokenizer_config.json'), 'tokenizer_config.json') };
 

@@ -2,6 +2,7 @@
 // itself gives the adapter's loss (always run), and transformers + PEFT reproduce the engine's
 // held-out loss from the exported files within 1e-4 relative (tools/peft-roundtrip/roundtrip.py;
 // run when python3 can import torch, transformers and peft, skipped with the reason otherwise).
+import { DEFAULT_PATHS } from '../src/engine/settings';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -95,10 +96,10 @@ describe('merged model, in the engine', () => {
 describe(`round trip through transformers + PEFT, within 1e-4 relative${WHY}`, () => {
   it.skipIf(!PYTHON)('the default model: lemo train writes the adapter and the merged folder, lemo eval dumps its chunks; PEFT and transformers reproduce its held-out loss', () => {
     const dir = mkdtempSync(join(tmpdir(), 'lemo-roundtrip-'));
-    const data = 'test/fixtures/eval-slice/slice.jsonl';
+    const data = 'test/fixtures/books-slice/slice.jsonl';
     lemo(['train', '--data', data, '--ctx', '128', '--steps', '4', '--lr', '5e-3', '--out', join(dir, 'adapter'), '--merged-out', join(dir, 'merged')]);
     lemo(['eval', '--data', data, '--ctx', '128', '--adapter', join(dir, 'adapter'), '--dump-ids', join(dir, 'ids.json')]);
-    const r = roundtrip(['--model', 'public/models/lemo-tiny', '--adapter', join(dir, 'adapter'), '--merged', join(dir, 'merged'), '--ids', join(dir, 'ids.json'), '--data', data]);
+    const r = roundtrip(['--model', join('public', DEFAULT_PATHS.model), '--adapter', join(dir, 'adapter'), '--merged', join(dir, 'merged'), '--ids', join(dir, 'ids.json'), '--data', data]);
     expect(r.tokens_agree).toBe(true);
     expect(r.tokens).toBeGreaterThan(2000);
     expect(r.peft_rel_err).toBeLessThan(1e-4);

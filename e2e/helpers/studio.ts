@@ -5,17 +5,18 @@ import { expect, type Page } from '@playwright/test';
 export type Provider = 'wasm' | 'webgpu';
 
 /**
- * Opens the page with the default model loaded. 'webgpu' picks the provider in the settings
+ * Opens the page with a shipped model loaded: the small test model unless another is named (the
+ * default, lemo-books, with `model: 'lemo-books'`). 'webgpu' picks the provider in the settings
  * (auto prefers WASM over a software WebGPU adapter such as SwiftShader) and waits for the reload.
  */
-export async function openStudio(page: Page, provider: Provider = 'wasm'): Promise<void> {
-  await page.goto('/');
-  await expect(page.getByTestId('model-name')).toHaveText('lemo-tiny');
+export async function openStudio(page: Page, provider: Provider = 'wasm', model = 'lemo-tiny'): Promise<void> {
+  await page.goto(model === 'lemo-books' ? '/' : `/?model=${model}`);
+  await expect(page.getByTestId('model-name')).toHaveText(model);
   await expect(page.getByTestId('run-state')).toHaveText('idle');
   if (provider === 'webgpu') {
     await page.getByTestId('provider-select').selectOption('webgpu');
     await expect(page.getByTestId('provider')).toContainText('webgpu');
-    await expect(page.getByTestId('model-name')).toHaveText('lemo-tiny');
+    await expect(page.getByTestId('model-name')).toHaveText(model);
     await expect(page.getByTestId('run-state')).toHaveText('idle');
   }
   await expect(page.getByTestId('provider')).toContainText(provider);

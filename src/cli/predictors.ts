@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import { resolve } from 'node:path';
 import { defaultSizes, meanRecall, PREDICTOR_DEFAULTS, PredictorSet, UserError, type PredictorProgress } from '../engine/node';
 import { ensureDir, writeFile } from './files';
-import { DEFAULT_DATA_FILE, int, num, openSession, readDataset } from './session';
+import { DEFAULT_DATA_FILE, DEFAULT_HELDOUT_FILE, int, num, openSession, readDataset } from './session';
 import { policyFrom, predictorsFile } from './sparsity-options';
 import { readBytes } from './files';
 
@@ -46,7 +46,7 @@ export async function predictorsTrainCommand(o: PredictorsTrainOptions): Promise
     throw new UserError(`${ctx} tokens exceed the model's ${cfg.maxPositions} positions; pass --rope-scale ${Math.ceil(ctx / cfg.maxPositions)}.`);
   }
   const train = readDataset(o.data ?? DEFAULT_DATA_FILE);
-  const heldoutPath = o.heldout ?? resolve(dirname(o.data ?? DEFAULT_DATA_FILE), 'heldout.jsonl');
+  const heldoutPath = o.heldout ?? (o.data ? resolve(dirname(o.data), 'heldout.jsonl') : DEFAULT_HELDOUT_FILE);
   const heldout = readDataset(heldoutPath);
   const block = int(o.block, 'block');
   const d = defaultSizes(cfg, block, o.arch);
@@ -94,7 +94,7 @@ export async function predictorsEvalCommand(o: PredictorsEvalOptions): Promise<v
   const { session } = await openSession(o.model, o, { ropeScale: num(o.ropeScale, 'rope-scale') });
   const path = predictorsFile(o, o.model);
   session.loadPredictors(readBytes(path, 'predictors file'), path);
-  const heldout = readDataset(o.heldout ?? resolve(dirname(DEFAULT_DATA_FILE), 'heldout.jsonl'));
+  const heldout = readDataset(o.heldout ?? DEFAULT_HELDOUT_FILE);
   const started = Date.now();
   const recall = await session.predictorRecall(heldout, ctx, int(o.windows, 'windows'), policyFrom(o, session.config.layers));
   process.stderr.write(`recall at ${ctx} tokens: ${recall.map(pct).join(' ')}  mean ${pct(meanRecall(recall))}\n`);

@@ -1,6 +1,6 @@
 // `lemo`'s commands and options; their defaults are the settings module's.
 import { Command, Option } from 'commander';
-import { BENCH_DEFAULTS, DEFAULT_SETTINGS, PREDICTOR_DEFAULTS, SPARSITY_MODES } from '../engine/node';
+import { BENCH_DEFAULTS, DEFAULT_SETTINGS, GRAD_DEFAULTS, PREDICTOR_DEFAULTS, SPARSITY_MODES } from '../engine/node';
 import { gradCommand } from './grad';
 import { trainCommand } from './train';
 import { evalCommand } from './evaluate';
@@ -23,7 +23,8 @@ function sparsityOptions(c: Command): void {
 
 const D = DEFAULT_SETTINGS;
 const P = PREDICTOR_DEFAULTS;
-const modeOption = () => new Option('--sparsity <mode>', 'dense; oracle (block scores from q·kᵀ); lemo (block scores from the predictors)').choices([...SPARSITY_MODES]).default(D.sparsity);
+/** --sparsity; `lemo grad` computes dense gradients unless asked (a parity tool), `lemo train` starts in the run default. */
+const modeOption = (mode: string = D.sparsity) => new Option('--sparsity <mode>', 'dense; oracle (block scores from q·kᵀ); lemo (block scores from the predictors)').choices([...SPARSITY_MODES]).default(mode);
 
 export const program = new Command('lemo')
   .description('LeMo Studio engine on the command line: gradients, training, evaluation, benchmarks.')
@@ -41,7 +42,7 @@ program
   .option('--target-modules <list>', 'comma-separated target_modules of a fresh LoRA (default: the attention projections)')
   .option('--seed <n>', 'seed for a fresh LoRA\'s A', String(D.seed))
   .option('--keep <file>', 'force the kept blocks per layer: {"block": b, "layers": [[block indices] or null, ...]}')
-  .addOption(modeOption())
+  .addOption(modeOption(GRAD_DEFAULTS.sparsity))
   .addOption(threads())
   .addOption(backend())
   .action(gradCommand);
@@ -52,9 +53,9 @@ program
   .command('train')
   .description('LoRA fine-tune on a dataset, dense or token-eliminating (--sparsity) (.txt, .md, or .jsonl with a "text" field); writes a PEFT adapter.')
   .option('--model <dir>', 'Hugging Face model folder (default: the studio\'s default model)')
-  .option('--data <file>', 'dataset file (required unless --resume)')
-  .option('--ctx <n>', 'tokens per training window (required unless --resume)')
-  .option('--steps <n>', 'optimizer steps (required unless --resume; with it, a new total)')
+  .option('--data <file>', 'dataset file (default: the studio\'s default training set, or the resumed run\'s)')
+  .option('--ctx <n>', `tokens per training window (default: ${D.ctx}, or the resumed run's)`)
+  .option('--steps <n>', `optimizer steps (default: ${D.steps}, or the resumed run's; with --resume, a new total)`)
   .option('--checkpoint-dir <dir>', 'write a checkpoint (adapter, optimizer state, data position, loss history) to this folder')
   .option('--checkpoint-every <n>', `steps between checkpoints (default ${DEFAULT_SETTINGS.checkpointEvery}; with --resume, the run's)`)
   .option('--resume <dir>', 'continue the run whose checkpoint folder this is (its settings, data and model), checkpointing there')
@@ -72,7 +73,7 @@ program
   .addOption(backend())
   .addOption(modeOption())
   .option('--recall-every <n>', 'lemo: measure the predictors\' recall against the oracle every n steps (0: never)', String(D.recallEvery))
-  .action(trainCommand);
+  .action((o, cmd: Command) => trainCommand(o, cmd.getOptionValueSource('sparsity') === 'default'));
 sparsityOptions(program.commands.at(-1)!);
 
 program

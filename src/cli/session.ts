@@ -10,6 +10,8 @@ import { readJson, readModelDir } from './files';
 export const DEFAULT_MODEL_DIR = resolve(new URL(`../../public/${DEFAULT_PATHS.model}`, import.meta.url).pathname);
 /** The default fine-tuning dataset's training part. */
 export const DEFAULT_DATA_FILE = resolve(new URL(`../../public/${DEFAULT_PATHS.data}`, import.meta.url).pathname);
+/** Its held-out part. */
+export const DEFAULT_HELDOUT_FILE = resolve(new URL(`../../public/${DEFAULT_PATHS.heldout}`, import.meta.url).pathname);
 
 export interface RuntimeFlags {
   threads: string;

@@ -1,8 +1,9 @@
 // lemo train: a LoRA fine-tune from a dataset file (dense, oracle or lemo); the adapter is written in PEFT's format.
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_SETTINGS, UserError, type TrainSettings } from '../engine/node';
 import { ensureDir, writeFile } from './files';
-import { DEFAULT_MODEL_DIR, int, num, openSession, readDataset } from './session';
+import { DEFAULT_DATA_FILE, DEFAULT_MODEL_DIR, int, num, openSession, readDataset } from './session';
 import { checkpointDir, readCheckpointDir } from './checkpoint-dir';
 import { copiedFiles, writeFolder } from './export';
 import { loadPredictors, policyJson, type SparsityFlags } from './sparsity-options';
@@ -29,11 +30,11 @@ export interface TrainOptions extends SparsityFlags {
   backend: string;
 }
 
-export async function trainCommand(o: TrainOptions): Promise<void> {
+/** modeDefaulted: --sparsity was not given, so a model folder without predictors trains with the oracle. */
+export async function trainCommand(o: TrainOptions, modeDefaulted = false): Promise<void> {
   const started = Date.now();
   const resumed = o.resume ? readCheckpointDir(o.resume) : null;
-  if (!resumed) for (const k of ['data', 'ctx', 'steps'] as const) if (o[k] === undefined) throw new UserError(`lemo train needs --${k} (or --resume DIR to continue a run).`);
-  const files = { data: o.data ?? resumed!.files.data, model: o.model ?? resumed?.files.model ?? DEFAULT_MODEL_DIR, ropeScale: o.ropeScale !== undefined ? num(o.ropeScale, 'rope-scale') : resumed?.files.ropeScale };
+  const files = { data: o.data ?? resumed?.files.data ?? DEFAULT_DATA_FILE, model: o.model ?? resumed?.files.model ?? DEFAULT_MODEL_DIR, ropeScale: o.ropeScale !== undefined ? num(o.ropeScale, 'rope-scale') : resumed?.files.ropeScale };
   const { session, name } = await openSession(files.model, o, {
     ropeScale: files.ropeScale,
     onEvent: (e) => {
@@ -53,8 +54,8 @@ export async function trainCommand(o: TrainOptions): Promise<void> {
   const docs = readDataset(files.data);
   const settings: TrainSettings = resumed ? { ...resumed.checkpoint.run.settings, steps: o.steps ? int(o.steps, 'steps') : resumed.checkpoint.run.settings.steps } : {
     ...DEFAULT_SETTINGS,
-    ctx: int(o.ctx!, 'ctx', 2),
-    steps: int(o.steps!, 'steps'),
+    ctx: int(o.ctx ?? String(DEFAULT_SETTINGS.ctx), 'ctx', 2),
+    steps: int(o.steps ?? String(DEFAULT_SETTINGS.steps), 'steps'),
     batch: int(o.batch, 'batch'),
     lr: num(o.lr, 'lr')!,
     loraR: int(o.loraR, 'lora-r'),
@@ -67,6 +68,10 @@ export async function trainCommand(o: TrainOptions): Promise<void> {
     mlpKeep: num(o.mlpKeep, 'mlp-keep') ?? null,
     recallEvery: o.recallEvery ? int(o.recallEvery, 'recall-every', 0) : 0,
   };
+  if (settings.sparsity === 'lemo' && modeDefaulted && !o.predictors && !existsSync(join(files.model, 'predictors.safetensors'))) {
+    settings.sparsity = 'oracle';
+    process.stderr.write(`${files.model} has no predictors.safetensors: training with the oracle's block scores (--sparsity oracle).\n`);
+  }
   if (settings.sparsity === 'lemo') {
     const { path, summary: p } = loadPredictors(o, files.model, session);
     process.stderr.write(`predictors: ${path} (${p.parameters} parameters, block ${p.block})\n`);

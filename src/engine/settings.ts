@@ -2,14 +2,31 @@
 // page and the checkpoint decoder read it; a new default (a model, a context, a mode) changes here.
 import { z } from 'zod';
 
-/** Where the shells find the default model and data (under the studio's public/ folder). */
-export const DEFAULT_PATHS = {
-  /** The default model folder: config.json, model.safetensors, tokenizer.json, predictors.safetensors. */
-  model: 'models/lemo-tiny',
-  /** The default fine-tuning dataset's training part; heldout.jsonl beside it is the held-out part. */
-  data: 'data/sotu-long/train.jsonl',
-  heldout: 'data/sotu-long/heldout.jsonl',
+/**
+ * The models that ship under the studio's public/ folder, each with its fine-tuning data and
+ * the run settings it starts with. The first is the default of the page and of `lemo`; the page
+ * opens another with `?model=NAME`.
+ */
+export const BUNDLED_MODELS = {
+  /** 9.5 M-parameter Llama pretrained on public-domain books (context 2048), with predictors and a tuned policy. */
+  'lemo-books': {
+    model: 'models/lemo-books',
+    data: 'data/books-long/train.jsonl.gz',
+    heldout: 'data/books-long/heldout.jsonl.gz',
+    settings: {},
+  },
+  /** The small 6.25 M-parameter test model (context 1024), on the same books. */
+  'lemo-tiny': {
+    model: 'models/lemo-tiny',
+    data: 'data/books-long/train.jsonl.gz',
+    heldout: 'data/books-long/heldout.jsonl.gz',
+    settings: { ctx: 256 },
+  },
 } as const;
+export type BundledModel = keyof typeof BUNDLED_MODELS;
+
+/** Where the shells find the default model and data (under the studio's public/ folder). */
+export const DEFAULT_PATHS = BUNDLED_MODELS['lemo-books'];
 
 export const SPARSITY_MODES = ['dense', 'oracle', 'lemo'] as const;
 export type SparsityMode = (typeof SPARSITY_MODES)[number];
@@ -17,8 +34,8 @@ export type SparsityMode = (typeof SPARSITY_MODES)[number];
 // Types are checked where settings enter; ranges are checked where they are used, with the
 // sentences a user sees there.
 export const trainSettingsSchema = z.object({
-  /** Tokens per training window. */
-  ctx: z.number().default(256),
+  /** Tokens per training window: the default model's pretraining context. */
+  ctx: z.number().default(2048),
   /** Optimizer steps of a run. */
   steps: z.number().default(20),
   /** Windows per step. */
@@ -34,10 +51,10 @@ export const trainSettingsSchema = z.object({
   seed: z.number().default(0),
   /**
    * dense: every token in every layer; oracle: blocks chosen from q·kᵀ block scores; lemo: blocks
-   * chosen by the loaded predictors (their block size replaces `block`). The page starts in lemo
-   * when the model folder has predictors and in oracle otherwise (ui/controller.ts).
+   * chosen by the loaded predictors (their block size replaces `block`). Left at this default, a
+   * model folder without predictors trains with the oracle (the page and `lemo train` both say so).
    */
-  sparsity: z.enum(SPARSITY_MODES).default('dense'),
+  sparsity: z.enum(SPARSITY_MODES).default('lemo'),
   /** Tokens per block. */
   block: z.number().default(32),
   /** Keep ratio of the token-eliminating layers under the paper's default policy. */
@@ -66,6 +83,9 @@ export const STUDIO_DEFAULTS = {
   /** The page plots recall per layer, so a lemo run measures it every few steps. */
   recallEvery: 5,
 };
+
+/** `lemo grad`, a parity tool: dense gradients unless a mode or kept blocks are asked for. */
+export const GRAD_DEFAULTS = { sparsity: 'dense' as SparsityMode };
 
 /** `lemo bench`: a few steps per (mode, context) on the same windows. */
 export const BENCH_DEFAULTS = { steps: 3, modes: ['dense', 'oracle'] as SparsityMode[], seed: 0 };

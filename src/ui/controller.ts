@@ -6,14 +6,13 @@ import type { EngineEvent } from '../engine/events';
 import type { TextFile } from '../worker/protocol';
 import { useStudio, type LoadedPredictors, type Settings } from './store';
 import { modelFolder } from './lib/model-folder';
-import { decodeDataset, parseDataset } from '../engine/train/data';
-import { DEFAULT_PATHS } from '../engine/settings';
+import { DATASET_NAME, decodeDataset, parseDataset } from '../engine/train/data';
+import { BUNDLED } from './lib/bundled';
 
-/** The default model and data under public/, named as the page shows them. */
-const underData = (path: string) => ({ name: path.replace(/^data\//, ''), url: `/${path}` });
-export const DEFAULT_MODEL = { name: DEFAULT_PATHS.model.split('/').at(-1)!, url: `/${DEFAULT_PATHS.model}` };
-export const DEFAULT_DATA = [underData(DEFAULT_PATHS.data)];
-export const DEFAULT_HELDOUT = [underData(DEFAULT_PATHS.heldout)];
+/** The model and data the page opens with, under public/. */
+export const DEFAULT_MODEL = BUNDLED.model;
+export const DEFAULT_DATA = BUNDLED.data;
+export const DEFAULT_HELDOUT = BUNDLED.heldout;
 
 let client: EngineClient | null = null;
 let texts: TextFile[] = [];
@@ -145,12 +144,12 @@ export async function boot(opts: { keepError?: boolean } = {}): Promise<void> {
     lemoChosen = true;
     dropLemoIfUnavailable();
     if (heldout.length === 0) {
-      heldout = await Promise.all(DEFAULT_HELDOUT.map(async (d) => ({ name: d.name, text: await (await fetchOk(d.url)).text() })));
+      heldout = await Promise.all(DEFAULT_HELDOUT.map(async (d) => ({ name: d.name, text: decodeDataset(d.name, new Uint8Array(await (await fetchOk(d.url)).arrayBuffer())) })));
       store().set({ heldoutFiles: heldout.map((h) => ({ name: h.name, bytes: new Blob([h.text]).size })) });
     }
     if (texts.length === 0) {
       const blobs = await Promise.all(DEFAULT_DATA.map(async (d) => ({ name: d.name, blob: await (await fetchOk(d.url)).blob() })));
-      const loaded = await Promise.all(blobs.map(async (b) => ({ name: b.name, text: await b.blob.text() })));
+      const loaded = await Promise.all(blobs.map(async (b) => ({ name: b.name, text: decodeDataset(b.name, new Uint8Array(await b.blob.arrayBuffer())) })));
       if (!current()) return;
       // A file dropped meanwhile wins over the default data.
       if (texts.length === 0) {
@@ -169,9 +168,9 @@ export async function boot(opts: { keepError?: boolean } = {}): Promise<void> {
 }
 
 export async function addDataFiles(files: File[]): Promise<void> {
-  const accepted = files.filter((f) => /\.(txt|md|jsonl)$/i.test(f.name));
+  const accepted = files.filter((f) => DATASET_NAME.test(f.name));
   if (accepted.length === 0) {
-    store().set({ error: 'Drop .txt, .md or .jsonl files (JSONL lines need a "text" field).' });
+    store().set({ error: 'Drop .txt, .md or .jsonl files, gzipped or not (JSONL lines need a "text" field).' });
     return;
   }
   // Checked before anything is replaced: a bad file leaves the data already loaded in place.

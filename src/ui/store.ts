@@ -4,6 +4,7 @@ import { create } from 'zustand';
 import type { BaselineEvent, ByKind, DatasetSummary, EngineEvent, EvalEvent, ModelSummary, SparsityEvent, StepEvent } from '../engine/events';
 import type { Provider } from '../engine/runtime/runtime';
 import { DEFAULT_SETTINGS, STUDIO_DEFAULTS, type TrainSettings } from '../engine/settings';
+import { BUNDLED } from './lib/bundled';
 import type { ProviderChoice } from '../worker/protocol';
 import type { InterruptedRun } from '../worker/checkpoint-store';
 import type { StepSample } from './lib/memory-series';
@@ -151,7 +152,7 @@ export const useStudio = create<StudioState>()((set) => ({
   checkpoint: null,
   interrupted: null,
   interruptedChecked: false,
-  settings: { ...DEFAULT_SETTINGS, ...STUDIO_DEFAULTS },
+  settings: { ...DEFAULT_SETTINGS, ...STUDIO_DEFAULTS, ...BUNDLED.settings },
   setSettings: (patch) => set((s) => ({ settings: { ...s.settings, ...patch } })),
   set: (patch) => set(patch),
   onEvents: (events) => set((s) => events.reduce<StudioState>((cur, e) => ({ ...cur, ...applyEvent(cur, e) }), s)),
