@@ -21,6 +21,7 @@ import { checkContext } from './model/config';
 import { datasetHash, encodeCheckpoint, mismatch, RunJournal, type Checkpoint, type ModelIdentity } from './train/checkpoint';
 import { DevicePredictors, PredictorSet } from './sparsity/predictor';
 import { predictorRecall, trainPredictors, type PredictorProgress, type PredictorTrainPlan } from './sparsity/predictor-train';
+import { calibrationWindows, tunePolicy, type TunePlan, type TuneProgress, type TuneResult } from './sparsity/policy-tune';
 
 export interface TrainSettings {
   ctx: number;
@@ -448,6 +449,20 @@ export class EngineSession {
     if (f.tokenizer) merged.push({ name: 'tokenizer.json', bytes: enc.encode(JSON.stringify(f.tokenizer)) });
     if (f.tokenizerConfig && Object.keys(f.tokenizerConfig as object).length) merged.push({ name: 'tokenizer_config.json', bytes: enc.encode(JSON.stringify(f.tokenizerConfig, null, 2)) });
     return merged;
+  }
+
+  /** Tunes per-layer elimination thresholds on windows of ctx tokens of the frozen model, with an optional adapter (sparsity/policy-tune.ts). */
+  async tunePolicy(docs: Document[], ctx: number, windowCount: number, plan: TunePlan, onProgress: (p: TuneProgress) => void, adapter?: AdapterFiles): Promise<TuneResult> {
+    const model = this.requireModel();
+    checkContext(model.config, ctx);
+    const cal = calibrationWindows(windows(this.tokenize(docs), ctx), windowCount);
+    const lora = adapter ? parseAdapterConfig(adapter.config) : this.loraFor({ loraR: 1, loraAlpha: 1, targetModules: [] });
+    const trainer = await Trainer.create(await this.deviceModel(), model, lora, { adapter: adapter && readSafetensors(adapter.weights, 'adapter_model.safetensors') });
+    try {
+      return await tunePolicy(trainer, cal, plan, onProgress);
+    } finally {
+      trainer.dispose();
+    }
   }
 
   /** Perplexity over documents, with the base model, a given adapter, or the one just trained. */
