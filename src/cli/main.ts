@@ -9,6 +9,7 @@ import { DEFAULT_SETTINGS } from '../engine/session';
 import { benchCommand } from './bench';
 import { exportCommand } from './export';
 import { predictorsEvalCommand, predictorsTrainCommand } from './predictors';
+import { policyTuneCommand, useModelPolicy } from './policy';
 
 const threads = () => new Option('--threads <n>', 'CPU threads for onnxruntime').default('1');
 const memoryBudget = () => new Option('--memory-budget <GiB>', 'memory the model may take; a model predicted (from its header) to need more is refused before loading (default: this machine\'s memory)');
@@ -17,9 +18,10 @@ const backend = () => new Option('--backend <name>', 'node: onnxruntime-node (na
 /** Options of the commands that eliminate tokens (grad, bench). */
 function sparsityOptions(c: Command): void {
   c.option('--block <n>', 'tokens per block', '64')
-    .option('--policy <json|file>', 'per layer: null (dense), a keep ratio, or {"threshold": x}; default: the paper artifact\'s')
+    .option('--policy <json|file>', 'per layer: null (dense), a keep ratio, or {"threshold": x}, or a policy file; default: policy.json in the model folder, else the paper artifact\'s')
     .option('--mlp-keep <x>', 'MLP channel sparsity in token-eliminating layers: share of channels the backward keeps (e.g. 0.2)')
-    .option('--predictors <file>', 'pattern predictors for the lemo mode (default: predictors.safetensors in the model folder)');
+    .option('--predictors <file>', 'pattern predictors for the lemo mode (default: predictors.safetensors in the model folder)')
+    .hook('preAction', useModelPolicy);
 }
 
 const program = new Command('lemo')
@@ -136,12 +138,13 @@ predictors
   .option('--prune-at <n>', 'step after which to prune (default: half the steps)')
   .option('--eval-every <n>', 'measure recall on held-out windows every n steps (0: at the end only)', '0')
   .option('--eval-windows <n>', 'held-out windows per recall measurement', '4')
-  .option('--policy <json|file>', 'the keep policy recall is measured under (default: the paper artifact\'s)')
+  .option('--policy <json|file>', 'the keep policy recall is measured under (default: policy.json in the model folder, else the paper artifact\'s)')
   .option('--layers <list>', 'comma-separated layers to train (default: all)')
   .option('--rope-scale <s>', 'linear RoPE position scaling factor')
   .option('--seed <n>', 'seed', '0')
   .addOption(threads())
   .addOption(backend())
+  .hook('preAction', useModelPolicy)
   .action(predictorsTrainCommand);
 predictors
   .command('eval')
@@ -151,11 +154,34 @@ predictors
   .option('--heldout <file>', 'held-out documents (default: the default dataset\'s)')
   .requiredOption('--ctx <n>', 'tokens per window')
   .option('--windows <n>', 'held-out windows', '8')
-  .option('--policy <json|file>', 'the keep policy recall is measured under (default: the paper artifact\'s)')
+  .option('--policy <json|file>', 'the keep policy recall is measured under (default: policy.json in the model folder, else the paper artifact\'s)')
   .option('--rope-scale <s>', 'linear RoPE position scaling factor')
   .addOption(threads())
   .addOption(backend())
+  .hook('preAction', useModelPolicy)
   .action(predictorsEvalCommand);
+
+const policy = program.command('policy').description('Keep policies: which blocks each layer keeps (LEMO.md 2).');
+policy
+  .command('tune')
+  .description('Per-layer elimination thresholds (the paper\'s Algorithm 1): on calibration windows of the frozen model, each layer in turn raises its threshold while the loss stays within the bound; writes a policy file (policy.json in a model folder is then its default policy).')
+  .option('--model <dir>', 'Hugging Face model folder', DEFAULT_MODEL_DIR)
+  .option('--adapter <dir>', 'PEFT adapter folder to calibrate with (default: the base model alone)')
+  .option('--data <file>', 'calibration documents (default: the studio\'s default training set)')
+  .requiredOption('--ctx <n>', 'tokens per calibration window')
+  .option('--rope-scale <s>', 'linear RoPE position scaling factor')
+  .option('--windows <n>', 'calibration windows, spread over the dataset', '4')
+  .option('--bound <x>', 'loss each tuned layer may add, as a share of the dense loss', '0.005')
+  .option('--total-bound <x>', 'also cap the loss over all layers at dense × (1 + x) (default: none, so at most dense × (1 + layers × bound))')
+  .option('--step <x>', 'threshold factor increment (the factor multiplies the layer\'s mean block score)', '0.05')
+  .option('--max <x>', 'largest threshold factor tried', '3')
+  .option('--layers <list>', 'comma-separated layers to tune, in order (default: all but the first and last)')
+  .option('--block <n>', 'tokens per block', '32')
+  .option('--policy <json|file>', 'policy of the layers not tuned (default: dense)')
+  .requiredOption('--out <file>', 'policy file to write (policy.json in a model folder makes it the model\'s default)')
+  .addOption(threads())
+  .addOption(backend())
+  .action(policyTuneCommand);
 
 program.parseAsync().catch((e: unknown) => {
   if (e instanceof UserError) {

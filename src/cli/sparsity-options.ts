@@ -7,6 +7,7 @@ import { UserError } from '../engine/errors';
 import type { ModelConfig } from '../engine/model/config';
 import { parseKeepSpec } from '../engine/sparsity/blocks';
 import { artifactPolicy, parsePolicy } from '../engine/sparsity/policy';
+import { isPolicyFile, parsePolicyFile } from '../engine/sparsity/policy-file';
 import type { Sparsity } from '../engine/train/trainer';
 import { readBytes, readJson } from './files';
 import { int } from './session';
@@ -47,15 +48,16 @@ export async function sparsityWithPredictors(flags: SparsityFlags, mode: string,
   return { mode: 'lemo', predictors: await loadPredictors(flags, modelDir, rt, cfg), policy: policyFrom(flags, cfg.layers), mlpKeep };
 }
 
-/** A policy given inline as JSON or as a file holding it, unparsed. */
+/** A policy given inline as JSON or as a file holding it (a list, or a policy file's object), as the per-layer list, unparsed. */
 export function policyJson(value: string): unknown {
-  return existsSync(value) ? readJson(value, 'policy file') : (() => {
+  const json = existsSync(value) ? readJson(value, 'policy file') : (() => {
     try {
       return JSON.parse(value);
     } catch {
       throw new UserError(`--policy must be a JSON list (one entry per layer) or a file holding one, got "${value}".`);
     }
   })();
+  return isPolicyFile(json) ? parsePolicyFile(json, existsSync(value) ? value : '--policy').policy : json;
 }
 
 function readPolicy(value: string, layers: number) {
