@@ -110,6 +110,15 @@ describe('policy tune', () => {
     expect(r.layers.map((u) => u.kept)).toEqual([1, 1, 1, 1]);
   });
 
+  it('starts from the given policy for the layers it does not tune', async () => {
+    const start: LayerPolicy[] = Array(6).fill({ kind: 'dense' });
+    start[4] = { kind: 'ratio', keep: 0.5 };
+    const r = await tunePolicy(await frozen(), cal, plan({ layers: [1], bound: 0, start }));
+    expect(r.policy[4]).toEqual(start[4]);
+    expect(r.layers[0].reference).toBeCloseTo((await oracleLoss(start, 4)).loss, 9);
+    expect(r.layers[0].reference).toBeGreaterThan(r.denseLoss);
+  });
+
   it('a total bound caps the loss over all layers', async () => {
     const r = await tunePolicy(await frozen(), cal, plan({ bound: 0.01, totalBound: 0.01 }));
     expect(r.loss).toBeLessThanOrEqual(r.denseLoss * 1.01);

@@ -6,11 +6,7 @@ import { parsePolicy, type LayerPolicy } from './policy';
 
 const ENTRY = 'null (dense), a keep ratio in (0, 1], or {"threshold": x} with x ≥ 0';
 
-const entrySchema = z.union([
-  z.null(),
-  z.number().gt(0).lte(1),
-  z.strictObject({ threshold: z.number().nonnegative() }),
-], { error: `expected ${ENTRY}` });
+const entrySchema = z.union([z.null(), z.number().gt(0).lte(1), z.strictObject({ threshold: z.number().nonnegative() })]);
 
 /** What `lemo policy tune` measured; informative only (nothing reads it back to decide). */
 const tunedSchema = z.looseObject({
@@ -51,8 +47,10 @@ export function parsePolicyFile(json: unknown, name = 'policy.json', layers?: nu
   const r = fileSchema.safeParse(json);
   if (!r.success) {
     const i = r.error.issues[0];
-    const where = i.path[0] === 'policy' && typeof i.path[1] === 'number' ? `layer ${i.path[1]}` : i.path.join('.') || 'the file';
-    throw new UserError(`${name} is not a valid keep policy: ${where}: ${i.message}.`);
+    const layer = i.path[0] === 'policy' && typeof i.path[1] === 'number' ? i.path[1] : null;
+    // zod names the failing branch of the union (e.g. "too big"); a user needs the three accepted forms.
+    const what = layer === null ? `${i.path.join('.') || 'the file'}: ${i.message}` : `layer ${layer}: expected ${ENTRY}, got ${JSON.stringify((json as { policy: unknown[] }).policy[layer])}`;
+    throw new UserError(`${name} is not a valid keep policy: ${what}.`);
   }
   if (layers !== undefined && r.data.policy.length !== layers) {
     throw new UserError(`${name} lists ${r.data.policy.length} layers but the model has ${layers}; it was made for another model.`);

@@ -165,7 +165,9 @@ export async function tunePolicy(trainer: Trainer, windows: number[][], plan: Tu
   const denseLoss = await cal.loss(Array(L).fill(dense));
   onProgress({ type: 'dense', loss: denseLoss });
   const policy = plan.start.map((p, l) => (plan.layers.includes(l) ? dense : p));
-  let reference = plan.layers.length && plan.start.some((p, l) => p.kind !== 'dense' && !plan.layers.includes(l)) ? await cal.loss(policy) : denseLoss;
+  // The loss before the first tuned layer: dense, unless layers left untuned eliminate tokens.
+  const untunedSparse = policy.some((p) => p.kind !== 'dense');
+  let reference = untunedSparse ? await cal.loss(policy) : denseLoss;
   const cap = plan.totalBound === null ? Infinity : denseLoss * (1 + plan.totalBound);
   const tunings: LayerTuning[] = [];
 
