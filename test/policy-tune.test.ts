@@ -1,10 +1,10 @@
 // Per-layer threshold tuning (lemo policy tune) on the default model, the policy file, and the
 // CLI reading the model folder's policy.json as its default policy.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, type Model } from '../src/engine/model/model';
 import { loadTokenizer } from '../src/engine/model/tokenizer';
 import { loraConfig } from '../src/engine/model/lora';
@@ -162,6 +162,7 @@ describe('policy file', () => {
     writeFileSync(join(dir, 'p.json'), JSON.stringify(file));
     expect(policyJson(join(dir, 'p.json'))).toEqual(file.policy);
     expect(policyJson('[null, 0.5]')).toEqual([null, 0.5]);
+    rmSync(dir, { recursive: true });
   });
 });
 
@@ -171,8 +172,9 @@ describe('the model folder\'s policy.json', () => {
   const model = join(dir, 'model');
   const tokens = join(dir, 'tokens.json');
 
+  afterAll(() => rmSync(dir, { recursive: true }));
   beforeAll(() => {
-    spawnSync('mkdir', ['-p', model]);
+    mkdirSync(model);
     for (const f of readdirSync(MODEL)) if (f !== 'predictors.safetensors') copyFileSync(join(MODEL, f), join(model, f));
     writeFileSync(tokens, JSON.stringify({ input_ids: [Array.from({ length: 256 }, (_, i) => (i * 37 + 11) % 8000)] }));
   });
