@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { test, expect, type Page } from '@playwright/test';
 import { collectErrors } from './helpers/console';
 import { dropBinaryFiles } from './helpers/drop';
-import { losses, openStudio, setUpRun } from './helpers/studio';
+import { losses, openStudio, setUpRun, sparsityLayers } from './helpers/studio';
 import { writeTinyLlama } from './helpers/tiny-model';
 
 async function trainTwoSteps(page: Page): Promise<number[]> {
@@ -77,5 +77,40 @@ test('a model folder loads into the worker and trains; a bad folder leaves the p
   await dropBinaryFiles(page.getByTestId('model-drop-zone'), names.map((n) => ({ name: n, bytes: new Uint8Array(readFileSync(join(again, n))) })));
   await expect(page.getByTestId('model-name')).toHaveText('the dropped files');
   expect(Number(await dl.getAttribute('data-parameters'))).toBe(other.parameters);
+  expect(errors).toEqual([]);
+});
+
+test('a model folder\'s policy.json is the run\'s keep policy, with its block; a malformed one gets a sentence and the model before stays', async ({ page }) => {
+  const errors = collectErrors(page);
+  const root = mkdtempSync(join(tmpdir(), 'lemo-model-'));
+  await openStudio(page);
+  await expect(page.getByTestId('model-policy')).toHaveAttribute('data-loaded', 'false');
+  const alert = page.getByTestId('error');
+
+  const bad = join(root, 'bad-policy');
+  writeTinyLlama(bad, { layers: 3 });
+  writeFileSync(join(bad, 'policy.json'), JSON.stringify({ block: 16, policy: [null, 1.5, null] }));
+  await page.getByTestId('model-input').setInputFiles(bad);
+  await expect(alert).toContainText('Could not load the model from bad-policy');
+  await expect(alert).toContainText('policy.json is not a valid keep policy: layer 1');
+  await expect(alert).toContainText('lemo-tiny stays loaded');
+  await expect(page.getByTestId('model-name')).toHaveText('lemo-tiny');
+  await alert.getByRole('button', { name: 'dismiss' }).click();
+
+  // Layer 1 keeps half its blocks of 16 (the file's), the others run dense; the block setting (32) gives way.
+  const good = join(root, 'tuned');
+  writeTinyLlama(good, { layers: 3 });
+  writeFileSync(join(good, 'policy.json'), JSON.stringify({ block: 16, policy: [null, 0.5, null] }));
+  await page.getByTestId('model-input').setInputFiles(good);
+  await expect(page.getByTestId('model-name')).toHaveText('tuned');
+  await expect(page.getByTestId('model-policy')).toHaveText('policy.json: 1 of 3 layers eliminate (keep ratios), blocks of 16');
+  await expect(page.getByTestId('block')).toBeDisabled();
+  await setUpRun(page, { ctx: 64, steps: 1 });
+  await page.getByTestId('start').click();
+  await expect(page.getByTestId('run-state')).toHaveText('finished');
+  const layers = await sparsityLayers(page);
+  expect(layers.map((l) => l.dense)).toEqual([true, false, true]);
+  expect(layers[1].kept).toBe(2); // of 4 blocks (64 tokens / 16)
+  expect(layers[1].eliminated).toBeCloseTo(0.5, 6);
   expect(errors).toEqual([]);
 });

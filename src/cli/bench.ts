@@ -27,14 +27,14 @@ export async function benchCommand(o: BenchOptions): Promise<void> {
   const modeNames = o.modes.split(',').map((m) => m.trim());
   for (const m of modeNames) if (!['dense', 'oracle', 'lemo'].includes(m)) throw new UserError(`Unknown mode "${m}"; modes are dense, oracle and lemo.`);
   const maxCtx = Math.max(...ctxs);
-  const { session, name } = await openSession(o.model, o, { ropeScale: num(o.ropeScale, 'rope-scale') });
+  const { session, name, summary } = await openSession(o.model, o, { ropeScale: num(o.ropeScale, 'rope-scale'), policy: true });
   const cfg = session.config;
   if (cfg.rope && o.ropeScale === undefined && maxCtx > cfg.maxPositions) {
     process.stderr.write(`note: ${maxCtx} tokens exceed the model's ${cfg.maxPositions} positions; pass --rope-scale ${Math.ceil(maxCtx / cfg.maxPositions)} for linear position scaling.\n`);
   }
   const docs = readDataset(o.data ?? DEFAULT_DATA_FILE);
   const modes = [];
-  for (const m of modeNames) modes.push({ name: m, sparsity: await sparsityFrom({ ...o, keep: undefined }, m, session, o.model, maxCtx) });
+  for (const m of modeNames) modes.push({ name: m, sparsity: await sparsityFrom({ ...o, keep: undefined }, m, session, { dir: o.model, policy: summary.policy }, maxCtx) });
   process.stderr.write(`bench ${name}: ${cfg.layers} layers, contexts ${ctxs.join(', ')}, ${o.steps} steps each, modes ${modeNames.join(', ')} (${o.backend})\n`);
   const rows: BenchRow[] = await session.bench(docs, {
     ctxs, modes, steps: int(o.steps, 'steps'), seed: int(o.seed, 'seed', 0), lr: num(o.lr, 'lr')!,

@@ -17,10 +17,19 @@ export function readBytes(path: string, what: string): Uint8Array {
   return new Uint8Array(readFileSync(path));
 }
 
-export function readModelDir(dir: string): ModelFiles {
+/** The model folder's policy file: when present, its default keep policy. */
+export const POLICY_FILE = 'policy.json';
+
+/**
+ * A model folder's config and weights; with `policy`, its policy.json as read when it has one
+ * (the engine validates it), for the commands whose runs it is the default policy of.
+ */
+export function readModelDir(dir: string, opts: { policy?: boolean } = {}): ModelFiles & { policy?: unknown } {
+  const policy = join(dir, POLICY_FILE);
   return {
     config: readJson(join(dir, 'config.json'), 'config.json'),
     weights: readBytes(join(dir, 'model.safetensors'), 'model.safetensors'),
+    policy: opts.policy && existsSync(policy) ? readJson(policy, POLICY_FILE) : undefined,
   };
 }
 

@@ -30,11 +30,11 @@ export function readTokens(path: string): number[][] {
 
 export async function gradCommand(o: GradOptions): Promise<void> {
   const session = new EngineSession(await nodeRuntime(o), () => {});
-  session.loadModel(readModelDir(o.model));
+  const summary = session.loadModel(readModelDir(o.model, { policy: true }));
   const adapter = o.adapter ? readAdapterDir(o.adapter) : undefined;
   const lora = { loraR: Number(o.loraR), loraAlpha: Number(o.loraAlpha), targetModules: o.targetModules ? o.targetModules.split(',').map((s) => s.trim()) : [], seed: Number(o.seed) };
   const ids = readTokens(o.tokens);
-  const sparsity = await sparsityFrom(o, o.sparsity, session, o.model, ids[0]?.length ?? 0);
+  const sparsity = await sparsityFrom(o, o.sparsity, session, { dir: o.model, policy: summary.policy }, ids[0]?.length ?? 0);
   const { loss, tokens, grads, shapes, kept } = await session.grad(ids, adapter, lora, sparsity);
   const out = new Map(Object.entries(grads).map(([name, data]) => [name, { shape: shapes[name], data }]));
   writeFile(o.out, writeSafetensors(out));

@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import { defaultSizes, meanRecall, PREDICTOR_DEFAULTS, PredictorSet, UserError, type PredictorProgress } from '../engine/node';
 import { ensureDir, writeFile } from './files';
 import { DEFAULT_DATA_FILE, DEFAULT_HELDOUT_FILE, int, num, openSession, readDataset } from './session';
-import { policyFrom, predictorsFile } from './sparsity-options';
+import { policySettings, predictorsFile } from './sparsity-options';
 import { readBytes } from './files';
 
 export interface PredictorsTrainOptions {
@@ -16,6 +16,7 @@ export interface PredictorsTrainOptions {
   steps: string;
   out: string;
   block: string;
+  blockGiven?: boolean;
   arch: 'pool' | 'flat';
   init?: string;
   objective: 'scores' | 'tiles';
@@ -40,7 +41,7 @@ const pct = (x: number | null) => (x === null ? '  –  ' : `${(100 * x).toFixed
 export async function predictorsTrainCommand(o: PredictorsTrainOptions): Promise<void> {
   const started = Date.now();
   const ctx = int(o.ctx, 'ctx', 2);
-  const { session, name } = await openSession(o.model, o, { ropeScale: num(o.ropeScale, 'rope-scale') });
+  const { session, name, summary: model } = await openSession(o.model, o, { ropeScale: num(o.ropeScale, 'rope-scale'), policy: true });
   const cfg = session.config;
   if (cfg.rope && o.ropeScale === undefined && ctx > cfg.maxPositions) {
     throw new UserError(`${ctx} tokens exceed the model's ${cfg.maxPositions} positions; pass --rope-scale ${Math.ceil(ctx / cfg.maxPositions)}.`);
@@ -48,10 +49,12 @@ export async function predictorsTrainCommand(o: PredictorsTrainOptions): Promise
   const train = readDataset(o.data ?? DEFAULT_DATA_FILE);
   const heldoutPath = o.heldout ?? (o.data ? resolve(dirname(o.data), 'heldout.jsonl') : DEFAULT_HELDOUT_FILE);
   const heldout = readDataset(heldoutPath);
-  const block = int(o.block, 'block');
+  // The block of --block, else of the policy recall is measured under (policy.json's, or the default).
+  const { run } = policySettings(o, { dir: o.model, policy: model.policy }, cfg.layers);
+  const block = run.block;
   const d = defaultSizes(cfg, block, o.arch);
   const sizes = { r1: o.r1 ? int(o.r1, 'r1') : d.r1, r2: o.r2 ? int(o.r2, 'r2') : d.r2, embed: o.embed ? int(o.embed, 'embed') : d.embed };
-  const policy = policyFrom(o, cfg.layers);
+  const policy = run.policy;
   const layers = o.layers ? o.layers.split(',').map((l) => int(l.trim(), 'layers', 0)) : undefined;
   if (layers?.some((l) => l >= cfg.layers)) throw new UserError(`--layers: this model has layers 0..${cfg.layers - 1}.`);
   process.stderr.write(`predictors for ${name}: ${o.arch}, objective ${o.objective}, ctx ${ctx}, block ${block}, r1 ${sizes.r1}, r2 ${sizes.r2}, embed ${sizes.embed}, ${o.steps} steps (${o.backend})\n`);
@@ -91,12 +94,12 @@ export interface PredictorsEvalOptions {
 /** lemo predictors eval: a predictors file's recall per layer on held-out windows. */
 export async function predictorsEvalCommand(o: PredictorsEvalOptions): Promise<void> {
   const ctx = int(o.ctx, 'ctx', 2);
-  const { session } = await openSession(o.model, o, { ropeScale: num(o.ropeScale, 'rope-scale') });
+  const { session, summary } = await openSession(o.model, o, { ropeScale: num(o.ropeScale, 'rope-scale'), policy: true });
   const path = predictorsFile(o, o.model);
   session.loadPredictors(readBytes(path, 'predictors file'), path);
   const heldout = readDataset(o.heldout ?? DEFAULT_HELDOUT_FILE);
   const started = Date.now();
-  const recall = await session.predictorRecall(heldout, ctx, int(o.windows, 'windows'), policyFrom(o, session.config.layers));
+  const recall = await session.predictorRecall(heldout, ctx, int(o.windows, 'windows'), policySettings(o, { dir: o.model, policy: summary.policy }, summary.layers).run.policy);
   process.stderr.write(`recall at ${ctx} tokens: ${recall.map(pct).join(' ')}  mean ${pct(meanRecall(recall))}\n`);
   process.stdout.write(`${JSON.stringify({ ctx, recall, meanRecall: meanRecall(recall), seconds: (Date.now() - started) / 1000 })}\n`);
 }

@@ -1,6 +1,6 @@
 // `lemo`'s commands and options; their defaults are the settings module's.
 import { Command, Option } from 'commander';
-import { BENCH_DEFAULTS, DEFAULT_SETTINGS, GRAD_DEFAULTS, PREDICTOR_DEFAULTS, SPARSITY_MODES } from '../engine/node';
+import { BENCH_DEFAULTS, DEFAULT_SETTINGS, GRAD_DEFAULTS, POLICY_TUNE_DEFAULTS, PREDICTOR_DEFAULTS, SPARSITY_MODES } from '../engine/node';
 import { gradCommand } from './grad';
 import { trainCommand } from './train';
 import { evalCommand } from './evaluate';
@@ -8,6 +8,7 @@ import { DEFAULT_MODEL_DIR } from './session';
 import { benchCommand } from './bench';
 import { exportCommand } from './export';
 import { predictorsEvalCommand, predictorsTrainCommand } from './predictors';
+import { policyTuneCommand } from './policy';
 
 const threads = () => new Option('--threads <n>', 'CPU threads for onnxruntime').default('1');
 const memoryBudget = () => new Option('--memory-budget <GiB>', 'memory the model may take; a model predicted (from its header) to need more is refused before loading (default: this machine\'s memory)');
@@ -15,14 +16,21 @@ const backend = () => new Option('--backend <name>', 'node: onnxruntime-node (na
 
 /** Options of the commands that eliminate tokens (grad, bench). */
 function sparsityOptions(c: Command): void {
-  c.option('--block <n>', 'tokens per block', String(D.block))
-    .option('--policy <json|file>', 'per layer: null (dense), a keep ratio, or {"threshold": x}; default: the paper artifact\'s')
+  c.option('--block <n>', 'tokens per block (without --policy, the model\'s policy.json\'s when it has one)', String(D.block))
+    .option('--policy <json|file>', 'per layer: null (dense), a keep ratio, or {"threshold": x}, or a policy file; default: policy.json in the model folder, else the paper artifact\'s')
     .option('--mlp-keep <x>', 'MLP channel sparsity in token-eliminating layers: share of channels the backward keeps (e.g. 0.2)')
-    .option('--predictors <file>', 'pattern predictors for the lemo mode (default: predictors.safetensors in the model folder)');
+    .option('--predictors <file>', 'pattern predictors for the lemo mode (default: predictors.safetensors in the model folder)')
+    .hook('preAction', blockGiven);
+}
+
+/** Whether --block was typed (the model's policy.json brings its own block otherwise). */
+function blockGiven(_: Command, cmd: Command): void {
+  cmd.setOptionValue('blockGiven', cmd.getOptionValueSource('block') === 'cli');
 }
 
 const D = DEFAULT_SETTINGS;
 const P = PREDICTOR_DEFAULTS;
+const T = POLICY_TUNE_DEFAULTS;
 /** --sparsity; `lemo grad` computes dense gradients unless asked (a parity tool), `lemo train` starts in the run default. */
 const modeOption = (mode: string = D.sparsity) => new Option('--sparsity <mode>', 'dense; oracle (block scores from q·kᵀ); lemo (block scores from the predictors)').choices([...SPARSITY_MODES]).default(mode);
 
@@ -128,7 +136,7 @@ predictors
   .requiredOption('--ctx <n>', 'tokens per window')
   .requiredOption('--steps <n>', 'training windows (one AdamW step per layer each)')
   .requiredOption('--out <file>', 'predictors file to write (.safetensors)')
-  .option('--block <n>', 'tokens per block', String(P.block))
+  .option('--block <n>', 'tokens per block (without --policy, the model\'s policy.json\'s when it has one)', String(P.block))
   .addOption(new Option('--arch <shape>', 'pool: per-token MLP, max over the block; flat: the block flattened per head slice (LEMO.md 3)').choices(['pool', 'flat']).default(P.arch))
   .addOption(new Option('--objective <what>', 'SmoothL1 between standardised block scores, or between tile maps').choices(['scores', 'tiles']).default(P.objective))
   .option('--init <file>', 'continue training these predictors')
@@ -140,12 +148,13 @@ predictors
   .option('--prune-at <n>', 'step after which to prune (default: half the steps)')
   .option('--eval-every <n>', 'measure recall on held-out windows every n steps (0: at the end only)', String(P.evalEvery))
   .option('--eval-windows <n>', 'held-out windows per recall measurement', String(P.evalWindows))
-  .option('--policy <json|file>', 'the keep policy recall is measured under (default: the paper artifact\'s)')
+  .option('--policy <json|file>', 'the keep policy recall is measured under (default: policy.json in the model folder, else the paper artifact\'s)')
   .option('--layers <list>', 'comma-separated layers to train (default: all)')
   .option('--rope-scale <s>', 'linear RoPE position scaling factor')
   .option('--seed <n>', 'seed', String(P.seed))
   .addOption(threads())
   .addOption(backend())
+  .hook('preAction', blockGiven)
   .action(predictorsTrainCommand);
 predictors
   .command('eval')
@@ -155,8 +164,30 @@ predictors
   .option('--heldout <file>', 'held-out documents (default: the default dataset\'s)')
   .requiredOption('--ctx <n>', 'tokens per window')
   .option('--windows <n>', 'held-out windows', String(P.recallWindows))
-  .option('--policy <json|file>', 'the keep policy recall is measured under (default: the paper artifact\'s)')
+  .option('--policy <json|file>', 'the keep policy recall is measured under (default: policy.json in the model folder, else the paper artifact\'s)')
   .option('--rope-scale <s>', 'linear RoPE position scaling factor')
   .addOption(threads())
   .addOption(backend())
   .action(predictorsEvalCommand);
+
+const policy = program.command('policy').description('Keep policies: which blocks each layer keeps (LEMO.md 2).');
+policy
+  .command('tune')
+  .description('Per-layer elimination thresholds (the paper\'s Algorithm 1): on calibration windows of the frozen model, each layer in turn raises its threshold while the loss stays within the bound; writes a policy file (policy.json in a model folder is then its default policy).')
+  .option('--model <dir>', 'Hugging Face model folder', DEFAULT_MODEL_DIR)
+  .option('--adapter <dir>', 'PEFT adapter folder to calibrate with (default: the base model alone)')
+  .option('--data <file>', 'calibration documents (default: the studio\'s default training set)')
+  .requiredOption('--ctx <n>', 'tokens per calibration window')
+  .option('--rope-scale <s>', 'linear RoPE position scaling factor')
+  .option('--windows <n>', 'calibration windows, spread over the dataset', String(T.windows))
+  .option('--bound <x>', 'loss each tuned layer may add, as a share of the dense loss', String(T.bound))
+  .option('--total-bound <x>', 'also cap the loss over all layers at dense × (1 + x) (default: none, so at most dense × (1 + layers × bound))')
+  .option('--step <x>', 'threshold factor increment (the factor multiplies the layer\'s mean block score)', String(T.step))
+  .option('--max <x>', 'largest threshold factor tried', String(T.max))
+  .option('--layers <list>', 'comma-separated layers to tune, in order (default: all but the first and last)')
+  .option('--block <n>', 'tokens per block', String(D.block))
+  .option('--policy <json|file>', 'policy of the layers not tuned (default: dense)')
+  .requiredOption('--out <file>', 'policy file to write (policy.json in a model folder makes it the model\'s default)')
+  .addOption(threads())
+  .addOption(backend())
+  .action(policyTuneCommand);

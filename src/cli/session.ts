@@ -34,14 +34,15 @@ export async function nodeRuntime(flags: RuntimeFlags): Promise<Runtime> {
   return new Runtime(ort, { provider, threads });
 }
 
-export async function openSession(modelDir: string, flags: RuntimeFlags, opts: { ropeScale?: number; onEvent?: (e: EngineEvent) => void } = {}) {
+/** policy: read the folder's policy.json too (the commands that eliminate tokens). */
+export async function openSession(modelDir: string, flags: RuntimeFlags, opts: { ropeScale?: number; onEvent?: (e: EngineEvent) => void; policy?: boolean } = {}) {
   const rt = await nodeRuntime(flags);
   const session = new EngineSession(rt, opts.onEvent ?? (() => {}));
   const tokPath = join(modelDir, 'tokenizer.json');
   const tokCfgPath = join(modelDir, 'tokenizer_config.json');
   const summary = session.loadModel(
     {
-      ...readModelDir(modelDir),
+      ...readModelDir(modelDir, { policy: opts.policy }),
       tokenizer: existsSync(tokPath) ? readJson(tokPath, 'tokenizer.json') : undefined,
       tokenizerConfig: existsSync(tokCfgPath) ? readJson(tokCfgPath, 'tokenizer_config.json') : undefined,
     },

@@ -2,14 +2,18 @@
 // kept tokens. Flags become settings; the engine builds the selection from them.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { artifactPolicy, DEFAULT_SETTINGS, parsePolicy, UserError, type EngineSession, type Sparsity, type TrainSettings } from '../engine/node';
-import { readBytes, readJson } from './files';
+import {
+  DEFAULT_SETTINGS, isPolicyFile, parsePolicyFile, runPolicy, UserError, type EngineSession, type PolicyFile, type RunPolicy, type Sparsity, type TrainSettings,
+} from '../engine/node';
+import { POLICY_FILE, readBytes, readJson } from './files';
 import { int } from './session';
 
 export interface SparsityFlags {
   sparsity?: string;
   keep?: string;
   block?: string;
+  /** True when --block was typed rather than defaulted. */
+  blockGiven?: boolean;
   policy?: string;
   mlpKeep?: string;
   predictors?: string;
@@ -30,38 +34,53 @@ export function loadPredictors(flags: SparsityFlags, modelDir: string, session: 
   return { path, summary: session.loadPredictors(readBytes(path, 'predictors file'), path) };
 }
 
-/** The policy of --policy, or the paper artifact's. */
-export function policyFrom(flags: SparsityFlags, layers: number) {
-  return flags.policy ? parsePolicy(policyJson(flags.policy), layers) : artifactPolicy(layers);
-}
-
-/** A policy given inline as JSON or as a file holding it, unparsed. */
+/** A policy given inline as JSON or as a file holding it (a list, or a policy file's object), as the per-layer list, unparsed. */
 export function policyJson(value: string): unknown {
-  return existsSync(value) ? readJson(value, 'policy file') : (() => {
+  const json = existsSync(value) ? readJson(value, 'policy file') : (() => {
     try {
       return JSON.parse(value);
     } catch {
       throw new UserError(`--policy must be a JSON list (one entry per layer) or a file holding one, got "${value}".`);
     }
   })();
+  return isPolicyFile(json) ? parsePolicyFile(json, existsSync(value) ? value : '--policy').policy : json;
+}
+
+/** The loaded model: its folder and its policy.json (the ModelSummary's), which the engine uses when no --policy is given. */
+export interface ModelAt {
+  dir: string;
+  policy?: PolicyFile | null;
+}
+
+/**
+ * --policy and --block as settings. Without --policy the engine takes the model's policy.json
+ * with its block (runPolicy), which is said on stderr; an explicit --block keeps that policy at
+ * the block given.
+ */
+export function policySettings(flags: SparsityFlags, model: ModelAt, layers: number): Pick<TrainSettings, 'policy' | 'block'> & { run: RunPolicy } {
+  const s = { policy: flags.policy ? (policyJson(flags.policy) as TrainSettings['policy']) : null, block: flags.block === undefined ? DEFAULT_SETTINGS.block : int(flags.block, 'block') };
+  const run = runPolicy({ ...s, keepRatio: DEFAULT_SETTINGS.keepRatio }, layers, model.policy ?? null);
+  if (run.source !== 'model') return { ...s, run };
+  const path = join(model.dir, POLICY_FILE);
+  if (!flags.blockGiven) {
+    process.stderr.write(`policy: ${path}\n`);
+    return { ...s, run };
+  }
+  process.stderr.write(`policy: ${path}${s.block === run.block ? '' : ` (tuned at block ${run.block}; this run uses --block ${s.block})`}\n`);
+  return { policy: model.policy!.policy, block: s.block, run: { ...run, block: s.block } };
 }
 
 /** The settings these flags give a mode. */
-export function settingsFrom(flags: SparsityFlags, mode: string): TrainSettings {
+export function settingsFrom(flags: SparsityFlags, mode: string, model: ModelAt, layers: number): TrainSettings {
   if (!['dense', 'oracle', 'lemo'].includes(mode)) throw new UserError(`--sparsity must be dense, oracle or lemo, got "${mode}".`);
-  return {
-    ...DEFAULT_SETTINGS,
-    sparsity: mode as TrainSettings['sparsity'],
-    block: int(flags.block ?? String(DEFAULT_SETTINGS.block), 'block'),
-    policy: flags.policy ? (policyJson(flags.policy) as TrainSettings['policy']) : null,
-    mlpKeep: flags.mlpKeep === undefined ? null : Number(flags.mlpKeep),
-  };
+  const { policy, block } = mode === 'dense' ? { policy: null, block: DEFAULT_SETTINGS.block } : policySettings(flags, model, layers);
+  return { ...DEFAULT_SETTINGS, sparsity: mode as TrainSettings['sparsity'], block, policy, mlpKeep: flags.mlpKeep === undefined ? null : Number(flags.mlpKeep) };
 }
 
 /** The sparsity of a mode under these flags (--keep forces blocks), with the lemo mode's predictors loaded. */
-export async function sparsityFrom(flags: SparsityFlags, mode: string, session: EngineSession, modelDir: string, T: number): Promise<Sparsity> {
-  const settings = settingsFrom(flags, mode);
-  if (flags.keep) return session.sparsityFor(settings, { json: readJson(flags.keep, 'keep file'), T });
-  if (mode === 'lemo') loadPredictors(flags, modelDir, session);
+export async function sparsityFrom(flags: SparsityFlags, mode: string, session: EngineSession, model: ModelAt, T: number): Promise<Sparsity> {
+  if (flags.keep) return session.sparsityFor(settingsFrom(flags, 'dense', model, 0), { json: readJson(flags.keep, 'keep file'), T });
+  const settings = settingsFrom(flags, mode, model, session.config.layers);
+  if (mode === 'lemo') loadPredictors(flags, model.dir, session);
   return session.sparsityFor(settings);
 }

@@ -6,7 +6,7 @@ import { ensureDir, writeFile } from './files';
 import { DEFAULT_DATA_FILE, DEFAULT_MODEL_DIR, int, num, openSession, readDataset } from './session';
 import { checkpointDir, readCheckpointDir } from './checkpoint-dir';
 import { copiedFiles, writeFolder } from './export';
-import { loadPredictors, policyJson, type SparsityFlags } from './sparsity-options';
+import { loadPredictors, policySettings, type SparsityFlags } from './sparsity-options';
 
 export interface TrainOptions extends SparsityFlags {
   recallEvery?: string;
@@ -35,8 +35,9 @@ export async function trainCommand(o: TrainOptions, modeDefaulted = false): Prom
   const started = Date.now();
   const resumed = o.resume ? readCheckpointDir(o.resume) : null;
   const files = { data: o.data ?? resumed?.files.data ?? DEFAULT_DATA_FILE, model: o.model ?? resumed?.files.model ?? DEFAULT_MODEL_DIR, ropeScale: o.ropeScale !== undefined ? num(o.ropeScale, 'rope-scale') : resumed?.files.ropeScale };
-  const { session, name } = await openSession(files.model, o, {
+  const { session, name, summary } = await openSession(files.model, o, {
     ropeScale: files.ropeScale,
+    policy: true,
     onEvent: (e) => {
       if (e.type === 'step') {
         process.stderr.write(`step ${e.step}/${e.totalSteps}  loss ${e.loss.toFixed(4)}  ${Math.round(e.tokensPerSecond)} tok/s  ${Math.round(e.ms)} ms\n`);
@@ -52,6 +53,8 @@ export async function trainCommand(o: TrainOptions, modeDefaulted = false): Prom
     },
   });
   const docs = readDataset(files.data);
+  const sparsity = (o.sparsity ?? DEFAULT_SETTINGS.sparsity) as TrainSettings['sparsity'];
+  const policy = resumed || sparsity === 'dense' ? null : policySettings(o, { dir: files.model, policy: summary.policy }, summary.layers);
   const settings: TrainSettings = resumed ? { ...resumed.checkpoint.run.settings, steps: o.steps ? int(o.steps, 'steps') : resumed.checkpoint.run.settings.steps } : {
     ...DEFAULT_SETTINGS,
     ctx: int(o.ctx ?? String(DEFAULT_SETTINGS.ctx), 'ctx', 2),
@@ -62,9 +65,9 @@ export async function trainCommand(o: TrainOptions, modeDefaulted = false): Prom
     loraAlpha: num(o.loraAlpha, 'lora-alpha')!,
     targetModules: o.targetModules ? o.targetModules.split(',').map((s) => s.trim()) : [],
     seed: int(o.seed, 'seed', 0),
-    sparsity: (o.sparsity ?? DEFAULT_SETTINGS.sparsity) as TrainSettings['sparsity'],
-    block: int(o.block ?? String(DEFAULT_SETTINGS.block), 'block'),
-    policy: o.policy ? (policyJson(o.policy) as TrainSettings['policy']) : null,
+    sparsity,
+    block: policy?.block ?? int(o.block ?? String(DEFAULT_SETTINGS.block), 'block'),
+    policy: policy?.policy ?? null,
     mlpKeep: num(o.mlpKeep, 'mlp-keep') ?? null,
     recallEvery: o.recallEvery ? int(o.recallEvery, 'recall-every', 0) : 0,
   };

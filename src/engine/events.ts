@@ -2,6 +2,7 @@
 import type { MemorySample, Provider } from './runtime/runtime';
 import type { ByKind } from './memory/accountant';
 import type { Family } from './model/config';
+import type { PolicyFile } from './sparsity/policy-file';
 
 export type { MemorySample, ByKind };
 
@@ -16,6 +17,8 @@ export interface ModelSummary {
   vocabSize: number;
   maxPositions: number;
   weightBytes: number;
+  /** The model folder's policy.json, validated: the keep policy (and block) its runs use unless given another. */
+  policy?: PolicyFile | null;
 }
 
 export interface DatasetSummary {

@@ -3,9 +3,9 @@
 import type { EngineEvent, ModelSummary } from './events';
 import { UserError } from './errors';
 import { checkContext } from './model/config';
-import { DEFAULT_TARGETS, loraConfig, parseAdapterConfig, type LoraConfig } from './model/lora';
+import { settingsLora, type LoraConfig } from './model/lora';
 import { loadModel, modelSummary, type Model } from './model/model';
-import { checkFits, readSafetensors, type MemoryBudget } from './model/safetensors';
+import { checkFits, type MemoryBudget } from './model/safetensors';
 import { modelTokenizer, TokenCache } from './model/tokenizer';
 import type { Runtime } from './runtime/runtime';
 import { DEFAULT_SETTINGS, type TrainSettings } from './settings';
@@ -14,22 +14,21 @@ import { LoadedPredictors, type PredictorSummary } from './sparsity/loaded';
 import { predictorRecall, trainPredictors, type PredictorProgress, type PredictorTrainPlan } from './sparsity/predictor-train';
 import { parseKeepSpec } from './sparsity/blocks';
 import { selectorFor, sparsityOf, type Sparsity } from './sparsity/selectors';
+import { calibrationWindows, tunePolicy, type TunePlan, type TuneProgress, type TuneResult } from './sparsity/policy-tune';
+import { modelPolicyOf, pinnedSettings, type PolicyFile } from './sparsity/run-policy';
 import { windows, type Document } from './train/data';
 import { DeviceModel } from './train/device-model';
 import { Trainer } from './train/trainer';
 import { benchmark, type BenchPlan, type BenchRow } from './run/bench';
-import type { ModelIdentity } from './run/checkpoint';
 import { perplexity, type EvalResult } from './run/evaluate';
 import { gradients } from './run/gradients';
 import { RunControl } from './run/loop';
-import { modelIdentity, startRun } from './run/start';
+import { startRun, trainerOf } from './run/start';
 import type { AdapterFiles, HeldOut, RunOptions } from './run/options';
 import { adapterFiles, adapterFolder, mergedFolder, type LoadedFolder } from './export/folder';
 import type { FolderFile } from './export/merged';
 
 export { DEFAULT_SETTINGS, type TrainSettings } from './settings';
-export type { PredictorSummary } from './sparsity/loaded';
-export type { AdapterFiles, HeldOut, RunOptions } from './run/options';
 
 type LoraSettings = Pick<TrainSettings, 'loraR' | 'loraAlpha' | 'targetModules'>;
 /** A LoRA of rank 1 whose B is zero: the base model exactly. */
@@ -43,6 +42,7 @@ export class EngineSession {
   private trainer: Trainer | null = null;
   private device: DeviceModel | null = null;
   private predictors: LoadedPredictors | null = null;
+  private modelPolicy: PolicyFile | null = null; // the folder's policy.json: the model's default keep policy
   private control = new RunControl();
 
   constructor(readonly rt: Runtime, private emit: (e: EngineEvent) => void) {}
@@ -51,9 +51,10 @@ export class EngineSession {
     checkFits(files.weights, opts.memoryBudget);
     const model = loadModel(files, opts.ropeScale);
     const tokenizer = files.tokenizer ? modelTokenizer(files.tokenizer, files.tokenizerConfig, model.config.vocabSize) : null;
+    const policy = modelPolicyOf(files.policy, model.config.layers);
     // Replace only once everything loaded: a bad file leaves the previous model in place.
-    [this.model, this.files, this.tokens, this.trainer, this.device, this.predictors] = [model, files, tokenizer && new TokenCache(tokenizer), null, null, null];
-    return modelSummary(model);
+    [this.model, this.files, this.tokens, this.trainer, this.device, this.predictors, this.modelPolicy] = [model, files, tokenizer && new TokenCache(tokenizer), null, null, null, policy];
+    return { ...modelSummary(model), policy };
   }
 
   /** Loads a predictors file for the lemo mode; a bad file leaves the previous predictors in place. */
@@ -75,8 +76,9 @@ export class EngineSession {
    */
   async sparsityFor(settings: TrainSettings, keep?: { json: unknown; T: number }): Promise<Sparsity> {
     const cfg = this.requireModel().config;
-    if (keep) return sparsityOf(settings, cfg.layers, undefined, parseKeepSpec(keep.json, cfg.layers, keep.T));
-    return sparsityOf(settings, cfg.layers, settings.sparsity === 'lemo' ? await this.predictors?.onDevice(this.rt, cfg) : undefined);
+    if (keep) return sparsityOf(settings, cfg.layers, { keep: parseKeepSpec(keep.json, cfg.layers, keep.T) });
+    const predictors = settings.sparsity === 'lemo' ? await this.predictors?.onDevice(this.rt, cfg) : undefined;
+    return sparsityOf(settings, cfg.layers, { predictors, modelPolicy: this.modelPolicy });
   }
 
   /** The loaded predictors' recall per layer on held-out windows of ctx tokens (see predictorRecall). */
@@ -85,20 +87,27 @@ export class EngineSession {
     const dp = await this.predictors.onDevice(this.rt, this.requireModel().config);
     const evalWindows = windows(this.tokenize(heldout), ctx).slice(0, windowCount);
     if (evalWindows.length === 0) throw new UserError(`No held-out document has ${ctx} tokens.`);
-    return this.withTrainer(BASE, (trainer) => predictorRecall(trainer, dp, evalWindows, policy));
+    return this.withTrainer((trainer) => predictorRecall(trainer, dp, evalWindows, policy));
   }
 
   /** Trains pattern predictors on the frozen base model (LEMO.md 3); they become this session's predictors. */
   async trainPredictors(train: Document[], heldout: Document[], plan: PredictorTrainPlan, onProgress: (p: PredictorProgress) => void): Promise<PredictorSummary> {
-    const set = await this.withTrainer(BASE, (trainer) => trainPredictors(trainer, this.tokenize(train), this.tokenize(heldout), plan, onProgress));
+    const set = await this.withTrainer((trainer) => trainPredictors(trainer, this.tokenize(train), this.tokenize(heldout), plan, onProgress));
     this.predictors?.dispose();
     this.predictors = new LoadedPredictors(set);
     return this.predictors.summary();
   }
 
-  /** A trainer for a while on this session's device model, freed after. */
-  private async withTrainer<T>(lora: LoraSettings, use: (t: Trainer) => Promise<T>): Promise<T> {
-    const trainer = await Trainer.create(await this.deviceModel(), this.requireModel(), this.loraFor(lora));
+  /** Tunes per-layer elimination thresholds on windows of ctx tokens, with the base model or an adapter (sparsity/policy-tune.ts). */
+  async tunePolicy(docs: Document[], ctx: number, windowCount: number, plan: TunePlan, onProgress: (p: TuneProgress) => void, adapter?: AdapterFiles): Promise<TuneResult> {
+    checkContext(this.requireModel().config, ctx);
+    const cal = calibrationWindows(windows(this.tokenize(docs), ctx), windowCount);
+    return this.withTrainer((trainer) => tunePolicy(trainer, cal, plan, onProgress), adapter);
+  }
+
+  /** A trainer of the base model (or with an adapter) for a while on this session's device model, freed after. */
+  private async withTrainer<T>(use: (t: Trainer) => Promise<T>, adapter?: AdapterFiles): Promise<T> {
+    const trainer = await this.trainerOf(adapter, BASE);
     try {
       return await use(trainer);
     } finally {
@@ -117,15 +126,11 @@ export class EngineSession {
   }
 
   loraFor(settings: LoraSettings): LoraConfig {
-    const targets = settings.targetModules.length ? settings.targetModules : DEFAULT_TARGETS[this.requireModel().config.family];
-    return loraConfig(settings.loraR, settings.loraAlpha, targets);
+    return settingsLora(settings, this.requireModel().config);
   }
 
-  /** A trainer with a given PEFT adapter's factors, or fresh ones of these LoRA settings. */
   private async trainerOf(adapter: AdapterFiles | undefined, lora: LoraSettings & { seed?: number }): Promise<Trainer> {
-    const cfg = adapter ? parseAdapterConfig(adapter.config) : this.loraFor(lora);
-    const tensors = adapter ? readSafetensors(adapter.weights, 'adapter_model.safetensors') : undefined;
-    return Trainer.create(await this.deviceModel(), this.requireModel(), cfg, { seed: lora.seed ?? 0, adapter: tensors });
+    return trainerOf(await this.deviceModel(), adapter, this.loraFor(lora), lora.seed);
   }
 
   /** Loss and LoRA gradients for given ids (checks against references), dense or as the sparsity selects. */
@@ -143,19 +148,15 @@ export class EngineSession {
   }
 
   /** Trains on documents until the step count, or until stopped; emits a step event per step (see run/). */
-  async train(docs: Document[], settings: TrainSettings, heldout?: HeldOut, options: RunOptions = {}): Promise<{ steps: number; lastLoss: number }> {
-    checkContext(this.requireModel().config, settings.ctx);
+  async train(docs: Document[], given: TrainSettings, heldout?: HeldOut, options: RunOptions = {}): Promise<{ steps: number; lastLoss: number }> {
+    checkContext(this.requireModel().config, given.ctx);
+    const settings = pinnedSettings(given, this.config.layers, this.modelPolicy);
     const { run, trainer } = await startRun({
       docs, settings, heldout, options, tokenize: (d) => this.tokenize(d), tokenizer: this.tokens?.tokenizer ?? null, lora: () => this.loraFor(settings),
       device: () => this.deviceModel(), sparsity: () => this.sparsityFor(settings),
     }, this.control, this.emit);
     this.trainer = trainer;
     return run.loop();
-  }
-
-  /** What a checkpoint must match to continue on this model. */
-  identity(): ModelIdentity {
-    return modelIdentity(this.requireModel());
   }
 
   setControl(action: 'pause' | 'resume' | 'stop'): void {

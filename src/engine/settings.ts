@@ -105,6 +105,17 @@ export const PREDICTOR_DEFAULTS = {
   recallWindows: 8,
 };
 
+/** Per-layer threshold tuning (`lemo policy tune`, LEMO.md 2, Algorithm 1). */
+export const POLICY_TUNE_DEFAULTS = {
+  /** Calibration windows, spread over the dataset. */
+  windows: 4,
+  /** Loss each tuned layer may add, as a share of the dense loss. */
+  bound: 0.005,
+  /** Threshold factor increment, and the largest factor tried. */
+  step: 0.05,
+  max: 3,
+};
+
 /** AdamW's constants besides the learning rate (torch.optim.AdamW's, without decay). */
 export const ADAMW_CONSTANTS = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.0 };
 

@@ -67,6 +67,17 @@ async function fetchOptional(url: string): Promise<ArrayBuffer | null> {
 }
 
 const PREDICTORS_FILE = 'predictors.safetensors';
+/** The model folder's default keep policy (optional); the engine validates it with the model. */
+const POLICY_FILE = 'policy.json';
+
+/** JSON of a model folder's file, or a sentence naming the file. */
+function parseJson(text: string, name: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new Error(`${name} is not valid JSON.`);
+  }
+}
 
 /**
  * Loads predictors into the engine. Without a file lemo is unavailable (not an error); a file the
@@ -126,15 +137,17 @@ export async function boot(opts: { keepError?: boolean } = {}): Promise<void> {
     if (!current()) return;
     store().set({ threads: init.threads });
     const base = DEFAULT_MODEL.url;
-    const [config, weights, tokenizer, tokenizerConfig] = await Promise.all([
+    const [config, weights, tokenizer, tokenizerConfig, policyBytes] = await Promise.all([
       fetchOk(`${base}/config.json`).then((r) => r.json()),
       fetchOk(`${base}/model.safetensors`).then((r) => r.arrayBuffer()),
       fetchOk(`${base}/tokenizer.json`).then((r) => r.json()),
       fetch(`${base}/tokenizer_config.json`).then((r) => (r.ok ? r.json() : {})),
+      fetchOptional(`${base}/${POLICY_FILE}`),
     ]);
+    const policy = policyBytes ? parseJson(new TextDecoder().decode(policyBytes), POLICY_FILE) : undefined;
     // Read before the buffer is transferred to the worker (and detached here).
-    const modelFiles = [{ name: 'model.safetensors', bytes: weights.byteLength }];
-    const summary = await c.request('load-model', { config, weights, tokenizer, tokenizerConfig }, 120_000, [weights]);
+    const modelFiles = [{ name: 'model.safetensors', bytes: weights.byteLength }, ...(policyBytes ? [{ name: POLICY_FILE, bytes: policyBytes.byteLength }] : [])];
+    const summary = await c.request('load-model', { config, weights, tokenizer, tokenizerConfig, policy }, 120_000, [weights]);
     if (!current()) return;
     store().set({ model: { ...summary, name: DEFAULT_MODEL.name }, modelFiles });
     const predictors = await loadPredictors(c, await fetchOptional(`${base}/${PREDICTORS_FILE}`), DEFAULT_MODEL.name);
@@ -218,25 +231,18 @@ export async function loadModelFolder(files: File[], fallbackName?: string): Pro
   if (typeof folder === 'string') return void s.set({ error: folder + kept });
   s.set({ modelLoading: folder.name, error: null });
   try {
-    let config: unknown;
-    let tokenizer: unknown;
-    let tokenizerConfig: unknown = {};
-    const parse = async (f: File) => {
-      try {
-        return JSON.parse(await f.text()) as unknown;
-      } catch {
-        throw new Error(`${f.name} is not valid JSON.`);
-      }
-    };
-    config = await parse(folder.config);
-    tokenizer = await parse(folder.tokenizer);
-    if (folder.tokenizerConfig) tokenizerConfig = await parse(folder.tokenizerConfig);
+    const parse = async (f: File) => parseJson(await f.text(), f.name);
+    const config = await parse(folder.config);
+    const tokenizer = await parse(folder.tokenizer);
+    const tokenizerConfig = folder.tokenizerConfig ? await parse(folder.tokenizerConfig) : {};
+    // Optional; a malformed one is refused with the engine's sentence and the previous model stays.
+    const policy = folder.policy ? await parse(folder.policy) : undefined;
     const weights = await folder.weights.arrayBuffer();
-    const summary = await c.request('load-model', { config, weights, tokenizer, tokenizerConfig }, 120_000, [weights]);
+    const summary = await c.request('load-model', { config, weights, tokenizer, tokenizerConfig, policy }, 120_000, [weights]);
     if (c !== client) return;
     store().set({
       model: { ...summary, name: folder.name },
-      modelFiles: [folder.config, folder.weights, folder.tokenizer].map((f) => ({ name: f.name, bytes: f.size })),
+      modelFiles: [folder.config, folder.weights, folder.tokenizer, ...(folder.policy ? [folder.policy] : [])].map((f) => ({ name: f.name, bytes: f.size })),
       steps: [], evals: [], memory: [], memoryPeak: null, baseline: null, sparsity: null, recall: null, dataset: null, step: 0, startedAt: null, runningAt: null, endedAt: null, runSettings: null,
       run: 'idle', predictors: null,
     });

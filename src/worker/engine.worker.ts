@@ -57,7 +57,7 @@ const handlers: { [K in RequestType]: (args: RequestMap[K]['args']) => Promise<R
     return { provider, reason, threads };
   },
   async 'load-model'(a) {
-    const files = { config: a.config, weights: new Uint8Array(a.weights), tokenizer: a.tokenizer, tokenizerConfig: a.tokenizerConfig };
+    const files = { config: a.config, weights: new Uint8Array(a.weights), tokenizer: a.tokenizer, tokenizerConfig: a.tokenizerConfig, policy: a.policy };
     return need().loadModel(files, { memoryBudget: memoryBudget(need().rt.provider, a.memoryBudget) });
   },
   async export(a) {

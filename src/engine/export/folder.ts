@@ -8,7 +8,8 @@ import { mergeAdapter, type FolderFile } from './merged';
 import { adapterConfigJson, adapterSafetensors } from './peft';
 
 type Tensors = Map<string, { shape: number[]; data: Float32Array }>;
-export type LoadedFolder = ModelFiles & { tokenizer?: unknown; tokenizerConfig?: unknown };
+/** policy: the folder's policy.json as read (JSON), its default keep policy, when it has one. */
+export type LoadedFolder = ModelFiles & { tokenizer?: unknown; tokenizerConfig?: unknown; policy?: unknown };
 
 /** adapter_config.json and adapter_model.safetensors. */
 export function adapterFiles(lora: LoraConfig, cfg: ModelConfig, baseModel: string, tensors: Tensors): { config: string; weights: Uint8Array } {

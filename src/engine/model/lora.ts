@@ -2,6 +2,7 @@
 // module whose name equals or ends with ".target"; a string is a full-match regex),
 // scale = lora_alpha / r (or / √r with use_rslora).
 import { UserError } from '../errors';
+import type { TrainSettings } from '../settings';
 import type { ModelConfig } from './config';
 import { layerModules, layerPrefix } from './architecture';
 
@@ -25,6 +26,11 @@ export function loraConfig(r: number, alpha: number, targetModules: string[] | s
 }
 
 /** Reads PEFT's adapter_config.json. */
+/** The LoRA of run settings: their rank and alpha, and their target modules (none given: the family's DEFAULT_TARGETS). */
+export function settingsLora(s: Pick<TrainSettings, 'loraR' | 'loraAlpha' | 'targetModules'>, cfg: ModelConfig): LoraConfig {
+  return loraConfig(s.loraR, s.loraAlpha, s.targetModules.length ? s.targetModules : DEFAULT_TARGETS[cfg.family]);
+}
+
 export function parseAdapterConfig(json: unknown): LoraConfig {
   const c = json as Record<string, unknown>;
   if (typeof c !== 'object' || c === null) throw new UserError('adapter_config.json is not a JSON object.');

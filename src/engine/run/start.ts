@@ -1,8 +1,9 @@
 // Starting a training run: the dataset's windows and identity, the held-out chunks, the dense
 // baseline for token-eliminating runs, and a fresh trainer; then the run resumes when asked to.
 import type { EngineEvent } from '../events';
-import type { LoraConfig } from '../model/lora';
+import { parseAdapterConfig, type LoraConfig } from '../model/lora';
 import type { Model } from '../model/model';
+import { readSafetensors } from '../model/safetensors';
 import type { TextTokenizer } from '../model/tokenizer';
 import type { TrainSettings } from '../settings';
 import type { Sparsity } from '../sparsity/selectors';
@@ -14,11 +15,18 @@ import { measureBaseline } from './baseline';
 import { datasetHash, type ModelIdentity } from './checkpoint';
 import { heldoutChunks } from './evaluate';
 import { RunControl, TrainingRun } from './loop';
-import type { HeldOut, RunOptions } from './options';
+import type { AdapterFiles, HeldOut, RunOptions } from './options';
 
 /** What a checkpoint must match to continue on a model. */
 export function modelIdentity(m: Model): ModelIdentity {
   return { architecture: m.config.architecture, parameters: m.parameterCount, layers: m.config.layers, vocabSize: m.config.vocabSize };
+}
+
+/** A trainer with a given PEFT adapter's factors, or fresh ones of this LoRA. */
+export async function trainerOf(dm: DeviceModel, adapter: AdapterFiles | undefined, lora: LoraConfig, seed = 0): Promise<Trainer> {
+  const cfg = adapter ? parseAdapterConfig(adapter.config) : lora;
+  const tensors = adapter ? readSafetensors(adapter.weights, 'adapter_model.safetensors') : undefined;
+  return Trainer.create(dm, dm.model, cfg, { seed, adapter: tensors });
 }
 
 export interface RunStart {

@@ -7,7 +7,9 @@ import type { TrainSettings } from '../settings';
 import { DENSE, type LayerProbe, type TokenSelector } from '../train/selection';
 import { blockCount, blocksToRows, type KeepSpec } from './blocks';
 import { columnScores, oracleTiles } from './oracle';
-import { artifactPolicy, keptBlocks, parsePolicy, type LayerPolicy } from './policy';
+import { keptBlocks, type LayerPolicy } from './policy';
+import type { PolicyFile } from './policy-file';
+import { runPolicy } from './run-policy';
 import { normWeights, recall, type DevicePredictors } from './predictor';
 
 /** How layers choose their tokens: all of them, blocks forced per layer, the oracle or the predictors with a policy. */
@@ -35,16 +37,20 @@ export interface Selector extends TokenSelector {
   readonly last: SelectionRecord | null;
 }
 
-/** The sparsity these settings ask for (or blocks forced per layer); lemo needs the predictors on the device. */
-export function sparsityOf(s: TrainSettings, layers: number, predictors?: DevicePredictors, keep?: KeepSpec): Sparsity {
+/**
+ * The sparsity these settings ask for (or blocks forced per layer), under the policy runPolicy
+ * picks (the model's policy file when the settings give none); lemo needs the predictors on the device.
+ */
+export function sparsityOf(s: TrainSettings, layers: number, from: { predictors?: DevicePredictors; keep?: KeepSpec; modelPolicy?: PolicyFile | null } = {}): Sparsity {
+  const { predictors, keep } = from;
   if (keep) return { mode: 'keep', spec: keep, mlpKeep: s.mlpKeep ?? undefined };
   if (s.sparsity === 'dense') return { mode: 'dense' };
-  const policy = s.policy ? parsePolicy(s.policy, layers) : artifactPolicy(layers, s.keepRatio);
+  const { policy, block } = runPolicy(s, layers, from.modelPolicy ?? null);
   if (s.sparsity === 'lemo') {
     if (!predictors) throw new UserError('The lemo mode needs pattern predictors: load a predictors file, or train them first (lemo predictors train).');
     return { mode: 'lemo', predictors, policy, mlpKeep: s.mlpKeep ?? undefined };
   }
-  return { mode: 'oracle', block: s.block, policy, mlpKeep: s.mlpKeep ?? undefined };
+  return { mode: 'oracle', block, policy, mlpKeep: s.mlpKeep ?? undefined };
 }
 
 /** The selector of a sparsity, for a model of `layers` layers. */

@@ -5,6 +5,7 @@ import { useStudio } from '../store';
 import { loadModelFolder } from '../controller';
 import { droppedFiles } from '../lib/model-folder';
 import { fmtBytes, fmtCount } from '../lib/format';
+import { policyText } from '../lib/sparsity-note';
 
 export function ModelCard() {
   const model = useStudio((s) => s.model);
@@ -38,6 +39,10 @@ export function ModelCard() {
             {predictors
               ? <>{fmtCount(predictors.parameters)} parameters, blocks of {predictors.block} <span className="muted">{fmtBytes(predictors.bytes)}</span></>
               : <span className="muted">none ({predictorsNote})</span>}
+          </dd>
+          <dt>keep policy</dt>
+          <dd data-testid="model-policy" data-loaded={!!model.policy}>
+            {model.policy ? policyText(model.policy) : <span className="muted">the paper’s (no policy.json)</span>}
           </dd>
         </dl>
       ) : <p className="muted">loading…</p>}

@@ -16,6 +16,10 @@ export function SettingsCard() {
   const predictorsNote = useStudio((s) => s.predictorsNote);
   const dense = settings.sparsity === 'dense';
   const lemo = settings.sparsity === 'lemo';
+  // The model folder's policy.json is the run's policy, with its block (sparsity/run-policy.ts).
+  const modelPolicy = useStudio((s) => s.model?.policy ?? null);
+  const policyName = modelPolicy ? 'LeMo, the model’s policy.json' : 'LeMo, the paper’s policy';
+  const blockFixed = lemo && predictors ? { value: predictors.block } : modelPolicy ? { value: modelPolicy.block } : {};
   const num = (key: NumberKey, disabled = false) => ({
     value: settings[key] ?? 0,
     disabled: busy || disabled,
@@ -36,8 +40,8 @@ export function SettingsCard() {
       <Field
         label="Token elimination"
         hint={predictors
-          ? 'LeMo, the paper’s policy. lemo: learned predictors pick each layer’s blocks; oracle: exact attention scores pick them; dense keeps every token'
-          : `LeMo, the paper’s policy. oracle: exact attention scores pick each layer’s blocks; dense keeps every token. lemo needs predictors: ${predictorsNote}`}
+          ? `${policyName}. lemo: learned predictors pick each layer’s blocks; oracle: exact attention scores pick them; dense keeps every token`
+          : `${policyName}. oracle: exact attention scores pick each layer’s blocks; dense keeps every token. lemo needs predictors: ${predictorsNote}`}
       >
         <select
           data-testid="sparsity-select"
@@ -50,10 +54,10 @@ export function SettingsCard() {
           <option value="dense">dense</option>
         </select>
       </Field>
-      <Field label="Block / keep ratio" hint={lemo && predictors ? `the predictors' blocks (${predictors.block} tokens); share of blocks the sparse layers keep` : 'tokens per block; share of blocks the sparse layers keep'}>
+      <Field label="Block / keep ratio" hint={lemo && predictors ? `the predictors' blocks (${predictors.block} tokens); ${modelPolicy ? 'the model’s policy.json sets what each layer keeps' : 'share of blocks the sparse layers keep'}` : modelPolicy ? `the model’s policy.json sets both (blocks of ${modelPolicy.block})` : 'tokens per block; share of blocks the sparse layers keep'}>
         <span className="pair">
-          <input data-testid="block" min={1} {...num('block', dense || lemo)} {...(lemo && predictors ? { value: predictors.block } : {})} />
-          <input data-testid="keep-ratio" min={0.05} max={1} step={0.05} {...num('keepRatio', dense)} />
+          <input data-testid="block" min={1} {...num('block', dense || lemo || !!modelPolicy)} {...blockFixed} />
+          <input data-testid="keep-ratio" min={0.05} max={1} step={0.05} {...num('keepRatio', dense || !!modelPolicy)} />
         </span>
       </Field>
       {lemo && (

@@ -17,6 +17,12 @@ describe('a model folder from the files the page received', () => {
     expect(r.tokenizer.webkitRelativePath).toBe('m/tokenizer.json');
     expect(r.predictors?.name).toBe('predictors.safetensors');
     expect(r.tokenizerConfig).toBeNull();
+    expect(r.policy).toBeNull();
+  });
+
+  it('takes the folder\'s policy.json, its default keep policy, when it has one', () => {
+    const r = modelFolder(['m/config.json', 'm/model.safetensors', 'm/tokenizer.json', 'm/policy.json'].map(file));
+    expect(typeof r === 'object' && r.policy?.name).toBe('policy.json');
   });
 
   it('says which files are missing, and what to do about a PyTorch checkpoint', () => {

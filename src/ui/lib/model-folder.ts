@@ -9,6 +9,8 @@ export interface ModelFolder {
   tokenizer: File;
   tokenizerConfig: File | null;
   predictors: File | null;
+  /** policy.json: the model's default keep policy (optional; the engine validates it). */
+  policy: File | null;
 }
 
 const REQUIRED = ['config.json', 'model.safetensors', 'tokenizer.json'] as const;
@@ -41,6 +43,7 @@ export function modelFolder(files: readonly File[], fallbackName = 'the dropped 
     tokenizer: byName.get('tokenizer.json')!,
     tokenizerConfig: byName.get('tokenizer_config.json') ?? null,
     predictors: byName.get('predictors.safetensors') ?? null,
+    policy: byName.get('policy.json') ?? null,
   };
 }
 

@@ -1,5 +1,14 @@
 // What the per-layer panels say when they have no selection to draw.
+import type { PolicyFile } from '../../engine';
 import type { StudioState } from '../store';
+
+/** The model's policy.json in a line: how many layers eliminate, by what, at which block. */
+export function policyText(p: PolicyFile): string {
+  const sparse = p.policy.filter((e) => e !== null);
+  const kind = sparse.every((e) => typeof e === 'object') ? 'thresholds' : sparse.every((e) => typeof e === 'number') ? 'keep ratios' : 'thresholds and keep ratios';
+  const tuned = p.tuned ? `, tuned${p.ctx ? ` at ${p.ctx} tokens` : ''}` : '';
+  return `policy.json: ${sparse.length} of ${p.policy.length} layers eliminate (${kind}), blocks of ${p.block}${tuned}`;
+}
 
 export const DENSE_NOTE = 'dense run: every layer keeps every token';
 
