@@ -33,13 +33,14 @@ test('one click fine-tunes the default model and the loss chart fills', async ({
   expect(errors).toEqual([]);
 });
 
-test('Start on a fresh page with the default settings: every dashboard moves', async ({ page }) => {
+test('Start on a fresh page with the default settings: the default model trains in lemo mode, below its dense baseline', async ({ page }) => {
   const errors = collectErrors(page);
-  await openStudio(page);
+  await openStudio(page, 'wasm', 'lemo-books');
   // The default data's tokens are counted before any run.
   const count = page.getByTestId('dataset-count');
   await expect(count).toHaveAttribute('data-tokens', /^\d+$/);
   expect(Number(await count.getAttribute('data-tokens'))).toBeGreaterThan(100_000);
+  await expect(page.getByTestId('ctx')).toHaveValue('2048');
   const t0 = Date.now();
   await page.getByTestId('start').click();
   await expect(page.getByTestId('loss-values').locator('li').first()).toBeAttached();
@@ -47,14 +48,19 @@ test('Start on a fresh page with the default settings: every dashboard moves', a
   await expect(page.getByTestId('memory-steps').locator('li').first()).toBeAttached();
   await expect(page.getByTestId('sparsity-values').locator('li').first()).toBeAttached();
   const allThree = Date.now() - t0;
-  await expect(page.getByTestId('eval-values').locator('li').first()).toBeAttached();
-  const heldout = Date.now() - t0;
-  console.log(`first dashboard update after Start: loss ${firstLoss} ms, loss+memory+layers ${allThree} ms, first held-out perplexity ${heldout} ms`);
+  const body = page.getByTestId('memory-chart').locator('.memory-body');
+  await expect(body).toHaveAttribute('data-baseline', /^\d+/);
+  const peak = Number(await body.getAttribute('data-peak'));
+  const baseline = Number(await body.getAttribute('data-baseline'));
+  console.log(`first dashboard update after Start: loss ${firstLoss} ms, loss+memory+layers ${allThree} ms; peak ${peak} B against the dense baseline ${baseline} B (${(100 * (1 - peak / baseline)).toFixed(1)}% below)`);
   const [l] = await losses(page);
   expect(l).toBeGreaterThan(0);
   expect(l).toBeLessThan(Math.log(8192));
   expect((await memorySteps(page))[0].activationsMax).toBeGreaterThan(0);
-  expect((await sparsityLayers(page)).filter((r) => !r.dense).length).toBe(2);
+  // The model's policy.json eliminates in layers 5-8 and keeps the others dense.
+  const layers = await sparsityLayers(page);
+  expect(layers.map((r) => r.dense)).toEqual([true, true, true, true, true, false, false, false, false, true]);
+  expect(peak).toBeLessThan(baseline);
   await page.getByTestId('stop').click();
   await expect(page.getByTestId('run-state')).toHaveText('stopped');
   expect(errors).toEqual([]);

@@ -32,7 +32,7 @@ def main() -> None:
     tok = build(texts, args.vocab_size)
     assert tok.get_vocab_size() == args.vocab_size and tok.token_to_id(EOT) == 0
     args.out.mkdir(parents=True, exist_ok=True)
-    tok.save(str(args.out / "tokenizer.json"), pretty=True)
+    tok.save(str(args.out / "tokenizer.json"), pretty=False)
     cfg = {"tokenizer_class": "PreTrainedTokenizerFast", "bos_token": EOT, "eos_token": EOT, "unk_token": EOT,
            "pad_token": EOT, "add_bos_token": False, "add_eos_token": False, "clean_up_tokenization_spaces": False}
     (args.out / "tokenizer_config.json").write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")

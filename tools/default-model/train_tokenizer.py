@@ -43,7 +43,7 @@ def main() -> None:
     assert tok.get_vocab_size() == args.vocab_size, tok.get_vocab_size()
     assert tok.token_to_id(EOT) == 0
     args.out.mkdir(parents=True, exist_ok=True)
-    tok.save(str(args.out / "tokenizer.json"), pretty=True)
+    tok.save(str(args.out / "tokenizer.json"), pretty=False)
 
     cfg = {
         "tokenizer_class": "PreTrainedTokenizerFast",
