@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, type Model } from '../src/engine/model/model';
 import { loadTokenizer } from '../src/engine/model/tokenizer';
 import { loraConfig } from '../src/engine/model/lora';
-import { parseDataset, windows } from '../src/engine/train/data';
+import { decodeDataset, parseDataset, windows } from '../src/engine/train/data';
 import { Trainer } from '../src/engine/train/trainer';
 import { blocksToRows } from '../src/engine/sparsity/blocks';
 import type { LayerPolicy } from '../src/engine/sparsity/policy';
@@ -24,7 +24,7 @@ import { readModelDir } from '../src/cli/files';
 import { nodeRuntime } from './helpers/runtime';
 
 const MODEL = 'public/models/lemo-tiny';
-const DATA = 'public/data/sotu-long/train.jsonl';
+const DATA = 'public/data/books-long/train.jsonl.gz';
 const CTX = 256;
 const BLOCK = 32;
 const json = (p: string) => JSON.parse(readFileSync(p, 'utf8'));
@@ -34,7 +34,7 @@ let cal: number[][];
 beforeAll(() => {
   model = loadModel(readModelDir(MODEL));
   const tok = loadTokenizer(json(join(MODEL, 'tokenizer.json')), json(join(MODEL, 'tokenizer_config.json')));
-  const docs = parseDataset('train.jsonl', readFileSync(DATA, 'utf8')).slice(0, 8);
+  const docs = parseDataset('train.jsonl.gz', decodeDataset('train.jsonl.gz', readFileSync(DATA))).slice(0, 8);
   cal = calibrationWindows(windows(docs.map((d) => tok.encode(d.text)), CTX), 2);
 });
 
