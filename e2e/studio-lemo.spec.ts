@@ -12,10 +12,10 @@ import { losses, openStudio, setUpRun, SMALL_RUN, sparsityLayers } from './helpe
 
 const DEFAULT_PREDICTORS = 'public/models/lemo-tiny/predictors.safetensors';
 
-/** Predictors for the default model, trained briefly by the `lemo` command (blocks of 16). */
+/** Predictors for the small test model, trained briefly by the `lemo` command (blocks of 16). */
 function trainPredictors(): string {
   const out = join(mkdtempSync(join(tmpdir(), 'lemo-pred-')), 'predictors.safetensors');
-  execFileSync('node', ['bin/lemo.js', 'predictors', 'train', '--ctx', '128', '--steps', '3', '--block', '16', '--out', out], { stdio: 'pipe' });
+  execFileSync('node', ['bin/lemo.js', 'predictors', 'train', '--model', 'public/models/lemo-tiny', '--ctx', '128', '--steps', '3', '--block', '16', '--out', out], { stdio: 'pipe' });
   return out;
 }
 

@@ -4,7 +4,7 @@ import { test, expect } from '@playwright/test';
 import { collectErrors } from './helpers/console';
 import { evals, losses, memorySteps, openStudio, sparsityLayers } from './helpers/studio';
 
-test('one click fine-tunes the default model and the loss chart fills', async ({ page }) => {
+test('one click fine-tunes the small test model and the loss chart fills', async ({ page }) => {
   const errors = collectErrors(page);
   await page.goto('/?model=lemo-tiny');
   await expect(page.getByTestId('model-name')).toHaveText('lemo-tiny');
