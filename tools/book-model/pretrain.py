@@ -39,6 +39,8 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from llama import Config, Llama, forward_eliminating, forward_train_eliminating, save_hf  # noqa: E402
+sys.path.append(str(Path(__file__).resolve().parent.parent / "default-model"))
+from train import lr_at  # noqa: E402  (lemo-tiny's schedule: linear warm-up, cosine to final_frac)
 
 EOT = "<|endoftext|>"
 
@@ -69,13 +71,6 @@ def heldout_docs(path, tok):
     with gzip.open(path, "rt", encoding="utf-8") as f:
         docs = [json.loads(l)["text"] for l in f if l.strip()]
     return [tok.encode(d, add_special_tokens=False).ids for d in docs]
-
-
-def lr_at(step, total, warmup, peak, final_frac):
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    t = (step - warmup) / max(1, total - warmup)
-    return peak * (final_frac + (1 - final_frac) * 0.5 * (1 + math.cos(math.pi * t)))
 
 
 @torch.no_grad()
