@@ -234,14 +234,25 @@ describe('the run\'s policy: given, else the model\'s policy.json, else the arti
   const s = { ...DEFAULT_SETTINGS, sparsity: 'oracle' as const };
 
   it('picks in that order, the model\'s with its block', () => {
-    expect(runPolicy({ ...s, policy: [null, null, null, null, null, 0.25] }, 6, file)).toEqual({ policy: [...Array(5).fill({ kind: 'dense' }), { kind: 'ratio', keep: 0.25 }], block: 32, source: 'settings' });
-    expect(runPolicy(s, 6, file)).toEqual({ policy: policyOfFile(file, 6), block: 64, source: 'model' });
-    expect(runPolicy(s, 6, null)).toEqual({ policy: artifactPolicy(6, s.keepRatio), block: 32, source: 'artifact' });
+    expect(runPolicy({ ...s, policy: [null, null, null, null, null, 0.25] }, 6, file)).toEqual({ policy: [...Array(5).fill({ kind: 'dense' }), { kind: 'ratio', keep: 0.25 }], block: 32, source: 'settings', mlpKeep: null });
+    expect(runPolicy(s, 6, file)).toEqual({ policy: policyOfFile(file, 6), block: 64, source: 'model', mlpKeep: null });
+    expect(runPolicy(s, 6, null)).toEqual({ policy: artifactPolicy(6, s.keepRatio), block: 32, source: 'artifact', mlpKeep: null });
     expect(sparsityOf(s, 6, { modelPolicy: file })).toEqual({ mode: 'oracle', block: 64, policy: policyOfFile(file, 6), mlpKeep: undefined });
   });
 
+  it('the MLP channel share: the settings\' when given (1: every channel), else the file\'s with its policy', () => {
+    const withShare = parsePolicyFile({ block: 64, policy: file.policy, mlpKeep: 0.2 }, 'policy.json', 6);
+    expect(runPolicy(s, 6, withShare).mlpKeep).toBe(0.2);
+    expect(runPolicy({ ...s, mlpKeep: 0.5 }, 6, withShare).mlpKeep).toBe(0.5);
+    expect(runPolicy({ ...s, mlpKeep: 1 }, 6, withShare).mlpKeep).toBeNull();
+    expect(runPolicy({ ...s, policy: [null, null, null, null, null, 0.25] }, 6, withShare).mlpKeep).toBeNull();
+    expect(sparsityOf(s, 6, { modelPolicy: withShare })).toMatchObject({ mode: 'oracle', mlpKeep: 0.2 });
+    expect(pinnedSettings(s, 6, withShare).mlpKeep).toBe(0.2);
+    expect(() => parsePolicyFile({ block: 64, policy: file.policy, mlpKeep: 0 }, 'policy.json', 6)).toThrow(/mlpKeep/);
+  });
+
   it('a run records the policy it ran with: the model\'s is written into its settings', () => {
-    expect(pinnedSettings(s, 6, file)).toEqual({ ...s, policy: file.policy, block: 64 });
+    expect(pinnedSettings(s, 6, file)).toEqual({ ...s, policy: file.policy, block: 64, mlpKeep: null });
     expect(pinnedSettings(s, 6, null)).toBe(s);
     expect(pinnedSettings({ ...s, sparsity: 'dense' }, 6, file).policy).toBeNull();
   });

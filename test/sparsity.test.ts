@@ -40,9 +40,9 @@ describe('forced keep sets', () => {
     const rt = await nodeRuntime();
     const f = readFixture('test/fixtures/golden/gpt2');
     const spec = { block: 4, layers: [[0, 2, 3], [1, 3]] };
-    const run = async (mlpKeep?: number) => {
+    const run = async (mlpKeep?: number, layers: (number[] | null)[] = spec.layers) => {
       const t = await Trainer.create(rt, f.model, f.lora, { adapter: f.adapter });
-      const selector = selectorFor({ mode: 'keep', spec, mlpKeep }, 2);
+      const selector = selectorFor({ mode: 'keep', spec: { block: spec.block, layers }, mlpKeep }, 2);
       rt.memory.resetPeaks();
       const r = await t.lossAndGrads(f.ids, selector);
       const grads = new Map<string, Float32Array>();
@@ -59,6 +59,12 @@ describe('forced keep sets', () => {
     const q0 = 'base_model.model.transformer.h.0.attn.c_attn.lora_A.weight';
     expect(relErr(fifth.grads.get(q0)!, exact.grads.get(q0)!)).toBeGreaterThan(1e-3);
     expect(fifth.saved).toBeLessThan(exact.saved);
+    // In every layer, token-eliminating or not: with no row left out, only the MLP's saved values shrink.
+    const dense = await run(undefined, [null, null]);
+    const denseFifth = await run(0.2, [null, null]);
+    expect(Math.abs(denseFifth.loss - dense.loss) / dense.loss).toBeLessThan(1e-6);
+    expect(relErr(denseFifth.grads.get(q0)!, dense.grads.get(q0)!)).toBeGreaterThan(1e-3);
+    expect(denseFifth.saved).toBeLessThan(dense.saved);
   });
 
   const SPARSE = 'test/fixtures/golden-sparse';

@@ -18,7 +18,7 @@ const backend = () => new Option('--backend <name>', 'node: onnxruntime-node (na
 function sparsityOptions(c: Command): void {
   c.option('--block <n>', 'tokens per block (without --policy, the model\'s policy.json\'s when it has one)', String(D.block))
     .option('--policy <json|file>', 'per layer: null (dense), a keep ratio, or {"threshold": x}, or a policy file; default: policy.json in the model folder, else the paper artifact\'s')
-    .option('--mlp-keep <x>', 'MLP channel sparsity in token-eliminating layers: share of channels the backward keeps (e.g. 0.2)')
+    .option('--mlp-keep <x>', 'MLP channel sparsity in every layer of a sparse run: share of channels the backward keeps (e.g. 0.2; 1: all); default: the model policy.json\'s')
     .option('--predictors <file>', 'pattern predictors for the lemo mode (default: predictors.safetensors in the model folder)')
     .hook('preAction', blockGiven);
 }

@@ -57,24 +57,26 @@ export interface ModelAt {
  * with its block (runPolicy), which is said on stderr; an explicit --block keeps that policy at
  * the block given.
  */
-export function policySettings(flags: SparsityFlags, model: ModelAt, layers: number): Pick<TrainSettings, 'policy' | 'block'> & { run: RunPolicy } {
-  const s = { policy: flags.policy ? (policyJson(flags.policy) as TrainSettings['policy']) : null, block: flags.block === undefined ? DEFAULT_SETTINGS.block : int(flags.block, 'block') };
+export function policySettings(flags: SparsityFlags, model: ModelAt, layers: number): Pick<TrainSettings, 'policy' | 'block' | 'mlpKeep'> & { run: RunPolicy } {
+  const mlpKeep = flags.mlpKeep === undefined ? null : Number(flags.mlpKeep);
+  const s = { policy: flags.policy ? (policyJson(flags.policy) as TrainSettings['policy']) : null, block: flags.block === undefined ? DEFAULT_SETTINGS.block : int(flags.block, 'block'), mlpKeep };
   const run = runPolicy({ ...s, keepRatio: DEFAULT_SETTINGS.keepRatio }, layers, model.policy ?? null);
   if (run.source !== 'model') return { ...s, run };
   const path = join(model.dir, POLICY_FILE);
+  const mlp = run.mlpKeep === null ? '' : ` (the backward keeps ${run.mlpKeep} of the MLP channels)`;
   if (!flags.blockGiven) {
-    process.stderr.write(`policy: ${path}\n`);
+    process.stderr.write(`policy: ${path}${mlp}\n`);
     return { ...s, run };
   }
-  process.stderr.write(`policy: ${path}${s.block === run.block ? '' : ` (tuned at block ${run.block}; this run uses --block ${s.block})`}\n`);
-  return { policy: model.policy!.policy, block: s.block, run: { ...run, block: s.block } };
+  process.stderr.write(`policy: ${path}${s.block === run.block ? '' : ` (tuned at block ${run.block}; this run uses --block ${s.block})`}${mlp}\n`);
+  return { policy: model.policy!.policy, block: s.block, mlpKeep: run.mlpKeep, run: { ...run, block: s.block } };
 }
 
 /** The settings these flags give a mode. */
 export function settingsFrom(flags: SparsityFlags, mode: string, model: ModelAt, layers: number): TrainSettings {
   if (!['dense', 'oracle', 'lemo'].includes(mode)) throw new UserError(`--sparsity must be dense, oracle or lemo, got "${mode}".`);
-  const { policy, block } = mode === 'dense' ? { policy: null, block: DEFAULT_SETTINGS.block } : policySettings(flags, model, layers);
-  return { ...DEFAULT_SETTINGS, sparsity: mode as TrainSettings['sparsity'], block, policy, mlpKeep: flags.mlpKeep === undefined ? null : Number(flags.mlpKeep) };
+  const { policy, block, mlpKeep } = mode === 'dense' ? { policy: null, block: DEFAULT_SETTINGS.block, mlpKeep: null } : policySettings(flags, model, layers);
+  return { ...DEFAULT_SETTINGS, sparsity: mode as TrainSettings['sparsity'], block, policy, mlpKeep };
 }
 
 /** The sparsity of a mode under these flags (--keep forces blocks), with the lemo mode's predictors loaded. */

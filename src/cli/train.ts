@@ -68,7 +68,7 @@ export async function trainCommand(o: TrainOptions, modeDefaulted = false): Prom
     sparsity,
     block: policy?.block ?? int(o.block ?? String(DEFAULT_SETTINGS.block), 'block'),
     policy: policy?.policy ?? null,
-    mlpKeep: num(o.mlpKeep, 'mlp-keep') ?? null,
+    mlpKeep: policy?.mlpKeep ?? num(o.mlpKeep, 'mlp-keep') ?? null,
     recallEvery: o.recallEvery ? int(o.recallEvery, 'recall-every', 0) : 0,
   };
   if (settings.sparsity === 'lemo' && modeDefaulted && !o.predictors && !existsSync(join(files.model, 'predictors.safetensors'))) {

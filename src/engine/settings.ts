@@ -61,7 +61,10 @@ export const trainSettingsSchema = z.object({
   keepRatio: z.number().default(0.4),
   /** Per layer: null (dense), a keep ratio or {"threshold": x}; replaces the paper's default when given. */
   policy: z.array(z.union([z.number(), z.null(), z.object({ threshold: z.number() })])).nullable().default(null),
-  /** Share of MLP channels the backward keeps in token-eliminating layers; null: all. */
+  /**
+   * Share of MLP channels the backward keeps, in every layer of a sparse run (1: all); null: the
+   * model's policy file's share when its policy is used, else all.
+   */
   mlpKeep: z.number().nullable().default(null),
   /** Write a checkpoint every this many steps (0: never), where the shell keeps them. */
   checkpointEvery: z.number().default(5),

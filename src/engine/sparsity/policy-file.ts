@@ -26,6 +26,8 @@ const fileSchema = z.strictObject({
   /** Context length of the calibration windows (null: not recorded). */
   ctx: z.number().int().positive().nullable().default(null),
   policy: z.array(entrySchema).min(1),
+  /** Share of MLP channels the backward keeps in every layer (LEMO.md 2); absent or null: all. */
+  mlpKeep: z.number().gt(0).lte(1).nullable().optional(),
   tuned: tunedSchema.optional(),
 });
 

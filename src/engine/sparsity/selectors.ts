@@ -45,12 +45,12 @@ export function sparsityOf(s: TrainSettings, layers: number, from: { predictors?
   const { predictors, keep } = from;
   if (keep) return { mode: 'keep', spec: keep, mlpKeep: s.mlpKeep ?? undefined };
   if (s.sparsity === 'dense') return { mode: 'dense' };
-  const { policy, block } = runPolicy(s, layers, from.modelPolicy ?? null);
+  const { policy, block, mlpKeep } = runPolicy(s, layers, from.modelPolicy ?? null);
   if (s.sparsity === 'lemo') {
     if (!predictors) throw new UserError('The lemo mode needs pattern predictors: load a predictors file, or train them first (lemo predictors train).');
-    return { mode: 'lemo', predictors, policy, mlpKeep: s.mlpKeep ?? undefined };
+    return { mode: 'lemo', predictors, policy, mlpKeep: mlpKeep ?? undefined };
   }
-  return { mode: 'oracle', block, policy, mlpKeep: s.mlpKeep ?? undefined };
+  return { mode: 'oracle', block, policy, mlpKeep: mlpKeep ?? undefined };
 }
 
 /** The selector of a sparsity, for a model of `layers` layers. */
@@ -67,7 +67,7 @@ class BlockSelector implements Selector {
 
   constructor(private readonly s: Sparse, private readonly layers: number) {
     if (s.mlpKeep !== undefined && !(s.mlpKeep > 0 && s.mlpKeep <= 1)) throw new UserError(`The MLP channel share must be in (0, 1], got ${s.mlpKeep}.`);
-    this.mlpKeep = s.mlpKeep ?? null;
+    this.mlpKeep = s.mlpKeep === undefined || s.mlpKeep === 1 ? null : s.mlpKeep;
     this.block = s.mode === 'keep' ? s.spec.block : s.mode === 'lemo' ? s.predictors.block : s.block;
     if (s.mode === 'lemo' && s.predictors.set.config.layers.length !== layers) throw new UserError(`The predictors cover ${s.predictors.set.config.layers.length} layers; the model has ${layers}.`);
   }

@@ -146,8 +146,8 @@ export class Trainer implements LayerProbe {
     return given.data;
   }
 
-  private graphsFor(layer: number, sparse: boolean, mlpKeepOf: number | null): LayerGraphs {
-    const mlpKeep = sparse ? mlpKeepOf : null;
+  /** Layer graphs, dense or token-eliminating; MLP channel sparsity (when the selector asks) in every layer. */
+  private graphsFor(layer: number, sparse: boolean, mlpKeep: number | null): LayerGraphs {
     const key = `${sparse}:${mlpKeep}:${[...this.targeted[layer]].sort().join(',')}`;
     let g = this.layerGraphCache.get(key);
     if (!g) {
@@ -166,7 +166,7 @@ export class Trainer implements LayerProbe {
   /** MLP channel sparsity needs the MLP projections frozen. */
   private checkSelector(selector: TokenSelector): void {
     if (selector.mlpKeep !== null && this.targeted.some((t) => [...t].some((m) => m.startsWith('mlp.')))) {
-      throw new UserError('MLP channel sparsity needs the MLP projections frozen; drop them from the LoRA target modules.');
+      throw new UserError('MLP channel sparsity needs the MLP projections frozen: drop them from the LoRA target modules, or keep every MLP channel (--mlp-keep 1).');
     }
   }
 
