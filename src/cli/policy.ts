@@ -1,10 +1,10 @@
 // lemo policy tune: per-layer elimination thresholds tuned on calibration windows, written as a
 // policy file (policy.json in a model folder is then that model's default policy, sparsity/run-policy.ts).
-import { dirname, resolve } from 'node:path';
-import { parsePolicy, policyEntry, policyFileJson, UserError, type LayerPolicy, type LayerTuning, type PolicyFile, type TuneProgress } from '../engine/node';
-import { ensureDir, readAdapterDir, writeFile } from './files';
+import { dirname, join, resolve } from 'node:path';
+import { DEFAULT_SETTINGS, parsePolicy, parsePolicyFile, policyEntry, policyFileJson, UserError, type LayerPolicy, type LayerTuning, type PolicyFile, type TuneProgress } from '../engine/node';
+import { ensureDir, POLICY_FILE, readAdapterDir, readJson, writeFile } from './files';
 import { DEFAULT_DATA_FILE, int, num, openSession, readDataset } from './session';
-import { policyJson } from './sparsity-options';
+import { loadPredictors, policyJson } from './sparsity-options';
 
 export interface PolicyTuneOptions {
   model: string;
@@ -74,4 +74,46 @@ export async function policyTuneCommand(o: PolicyTuneOptions): Promise<void> {
   writeFile(o.out, policyFileJson(file));
   process.stderr.write(`wrote ${o.out}: ${JSON.stringify(file.policy)}; loss ${r.loss.toFixed(5)} (${rel(r.loss, r.denseLoss)} over dense) after ${r.forwards} forwards in ${seconds.toFixed(1)} s\n`);
   process.stdout.write(`${JSON.stringify({ out: o.out, policy: file.policy, denseLoss: r.denseLoss, loss: r.loss, layers: r.layers.map(summary), forwards: r.forwards, seconds })}\n`);
+}
+
+export interface PolicyCalibrateOptions {
+  model: string;
+  predictors?: string;
+  policy?: string;
+  data?: string;
+  ctx?: string;
+  windows: string;
+  recall: string;
+  out: string;
+  threads: string;
+  backend: string;
+}
+
+/** lemo policy calibrate: each threshold layer's factor for the predictors' scores, written into the policy file. */
+export async function policyCalibrateCommand(o: PolicyCalibrateOptions): Promise<void> {
+  const started = Date.now();
+  const target = num(o.recall, 'recall')!;
+  if (!(target > 0 && target <= 1)) throw new UserError(`--recall must be in (0, 1], got ${o.recall}.`);
+  const { session, summary } = await openSession(o.model, o, { policy: true });
+  const source = o.policy ?? join(o.model, POLICY_FILE);
+  const file = o.policy ? parsePolicyFile(readJson(o.policy, 'policy file'), o.policy, summary.layers) : summary.policy;
+  if (!file) throw new UserError(`${source} not found: give --policy FILE (a policy file with thresholds, as \`lemo policy tune\` writes).`);
+  const layers = parsePolicy(file.policy, summary.layers);
+  if (!layers.some((p) => p.kind === 'threshold')) throw new UserError(`${source} has no threshold layer to calibrate.`);
+  const { path, summary: p } = loadPredictors(o, o.model, session);
+  if (p.block !== file.block) throw new UserError(`The predictors work on blocks of ${p.block} tokens but ${source} was made at ${file.block}.`);
+  const ctx = o.ctx ? int(o.ctx, 'ctx', 2) : file.ctx ?? DEFAULT_SETTINGS.ctx;
+  const data = o.data ?? DEFAULT_DATA_FILE;
+  const windowCount = int(o.windows, 'windows');
+  process.stderr.write(`policy calibrate: ${source} with ${path}, recall ${target}, ${windowCount} windows of ${ctx} tokens from ${data}\n`);
+  const r = await session.calibratePolicy(readDataset(data), ctx, windowCount, layers, target);
+  for (const c of r.layers) {
+    process.stderr.write(`layer ${c.layer}: threshold ${c.factor} → predicted ${c.predicted}: recall ${pct(c.recall)}, kept ${pct(c.kept)} (oracle ${pct(c.oracleKept)})\n`);
+  }
+  const out: PolicyFile = { ...file, policy: r.policy.map(policyEntry), calibrated: { data, windows: windowCount, recall: target, predictors: path, layers: r.layers.map((c) => ({ ...c })) } };
+  ensureDir(dirname(resolve(o.out)));
+  writeFile(o.out, policyFileJson(out));
+  const seconds = (Date.now() - started) / 1000;
+  process.stderr.write(`wrote ${o.out} in ${seconds.toFixed(1)} s\n`);
+  process.stdout.write(`${JSON.stringify({ out: o.out, policy: out.policy, layers: r.layers, seconds })}\n`);
 }

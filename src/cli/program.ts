@@ -1,6 +1,6 @@
 // `lemo`'s commands and options; their defaults are the settings module's.
 import { Command, Option } from 'commander';
-import { BENCH_DEFAULTS, DEFAULT_SETTINGS, GRAD_DEFAULTS, POLICY_TUNE_DEFAULTS, PREDICTOR_DEFAULTS, SPARSITY_MODES } from '../engine/node';
+import { BENCH_DEFAULTS, CALIBRATE_DEFAULTS, DEFAULT_SETTINGS, GRAD_DEFAULTS, POLICY_TUNE_DEFAULTS, PREDICTOR_DEFAULTS, SPARSITY_MODES } from '../engine/node';
 import { gradCommand } from './grad';
 import { trainCommand } from './train';
 import { evalCommand } from './evaluate';
@@ -8,7 +8,7 @@ import { DEFAULT_MODEL_DIR } from './session';
 import { benchCommand } from './bench';
 import { exportCommand } from './export';
 import { predictorsEvalCommand, predictorsTrainCommand } from './predictors';
-import { policyTuneCommand } from './policy';
+import { policyCalibrateCommand, policyTuneCommand } from './policy';
 
 const threads = () => new Option('--threads <n>', 'CPU threads for onnxruntime').default('1');
 const memoryBudget = () => new Option('--memory-budget <GiB>', 'memory the model may take; a model predicted (from its header) to need more is refused before loading (default: this machine\'s memory)');
@@ -191,3 +191,17 @@ policy
   .addOption(threads())
   .addOption(backend())
   .action(policyTuneCommand);
+policy
+  .command('calibrate')
+  .description('Calibrates a threshold policy to the predictors: per threshold layer, the largest factor on the predictors\' block scores whose kept blocks hold the given share (recall) of those the oracle keeps under the layer\'s threshold, on calibration windows; writes the policy file with each layer\'s "predicted" factor, which the lemo mode uses.')
+  .option('--model <dir>', 'Hugging Face model folder', DEFAULT_MODEL_DIR)
+  .option('--predictors <file>', 'predictors file (default: predictors.safetensors in the model folder)')
+  .option('--policy <file>', 'policy file to calibrate (default: policy.json in the model folder)')
+  .option('--data <file>', 'calibration documents (default: the studio\'s default training set)')
+  .option('--ctx <n>', 'tokens per calibration window (default: the policy file\'s context)')
+  .option('--windows <n>', 'calibration windows, spread over the dataset', String(CALIBRATE_DEFAULTS.windows))
+  .option('--recall <x>', 'share of the oracle\'s kept blocks the predictors must keep, on average', String(CALIBRATE_DEFAULTS.recall))
+  .requiredOption('--out <file>', 'policy file to write (policy.json in a model folder makes it the model\'s default)')
+  .addOption(threads())
+  .addOption(backend())
+  .action(policyCalibrateCommand);

@@ -11,9 +11,11 @@ import type { Runtime } from './runtime/runtime';
 import { DEFAULT_SETTINGS, type TrainSettings } from './settings';
 import type { LayerPolicy } from './sparsity/policy';
 import { LoadedPredictors, type PredictorSummary } from './sparsity/loaded';
+import type { DevicePredictors } from './sparsity/predictor';
 import { predictorRecall, trainPredictors, type PredictorProgress, type PredictorTrainPlan } from './sparsity/predictor-train';
 import { parseKeepSpec } from './sparsity/blocks';
 import { selectorFor, sparsityOf, type Sparsity } from './sparsity/selectors';
+import { calibratePredicted } from './sparsity/policy-calibrate';
 import { calibrationWindows, tunePolicy, type TunePlan, type TuneProgress, type TuneResult } from './sparsity/policy-tune';
 import { modelPolicyOf, pinnedSettings, type PolicyFile } from './sparsity/run-policy';
 import { windows, type Document } from './train/data';
@@ -83,11 +85,14 @@ export class EngineSession {
 
   /** The loaded predictors' recall per layer on held-out windows of ctx tokens (see predictorRecall). */
   async predictorRecall(heldout: Document[], ctx: number, windowCount: number, policy: LayerPolicy[]): Promise<(number | null)[]> {
-    if (!this.predictors) throw new UserError('No predictors are loaded.');
-    const dp = await this.predictors.onDevice(this.rt, this.requireModel().config);
     const evalWindows = windows(this.tokenize(heldout), ctx).slice(0, windowCount);
     if (evalWindows.length === 0) throw new UserError(`No held-out document has ${ctx} tokens.`);
-    return this.withTrainer((trainer) => predictorRecall(trainer, dp, evalWindows, policy));
+    return this.withPredictors((trainer, dp) => predictorRecall(trainer, dp, evalWindows, policy));
+  }
+
+  /** A threshold policy calibrated to the loaded predictors on windows of ctx tokens (sparsity/policy-calibrate.ts). */
+  async calibratePolicy(docs: Document[], ctx: number, windowCount: number, policy: LayerPolicy[], target: number) {
+    return this.withPredictors((t, dp) => calibratePredicted(t, dp, calibrationWindows(windows(this.tokenize(docs), ctx), windowCount), policy, target));
   }
 
   /** Trains pattern predictors on the frozen base model (LEMO.md 3); they become this session's predictors. */
@@ -123,6 +128,12 @@ export class EngineSession {
   private requireModel(): Model {
     if (!this.model) throw new UserError('Load a model first.');
     return this.model;
+  }
+
+  private async withPredictors<T>(use: (t: Trainer, dp: DevicePredictors) => Promise<T>): Promise<T> {
+    if (!this.predictors) throw new UserError('No predictors are loaded.');
+    const dp = await this.predictors.onDevice(this.rt, this.requireModel().config);
+    return this.withTrainer((t) => use(t, dp));
   }
 
   loraFor(settings: LoraSettings): LoraConfig {

@@ -60,7 +60,7 @@ export const trainSettingsSchema = z.object({
   /** Keep ratio of the token-eliminating layers under the paper's default policy. */
   keepRatio: z.number().default(0.4),
   /** Per layer: null (dense), a keep ratio or {"threshold": x}; replaces the paper's default when given. */
-  policy: z.array(z.union([z.number(), z.null(), z.object({ threshold: z.number() })])).nullable().default(null),
+  policy: z.array(z.union([z.number(), z.null(), z.object({ threshold: z.number(), predicted: z.number().optional() })])).nullable().default(null),
   /**
    * Share of MLP channels the backward keeps, in every layer of a sparse run (1: all); null: the
    * model's policy file's share when its policy is used, else all.
@@ -117,6 +117,14 @@ export const POLICY_TUNE_DEFAULTS = {
   /** Threshold factor increment, and the largest factor tried. */
   step: 0.05,
   max: 3,
+};
+
+/** Calibrating a threshold policy to the predictors (`lemo policy calibrate`, LEMO.md 3). */
+export const CALIBRATE_DEFAULTS = {
+  /** Calibration windows, spread over the dataset. */
+  windows: 16,
+  /** Mean share of the oracle's kept blocks the predictors keep (the paper's predictors: 95.13%). */
+  recall: 0.95,
 };
 
 /** AdamW's constants besides the learning rate (torch.optim.AdamW's, without decay). */

@@ -4,9 +4,18 @@ import { z } from 'zod';
 import { UserError } from '../errors';
 import { parsePolicy, type LayerPolicy } from './policy';
 
-const ENTRY = 'null (dense), a keep ratio in (0, 1], or {"threshold": x} with x ≥ 0';
+const ENTRY = 'null (dense), a keep ratio in (0, 1], or {"threshold": x} with x ≥ 0 (and "predicted": y ≥ 0)';
 
-const entrySchema = z.union([z.null(), z.number().gt(0).lte(1), z.strictObject({ threshold: z.number().nonnegative() })]);
+const entrySchema = z.union([z.null(), z.number().gt(0).lte(1), z.strictObject({ threshold: z.number().nonnegative(), predicted: z.number().nonnegative().optional() })]);
+
+/** What `lemo policy calibrate` measured; informative only. */
+const calibratedSchema = z.looseObject({
+  data: z.string(),
+  windows: z.number().int().positive(),
+  recall: z.number(),
+  predictors: z.string(),
+  layers: z.array(z.looseObject({ layer: z.number().int().nonnegative(), factor: z.number(), predicted: z.number(), recall: z.number(), kept: z.number(), oracleKept: z.number() })),
+});
 
 /** What `lemo policy tune` measured; informative only (nothing reads it back to decide). */
 const tunedSchema = z.looseObject({
@@ -29,11 +38,13 @@ const fileSchema = z.strictObject({
   /** Share of MLP channels the backward keeps in every layer (LEMO.md 2); absent or null: all. */
   mlpKeep: z.number().gt(0).lte(1).nullable().optional(),
   tuned: tunedSchema.optional(),
+  calibrated: calibratedSchema.optional(),
 });
 
 export type PolicyEntry = z.infer<typeof entrySchema>;
 export type PolicyFile = z.infer<typeof fileSchema>;
 export type TunedRecord = z.infer<typeof tunedSchema>;
+export type CalibratedRecord = z.infer<typeof calibratedSchema>;
 
 /** True when JSON looks like a policy file (an object) rather than a bare per-layer list. */
 export function isPolicyFile(json: unknown): boolean {
@@ -67,7 +78,9 @@ export function policyOfFile(file: PolicyFile, layers: number): LayerPolicy[] {
 
 /** The JSON entry of one layer's policy (the form parsePolicy reads). */
 export function policyEntry(p: LayerPolicy): PolicyEntry {
-  return p.kind === 'dense' ? null : p.kind === 'ratio' ? p.keep : { threshold: p.factor };
+  if (p.kind === 'dense') return null;
+  if (p.kind === 'ratio') return p.keep;
+  return p.predicted === undefined ? { threshold: p.factor } : { threshold: p.factor, predicted: p.predicted };
 }
 
 /** A policy file's text (validated on the way out, so what is written can be read back). */

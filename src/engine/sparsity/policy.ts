@@ -2,7 +2,12 @@
 // blocks whose score reaches a multiple of the layer's mean block score.
 import { UserError } from '../errors';
 
-export type LayerPolicy = { kind: 'dense' } | { kind: 'ratio'; keep: number } | { kind: 'threshold'; factor: number };
+/**
+ * A threshold layer may carry `predicted`: the factor the predictors' scores are held to, set by
+ * `lemo policy calibrate` so the predictors keep the oracle's blocks (their scores spread
+ * differently from the oracle's, so one factor keeps different shares of the two).
+ */
+export type LayerPolicy = { kind: 'dense' } | { kind: 'ratio'; keep: number } | { kind: 'threshold'; factor: number; predicted?: number };
 
 /** The paper artifact's default: the first half of the layers and the last layer dense, the others keep 40% of blocks. */
 export function artifactPolicy(layers: number, keep = 0.4): LayerPolicy[] {
@@ -18,10 +23,16 @@ export function parsePolicy(json: unknown, layers: number): LayerPolicy[] {
       if (!(e > 0 && e <= 1)) throw new UserError(`Layer ${l}: a keep ratio must be in (0, 1], got ${e}.`);
       return { kind: 'ratio', keep: e };
     }
-    const t = (e as { threshold?: unknown })?.threshold;
-    if (typeof t === 'number' && t >= 0) return { kind: 'threshold', factor: t };
-    throw new UserError(`Layer ${l}: expected null, a keep ratio, or {"threshold": x}.`);
+    const { threshold: t, predicted: p } = (e ?? {}) as { threshold?: unknown; predicted?: unknown };
+    const factor = (x: unknown) => typeof x === 'number' && x >= 0;
+    if (factor(t) && (p === undefined || factor(p))) return { kind: 'threshold', factor: t as number, ...(p === undefined ? {} : { predicted: p as number }) };
+    throw new UserError(`Layer ${l}: expected null, a keep ratio, or {"threshold": x} (with "predicted": y for the predictors' scores).`);
   });
+}
+
+/** The policy the predictors' scores are held to: a threshold layer's calibrated factor when it has one. */
+export function predictedPolicy(p: LayerPolicy): LayerPolicy {
+  return p.kind === 'threshold' && p.predicted !== undefined ? { kind: 'threshold', factor: p.predicted } : p;
 }
 
 /** Kept block indices (ascending) from block scores. */

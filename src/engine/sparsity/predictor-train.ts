@@ -13,7 +13,7 @@ import { WindowSampler, windows } from '../train/data';
 import type { Trainer } from '../train/trainer';
 import { UserError } from '../errors';
 import { columnScores, oracleTiles } from './oracle';
-import { keptBlocks, type LayerPolicy } from './policy';
+import { keptBlocks, predictedPolicy, type LayerPolicy } from './policy';
 import {
   blockLayout, buildPredictorGraph, DevicePredictors, normWeights, PARTS, paramName, PredictorSet, recall, shapeKey, SIDES,
   defaultSizes, inputWidth, uploadLayer, type PredictorArch, type PredictorObjective, type PredictorSizes, type Side,
@@ -290,7 +290,7 @@ export async function predictorRecall(trainer: Trainer, dp: DevicePredictors, ev
     await trainer.visitLayers([w], async (l, h, T) => {
       if (policy[l].kind === 'dense') return;
       const nb = Math.ceil(T / block);
-      const predicted = keptBlocks(columnScores(await dp.tiles(l, h, T, normWeights(cfg, trainer.dm.layerWeights(l))), nb), policy[l]);
+      const predicted = keptBlocks(columnScores(await dp.tiles(l, h, T, normWeights(cfg, trainer.dm.layerWeights(l))), nb), predictedPolicy(policy[l]));
       const oracle = keptBlocks(columnScores(await oracleTiles(trainer, l, h, T, block), nb), policy[l]);
       sums[l] += recall(oracle, predicted);
     });

@@ -7,7 +7,7 @@ import type { TrainSettings } from '../settings';
 import { DENSE, type LayerProbe, type TokenSelector } from '../train/selection';
 import { blockCount, blocksToRows, type KeepSpec } from './blocks';
 import { columnScores, oracleTiles } from './oracle';
-import { keptBlocks, type LayerPolicy } from './policy';
+import { keptBlocks, predictedPolicy, type LayerPolicy } from './policy';
 import type { PolicyFile } from './policy-file';
 import { runPolicy } from './run-policy';
 import { normWeights, recall, type DevicePredictors } from './predictor';
@@ -99,7 +99,7 @@ class BlockSelector implements Selector {
     if (s.mode === 'oracle') return oracle();
     const t0 = performance.now();
     const tiles = await s.predictors.tiles(layer, h, T, normWeights(probe.config, probe.layerWeights(layer)));
-    const blocks = keptBlocks(columnScores(tiles, nb), s.policy[layer]);
+    const blocks = keptBlocks(columnScores(tiles, nb), predictedPolicy(s.policy[layer]));
     this.record!.predictMs! += performance.now() - t0;
     if (s.recall) this.record!.recall![layer] = recall(await oracle(), blocks);
     return blocks;
