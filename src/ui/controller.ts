@@ -9,6 +9,7 @@ import { modelFolder } from './lib/model-folder';
 import { DATASET_NAME, decodeDataset, parseDataset } from '../engine/train/data';
 import { BUNDLED } from './lib/bundled';
 import { blockSources, settingsProblem } from './lib/run-settings';
+import type { ProviderChoice } from '../worker/protocol';
 
 /** The model and data the page opens with, under public/. */
 export const DEFAULT_MODEL = BUNDLED.model;
@@ -184,6 +185,31 @@ export async function boot(opts: { keepError?: boolean } = {}): Promise<void> {
 /** The run going trains on the files shown: other data waits until it has ended. */
 const DATA_DURING_RUN = 'Stop the run (or let it finish) before dropping other data: it trains on the files shown.';
 const running = () => store().run === 'running' || store().run === 'paused';
+
+/**
+ * Moves the engine to another provider: a new worker loads the model again there. A provider this
+ * browser cannot run is refused first, by the engine running now; then the choice returns to the
+ * provider in use and everything loaded or trained stays.
+ */
+export async function changeProvider(choice: ProviderChoice): Promise<void> {
+  const c = client;
+  const previous = store().settings.provider;
+  if (choice === previous) return;
+  store().setSettings({ provider: choice });
+  if (c) {
+    try {
+      await c.request('check-provider', { provider: choice });
+    } catch (e) {
+      if (c !== client || store().settings.provider !== choice) return;
+      const why = (e instanceof Error ? e.message : String(e)).replace(/\.$/, '');
+      store().setSettings({ provider: previous });
+      store().set({ error: `${why}; the engine stays on ${store().provider ?? previous}.` });
+      return;
+    }
+    if (c !== client || store().settings.provider !== choice) return;
+  }
+  await boot();
+}
 
 export async function addDataFiles(files: File[]): Promise<void> {
   if (running()) return void store().set({ error: DATA_DURING_RUN });

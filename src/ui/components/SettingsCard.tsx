@@ -1,7 +1,7 @@
 // The run's settings; locked while a run is going.
 import type { ChangeEvent } from 'react';
 import { useStudio, type Settings } from '../store';
-import { boot } from '../controller';
+import { changeProvider } from '../controller';
 import { blockSources, settingsProblem } from '../lib/run-settings';
 import type { ProviderChoice } from '../../worker/protocol';
 import { Field } from './Field';
@@ -78,7 +78,7 @@ export function SettingsCard() {
           data-testid="provider-select"
           value={settings.provider}
           disabled={busy}
-          onChange={(e) => { setSettings({ provider: e.target.value as ProviderChoice }); void boot(); }}
+          onChange={(e) => void changeProvider(e.target.value as ProviderChoice)}
         >
           <option value="auto">auto</option>
           <option value="webgpu">webgpu</option>
