@@ -10,3 +10,8 @@ export function collectErrors(page: Page): string[] {
   });
   return errors;
 }
+
+/** The page's error banner holding exactly this sentence (the banner's dismiss button adds its ×). */
+export function bannerText(sentence: string): RegExp {
+  return new RegExp(`^${sentence.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}×?$`);
+}

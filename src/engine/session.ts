@@ -55,6 +55,7 @@ export class EngineSession {
     const tokenizer = files.tokenizer ? modelTokenizer(files.tokenizer, files.tokenizerConfig, model.config.vocabSize) : null;
     const policy = modelPolicyOf(files.policy, model.config.layers);
     // Replace only once everything loaded: a bad file leaves the previous model in place.
+    for (const held of [this.trainer, this.device, this.predictors]) held?.dispose();
     [this.model, this.files, this.tokens, this.trainer, this.device, this.predictors, this.modelPolicy] = [model, files, tokenizer && new TokenCache(tokenizer), null, null, null, policy];
     return { ...modelSummary(model), policy };
   }
@@ -110,9 +111,9 @@ export class EngineSession {
     return this.withTrainer((trainer) => tunePolicy(trainer, cal, plan, onProgress), adapter);
   }
 
-  /** A trainer of the base model (or with an adapter) for a while on this session's device model, freed after. */
-  private async withTrainer<T>(use: (t: Trainer) => Promise<T>, adapter?: AdapterFiles): Promise<T> {
-    const trainer = await this.trainerOf(adapter, BASE);
+  /** A trainer of the base model (or with an adapter, or a fresh LoRA) for a while on this session's device model, freed after. */
+  private async withTrainer<T>(use: (t: Trainer) => Promise<T>, adapter?: AdapterFiles, lora: LoraSettings & { seed?: number } = BASE): Promise<T> {
+    const trainer = await this.trainerOf(adapter, lora);
     try {
       return await use(trainer);
     } finally {
@@ -146,9 +147,8 @@ export class EngineSession {
 
   /** Loss and LoRA gradients for given ids (checks against references), dense or as the sparsity selects. */
   async grad(inputIds: number[][], adapter?: AdapterFiles, lora?: LoraSettings & { seed: number }, sparsity: Sparsity = { mode: 'dense' }) {
-    const trainer = await this.trainerOf(adapter, lora ?? DEFAULT_SETTINGS);
     const selector = selectorFor(sparsity, this.requireModel().config.layers);
-    return { ...(await gradients(trainer, inputIds, selector)), kept: selector.last?.kept ?? null };
+    return this.withTrainer(async (trainer) => ({ ...(await gradients(trainer, inputIds, selector)), kept: selector.last?.kept ?? null }), adapter, lora ?? DEFAULT_SETTINGS);
   }
 
   /** Token ids per document (texts seen before are not encoded again); treat the ids as read-only. */
@@ -164,7 +164,9 @@ export class EngineSession {
     const settings = pinnedSettings(given, this.config.layers, this.modelPolicy);
     const { run, trainer } = await startRun({
       docs, settings, heldout, options, tokenize: (d) => this.tokenize(d), tokenizer: this.tokens?.tokenizer ?? null, lora: () => this.loraFor(settings),
-      device: () => this.deviceModel(), sparsity: () => this.sparsityFor(settings),
+      // Asked for once the data is read: the last run's adapter and optimizer state are freed then (refused data leaves them).
+      device: async () => { this.trainer?.dispose(); this.trainer = null; return this.deviceModel(); },
+      sparsity: () => this.sparsityFor(settings),
     }, this.control, this.emit);
     this.trainer = trainer;
     return run.loop();
@@ -200,7 +202,7 @@ export class EngineSession {
   async evaluate(docs: Document[], ctx: number, adapter?: AdapterFiles | 'trained', onChunk?: (done: number, total: number) => void): Promise<EvalResult> {
     checkContext(this.requireModel().config, ctx);
     if (adapter === 'trained' && !this.trainer) throw new UserError('Nothing has been trained yet.');
-    const trainer = adapter === 'trained' ? this.trainer! : await this.trainerOf(adapter, BASE);
-    return perplexity(trainer, this.tokenize(docs), ctx, onChunk);
+    if (adapter === 'trained') return perplexity(this.trainer!, this.tokenize(docs), ctx, onChunk);
+    return this.withTrainer((trainer) => perplexity(trainer, this.tokenize(docs), ctx, onChunk), adapter);
   }
 }

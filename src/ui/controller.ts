@@ -8,6 +8,8 @@ import { useStudio, type LoadedPredictors, type Settings } from './store';
 import { modelFolder } from './lib/model-folder';
 import { DATASET_NAME, decodeDataset, parseDataset } from '../engine/train/data';
 import { BUNDLED } from './lib/bundled';
+import { blockSources, settingsProblem } from './lib/run-settings';
+import type { ProviderChoice } from '../worker/protocol';
 
 /** The model and data the page opens with, under public/. */
 export const DEFAULT_MODEL = BUNDLED.model;
@@ -180,7 +182,37 @@ export async function boot(opts: { keepError?: boolean } = {}): Promise<void> {
   }
 }
 
+/** The run going trains on the files shown: other data waits until it has ended. */
+const DATA_DURING_RUN = 'Stop the run (or let it finish) before dropping other data: it trains on the files shown.';
+const running = () => store().run === 'running' || store().run === 'paused';
+
+/**
+ * Moves the engine to another provider: a new worker loads the model again there. A provider this
+ * browser cannot run is refused first, by the engine running now; then the choice returns to the
+ * provider in use and everything loaded or trained stays.
+ */
+export async function changeProvider(choice: ProviderChoice): Promise<void> {
+  const c = client;
+  const previous = store().settings.provider;
+  if (choice === previous) return;
+  store().setSettings({ provider: choice });
+  if (c) {
+    try {
+      await c.request('check-provider', { provider: choice });
+    } catch (e) {
+      if (c !== client || store().settings.provider !== choice) return;
+      const why = (e instanceof Error ? e.message : String(e)).replace(/\.$/, '');
+      store().setSettings({ provider: previous });
+      store().set({ error: `${why}; the engine stays on ${store().provider ?? previous}.` });
+      return;
+    }
+    if (c !== client || store().settings.provider !== choice) return;
+  }
+  await boot();
+}
+
 export async function addDataFiles(files: File[]): Promise<void> {
+  if (running()) return void store().set({ error: DATA_DURING_RUN });
   const accepted = files.filter((f) => DATASET_NAME.test(f.name));
   if (accepted.length === 0) {
     store().set({ error: 'Drop .txt, .md or .jsonl files, gzipped or not (JSONL lines need a "text" field).' });
@@ -197,6 +229,8 @@ export async function addDataFiles(files: File[]): Promise<void> {
   } catch (e) {
     return fail(e);
   }
+  // A run started while the files were read keeps its data, and the card keeps showing it.
+  if (running()) return void store().set({ error: DATA_DURING_RUN });
   texts = loaded;
   store().set({ dataFiles: accepted.map((f) => ({ name: f.name, bytes: f.size })), dataset: null, error: null });
   if (client && store().model) await countTokens(client, texts);
@@ -261,6 +295,9 @@ export async function loadModelFolder(files: File[], fallbackName?: string): Pro
 export async function start(): Promise<void> {
   if (!client) return;
   const s = store();
+  // Settings no run can use are refused before anything of the last run is cleared.
+  const problem = settingsProblem(s.settings, blockSources(s));
+  if (problem) return void s.set({ error: problem });
   s.set({
     steps: [], evals: [], memory: [], memoryPeak: null, baseline: null, sparsity: null, recall: null, dataset: null, step: 0, error: null,
     startedAt: performance.now(), runningAt: null, endedAt: null, runSettings: s.settings, run: 'running', pending: null, notices: [], checkpoint: null, interrupted: null,

@@ -14,20 +14,21 @@ installWasmMemoryTracker();
 let session: EngineSession | null = null;
 const post = (m: WorkerMessage) => (self as unknown as Worker).postMessage(m);
 
-async function chooseProvider(choice: ProviderChoice): Promise<{ provider: Provider; reason: string }> {
-  if (choice === 'wasm') return { provider: 'wasm', reason: 'WASM was chosen in the settings.' };
+/** The provider a choice resolves to here, and the GPU adapter's largest storage binding (null: none asked for or found). */
+async function chooseProvider(choice: ProviderChoice): Promise<{ provider: Provider; reason: string; gpuLimit: number | null }> {
+  if (choice === 'wasm') return { provider: 'wasm', reason: 'WASM was chosen in the settings.', gpuLimit: null };
   const gpu = (navigator as Navigator & { gpu?: { requestAdapter(): Promise<{ info?: { isFallbackAdapter?: boolean; vendor?: string; architecture?: string }; limits?: { maxStorageBufferBindingSize?: number } } | null> } }).gpu;
   const adapter = gpu ? await gpu.requestAdapter() : null;
-  gpuTensorLimit = adapter?.limits?.maxStorageBufferBindingSize ?? null;
+  const gpuLimit = adapter?.limits?.maxStorageBufferBindingSize ?? null;
   if (!adapter) {
     if (choice === 'webgpu') throw new UserError('WebGPU was asked for, but this browser offers no WebGPU adapter.');
-    return { provider: 'wasm', reason: 'This browser offers no WebGPU adapter, so the CPU (WASM) runs the engine.' };
+    return { provider: 'wasm', reason: 'This browser offers no WebGPU adapter, so the CPU (WASM) runs the engine.', gpuLimit };
   }
   const name = [adapter.info?.vendor, adapter.info?.architecture].filter(Boolean).join(' ') || 'a GPU';
   if (choice === 'auto' && adapter.info?.isFallbackAdapter) {
-    return { provider: 'wasm', reason: `WebGPU here is a software fallback (${name}) on the CPU, slower than WASM, so WASM runs the engine.` };
+    return { provider: 'wasm', reason: `WebGPU here is a software fallback (${name}) on the CPU, slower than WASM, so WASM runs the engine.`, gpuLimit };
   }
-  return { provider: 'webgpu', reason: choice === 'webgpu' ? `WebGPU was chosen in the settings (${name}).` : `WebGPU adapter found (${name}).` };
+  return { provider: 'webgpu', reason: choice === 'webgpu' ? `WebGPU was chosen in the settings (${name}).` : `WebGPU adapter found (${name}).`, gpuLimit };
 }
 
 async function loadOrt(provider: Provider): Promise<{ ort: Ort; threads: number }> {
@@ -47,7 +48,8 @@ function need(): EngineSession {
 
 const handlers: { [K in RequestType]: (args: RequestMap[K]['args']) => Promise<RequestMap[K]['result']> } = {
   async init({ provider: choice }) {
-    const { provider, reason } = await chooseProvider(choice);
+    const { provider, reason, gpuLimit } = await chooseProvider(choice);
+    gpuTensorLimit = gpuLimit;
     const { ort, threads } = await loadOrt(provider);
     // Under WebGPU no transient tensor may outgrow the adapter's largest storage binding.
     const transientBudget = provider === 'webgpu' ? Math.min(WEBGPU_TRANSIENT_BUDGET, gpuTensorLimit ?? WEBGPU_TRANSIENT_BUDGET) : undefined;
@@ -55,6 +57,10 @@ const handlers: { [K in RequestType]: (args: RequestMap[K]['args']) => Promise<R
     post({ kind: 'event', event: { type: 'provider', provider, reason } });
     if (provider === 'webgpu') watchDevice(ort);
     return { provider, reason, threads };
+  },
+  async 'check-provider'({ provider: choice }) {
+    const { provider, reason } = await chooseProvider(choice);
+    return { provider, reason };
   },
   async 'load-model'(a) {
     const files = { config: a.config, weights: new Uint8Array(a.weights), tokenizer: a.tokenizer, tokenizerConfig: a.tokenizerConfig, policy: a.policy };

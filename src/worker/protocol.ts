@@ -13,6 +13,8 @@ export interface TextFile {
 
 export interface RequestMap {
   init: { args: { provider: ProviderChoice }; result: { provider: Provider; reason: string; threads: number } };
+  /** Whether a provider can run in this browser (the provider it resolves to), without changing the engine. */
+  'check-provider': { args: { provider: ProviderChoice }; result: { provider: Provider; reason: string } };
   'load-model': {
     /** memoryBudget: bytes the model may take, replacing the device's figure; policy: the folder's policy.json, its default keep policy. */
     args: { config: unknown; weights: ArrayBuffer; tokenizer?: unknown; tokenizerConfig?: unknown; policy?: unknown; memoryBudget?: number };
@@ -57,6 +59,7 @@ const bytes = z.instanceof(ArrayBuffer);
 /** What each request's arguments must be. */
 const argSchemas: { [K in RequestType]: z.ZodType } = {
   init: z.object({ provider: z.enum(['auto', 'wasm', 'webgpu', 'cpu']) }),
+  'check-provider': z.object({ provider: z.enum(['auto', 'wasm', 'webgpu', 'cpu']) }),
   'load-model': z.object({ config: z.unknown(), weights: bytes, tokenizer: z.unknown().optional(), tokenizerConfig: z.unknown().optional(), policy: z.unknown().optional(), memoryBudget: z.number().optional() }),
   grad: z.object({
     inputIds: z.array(z.array(z.number().int())),

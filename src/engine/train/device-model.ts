@@ -73,6 +73,13 @@ export class DeviceModel {
     return { cos: await up(r.cos), sin: await up(r.sin) };
   }
 
+  /** Frees the weights on the device (another model replaces this one). */
+  dispose(): void {
+    for (const t of [...this.layers.flatMap((w) => [...w.values()]), this.embedTable, this.wpe ?? undefined, ...this.head.values()]) this.rt.dispose(t);
+    this.layers.length = 0;
+    this.head.clear();
+  }
+
   /** Weights of one layer by graph input name. */
   layerWeights(layer: number): Record<string, Tensor> {
     return Object.fromEntries(this.layers[layer]);

@@ -1,7 +1,8 @@
 // The run's settings; locked while a run is going.
 import type { ChangeEvent } from 'react';
 import { useStudio, type Settings } from '../store';
-import { boot } from '../controller';
+import { changeProvider } from '../controller';
+import { blockSources, settingsProblem } from '../lib/run-settings';
 import type { ProviderChoice } from '../../worker/protocol';
 import { Field } from './Field';
 
@@ -20,6 +21,7 @@ export function SettingsCard() {
   const modelPolicy = useStudio((s) => s.model?.policy ?? null);
   const policyName = modelPolicy ? 'LeMo, the model’s policy.json' : 'LeMo, the paper’s policy';
   const blockFixed = lemo && predictors ? { value: predictors.block } : modelPolicy ? { value: modelPolicy.block } : {};
+  const problem = useStudio((s) => (busy ? null : settingsProblem(s.settings, blockSources(s))));
   const num = (key: NumberKey, disabled = false) => ({
     value: settings[key] ?? 0,
     disabled: busy || disabled,
@@ -70,12 +72,13 @@ export function SettingsCard() {
       </Field>
       <Field label="Seed" hint="data order and LoRA init"><input {...num('seed')} /></Field>
       <Field label="Checkpoint every" hint="steps; a reload or crash resumes from the last one (0: off)"><input data-testid="checkpoint-every" min={0} {...num('checkpointEvery')} /></Field>
+      {problem && <p className="small field-error" data-testid="settings-problem">{problem}</p>}
       <Field label="Execution provider" hint="auto picks WebGPU on a real GPU, WASM otherwise">
         <select
           data-testid="provider-select"
           value={settings.provider}
           disabled={busy}
-          onChange={(e) => { setSettings({ provider: e.target.value as ProviderChoice }); void boot(); }}
+          onChange={(e) => void changeProvider(e.target.value as ProviderChoice)}
         >
           <option value="auto">auto</option>
           <option value="webgpu">webgpu</option>
