@@ -7,6 +7,7 @@ import { settingsLora, type LoraConfig } from './model/lora';
 import { loadModel, modelSummary, type Model } from './model/model';
 import { checkFits, type MemoryBudget } from './model/safetensors';
 import { modelTokenizer, TokenCache } from './model/tokenizer';
+import { weightsHash } from './model/weights-hash';
 import type { Runtime } from './runtime/runtime';
 import { DEFAULT_SETTINGS, type TrainSettings } from './settings';
 import type { LayerPolicy } from './sparsity/policy';
@@ -153,7 +154,7 @@ export class EngineSession {
     const settings = pinnedSettings(given, this.config.layers, this.modelPolicy);
     const { run, trainer } = await startRun({
       docs, settings, heldout, options, tokenize: (d) => this.tokenize(d), tokenizer: this.tokens?.tokenizer ?? null, lora: () => this.loraFor(settings),
-      device: () => this.deviceModel(), sparsity: () => this.sparsityFor(settings),
+      device: () => this.deviceModel(), sparsity: () => this.sparsityFor(settings), weightsHash: () => weightsHash(this.files!.weights),
     }, this.control, this.emit);
     this.trainer = trainer;
     return run.loop();
