@@ -2,7 +2,7 @@
 // policy file (policy.json in a model folder is then that model's default policy, sparsity/run-policy.ts).
 import { dirname, resolve } from 'node:path';
 import { parsePolicy, policyEntry, policyFileJson, UserError, type LayerPolicy, type LayerTuning, type PolicyFile, type TuneProgress } from '../engine/node';
-import { ensureDir, readAdapterDir, writeFile } from './files';
+import { checkOutput, ensureDir, readAdapterDir, writeFile } from './files';
 import { DEFAULT_DATA_FILE, int, num, openSession, readDataset } from './session';
 import { policyJson } from './sparsity-options';
 
@@ -30,6 +30,7 @@ const rel = (x: number, ref: number) => `${x >= ref ? '+' : ''}${(100 * (x / ref
 
 export async function policyTuneCommand(o: PolicyTuneOptions): Promise<void> {
   const started = Date.now();
+  checkOutput(o.out, '--out', 'file');
   const ctx = int(o.ctx, 'ctx', 2);
   const { session, name } = await openSession(o.model, o, { ropeScale: num(o.ropeScale, 'rope-scale') });
   const cfg = session.config;
