@@ -1,7 +1,7 @@
 // Bad input gets a sentence that says what is wrong, and loses nothing already loaded: in the
 // engine (each case) and through `lemo` (the sentence on stderr, exit status 2).
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -198,6 +198,12 @@ describe('lemo prints the sentence on stderr and exits 2', () => {
     return p;
   };
   const SLICE = 'test/fixtures/eval-slice/slice.jsonl';
+  const train = (...out: string[]) => ['train', '--model', TINY, '--data', SLICE, '--sparsity', 'dense', '--ctx', '64', '--steps', '1', ...out];
+  const folderAt = (name: string) => {
+    const d = join(dir, name);
+    mkdirSync(d, { recursive: true });
+    return d;
+  };
 
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'lemo-bad-'));
@@ -214,6 +220,16 @@ describe('lemo prints the sentence on stderr and exits 2', () => {
     ['JSONL without text', () => ['train', '--data', data('notext.jsonl', '{"text": "a b c"}\n{"body": "d"}\n'), '--ctx', '64', '--steps', '1', '--out', join(dir, 'o')], /notext\.jsonl, line 2: no "text" field with a string \(it has "body"\)/],
     ['a context beyond the model', () => ['eval', '--model', TINY, '--data', SLICE, '--ctx', '2048', '--rope-scale', '1.5'], /1024 positions × RoPE scale 1\.5 = 1536 tokens\. A linear RoPE scale of 2 \(--rope-scale 2\) reaches 2048/],
     ['a model too large for the memory budget', () => ['train', '--model', TINY, '--data', SLICE, '--ctx', '64', '--steps', '1', '--out', join(dir, 'o'), '--memory-budget', '0.03'], /too large for the memory here: .*needs about 0\.06 GiB .* but 0\.03 GiB is available \(--memory-budget\)/],
+    // Output places are checked before the first step, not found wrong after the last.
+    ['train --out that is a file', () => train('--out', data('out-file', 'x')), /--out .*out-file is a file, not a folder: give a folder to write into \(it is made when missing\)\./],
+    ['train --merged-out that cannot be made', () => train('--out', join(dir, 'o'), '--merged-out', join(data('blocker', 'x'), 'merged')), /--merged-out .*blocker\/merged cannot be made: .*blocker is a file, not a folder\./],
+    ['train --checkpoint-dir that is a file', () => train('--out', join(dir, 'o'), '--checkpoint-dir', data('ck-file', 'x')), /--checkpoint-dir .*ck-file is a file, not a folder/],
+    ['train --merged-out into the base model', () => {
+      const base = folder('tiny-copy', {});
+      return ['train', '--model', base, '--data', SLICE, '--sparsity', 'dense', '--ctx', '64', '--steps', '1', '--out', join(dir, 'o'), '--merged-out', `${base}/.`];
+    }, /--merged-out .*tiny-copy\/\. is the base model's folder \(.*tiny-copy\): writing there would overwrite its weights, so give another folder\./],
+    ['eval --dump-ids that is a folder', () => ['eval', '--model', TINY, '--data', SLICE, '--ctx', '64', '--dump-ids', folderAt('ids-dir')], /--dump-ids .*ids-dir is a folder, not a file: give a file name to write\./],
+    ['eval --dump-ids that cannot be made', () => ['eval', '--model', TINY, '--data', SLICE, '--ctx', '64', '--dump-ids', join(data('blocker2', 'x'), 'sub', 'ids.json')], /--dump-ids .*ids\.json cannot be made: .*blocker2 is a file, not a folder\./],
   ];
   for (const [what, args, message] of cases) {
     it(what, () => {
@@ -222,6 +238,34 @@ describe('lemo prints the sentence on stderr and exits 2', () => {
       expect(r.stderr).not.toMatch(/internal error|    at /);
       expect(r.status).toBe(2);
       expect(r.stdout).toBe('');
+      expect(r.stderr).not.toMatch(/^step \d+\//m);
     });
   }
+
+  it.skipIf(process.getuid?.() === 0)('train --out in a read-only folder (root writes anywhere, so not as root)', () => {
+    const ro = folderAt('read-only');
+    chmodSync(ro, 0o555);
+    const r = lemo(train('--out', join(ro, 'adapter')));
+    expect(r.stderr).toMatch(/^lemo: --out .*read-only\/adapter cannot be made: .*read-only is read-only here; give a place this user can write to\./m);
+    expect(r.status).toBe(2);
+    expect(r.stderr).not.toMatch(/^step \d+\//m);
+  });
+
+  it('export --out the base model\'s folder, or a link to it, is refused and the base weights stay', () => {
+    const base = join(dir, 'base');
+    cpSync(GQA, base, { recursive: true });
+    symlinkSync(base, join(dir, 'base-link'));
+    const before = read(join(base, 'model.safetensors'));
+    for (const out of [base, join(dir, 'base-link'), join(base, 'sub', '..')]) {
+      const r = lemo(['export', '--adapter', 'test/fixtures/golden/llama-gqa/adapter', '--model', base, '--out', out]);
+      expect(r.stderr).toContain(`lemo: --out ${out} is the base model's folder (${base}): writing there would overwrite its weights, so give another folder.`);
+      expect(r.status).toBe(2);
+      expect(r.stdout).toBe('');
+    }
+    expect(Buffer.compare(read(join(base, 'model.safetensors')), before)).toBe(0);
+    // Another folder is written.
+    const ok = lemo(['export', '--adapter', 'test/fixtures/golden/llama-gqa/adapter', '--model', base, '--out', join(dir, 'merged')]);
+    expect(ok.status).toBe(0);
+    expect(existsSync(join(dir, 'merged', 'model.safetensors'))).toBe(true);
+  });
 });

@@ -2,7 +2,9 @@
 // the learning rate; several in a row stop the run with a sentence. The NaN comes from the
 // model itself: the default model with its LM head untied (a copy) and NaN written into the
 // input embedding of tokens that only some of the run's windows contain.
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS, EngineSession, type TrainSettings } from '../src/engine/session';
@@ -35,8 +37,8 @@ function onlyIn(ws: number[][], i: number): number {
   return t;
 }
 
-/** A session on the default model with the head untied and NaN in the embedding rows of `poisoned`. */
-async function poisonedSession(poisoned: number[], events: EngineEvent[]): Promise<EngineSession> {
+/** The default model's folder with the head untied (a copy) and NaN in the embedding rows of `poisoned`. */
+function poisonedFiles(poisoned: number[]) {
   const files = readModelDir(MODEL);
   const tensors = readSafetensors(files.weights);
   const embed = tensors.get('model.embed_tokens.weight')!;
@@ -44,8 +46,13 @@ async function poisonedSession(poisoned: number[], events: EngineEvent[]): Promi
   plain.set('lm_head.weight', { shape: embed.shape, data: Float32Array.from(embed.data) });
   const C = embed.shape[1];
   for (const id of poisoned) embed.data.fill(NaN, id * C, (id + 1) * C);
+  return { config: { ...(files.config as object), tie_word_embeddings: false }, weights: writeSafetensors(plain) };
+}
+
+/** A session on that model. */
+async function poisonedSession(poisoned: number[], events: EngineEvent[]): Promise<EngineSession> {
   const s = new EngineSession(await nodeRuntime(), (e) => events.push(e));
-  s.loadModel({ config: { ...(files.config as object), tie_word_embeddings: false }, weights: writeSafetensors(plain), ...tokenizer });
+  s.loadModel({ ...poisonedFiles(poisoned), ...tokenizer });
   return s;
 }
 
@@ -95,5 +102,29 @@ describe('a NaN loss in a step', () => {
     const after1 = decodeCheckpoint(saved.get(1)!);
     const exported = readSafetensors((await s.exportAdapter('lemo-tiny')).weights);
     for (const p of after1.state.params) expect(exported.get(p.peft)!.data).toEqual(p.value);
+  });
+
+  it('lemo train stopped so writes the adapter of the last good step to --out, says so, and exits 2', async () => {
+    const ws = await drawn(settings.steps);
+    const dir = mkdtempSync(join(tmpdir(), 'lemo-nan-'));
+    const model = join(dir, 'model');
+    mkdirSync(model);
+    const files = poisonedFiles([1, 2, 3].map((i) => onlyIn(ws, i)));
+    writeFileSync(join(model, 'config.json'), JSON.stringify(files.config));
+    writeFileSync(join(model, 'model.safetensors'), files.weights);
+    for (const f of ['tokenizer.json', 'tokenizer_config.json']) copyFileSync(join(MODEL, f), join(model, f));
+    const data = join(dir, 'data.jsonl');
+    writeFileSync(data, docs.map((d) => JSON.stringify({ text: d.text })).join('\n'));
+    const lemo = (steps: number, out: string) =>
+      spawnSync(process.execPath, ['bin/lemo.js', 'train', '--model', model, '--data', data, '--sparsity', 'dense', '--ctx', String(settings.ctx), '--lr', String(settings.lr), '--seed', String(settings.seed), '--steps', String(steps), '--backend', 'wasm', '--out', join(dir, out)], { encoding: 'utf8' });
+    const stopped = lemo(settings.steps, 'stopped');
+    expect(stopped.stderr).toMatch(/^lemo: Training stopped at step 4: .* The adapter as it was after step 1 was written to .*stopped\.$/m);
+    expect(stopped.stderr).not.toMatch(/internal error|    at /);
+    expect(stopped.status).toBe(2);
+    // The adapter written is the one a run of that one good step writes.
+    expect(lemo(1, 'one').status).toBe(0);
+    const [a, b] = ['stopped', 'one'].map((o) => readFileSync(join(dir, o, 'adapter_model.safetensors')));
+    expect(Buffer.compare(a, b)).toBe(0);
+    expect(readFileSync(join(dir, 'stopped', 'adapter_config.json'), 'utf8')).toBe(readFileSync(join(dir, 'one', 'adapter_config.json'), 'utf8'));
   });
 });

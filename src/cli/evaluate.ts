@@ -1,6 +1,6 @@
 // lemo eval: perplexity of a model (optionally with a PEFT adapter) over a dataset file.
 import { int, num, openSession, readDataset } from './session';
-import { readAdapterDir, writeFile } from './files';
+import { checkOutput, readAdapterDir, writeFile } from './files';
 import { evalChunks } from '../engine/node';
 
 export interface EvalOptions {
@@ -16,6 +16,7 @@ export interface EvalOptions {
 }
 
 export async function evalCommand(o: EvalOptions): Promise<void> {
+  if (o.dumpIds) checkOutput(o.dumpIds, '--dump-ids', 'file');
   const { session } = await openSession(o.model, o, { ropeScale: num(o.ropeScale, 'rope-scale') });
   const docs = readDataset(o.data);
   const adapter = o.adapter ? readAdapterDir(o.adapter) : undefined;

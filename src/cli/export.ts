@@ -3,7 +3,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { COPIED_FILES, mergeAdapter, parseAdapterConfig, readSafetensors, UserError, type FolderFile } from '../engine/node';
-import { ensureDir, readAdapterDir, readBytes, readModelDir, writeFile } from './files';
+import { checkNotModelDir, checkOutput, ensureDir, readAdapterDir, readBytes, readModelDir, writeFile } from './files';
 import { DEFAULT_MODEL_DIR, num } from './session';
 
 export interface ExportOptions {
@@ -27,6 +27,8 @@ export function writeFolder(dir: string, files: FolderFile[]): void {
 
 export async function exportCommand(o: ExportOptions): Promise<void> {
   if (!existsSync(o.adapter)) throw new UserError(`Adapter folder not found: ${o.adapter}`);
+  checkOutput(o.out, '--out', 'folder');
+  checkNotModelDir(o.out, o.model, '--out');
   const adapter = readAdapterDir(o.adapter);
   const model = readModelDir(o.model);
   const files = mergeAdapter(model, parseAdapterConfig(adapter.config), readSafetensors(adapter.weights, 'adapter_model.safetensors'), {

@@ -1,6 +1,6 @@
 // Disk access for the CLI: the engine itself takes bytes and parsed JSON, never paths.
-import { readFileSync, existsSync, writeFileSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { accessSync, constants, readFileSync, existsSync, writeFileSync, mkdirSync, statSync, type Stats } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { UserError, type ModelFiles } from '../engine/node';
 
 export function readJson(path: string, what: string): unknown {
@@ -40,10 +40,62 @@ export function readAdapterDir(dir: string): { config: unknown; weights: Uint8Ar
   };
 }
 
+/** Writes a file, making its folder when missing. */
 export function writeFile(path: string, data: Uint8Array | string): void {
+  ensureDir(dirname(path));
   writeFileSync(path, data);
 }
 
 export function ensureDir(dir: string): void {
   mkdirSync(dir, { recursive: true });
+}
+
+function statOf(path: string): Stats | null {
+  try {
+    return statSync(path);
+  } catch {
+    return null;
+  }
+}
+
+/** Whether this user may write there (a file), or make and replace files in it (a folder). */
+function writable(path: string, kind: 'folder' | 'file'): boolean {
+  try {
+    accessSync(path, kind === 'folder' ? constants.W_OK | constants.X_OK : constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Refuses, before any work, an output place that could not be written at the end: a file where a
+ * folder is wanted (or a folder where a file is), a read-only place, or a folder that cannot be
+ * made because something on its way is a file or read-only. Nothing is created.
+ */
+export function checkOutput(path: string, flag: string, kind: 'folder' | 'file'): void {
+  const st = statOf(path);
+  if (st && kind === 'folder' && !st.isDirectory()) throw new UserError(`${flag} ${path} is a file, not a folder: give a folder to write into (it is made when missing).`);
+  if (st && kind === 'file' && st.isDirectory()) throw new UserError(`${flag} ${path} is a folder, not a file: give a file name to write.`);
+  if (st) {
+    if (!writable(path, kind)) throw new UserError(`${flag} ${path} is read-only here: give a place this user can write to.`);
+    return;
+  }
+  let up = dirname(resolve(path));
+  while (!statOf(up)) up = dirname(up);
+  if (!statOf(up)!.isDirectory()) throw new UserError(`${flag} ${path} cannot be made: ${up} is a file, not a folder.`);
+  if (!writable(up, 'folder')) throw new UserError(`${flag} ${path} cannot be made: ${up} is read-only here; give a place this user can write to.`);
+}
+
+/** Whether two paths name the same file or folder (symbolic and hard links followed). */
+export function samePlace(a: string, b: string): boolean {
+  const [x, y] = [statOf(a), statOf(b)];
+  return !!x && !!y && x.dev === y.dev && x.ino === y.ino;
+}
+
+/** Refuses an output folder for a model (config.json, model.safetensors) that would overwrite the base model's own files. */
+export function checkNotModelDir(out: string, modelDir: string, flag: string): void {
+  if (samePlace(out, modelDir) || ['config.json', 'model.safetensors'].some((f) => samePlace(join(out, f), join(modelDir, f)))) {
+    throw new UserError(`${flag} ${out} is the base model's folder (${modelDir}): writing there would overwrite its weights, so give another folder.`);
+  }
 }

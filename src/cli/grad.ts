@@ -3,7 +3,7 @@
 import { EngineSession, UserError, writeSafetensors } from '../engine/node';
 import { nodeRuntime } from './session';
 import { sparsityFrom, type SparsityFlags } from './sparsity-options';
-import { readAdapterDir, readJson, readModelDir, writeFile } from './files';
+import { checkOutput, readAdapterDir, readJson, readModelDir, writeFile } from './files';
 
 interface GradOptions extends SparsityFlags {
   model: string;
@@ -29,6 +29,7 @@ export function readTokens(path: string): number[][] {
 }
 
 export async function gradCommand(o: GradOptions): Promise<void> {
+  checkOutput(o.out, '--out', 'file');
   const session = new EngineSession(await nodeRuntime(o), () => {});
   const summary = session.loadModel(readModelDir(o.model, { policy: true }));
   const adapter = o.adapter ? readAdapterDir(o.adapter) : undefined;

@@ -2,7 +2,7 @@
 // policy file (policy.json in a model folder is then that model's default policy, sparsity/run-policy.ts).
 import { dirname, join, resolve } from 'node:path';
 import { DEFAULT_SETTINGS, parsePolicy, parsePolicyFile, policyEntry, policyFileJson, UserError, type LayerPolicy, type LayerTuning, type PolicyFile, type TuneProgress } from '../engine/node';
-import { ensureDir, POLICY_FILE, readAdapterDir, readJson, writeFile } from './files';
+import { checkOutput, ensureDir, POLICY_FILE, readAdapterDir, readJson, writeFile } from './files';
 import { DEFAULT_DATA_FILE, int, num, openSession, readDataset } from './session';
 import { loadPredictors, policyJson } from './sparsity-options';
 
@@ -30,6 +30,7 @@ const rel = (x: number, ref: number) => `${x >= ref ? '+' : ''}${(100 * (x / ref
 
 export async function policyTuneCommand(o: PolicyTuneOptions): Promise<void> {
   const started = Date.now();
+  checkOutput(o.out, '--out', 'file');
   const ctx = int(o.ctx, 'ctx', 2);
   const { session, name } = await openSession(o.model, o, { ropeScale: num(o.ropeScale, 'rope-scale') });
   const cfg = session.config;
@@ -92,6 +93,7 @@ export interface PolicyCalibrateOptions {
 /** lemo policy calibrate: each threshold layer's factor for the predictors' scores, written into the policy file. */
 export async function policyCalibrateCommand(o: PolicyCalibrateOptions): Promise<void> {
   const started = Date.now();
+  checkOutput(o.out, '--out', 'file');
   const target = num(o.recall, 'recall')!;
   if (!(target > 0 && target <= 1)) throw new UserError(`--recall must be in (0, 1], got ${o.recall}.`);
   const { session, summary } = await openSession(o.model, o, { policy: true });

@@ -3,7 +3,7 @@
 import { dirname } from 'node:path';
 import { resolve } from 'node:path';
 import { defaultSizes, meanRecall, PREDICTOR_DEFAULTS, PredictorSet, UserError, type PredictorProgress } from '../engine/node';
-import { ensureDir, writeFile } from './files';
+import { checkOutput, ensureDir, writeFile } from './files';
 import { DEFAULT_DATA_FILE, DEFAULT_HELDOUT_FILE, int, num, openSession, readDataset } from './session';
 import { policySettings, predictorsFile } from './sparsity-options';
 import { readBytes } from './files';
@@ -40,6 +40,7 @@ const pct = (x: number | null) => (x === null ? '  –  ' : `${(100 * x).toFixed
 
 export async function predictorsTrainCommand(o: PredictorsTrainOptions): Promise<void> {
   const started = Date.now();
+  checkOutput(o.out, '--out', 'file');
   const ctx = int(o.ctx, 'ctx', 2);
   const { session, name, summary: model } = await openSession(o.model, o, { ropeScale: num(o.ropeScale, 'rope-scale'), policy: true });
   const cfg = session.config;

@@ -81,7 +81,7 @@ program
   .addOption(backend())
   .addOption(modeOption())
   .option('--recall-every <n>', 'lemo: measure the predictors\' recall against the oracle every n steps (0: never)', String(D.recallEvery))
-  .action((o, cmd: Command) => trainCommand(o, cmd.getOptionValueSource('sparsity') === 'default'));
+  .action((o, cmd: Command) => trainCommand(o, { modeDefaulted: cmd.getOptionValueSource('sparsity') === 'default', given: (k) => cmd.getOptionValueSource(k) === 'cli' }));
 sparsityOptions(program.commands.at(-1)!);
 
 program

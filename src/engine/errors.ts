@@ -5,3 +5,15 @@ export class UserError extends Error {
     this.name = 'UserError';
   }
 }
+
+/**
+ * A run that stopped between steps for a reason the user can act on (bad steps in a row, a
+ * checkpoint that could not be stored): the adapter is intact as it was after `lastGoodStep`
+ * (0: no step was applied), so a shell can still write it.
+ */
+export class RunStopped extends UserError {
+  constructor(message: string, readonly lastGoodStep: number) {
+    super(message);
+    this.name = 'RunStopped';
+  }
+}

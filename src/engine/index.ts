@@ -1,6 +1,6 @@
 // The engine's public face: what the shells (the CLI, the worker, the benchmarks) use. Its rooms
 // stay behind it.
-export { UserError } from './errors';
+export { RunStopped, UserError } from './errors';
 export type * from './events';
 export * from './settings';
 export { EngineSession } from './session';

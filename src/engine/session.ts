@@ -7,6 +7,7 @@ import { settingsLora, type LoraConfig } from './model/lora';
 import { loadModel, modelSummary, type Model } from './model/model';
 import { checkFits, type MemoryBudget } from './model/safetensors';
 import { modelTokenizer, TokenCache } from './model/tokenizer';
+import { weightsHash } from './model/weights-hash';
 import type { Runtime } from './runtime/runtime';
 import { DEFAULT_SETTINGS, type TrainSettings } from './settings';
 import type { LayerPolicy } from './sparsity/policy';
@@ -166,7 +167,7 @@ export class EngineSession {
       docs, settings, heldout, options, tokenize: (d) => this.tokenize(d), tokenizer: this.tokens?.tokenizer ?? null, lora: () => this.loraFor(settings),
       // Asked for once the data is read: the last run's adapter and optimizer state are freed then (refused data leaves them).
       device: async () => { this.trainer?.dispose(); this.trainer = null; return this.deviceModel(); },
-      sparsity: () => this.sparsityFor(settings),
+      sparsity: () => this.sparsityFor(settings), weightsHash: () => weightsHash(this.files!.weights),
     }, this.control, this.emit);
     this.trainer = trainer;
     return run.loop();

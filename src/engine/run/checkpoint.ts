@@ -18,8 +18,8 @@ export interface RunRecord {
   /** Steps of the run done, skipped ones included. */
   step: number;
   settings: TrainSettings;
-  /** SHA-256 of the dataset's documents (names and text), and its size. */
-  dataset: { hash: string; documents: number; windows: number };
+  /** The dataset's identity and size: see DatasetIdentity. */
+  dataset: DatasetIdentity;
   model: ModelIdentity;
   sampler: SamplerState;
   /** AdamW's update count and settings (its learning rate may be lower than the settings' after skipped steps). */
@@ -30,12 +30,25 @@ export interface RunRecord {
   skipped: SkippedEvent[];
 }
 
+/**
+ * SHA-256 of the documents' text, in order (hashOf 'text'); checkpoints written before hashOf
+ * existed hashed each document's name (its file name) with its text.
+ */
+export interface DatasetIdentity {
+  hash: string;
+  hashOf?: 'text';
+  documents: number;
+  windows: number;
+}
+
 /** What must match for a checkpoint to continue on a model. */
 export interface ModelIdentity {
   architecture: string;
   parameters: number;
   layers: number;
   vocabSize: number;
+  /** SHA-256 of the base weights (model/weights-hash.ts); absent in older checkpoints. */
+  weights?: string;
 }
 
 const count = z.number().int().min(0);
@@ -43,8 +56,8 @@ const count = z.number().int().min(0);
 const runRecordSchema = z.object({
   step: count,
   settings: trainSettingsSchema,
-  dataset: z.object({ hash: z.string(), documents: count, windows: count }),
-  model: z.object({ architecture: z.string(), parameters: count, layers: count, vocabSize: count }),
+  dataset: z.object({ hash: z.string(), hashOf: z.literal('text').optional(), documents: count, windows: count }),
+  model: z.object({ architecture: z.string(), parameters: count, layers: count, vocabSize: count, weights: z.string().optional() }),
   sampler: z.object({ epoch: count, at: count, windows: count }),
   optimizer: z.object({
     steps: count,
@@ -97,13 +110,30 @@ export function decodeCheckpoint(bytes: Uint8Array, fileName = 'checkpoint.safet
     const shape: [number, number] = [t.shape[0], t.shape[1]];
     params.push({ peft: name, shape, value: t.data, m: tensors.get(M + name)?.data ?? null, v: tensors.get(V + name)?.data ?? null });
   }
+  checkParams(params, run.optimizer.steps, fileName);
   return { run, state: { steps: run.optimizer.steps, optimizer: run.optimizer.settings, params } };
 }
 
-/** SHA-256 (hex) of the documents' names and text, in order. */
-export async function datasetHash(docs: Document[]): Promise<string> {
+/**
+ * A checkpoint's LoRA factors and AdamW moments as a run can continue from them: every value
+ * finite, and both moments of every tensor once AdamW has stepped (fresh moments would not
+ * continue the run).
+ */
+function checkParams(params: TrainerState['params'], steps: number, fileName: string): void {
+  for (const p of params) {
+    if (steps > 0 && (!p.m || !p.v)) {
+      throw new UserError(`${fileName}: AdamW's moments of ${p.peft} are missing after ${steps} optimizer steps; the checkpoint is damaged and the run cannot continue exactly from it.`);
+    }
+    for (const [what, data] of [['values', p.value], ['AdamW first moments', p.m], ['AdamW second moments', p.v]] as const) {
+      if (data && !data.every(Number.isFinite)) throw new UserError(`${fileName}: the ${what} of ${p.peft} hold NaN or infinite numbers; the checkpoint is damaged and the run cannot continue from it.`);
+    }
+  }
+}
+
+/** SHA-256 (hex) of the documents' text, in order; withNames: each preceded by its name (how older checkpoints identified data). */
+export async function datasetHash(docs: Document[], withNames = false): Promise<string> {
   const enc = new TextEncoder();
-  const parts = docs.flatMap((d) => [enc.encode(d.name), Uint8Array.of(0), enc.encode(d.text), Uint8Array.of(0)]);
+  const parts = docs.flatMap((d) => [...(withNames ? [enc.encode(d.name), Uint8Array.of(0)] : []), enc.encode(d.text), Uint8Array.of(0)]);
   const all = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
   let at = 0;
   for (const p of parts) {
@@ -114,14 +144,33 @@ export async function datasetHash(docs: Document[]): Promise<string> {
   return [...digest].map((b) => b.toString(16).padStart(2, '0')).join('');
 }
 
+/** The data a run reads, as its checkpoints identify it; legacy: also the older hash, to compare with a checkpoint written before hashOf. */
+export async function datasetIdentity(docs: Document[], windows: number, legacy: boolean): Promise<DatasetIdentity & { legacyHash?: string }> {
+  const id: DatasetIdentity = { hash: await datasetHash(docs), hashOf: 'text', documents: docs.length, windows };
+  return legacy ? { ...id, legacyHash: await datasetHash(docs, true) } : id;
+}
+
+const short = (hash: string) => hash.slice(0, 12);
+
 /** Why a checkpoint cannot continue with this model and data, or null when it can. */
-export function mismatch(run: RunRecord, model: ModelIdentity, dataset: RunRecord['dataset']): string | null {
+export function mismatch(run: RunRecord, model: ModelIdentity, dataset: DatasetIdentity & { legacyHash?: string }): string | null {
   const m = run.model;
   if (m.architecture !== model.architecture || m.parameters !== model.parameters || m.layers !== model.layers || m.vocabSize !== model.vocabSize) {
     return `The checkpoint was made with another model (${m.architecture}, ${m.parameters.toLocaleString('en')} parameters); the loaded one is ${model.architecture} with ${model.parameters.toLocaleString('en')}.`;
   }
-  if (run.dataset.hash !== dataset.hash) {
-    return `The checkpoint was made on other data (${run.dataset.documents} documents, ${run.dataset.windows} windows); the data now loaded (${dataset.documents} documents, ${dataset.windows} windows) differs, so the run cannot continue where it was.`;
+  if (m.weights && model.weights && m.weights !== model.weights) {
+    return `The checkpoint was made with other weights of the same shape (SHA-256 ${short(m.weights)}…, the loaded ones are ${short(model.weights)}…): load the model the run was trained from to continue it.`;
+  }
+  const legacy = run.dataset.hashOf !== 'text';
+  if (run.dataset.hash !== (legacy ? dataset.legacyHash : dataset.hash)) {
+    const why = legacy ? ' (this checkpoint is of an older format that identifies the data by its file names as well as its text: give the data under the file name the run was made with)' : '';
+    return `The checkpoint was made on other data (${run.dataset.documents} documents, ${run.dataset.windows} windows); the data now loaded (${dataset.documents} documents, ${dataset.windows} windows) differs, so the run cannot continue where it was${why}.`;
   }
   return null;
+}
+
+/** Why a run cannot continue from this checkpoint to a total of `steps`, or null. */
+export function nothingLeft(run: RunRecord, steps: number): string | null {
+  if (steps > run.step) return null;
+  return `The run has already done ${run.step} steps, so a total of ${steps} leaves nothing to train: ask for more than ${run.step} steps (--steps) to continue it.`;
 }

@@ -1,6 +1,6 @@
 // What a run keeps between checkpoints: where it is, its loss history, its skipped steps; and
 // what a step whose loss was NaN or infinite does to it.
-import { UserError } from '../errors';
+import { RunStopped } from '../errors';
 import type { SkippedEvent, StepEvent } from '../events';
 import type { TrainSettings } from '../settings';
 import type { SamplerState } from '../train/data';
@@ -26,6 +26,11 @@ export class RunJournal {
     this.badInARow = from?.badInARow ?? 0;
   }
 
+  /** The last step whose update the adapter holds (0: none yet). */
+  get lastGoodStep(): number {
+    return this.history.at(-1)?.step ?? 0;
+  }
+
   /** A step that was applied. */
   stepped(e: StepEvent): StepEvent {
     this.step = e.step;
@@ -46,9 +51,10 @@ export class RunJournal {
     this.skipped.push(e);
     emit(e);
     if (this.badInARow >= BAD_STEPS_LIMIT) {
-      throw new UserError(
+      throw new RunStopped(
         `Training stopped at step ${step}: the loss was NaN or infinite in ${this.badInARow} steps in a row, even with the learning rate lowered to ${fmtLr(lr)}. ` +
           'The adapter keeps its last good update. Try a lower learning rate, or check the data and the model\'s weights for NaN or infinite values.',
+        this.lastGoodStep,
       );
     }
   }

@@ -1,13 +1,13 @@
 // A training run: the loop of steps that can be paused, resumed and stopped between steps, with
 // its journal, checkpoints, held-out evaluation and the events the shells draw.
-import { UserError } from '../errors';
+import { RunStopped, UserError } from '../errors';
 import type { EngineEvent, MemorySample } from '../events';
 import type { Runtime } from '../runtime/runtime';
 import type { TrainSettings } from '../settings';
 import { selectorFor, type Selector, type Sparsity } from '../sparsity/selectors';
 import type { WindowSampler } from '../train/data';
 import type { Trainer } from '../train/trainer';
-import { encodeCheckpoint, mismatch, type Checkpoint, type ModelIdentity, type RunRecord } from './checkpoint';
+import { encodeCheckpoint, mismatch, nothingLeft, type Checkpoint, type DatasetIdentity, type ModelIdentity } from './checkpoint';
 import { perplexity } from './evaluate';
 import { RunJournal } from './journal';
 
@@ -55,7 +55,8 @@ export interface RunPlan {
   settings: TrainSettings;
   sparsity: Sparsity;
   sampler: WindowSampler;
-  dataset: RunRecord['dataset'];
+  /** With legacyHash when resuming a checkpoint that identifies its data the older way. */
+  dataset: DatasetIdentity & { legacyHash?: string };
   identity: ModelIdentity;
   /** Held-out chunks evaluated every `every` steps and after the last. */
   heldout: { chunks: number[][]; every: number } | null;
@@ -90,7 +91,7 @@ export class TrainingRun {
   async restore(): Promise<void> {
     const { resume, identity, dataset, trainer, sampler } = this.plan;
     if (!resume) return;
-    const why = mismatch(resume.run, identity, dataset);
+    const why = mismatch(resume.run, identity, dataset) ?? nothingLeft(resume.run, this.plan.settings.steps);
     if (why) throw new UserError(why);
     await trainer.importState(resume.state);
     sampler.restore(resume.run.sampler);
@@ -163,8 +164,15 @@ export class TrainingRun {
     if (!onCheckpoint || !(settings.checkpointEvery > 0) || step % settings.checkpointEvery !== 0 || step === settings.steps) return;
     const t0 = performance.now();
     const state = await trainer.exportState();
-    const bytes = encodeCheckpoint(this.journal.record(settings, this.plan.dataset, this.plan.identity, this.plan.sampler.state, state));
-    await onCheckpoint(bytes, step);
+    const { legacyHash: _, ...dataset } = this.plan.dataset;
+    const bytes = encodeCheckpoint(this.journal.record(settings, dataset, this.plan.identity, this.plan.sampler.state, state));
+    try {
+      await onCheckpoint(bytes, step);
+    } catch (e) {
+      // The adapter is whole (the step is done); the shell can still write it.
+      const why = e instanceof UserError ? e.message : `The checkpoint after step ${step} could not be stored (${(e as Error).message ?? String(e)}).`;
+      throw new RunStopped(why, this.journal.lastGoodStep);
+    }
     this.emit({ type: 'checkpoint', step, bytes: bytes.byteLength, ms: performance.now() - t0 });
   }
 }

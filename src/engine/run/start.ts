@@ -12,7 +12,7 @@ import { WindowSampler, windows, type Document } from '../train/data';
 import type { DeviceModel } from '../train/device-model';
 import { Trainer } from '../train/trainer';
 import { measureBaseline } from './baseline';
-import { datasetHash, type ModelIdentity } from './checkpoint';
+import { datasetIdentity, type ModelIdentity } from './checkpoint';
 import { heldoutChunks } from './evaluate';
 import { RunControl, TrainingRun } from './loop';
 import type { AdapterFiles, HeldOut, RunOptions } from './options';
@@ -36,6 +36,8 @@ export interface RunStart {
   device: () => Promise<DeviceModel>;
   sparsity: () => Promise<Sparsity>;
   lora: () => LoraConfig;
+  /** SHA-256 of the base weights (model/weights-hash.ts), which checkpoints record. */
+  weightsHash: () => Promise<string>;
   tokenize: (docs: Document[]) => number[][];
   tokenizer: TextTokenizer | null;
   heldout?: HeldOut;
@@ -56,9 +58,10 @@ export async function startRun(s: RunStart, control: RunControl, emit: (e: Engin
   if (sparsity.mode !== 'dense') await measureBaseline(dm, s.lora(), settings.seed, new WindowSampler(all, settings.seed).next(settings.batch), emit);
   const trainer = await Trainer.create(dm, dm.model, s.lora(), { seed: settings.seed, optimizer: { ...ADAMW_DEFAULTS, lr: settings.lr } });
   const tok = s.tokenizer;
+  const resume = s.options.resume;
   const run = new TrainingRun({
-    trainer, settings, sparsity, sampler, identity: modelIdentity(dm.model), resume: s.options.resume, onCheckpoint: s.options.onCheckpoint,
-    dataset: { hash: await datasetHash(docs), documents: docs.length, windows: all.length },
+    trainer, settings, sparsity, sampler, identity: { ...modelIdentity(dm.model), weights: await s.weightsHash() }, resume, onCheckpoint: s.options.onCheckpoint,
+    dataset: await datasetIdentity(docs, all.length, !!resume && resume.run.dataset.hashOf !== 'text'),
     heldout: chunks && { chunks, every: h!.every }, decode: tok ? (x) => tok.decode(x) : null,
   }, control, emit);
   await run.restore();
