@@ -51,7 +51,7 @@ describe('defaults', () => {
         step: 1, settings: {}, dataset: { hash: 'ab', documents: 1, windows: 1 }, model: { architecture: 'LlamaForCausalLM', parameters: 1, layers: 1, vocabSize: 1 },
         sampler: { epoch: 0, at: 1, windows: 1 }, optimizer: { steps: 1, settings: ADAMW_DEFAULTS }, badInARow: 0, history: [], skipped: [],
       },
-      state: { steps: 1, optimizer: ADAMW_DEFAULTS, params: [{ peft: 'x.lora_A.weight', shape: [1, 1], value: Float32Array.of(1), m: null, v: null }] },
+      state: { steps: 1, optimizer: ADAMW_DEFAULTS, params: [{ peft: 'x.lora_A.weight', shape: [1, 1], value: Float32Array.of(1), m: Float32Array.of(0), v: Float32Array.of(0) }] },
     } as unknown as Checkpoint;
     expect(decodeCheckpoint(encodeCheckpoint(ck)).run.settings).toEqual(DEFAULT_SETTINGS);
   });
