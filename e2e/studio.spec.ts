@@ -60,7 +60,8 @@ test('Start on a fresh page with the default settings: the default model trains 
   // The model's policy.json eliminates in layers 5-8 and keeps the others dense.
   const layers = await sparsityLayers(page);
   expect(layers.map((r) => r.dense)).toEqual([true, true, true, true, true, false, false, false, false, true]);
-  expect(peak).toBeLessThan(baseline);
+  // Token elimination in layers 5-8 and MLP channel sparsity in every layer: at least 35% below dense.
+  expect(peak).toBeLessThan(0.65 * baseline);
   await page.getByTestId('stop').click();
   await expect(page.getByTestId('run-state')).toHaveText('stopped');
   expect(errors).toEqual([]);
