@@ -27,6 +27,15 @@ function withHeader(header: Record<string, unknown>, dataBytes: number): Uint8Ar
   return out;
 }
 
+/** A safetensors file whose header is this text, as written (JSON.stringify cannot repeat a key). */
+function withHeaderText(header: string, dataBytes: number): Uint8Array {
+  const h = new TextEncoder().encode(header);
+  const out = new Uint8Array(8 + h.length + dataBytes);
+  new DataView(out.buffer).setBigUint64(0, BigInt(h.length), true);
+  out.set(h, 8);
+  return out;
+}
+
 /** The sentence a UserError carries, or a failure if something else was thrown. */
 function sentence(f: () => unknown): string {
   try {
@@ -66,6 +75,25 @@ describe('safetensors files', () => {
     expect(sentence(() => readSafetensors(withHeader({ a: t('U8', [4], 0, 4) }, 4)))).toMatch(/tensor a has dtype U8; only F32, F16, BF16, F64, I64 and I32 are supported/);
     // Adjacent tensors are fine.
     expect([...readSafetensors(withHeader({ a: t('F32', [4], 0, 16), b: t('F32', [2], 16, 24) }, 24)).keys()]).toEqual(['a', 'b']);
+  });
+
+  it('overlapping tensors with an empty one between them, and a tensor named twice', () => {
+    const t = (dtype: string, shape: number[], s: number, e: number) => ({ dtype, shape, data_offsets: [s, e] });
+    const hidden = withHeader({ a: t('F32', [4], 0, 16), e: t('F32', [0], 4, 4), b: t('F32', [4], 8, 24) }, 24);
+    expect(sentence(() => readSafetensors(hidden))).toMatch(/tensors a \(bytes 0\.\.16\) and b \(bytes 8\.\.24\) overlap/);
+    // A short tensor inside a long one, with the long one's end further than its neighbour's.
+    const nested = withHeader({ a: t('F32', [8], 0, 32), b: t('F32', [1], 4, 8), c: t('F32', [2], 16, 24) }, 32);
+    expect(sentence(() => readSafetensors(nested))).toMatch(/tensors a \(bytes 0\.\.32\) and b \(bytes 4\.\.8\) overlap/);
+    const entry = (s: number, e: number) => `{"dtype":"F32","shape":[${(e - s) / 4}],"data_offsets":[${s},${e}]}`;
+    const twice = withHeaderText(`{"w":${entry(0, 16)}, "v":${entry(16, 20)},"w" :${entry(20, 24)}}`, 24);
+    expect(sentence(() => readSafetensors(twice))).toBe('model.safetensors is not a valid safetensors file: its header lists "w" more than once.');
+    // The same key inside an entry, or escaped differently in the text, is told apart right.
+    const fine = withHeaderText(`{"__metadata__":{"w":"x","format":"pt"},"w":${entry(0, 16)},"w\\u0031":${entry(16, 20)}}`, 20);
+    expect([...readSafetensors(fine).keys()]).toEqual(['w', 'w1']);
+    const escaped = withHeaderText(`{"w1":${entry(0, 16)},"w\\u0031":${entry(16, 20)}}`, 20);
+    expect(sentence(() => readSafetensors(escaped))).toMatch(/lists "w1" more than once/);
+    // Empty tensors anywhere in the data are fine.
+    expect([...readSafetensors(withHeader({ a: t('F32', [4], 0, 16), e: t('F32', [0, 3], 8, 8) }, 16)).keys()]).toEqual(['a', 'e']);
   });
 });
 
