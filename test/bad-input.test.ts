@@ -170,6 +170,14 @@ describe('context length and memory', () => {
     );
   });
 
+  it("a Mistral sliding window shorter than the sequence is refused by every pass; within it the model runs", async () => {
+    const s = new EngineSession(await nodeRuntime(), () => {});
+    s.loadModel({ config: { ...json(`${GQA}/config.json`), model_type: 'mistral', architectures: ['MistralForCausalLM'], sliding_window: 16 }, weights: read(`${GQA}/model.safetensors`) });
+    const ids = (T: number) => [Array.from({ length: T }, (_, i) => (i * 7) % 96)];
+    await expect(s.grad(ids(17))).rejects.toThrow("A context of 17 tokens is longer than this model's sliding attention window of 16 tokens (sliding_window in config.json)");
+    expect((await s.grad(ids(16))).loss).toBeGreaterThan(0);
+  });
+
   it('a model too large for the budget is refused from its header, before loading, saying needed and available', () => {
     const weights = read(`${TINY}/model.safetensors`);
     const { needed, parameters } = predictLoadBytes(weights);
@@ -200,6 +208,10 @@ describe('context length and memory', () => {
     const truncated = { ...tiny, weights: tiny.weights.subarray(0, 1000) };
     expect(() => s.loadModel(truncated)).toThrow(/cut short/);
     expect(() => s.loadModel({ ...tiny, config: { model_type: 'bert' } })).toThrow(/not supported/);
+    expect(() => s.loadModel({ ...tiny, config: { ...tiny.config, rms_norm_eps: 1e300 } })).toThrow(/rms_norm_eps 1e\+300/);
+    expect(() => s.loadModel({ ...tiny, config: { ...tiny.config, rope_parameters: { rope_type: 'linear', factor: 0 } } })).toThrow(/factor\) is 0/);
+    expect(() => s.loadModel(tiny, { ropeScale: -1 })).toThrow(/--rope-scale\) is -1/);
+    await expect(s.train(docs, { ...(await import('../src/engine/session')).DEFAULT_SETTINGS, ctx: 64, steps: 1, lr: -1 })).rejects.toThrow(/learning rate/);
     expect(() => s.loadModel(tiny, { memoryBudget: { bytes: 1e6, source: 'a setting' } })).toThrow(/too large/);
     await expect(s.train(docs, { ...(await import('../src/engine/session')).DEFAULT_SETTINGS, ctx: 4096, steps: 1 })).rejects.toThrow(/--rope-scale 4/);
     expect(() => parseDataset('bad.jsonl', '{"x": 1}')).toThrow(/line 1/);
@@ -226,6 +238,14 @@ describe('lemo prints the sentence on stderr and exits 2', () => {
     return p;
   };
   const SLICE = 'test/fixtures/eval-slice/slice.jsonl';
+  /** A PEFT adapter folder for lemo-tiny's q_proj (its factors are never read: the refusals come first). */
+  const adapter = (name: string) => {
+    const d = join(dir, name);
+    mkdirSync(d, { recursive: true });
+    writeFileSync(join(d, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', r: 1, lora_alpha: 1, target_modules: ['q_proj'] }));
+    writeFileSync(join(d, 'adapter_model.safetensors'), writeSafetensors(new Map()));
+    return d;
+  };
 
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'lemo-bad-'));
@@ -242,6 +262,12 @@ describe('lemo prints the sentence on stderr and exits 2', () => {
     ['JSONL without text', () => ['train', '--data', data('notext.jsonl', '{"text": "a b c"}\n{"body": "d"}\n'), '--ctx', '64', '--steps', '1', '--out', join(dir, 'o')], /notext\.jsonl, line 2: no "text" field with a string \(it has "body"\)/],
     ['a context beyond the model', () => ['eval', '--model', TINY, '--data', SLICE, '--ctx', '2048', '--rope-scale', '1.5'], /1024 positions × RoPE scale 1\.5 = 1536 tokens\. A linear RoPE scale of 2 \(--rope-scale 2\) reaches 2048/],
     ['a model too large for the memory budget', () => ['train', '--model', TINY, '--data', SLICE, '--ctx', '64', '--steps', '1', '--out', join(dir, 'o'), '--memory-budget', '0.03'], /too large for the memory here: .*needs about 0\.06 GiB .* but 0\.03 GiB is available \(--memory-budget\)/],
+    ['a negative learning rate', () => ['train', '--model', TINY, '--data', SLICE, '--ctx', '64', '--steps', '1', '--sparsity', 'dense', '--lr', '-1', '--out', join(dir, 'o')], /The learning rate \(--lr\) must be a positive number such as 0\.001, got -1\./],
+    ['a RoPE scale of 0 to load with', () => ['eval', '--model', TINY, '--data', SLICE, '--ctx', '64', '--rope-scale', '0'], /The RoPE scale asked for \(--rope-scale\) is 0, but a linear RoPE scale must be a positive number up to 1024/],
+    ['a RoPE scale of 0 to export', () => ['export', '--model', TINY, '--adapter', adapter('lora'), '--out', join(dir, 'merged'), '--rope-scale', '0'], /The RoPE scale to write into config\.json \(--rope-scale\) is 0/],
+    ['a RoPE factor of 1e308 in config.json', () => ['eval', '--model', folder('huge-rope', { 'config.json': JSON.stringify({ ...json(`${TINY}/config.json`), rope_parameters: { rope_type: 'linear', factor: 1e308, rope_theta: 10000 } }) }), '--data', SLICE, '--ctx', '64'], /RoPE scaling factor in config\.json \(rope_parameters\.factor\) is 1e\+308/],
+    ['a block longer than the context', () => ['train', '--model', TINY, '--data', SLICE, '--ctx', '64', '--steps', '1', '--sparsity', 'oracle', '--block', '10000', '--out', join(dir, 'o')], /The block size \(--block\) is 10000 tokens, longer than the 64-token sequences it splits into blocks: use a block of at most 64 tokens/],
+    ['a batch far beyond the memory', () => ['train', '--model', TINY, '--data', SLICE, '--ctx', '256', '--steps', '1', '--sparsity', 'dense', '--batch', '1000', '--memory-budget', '4', '--out', join(dir, 'o')], /A step of 1000 × 256 tokens would keep about 27\.5 GiB of activations for its backward, .* but 4\.0 GiB is available \(--memory-budget\): lower the batch \(--batch\) or the context \(--ctx\)\./],
   ];
   for (const [what, args, message] of cases) {
     it(what, () => {

@@ -11,7 +11,7 @@ import { predictorsEvalCommand, predictorsTrainCommand } from './predictors';
 import { policyTuneCommand } from './policy';
 
 const threads = () => new Option('--threads <n>', 'CPU threads for onnxruntime').default('1');
-const memoryBudget = () => new Option('--memory-budget <GiB>', 'memory the model may take; a model predicted (from its header) to need more is refused before loading (default: this machine\'s memory)');
+const memoryBudget = () => new Option('--memory-budget <GiB>', 'memory the model may take; a model predicted (from its header) to need more is refused before loading, and a training step whose saved activations (--batch × --ctx tokens) would not fit beside it is refused before it runs (default: this machine\'s memory)');
 const backend = () => new Option('--backend <name>', 'node: onnxruntime-node (native CPU); wasm: onnxruntime-web, as in the browser').choices(['node', 'wasm']).default('node');
 
 /** Options of the commands that eliminate tokens (grad, bench). */

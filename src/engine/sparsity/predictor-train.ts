@@ -8,7 +8,7 @@ import { differentiate, gradName } from '../graph/autodiff';
 import type { Graph } from '../graph/ir';
 import type { ModelConfig } from '../model/config';
 import type { Runtime, Tensor } from '../runtime/runtime';
-import { ADAMW_DEFAULTS, adamwApply, adamwHyper } from '../train/adamw';
+import { ADAMW_DEFAULTS, adamwApply, adamwHyper, checkLearningRate } from '../train/adamw';
 import { WindowSampler, windows } from '../train/data';
 import type { Trainer } from '../train/trainer';
 import { UserError } from '../errors';
@@ -245,6 +245,7 @@ export async function trainPredictors(
   trainer: Trainer, train: number[][], heldout: number[][], plan: PredictorTrainPlan, onProgress: (p: PredictorProgress) => void,
 ): Promise<PredictorSet> {
   if (plan.block < 1 || !Number.isInteger(plan.block)) throw new UserError(`The block size must be a positive integer, got ${plan.block}.`);
+  checkLearningRate(plan.lr);
   if (!(plan.prune >= 0 && plan.prune < 1)) throw new UserError(`The pruned share must be in [0, 1), got ${plan.prune}.`);
   const trainWindows = windows(train, plan.ctx);
   const evalWindows = windows(heldout, plan.ctx).slice(0, plan.evalWindows);
