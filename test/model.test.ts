@@ -92,6 +92,13 @@ describe('config.json', () => {
     const config = JSON.parse(readFileSync('test/fixtures/golden/llama-gqa/model/config.json', 'utf8'));
     const weights = new Uint8Array(readFileSync('test/fixtures/golden/llama-gqa/model/model.safetensors'));
     expect(() => loadModel({ config: { ...config, num_hidden_layers: 3 }, weights })).toThrow(/no tensor model\.layers\.2\./);
+    expect(() => loadModel({ config: { ...config, num_hidden_layers: 1 }, weights })).toThrow(
+      "model.safetensors holds 2 layers but config.json's num_hidden_layers is 1: set num_hidden_layers to 2, or use the config.json that came with these weights.",
+    );
+    const gpt2 = JSON.parse(readFileSync('test/fixtures/golden/gpt2/model/config.json', 'utf8'));
+    const gpt2Weights = new Uint8Array(readFileSync('test/fixtures/golden/gpt2/model/model.safetensors'));
+    expect(() => loadModel({ config: { ...gpt2, n_layer: gpt2.n_layer - 1 }, weights: gpt2Weights })).toThrow(`holds ${gpt2.n_layer} layers but config.json's n_layer is ${gpt2.n_layer - 1}`);
+    expect(loadModel({ config: gpt2, weights: gpt2Weights }).layers).toHaveLength(gpt2.n_layer);
     expect(() => loadModel({ config: { ...config, intermediate_size: 65 }, weights })).toThrow(/has shape \[64,32\] but config\.json implies \[65,32\]/);
   });
 });

@@ -55,10 +55,27 @@ export function modelSummary(model: Model): ModelSummary {
   };
 }
 
+/**
+ * Refuses weights holding layers past config.json's layer count: they would be left out
+ * without a word (a config of another size, or a file of another model).
+ */
+function checkLayerCount(config: ModelConfig, names: string[]): void {
+  const has = (l: number) => {
+    const p = layerPrefix(config, l);
+    return names.some((n) => n.startsWith(p) || (p.startsWith('transformer.') && n.startsWith(p.slice('transformer.'.length))));
+  };
+  let held = config.layers;
+  while (has(held)) held++;
+  if (held === config.layers) return;
+  const field = config.family === 'gpt2' ? 'n_layer' : 'num_hidden_layers';
+  throw new UserError(`model.safetensors holds ${held} layers but config.json's ${field} is ${config.layers}: set ${field} to ${held}, or use the config.json that came with these weights.`);
+}
+
 export function loadModel(files: ModelFiles, ropeScale?: number): Model {
   const config = parseConfig(files.config);
   scaleRope(config, ropeScale);
   const tensors = readSafetensors(files.weights);
+  checkLayerCount(config, [...tensors.keys()]);
   // GPT-2 checkpoints appear with and without the "transformer." prefix.
   const get = (name: string, shape: number[]): HostTensor => {
     const t: StTensor | undefined = tensors.get(name) ?? (name.startsWith('transformer.') ? tensors.get(name.slice('transformer.'.length)) : undefined);
