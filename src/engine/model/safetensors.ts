@@ -154,13 +154,18 @@ export function readEntry(bytes: Uint8Array, h: StHeader, e: StEntry): Float32Ar
   if (e.dtype === 'F32' && (bytes.byteOffset + h.dataStart + e.start) % 4 === 0) {
     return new Float32Array(bytes.buffer.slice(bytes.byteOffset + h.dataStart + e.start, bytes.byteOffset + h.dataStart + e.end));
   }
+  if (e.dtype === 'BF16') {
+    // bfloat16 is the top half of a float32: the bits shifted up, read as float32.
+    const bits = new Uint32Array(count);
+    for (let i = 0; i < count; i++) bits[i] = dv.getUint16(2 * i, true) << 16;
+    return new Float32Array(bits.buffer);
+  }
   const data = new Float32Array(count);
   for (let i = 0; i < count; i++) {
     switch (e.dtype) {
       case 'F32': data[i] = dv.getFloat32(4 * i, true); break;
       case 'F64': data[i] = dv.getFloat64(8 * i, true); break;
       case 'F16': data[i] = f16ToF32(dv.getUint16(2 * i, true)); break;
-      case 'BF16': data[i] = new Float32Array(new Uint32Array([dv.getUint16(2 * i, true) << 16]).buffer)[0]; break;
       case 'I64': data[i] = Number(dv.getBigInt64(8 * i, true)); break;
       case 'I32': data[i] = dv.getInt32(4 * i, true); break;
     }
