@@ -8,6 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { UserError } from '../src/engine/errors';
 import { checkContext, parseConfig } from '../src/engine/model/config';
 import { checkFits, predictLoadBytes, readSafetensors, writeSafetensors } from '../src/engine/model/safetensors';
+import { loadTokenizer } from '../src/engine/model/tokenizer';
 import { EngineSession } from '../src/engine/session';
 import { decodeDataset, parseDataset } from '../src/engine/train/data';
 import { nodeRuntime } from './helpers/runtime';
@@ -112,6 +113,54 @@ describe('config.json and tokenizer.json', () => {
     expect(sentence(() => s.loadModel(gqa))).toBe("tokenizer.json has 8192 tokens but the model's vocabulary is 96: they do not belong together.");
     expect(s.config.vocabSize).toBe(8192);
     expect(s.tokenize([{ name: 'x', text: 'The Congress' }])[0].length).toBeGreaterThan(0);
+  });
+});
+
+/** lemo-tiny's tokenizer.json cut to its first `n` ids (the merges between them kept). */
+function cutTokenizer(n: number): Record<string, unknown> {
+  const t = json(`${TINY}/tokenizer.json`);
+  const vocab = Object.fromEntries(Object.entries(t.model.vocab as Record<string, number>).filter(([, id]) => id < n));
+  const merges = (t.model.merges as (string | string[])[]).filter((m) => {
+    const [a, b] = typeof m === 'string' ? m.split(' ') : m;
+    return a + b in vocab && a in vocab && b in vocab;
+  });
+  return { ...t, model: { ...t.model, vocab, merges }, added_tokens: (t.added_tokens as { id: number }[]).filter((a) => a.id < n) };
+}
+
+describe('a tokenizer that does not belong, or could hang', () => {
+  const tiny = () => ({ config: json(`${TINY}/config.json`), weights: read(`${TINY}/model.safetensors`), tokenizer: json(`${TINY}/tokenizer.json`) });
+
+  it("a tokenizer with under half the model's vocabulary is refused; one a little smaller (a padded vocab_size) is taken", async () => {
+    const s = new EngineSession(await nodeRuntime(), () => {});
+    s.loadModel(tiny());
+    expect(sentence(() => s.loadModel({ ...tiny(), tokenizer: cutTokenizer(96) }))).toBe("tokenizer.json has 96 tokens but the model's vocabulary is 8192: they do not belong together.");
+    expect(sentence(() => s.loadModel({ ...tiny(), tokenizer: cutTokenizer(4095) }))).toMatch(/has 4095 tokens but the model's vocabulary is 8192/);
+    expect(s.loadModel({ ...tiny(), tokenizer: cutTokenizer(8000) }).vocabSize).toBe(8192);
+    expect(s.tokenize([{ name: 'x', text: 'The Congress' }])[0].every((id) => id < 8000)).toBe(true);
+    expect(s.loadModel({ ...tiny(), tokenizer: cutTokenizer(4096) }).vocabSize).toBe(8192);
+  });
+
+  it("a vocabulary of Qwen's size is counted (no spread of its ids)", () => {
+    const vocab = Object.fromEntries(Array.from({ length: 151_665 }, (_, i) => [`t${i}`, i]));
+    const t = { version: '1.0', normalizer: null, post_processor: null, decoder: null, model: { type: 'WordLevel', vocab, unk_token: 't0' }, pre_tokenizer: { type: 'Whitespace' }, added_tokens: [{ id: 151_700, content: '<x>', special: true }] };
+    expect(loadTokenizer(t).vocabSize).toBe(151_701);
+  });
+
+  it('a regular expression with nested repetition is refused before the tokenizer is built; the model loaded before stays', async () => {
+    const s = new EngineSession(await nodeRuntime(), () => {});
+    s.loadModel(tiny());
+    const t = json(`${TINY}/tokenizer.json`);
+    const hanging = { ...t, normalizer: { type: 'Sequence', normalizers: [{ type: 'NFC' }, { type: 'Replace', pattern: { Regex: '(a+)+$' }, content: 'b' }] } };
+    expect(sentence(() => s.loadModel({ ...tiny(), tokenizer: hanging }))).toBe(
+      'tokenizer.json\'s normalizer.normalizers[1].pattern has the regular expression "(a+)+$", whose repeated group repeats inside too: matching it can take forever on some text, so rewrite it without a repetition inside a repeated group.',
+    );
+    const split = { ...t, pre_tokenizer: { type: 'Split', pattern: { Regex: '(\\s*x+)*y' }, behavior: 'Isolated', invert: false } };
+    expect(sentence(() => s.loadModel({ ...tiny(), tokenizer: split }))).toMatch(/^tokenizer\.json's pre_tokenizer\.pattern has the regular expression "\(\\\\s\*x\+\)\*y"/);
+    expect(s.tokenize([{ name: 'x', text: 'a'.repeat(40) + '!' }])[0].length).toBeGreaterThan(0);
+    // Real patterns (GPT-2's, Llama 3's pre-tokenizer splits) load.
+    const llama3 = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+    const real = { ...t, normalizer: { type: 'Replace', pattern: { Regex: ' {2,}' }, content: ' ' }, pre_tokenizer: { type: 'Sequence', pretokenizers: [{ type: 'Split', pattern: { Regex: llama3 }, behavior: 'Isolated', invert: false }, t.pre_tokenizer] } };
+    expect(s.loadModel({ ...tiny(), tokenizer: real }).vocabSize).toBe(8192);
   });
 });
 
