@@ -1,16 +1,18 @@
 // Bad input gets a sentence that says what is wrong, and loses nothing already loaded: in the
 // engine (each case) and through `lemo` (the sentence on stderr, exit status 2).
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { UserError } from '../src/engine/errors';
 import { checkContext, parseConfig } from '../src/engine/model/config';
-import { checkFits, predictLoadBytes, readSafetensors, writeSafetensors } from '../src/engine/model/safetensors';
-import { loadTokenizer } from '../src/engine/model/tokenizer';
+import { parseJsonText } from '../src/engine/model/json';
+import { checkFits, predictLoadBytes, readSafetensors, readSafetensorsHeader, writeSafetensors } from '../src/engine/model/safetensors';
+import { loadTokenizer, TokenCache } from '../src/engine/model/tokenizer';
 import { EngineSession } from '../src/engine/session';
-import { decodeDataset, parseDataset } from '../src/engine/train/data';
+import { checkDatasetSize, decodeDataset, MAX_DATASET_BYTES, parseDataset } from '../src/engine/train/data';
+import { gzipSync } from 'fflate';
 import { nodeRuntime } from './helpers/runtime';
 
 const TINY = 'public/models/lemo-tiny';
@@ -127,6 +129,25 @@ function cutTokenizer(n: number): Record<string, unknown> {
   return { ...t, model: { ...t.model, vocab, merges }, added_tokens: (t.added_tokens as { id: number }[]).filter((a) => a.id < n) };
 }
 
+describe('JSON nested too deep to walk', () => {
+  const deep = (n: number) => `{"model_type": "llama", "x": ${'['.repeat(n)}${']'.repeat(n)}}`;
+
+  it('text nested past 64 levels is refused when read, with strings and escapes not counted as nesting', () => {
+    expect(sentence(() => parseJsonText(deep(200_000), 'config.json'))).toBe(
+      'config.json nests its values more than 64 levels deep, which no such file does: it is damaged or not the file meant.',
+    );
+    expect(parseJsonText(deep(60), 'config.json')).toMatchObject({ model_type: 'llama' });
+    expect(parseJsonText(`{"s": "${'[{'.repeat(100)}\\"[["}`, 'x.json')).toEqual({ s: `${'[{'.repeat(100)}"[[` });
+    expect(sentence(() => parseJsonText('{"a": ', 'x.json'))).toMatch(/^x\.json is not valid JSON: /);
+  });
+
+  it('a parsed config.json nested that deep is refused by the engine too', () => {
+    let v: unknown = [];
+    for (let i = 0; i < 200_000; i++) v = [v];
+    expect(sentence(() => parseConfig({ ...json(`${TINY}/config.json`), x: v }))).toMatch(/^config\.json nests its values more than 64 levels deep/);
+  });
+});
+
 describe('a tokenizer that does not belong, or could hang', () => {
   const tiny = () => ({ config: json(`${TINY}/config.json`), weights: read(`${TINY}/model.safetensors`), tokenizer: json(`${TINY}/tokenizer.json`) });
 
@@ -192,6 +213,27 @@ describe('datasets', () => {
     }
     const fine = enc('naïve café — 日本語 😀\n');
     expect(decodeDataset('ok.txt', fine)).toBe(new TextDecoder('utf-8', { fatal: true }).decode(fine));
+  });
+
+  it('a dataset over the size limit: by its size, and a gzip file by the size its trailer gives, before it is inflated', () => {
+    expect(() => checkDatasetSize('ok.jsonl', MAX_DATASET_BYTES)).not.toThrow();
+    expect(sentence(() => checkDatasetSize('big.jsonl', 600 * 2 ** 20))).toBe(
+      'big.jsonl is 600 MiB, more than the 512 MiB a dataset may have: give a part of it (split it into smaller files and pick some).',
+    );
+    const gz = gzipSync(enc('{"text": "a"}\n'));
+    new DataView(gz.buffer, gz.byteOffset).setUint32(gz.length - 4, 2 ** 31, true);
+    expect(sentence(() => decodeDataset('bomb.jsonl.gz', gz))).toMatch(/^bomb\.jsonl\.gz is more than 512 MiB once decompressed, more than the 512 MiB a dataset may have/);
+  });
+
+  it('tokenizing tells how far it is, between texts, and once more at the end', () => {
+    const cache = new TokenCache(loadTokenizer(json(`${TINY}/tokenizer.json`)));
+    const heard: [number, number][] = [];
+    const ids = cache.encodeAll(['one text', 'and another', 'the last'], (done, total) => heard.push([done, total]), 0);
+    expect(ids.map((x) => x.length)).toEqual(['one text', 'and another', 'the last'].map((t) => cache.tokenizer.encode(t).length));
+    expect(heard).toEqual([[8, 27], [19, 27], [27, 27], [27, 27]]);
+    const quiet: unknown[] = [];
+    cache.encodeAll(['short'], (...a) => quiet.push(a));
+    expect(quiet).toEqual([]);
   });
 
   it('JSONL lines without a text field: which line, and what it has', () => {
@@ -287,11 +329,25 @@ describe('lemo prints the sentence on stderr and exits 2', () => {
     return p;
   };
   const SLICE = 'test/fixtures/eval-slice/slice.jsonl';
+  /** lemo-tiny's predictors with their description changed. */
+  const predictors = (name: string, change: Record<string, unknown>) => {
+    const bytes = read(`${TINY}/predictors.safetensors`);
+    const description = JSON.parse(readSafetensorsHeader(bytes).metadata!.lemo_predictors);
+    const tensors = new Map([...readSafetensors(bytes)].map(([k, t]) => [k, { shape: t.shape, data: t.data }]));
+    return data(`${name}.safetensors`, writeSafetensors(tensors, { lemo_predictors: JSON.stringify({ ...description, ...change }) }));
+  };
+  /** A file of `bytes` zero bytes that takes no disk (sparse). */
+  const sparse = (name: string, bytes: number) => {
+    const p = join(dir, name);
+    writeFileSync(p, '');
+    truncateSync(p, bytes);
+    return p;
+  };
   /** A PEFT adapter folder for lemo-tiny's q_proj (its factors are never read: the refusals come first). */
-  const adapter = (name: string) => {
+  const adapter = (name: string, targets: string | string[] = ['q_proj']) => {
     const d = join(dir, name);
     mkdirSync(d, { recursive: true });
-    writeFileSync(join(d, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', r: 1, lora_alpha: 1, target_modules: ['q_proj'] }));
+    writeFileSync(join(d, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', r: 1, lora_alpha: 1, target_modules: targets }));
     writeFileSync(join(d, 'adapter_model.safetensors'), writeSafetensors(new Map()));
     return d;
   };
@@ -311,6 +367,15 @@ describe('lemo prints the sentence on stderr and exits 2', () => {
     ['JSONL without text', () => ['train', '--data', data('notext.jsonl', '{"text": "a b c"}\n{"body": "d"}\n'), '--ctx', '64', '--steps', '1', '--out', join(dir, 'o')], /notext\.jsonl, line 2: no "text" field with a string \(it has "body"\)/],
     ['a context beyond the model', () => ['eval', '--model', TINY, '--data', SLICE, '--ctx', '2048', '--rope-scale', '1.5'], /1024 positions × RoPE scale 1\.5 = 1536 tokens\. A linear RoPE scale of 2 \(--rope-scale 2\) reaches 2048/],
     ['a model too large for the memory budget', () => ['train', '--model', TINY, '--data', SLICE, '--ctx', '64', '--steps', '1', '--out', join(dir, 'o'), '--memory-budget', '0.03'], /too large for the memory here: .*needs about 0\.06 GiB .* but 0\.03 GiB is available \(--memory-budget\)/],
+    ['an endless device as the dataset', () => ['train', '--model', TINY, '--data', '/dev/zero', '--ctx', '64', '--steps', '1', '--out', join(dir, 'o')], /zero is a binary file, not text \(a zero byte at offset 0\)/],
+    ['a dataset over the size limit', () => ['train', '--model', TINY, '--data', sparse('huge.jsonl', 600 * 2 ** 20), '--ctx', '64', '--steps', '1', '--out', join(dir, 'o')], /huge\.jsonl is 600 MiB, more than the 512 MiB a dataset may have/],
+    ['a folder as the dataset', () => ['eval', '--model', TINY, '--data', dir, '--ctx', '64'], /lemo-bad-\w+ is a folder; give a dataset file in it \(\.txt, \.md or \.jsonl, gzipped or not\)\./],
+    ['a config.json nested 200,000 levels deep (export)', () => ['export', '--model', folder('deep', { 'config.json': `{"model_type": "llama", "x": ${'['.repeat(200_000)}${']'.repeat(200_000)}}` }), '--adapter', adapter('lora'), '--out', join(dir, 'merged')], /config\.json \(.*config\.json\) nests its values more than 64 levels deep/],
+    ['an adapter whose target_modules regex does not compile', () => ['eval', '--model', TINY, '--data', SLICE, '--ctx', '64', '--adapter', adapter('bad-regex', '(q_proj')], /target_modules "\(q_proj" is not a regular expression that compiles \(.*\); give a list of module names or a valid regex\./],
+    ['a keep file that is a folder', () => ['grad', '--model', TINY, '--tokens', data('ids.json', '{"input_ids": [[1, 2, 3, 4]]}'), '--out', join(dir, 'g.safetensors'), '--keep', dir], /keep file \(.*\) is a folder; give the file itself\./],
+    ['a malformed keep file', () => ['grad', '--model', TINY, '--tokens', data('ids.json', '{"input_ids": [[1, 2, 3, 4]]}'), '--out', join(dir, 'g.safetensors'), '--keep', data('keep.json', '{"block": 2, "layers": null}')], /The keep file must list one entry per layer \(6\)\./],
+    ['predictors whose block is 0', () => ['train', '--model', TINY, '--data', SLICE, '--ctx', '64', '--steps', '1', '--sparsity', 'lemo', '--predictors', predictors('block0', { block: 0 }), '--out', join(dir, 'o')], /block0\.safetensors: the predictors description in its header is malformed \(block: /],
+    ['predictors whose layers are null', () => ['train', '--model', TINY, '--data', SLICE, '--ctx', '64', '--steps', '1', '--sparsity', 'lemo', '--predictors', predictors('nolayers', { layers: null }), '--out', join(dir, 'o')], /nolayers\.safetensors: the predictors description in its header is malformed \(layers: /],
     ['a negative learning rate', () => ['train', '--model', TINY, '--data', SLICE, '--ctx', '64', '--steps', '1', '--sparsity', 'dense', '--lr', '-1', '--out', join(dir, 'o')], /The learning rate \(--lr\) must be a positive number such as 0\.001, got -1\./],
     ['a RoPE scale of 0 to load with', () => ['eval', '--model', TINY, '--data', SLICE, '--ctx', '64', '--rope-scale', '0'], /The RoPE scale asked for \(--rope-scale\) is 0, but a linear RoPE scale must be a positive number up to 1024/],
     ['a RoPE scale of 0 to export', () => ['export', '--model', TINY, '--adapter', adapter('lora'), '--out', join(dir, 'merged'), '--rope-scale', '0'], /The RoPE scale to write into config\.json \(--rope-scale\) is 0/],
@@ -327,4 +392,23 @@ describe('lemo prints the sentence on stderr and exits 2', () => {
       expect(r.stdout).toBe('');
     });
   }
+
+  it('an unknown option, a missing argument or value, and an unknown command exit 2 as well; help exits 0', () => {
+    const ids = data('ids.json', '{"input_ids": [[1, 2, 3, 4]]}');
+    const usage: [string[], RegExp][] = [
+      [['train', '--out', join(dir, 'o'), '--bogus'], /error: unknown option '--bogus'/],
+      [['grad', '--model', TINY, '--tokens', ids, '--out', join(dir, 'g.safetensors'), '--keep'], /error: option '--keep <file>' argument missing/],
+      [['eval', '--data', SLICE], /error: required option '--ctx <n>' not specified/],
+      [['predictors', 'train', '--ctx', '64', '--steps', '1', '--out', join(dir, 'p'), '--arch', 'round'], /error: option '--arch <shape>' argument 'round' is invalid/],
+      [['tarin'], /error: unknown command 'tarin'/],
+    ];
+    for (const [args, message] of usage) {
+      const r = lemo(args);
+      expect(r.stderr, args.join(' ')).toMatch(message);
+      expect(r.status, args.join(' ')).toBe(2);
+    }
+    const help = lemo(['train', '--help']);
+    expect(help.status).toBe(0);
+    expect(help.stdout).toMatch(/--memory-budget/);
+  });
 });

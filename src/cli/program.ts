@@ -36,7 +36,10 @@ const modeOption = (mode: string = D.sparsity) => new Option('--sparsity <mode>'
 
 export const program = new Command('lemo')
   .description('LeMo Studio engine on the command line: gradients, training, evaluation, benchmarks.')
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // An unknown option or a missing argument is a refusal like any other: status 2 (help and --version: 0).
+  // Set before the commands are added, which inherit it.
+  .exitOverride((e) => process.exit(e.exitCode === 0 ? 0 : 2));
 
 program
   .command('grad')

@@ -142,11 +142,10 @@ export class EngineSession {
     return { ...(await gradients(trainer, inputIds, selector)), kept: selector.last?.kept ?? null };
   }
 
-  /** Token ids per document (texts seen before are not encoded again); treat the ids as read-only. */
+  /** Token ids per document (texts seen before are not encoded again; progress events when it takes a while); treat the ids as read-only. */
   tokenize(docs: Document[]): number[][] {
     if (!this.tokens) throw new UserError('This model has no tokenizer.json, so text cannot be tokenized.');
-    const cache = this.tokens;
-    return docs.map((d) => cache.encode(d.text));
+    return this.tokens.encodeAll(docs.map((d) => d.text), (done, total) => this.emit({ type: 'tokenizing', done, total }));
   }
 
   /** Trains on documents until the step count, or until stopped; emits a step event per step (see run/). */

@@ -2,6 +2,7 @@
 // outside the Llama and GPT-2 families are refused with a sentence saying what is missing.
 import { z } from 'zod';
 import { UserError } from '../errors';
+import { checkValueDepth } from './json';
 
 export type Family = 'llama' | 'gpt2';
 
@@ -76,6 +77,7 @@ function issues(e: z.ZodError): string {
 
 export function parseConfig(json: unknown): ModelConfig {
   if (typeof json !== 'object' || json === null) throw new UserError('config.json is not a JSON object.');
+  checkValueDepth(json, 'config.json');
   const raw = json as Record<string, unknown>;
   const type = String(raw.model_type ?? '');
   const architecture = Array.isArray(raw.architectures) ? String(raw.architectures[0]) : type;

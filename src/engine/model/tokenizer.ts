@@ -60,6 +60,9 @@ export function loadTokenizer(json: unknown, config: unknown = {}): TextTokenize
   };
 }
 
+/** How often a long tokenization says how far it is. */
+export const PROGRESS_MS = 2000;
+
 /**
  * Token ids per text, remembered: a shell counts a dataset's tokens when it loads, then trains
  * on it, and the text is not encoded again. Treat the ids as read-only.
@@ -69,6 +72,26 @@ export class TokenCache {
   private tokens = 0;
 
   constructor(readonly tokenizer: TextTokenizer) {}
+
+  /**
+   * Token ids of each text; when this takes longer than `every` ms, `progress` hears the
+   * characters done of the total every `every` ms (between texts), and once more at the end.
+   */
+  encodeAll(texts: string[], progress?: (done: number, total: number) => void, every = PROGRESS_MS): number[][] {
+    const total = texts.reduce((n, t) => n + t.length, 0);
+    let [done, last, told] = [0, performance.now(), false];
+    const out = texts.map((t) => {
+      const ids = this.encode(t);
+      done += t.length;
+      if (progress && performance.now() - last >= every) {
+        [last, told] = [performance.now(), true];
+        progress(done, total);
+      }
+      return ids;
+    });
+    if (told) progress!(total, total);
+    return out;
+  }
 
   encode(text: string): number[] {
     let ids = this.ids.get(text);
