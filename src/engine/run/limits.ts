@@ -6,18 +6,11 @@ import { checkContext, type ModelConfig } from '../model/config';
 import type { Model } from '../model/model';
 import type { MemoryBudget } from '../model/safetensors';
 import type { TrainSettings } from '../settings';
+import { checkBlock } from '../sparsity/blocks';
 import type { Sparsity } from '../sparsity/selectors';
 import { checkLearningRate } from '../train/adamw';
 
 const gib = (b: number) => `${(b / 2 ** 30).toFixed(b < 2 ** 30 ? 2 : 1)} GiB`;
-
-/** Refuses a block that is not a whole number of tokens, or longer than the sequences it splits (every block would be padded). */
-export function checkBlock(block: number, ctx: number, what = 'The block size (--block)'): void {
-  if (!Number.isInteger(block) || block < 1) throw new UserError(`${what} must be a positive whole number of tokens, got ${block}.`);
-  if (block > ctx) {
-    throw new UserError(`${what} is ${block} tokens, longer than the ${ctx}-token sequences it splits into blocks: use a block of at most ${ctx} tokens, or a longer context.`);
-  }
-}
 
 /** The block size a sparsity splits sequences by, and where it comes from; null when dense. */
 function sparsityBlock(s: Sparsity): { block: number; source: string } | null {
