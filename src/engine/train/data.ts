@@ -41,8 +41,8 @@ export function parseDataset(name: string, content: string): Document[] {
 }
 
 /**
- * The largest dataset read, compressed or not: 512 MiB of text is some 130 M tokens, hours of
- * tokenizing and far more than a fine-tune here draws on. Devices and pipes are read up to it.
+ * The largest dataset read, compressed or not: 512 MiB of text is some 130 M tokens, many minutes
+ * of tokenizing and far more than a fine-tune here draws on. Devices and pipes are read up to it.
  */
 export const MAX_DATASET_BYTES = 512 * 2 ** 20;
 
