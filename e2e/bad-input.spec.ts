@@ -1,8 +1,12 @@
 // Bad data dropped on the page gets the engine's sentence, and what was loaded stays: the
-// model, the data files, the finished run's losses and its export.
+// model, the data files, the finished run's losses and its export; so does a bad model folder.
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test, expect, type Locator } from '@playwright/test';
 import { collectErrors } from './helpers/console';
 import { losses } from './helpers/studio';
+import { writeTinyLlama } from './helpers/tiny-model';
 
 /** A real drop of files with the given bytes. */
 async function drop(target: Locator, files: { name: string; bytes: number[] }[]): Promise<void> {
@@ -57,5 +61,30 @@ test('bad dataset files get a sentence and leave the model, the data and the run
   await page.getByTestId('start').click();
   await expect(page.getByTestId('error')).toContainText('A context of 4096 tokens is longer than this model reaches: 1024 positions × RoPE scale 1 = 1024 tokens. A linear RoPE scale of 4 (--rope-scale 4) reaches 4096.');
   await expect(page.getByTestId('model-name')).toHaveText('lemo-tiny');
+  expect(errors).toEqual([]);
+});
+
+test('a model folder whose config.json nests 200,000 levels deep, or whose values are out of range, gets a sentence and the model stays', async ({ page }) => {
+  const errors = collectErrors(page);
+  const root = mkdtempSync(join(tmpdir(), 'lemo-bad-config-'));
+  await page.goto('/?model=lemo-tiny');
+  await expect(page.getByTestId('model-name')).toHaveText('lemo-tiny');
+  const alert = page.getByTestId('error');
+  const config = (dir: string) => JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+  const cases: [string, (c: Record<string, unknown>) => string, string][] = [
+    ['deep', (c) => `${JSON.stringify(c).slice(0, -1)}, "x": ${'['.repeat(200_000)}${']'.repeat(200_000)}}`, 'config.json nests its values more than 64 levels deep'],
+    ['huge-eps', (c) => JSON.stringify({ ...c, rms_norm_eps: 1e300 }), 'config.json has rms_norm_eps 1e+300, but it must be a small positive number'],
+    ['zero-rope', (c) => JSON.stringify({ ...c, rope_parameters: { rope_type: 'linear', factor: 0, rope_theta: 10000 } }), 'is 0, but a linear RoPE scale must be a positive number up to 1024'],
+  ];
+  for (const [name, write, sentence] of cases) {
+    const dir = join(root, name);
+    writeTinyLlama(dir);
+    writeFileSync(join(dir, 'config.json'), write(config(dir)));
+    await page.getByTestId('model-input').setInputFiles(dir);
+    await expect(alert).toContainText(sentence);
+    await expect(alert).toContainText('lemo-tiny stays loaded');
+    await expect(page.getByTestId('model-name')).toHaveText('lemo-tiny');
+    await alert.getByRole('button', { name: 'dismiss' }).click();
+  }
   expect(errors).toEqual([]);
 });

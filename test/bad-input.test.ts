@@ -1,15 +1,18 @@
 // Bad input gets a sentence that says what is wrong, and loses nothing already loaded: in the
 // engine (each case) and through `lemo` (the sentence on stderr, exit status 2).
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { UserError } from '../src/engine/errors';
 import { checkContext, parseConfig } from '../src/engine/model/config';
-import { checkFits, predictLoadBytes, readSafetensors, writeSafetensors } from '../src/engine/model/safetensors';
+import { parseJsonText } from '../src/engine/model/json';
+import { checkFits, predictLoadBytes, readSafetensors, readSafetensorsHeader, writeSafetensors } from '../src/engine/model/safetensors';
+import { loadTokenizer, TokenCache } from '../src/engine/model/tokenizer';
 import { EngineSession } from '../src/engine/session';
-import { decodeDataset, parseDataset } from '../src/engine/train/data';
+import { checkDatasetSize, decodeDataset, MAX_DATASET_BYTES, parseDataset } from '../src/engine/train/data';
+import { gzipSync } from 'fflate';
 import { nodeRuntime } from './helpers/runtime';
 
 const TINY = 'public/models/lemo-tiny';
@@ -21,6 +24,15 @@ const json = (p: string) => JSON.parse(readFileSync(p, 'utf8'));
 /** A safetensors file with the given header and data section length. */
 function withHeader(header: Record<string, unknown>, dataBytes: number): Uint8Array {
   const h = new TextEncoder().encode(JSON.stringify(header));
+  const out = new Uint8Array(8 + h.length + dataBytes);
+  new DataView(out.buffer).setBigUint64(0, BigInt(h.length), true);
+  out.set(h, 8);
+  return out;
+}
+
+/** A safetensors file whose header is this text, as written (JSON.stringify cannot repeat a key). */
+function withHeaderText(header: string, dataBytes: number): Uint8Array {
+  const h = new TextEncoder().encode(header);
   const out = new Uint8Array(8 + h.length + dataBytes);
   new DataView(out.buffer).setBigUint64(0, BigInt(h.length), true);
   out.set(h, 8);
@@ -67,6 +79,25 @@ describe('safetensors files', () => {
     // Adjacent tensors are fine.
     expect([...readSafetensors(withHeader({ a: t('F32', [4], 0, 16), b: t('F32', [2], 16, 24) }, 24)).keys()]).toEqual(['a', 'b']);
   });
+
+  it('overlapping tensors with an empty one between them, and a tensor named twice', () => {
+    const t = (dtype: string, shape: number[], s: number, e: number) => ({ dtype, shape, data_offsets: [s, e] });
+    const hidden = withHeader({ a: t('F32', [4], 0, 16), e: t('F32', [0], 4, 4), b: t('F32', [4], 8, 24) }, 24);
+    expect(sentence(() => readSafetensors(hidden))).toMatch(/tensors a \(bytes 0\.\.16\) and b \(bytes 8\.\.24\) overlap/);
+    // A short tensor inside a long one, with the long one's end further than its neighbour's.
+    const nested = withHeader({ a: t('F32', [8], 0, 32), b: t('F32', [1], 4, 8), c: t('F32', [2], 16, 24) }, 32);
+    expect(sentence(() => readSafetensors(nested))).toMatch(/tensors a \(bytes 0\.\.32\) and b \(bytes 4\.\.8\) overlap/);
+    const entry = (s: number, e: number) => `{"dtype":"F32","shape":[${(e - s) / 4}],"data_offsets":[${s},${e}]}`;
+    const twice = withHeaderText(`{"w":${entry(0, 16)}, "v":${entry(16, 20)},"w" :${entry(20, 24)}}`, 24);
+    expect(sentence(() => readSafetensors(twice))).toBe('model.safetensors is not a valid safetensors file: its header lists "w" more than once.');
+    // The same key inside an entry, or escaped differently in the text, is told apart right.
+    const fine = withHeaderText(`{"__metadata__":{"w":"x","format":"pt"},"w":${entry(0, 16)},"w\\u0031":${entry(16, 20)}}`, 20);
+    expect([...readSafetensors(fine).keys()]).toEqual(['w', 'w1']);
+    const escaped = withHeaderText(`{"w1":${entry(0, 16)},"w\\u0031":${entry(16, 20)}}`, 20);
+    expect(sentence(() => readSafetensors(escaped))).toMatch(/lists "w1" more than once/);
+    // Empty tensors anywhere in the data are fine.
+    expect([...readSafetensors(withHeader({ a: t('F32', [4], 0, 16), e: t('F32', [0, 3], 8, 8) }, 16)).keys()]).toEqual(['a', 'e']);
+  });
 });
 
 describe('config.json and tokenizer.json', () => {
@@ -84,6 +115,73 @@ describe('config.json and tokenizer.json', () => {
     expect(sentence(() => s.loadModel(gqa))).toBe("tokenizer.json has 8192 tokens but the model's vocabulary is 96: they do not belong together.");
     expect(s.config.vocabSize).toBe(8192);
     expect(s.tokenize([{ name: 'x', text: 'The Congress' }])[0].length).toBeGreaterThan(0);
+  });
+});
+
+/** lemo-tiny's tokenizer.json cut to its first `n` ids (the merges between them kept). */
+function cutTokenizer(n: number): Record<string, unknown> {
+  const t = json(`${TINY}/tokenizer.json`);
+  const vocab = Object.fromEntries(Object.entries(t.model.vocab as Record<string, number>).filter(([, id]) => id < n));
+  const merges = (t.model.merges as (string | string[])[]).filter((m) => {
+    const [a, b] = typeof m === 'string' ? m.split(' ') : m;
+    return a + b in vocab && a in vocab && b in vocab;
+  });
+  return { ...t, model: { ...t.model, vocab, merges }, added_tokens: (t.added_tokens as { id: number }[]).filter((a) => a.id < n) };
+}
+
+describe('JSON nested too deep to walk', () => {
+  const deep = (n: number) => `{"model_type": "llama", "x": ${'['.repeat(n)}${']'.repeat(n)}}`;
+
+  it('text nested past 64 levels is refused when read, with strings and escapes not counted as nesting', () => {
+    expect(sentence(() => parseJsonText(deep(200_000), 'config.json'))).toBe(
+      'config.json nests its values more than 64 levels deep, which no such file does: it is damaged or not the file meant.',
+    );
+    expect(parseJsonText(deep(60), 'config.json')).toMatchObject({ model_type: 'llama' });
+    expect(parseJsonText(`{"s": "${'[{'.repeat(100)}\\"[["}`, 'x.json')).toEqual({ s: `${'[{'.repeat(100)}"[[` });
+    expect(sentence(() => parseJsonText('{"a": ', 'x.json'))).toMatch(/^x\.json is not valid JSON: /);
+  });
+
+  it('a parsed config.json nested that deep is refused by the engine too', () => {
+    let v: unknown = [];
+    for (let i = 0; i < 200_000; i++) v = [v];
+    expect(sentence(() => parseConfig({ ...json(`${TINY}/config.json`), x: v }))).toMatch(/^config\.json nests its values more than 64 levels deep/);
+  });
+});
+
+describe('a tokenizer that does not belong, or could hang', () => {
+  const tiny = () => ({ config: json(`${TINY}/config.json`), weights: read(`${TINY}/model.safetensors`), tokenizer: json(`${TINY}/tokenizer.json`) });
+
+  it("a tokenizer with under half the model's vocabulary is refused; one a little smaller (a padded vocab_size) is taken", async () => {
+    const s = new EngineSession(await nodeRuntime(), () => {});
+    s.loadModel(tiny());
+    expect(sentence(() => s.loadModel({ ...tiny(), tokenizer: cutTokenizer(96) }))).toBe("tokenizer.json has 96 tokens but the model's vocabulary is 8192: they do not belong together.");
+    expect(sentence(() => s.loadModel({ ...tiny(), tokenizer: cutTokenizer(4095) }))).toMatch(/has 4095 tokens but the model's vocabulary is 8192/);
+    expect(s.loadModel({ ...tiny(), tokenizer: cutTokenizer(8000) }).vocabSize).toBe(8192);
+    expect(s.tokenize([{ name: 'x', text: 'The Congress' }])[0].every((id) => id < 8000)).toBe(true);
+    expect(s.loadModel({ ...tiny(), tokenizer: cutTokenizer(4096) }).vocabSize).toBe(8192);
+  });
+
+  it("a vocabulary of Qwen's size is counted (no spread of its ids)", () => {
+    const vocab = Object.fromEntries(Array.from({ length: 151_665 }, (_, i) => [`t${i}`, i]));
+    const t = { version: '1.0', normalizer: null, post_processor: null, decoder: null, model: { type: 'WordLevel', vocab, unk_token: 't0' }, pre_tokenizer: { type: 'Whitespace' }, added_tokens: [{ id: 151_700, content: '<x>', special: true }] };
+    expect(loadTokenizer(t).vocabSize).toBe(151_701);
+  });
+
+  it('a regular expression with nested repetition is refused before the tokenizer is built; the model loaded before stays', async () => {
+    const s = new EngineSession(await nodeRuntime(), () => {});
+    s.loadModel(tiny());
+    const t = json(`${TINY}/tokenizer.json`);
+    const hanging = { ...t, normalizer: { type: 'Sequence', normalizers: [{ type: 'NFC' }, { type: 'Replace', pattern: { Regex: '(a+)+$' }, content: 'b' }] } };
+    expect(sentence(() => s.loadModel({ ...tiny(), tokenizer: hanging }))).toBe(
+      'tokenizer.json\'s normalizer.normalizers[1].pattern has the regular expression "(a+)+$", whose repeated group repeats inside too: matching it can take forever on some text, so rewrite it without a repetition inside a repeated group.',
+    );
+    const split = { ...t, pre_tokenizer: { type: 'Split', pattern: { Regex: '(\\s*x+)*y' }, behavior: 'Isolated', invert: false } };
+    expect(sentence(() => s.loadModel({ ...tiny(), tokenizer: split }))).toMatch(/^tokenizer\.json's pre_tokenizer\.pattern has the regular expression "\(\\\\s\*x\+\)\*y"/);
+    expect(s.tokenize([{ name: 'x', text: 'a'.repeat(40) + '!' }])[0].length).toBeGreaterThan(0);
+    // Real patterns (GPT-2's, Llama 3's pre-tokenizer splits) load.
+    const llama3 = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+    const real = { ...t, normalizer: { type: 'Replace', pattern: { Regex: ' {2,}' }, content: ' ' }, pre_tokenizer: { type: 'Sequence', pretokenizers: [{ type: 'Split', pattern: { Regex: llama3 }, behavior: 'Isolated', invert: false }, t.pre_tokenizer] } };
+    expect(s.loadModel({ ...tiny(), tokenizer: real }).vocabSize).toBe(8192);
   });
 });
 
@@ -117,6 +215,27 @@ describe('datasets', () => {
     expect(decodeDataset('ok.txt', fine)).toBe(new TextDecoder('utf-8', { fatal: true }).decode(fine));
   });
 
+  it('a dataset over the size limit: by its size, and a gzip file by the size its trailer gives, before it is inflated', () => {
+    expect(() => checkDatasetSize('ok.jsonl', MAX_DATASET_BYTES)).not.toThrow();
+    expect(sentence(() => checkDatasetSize('big.jsonl', 600 * 2 ** 20))).toBe(
+      'big.jsonl is 600 MiB, more than the 512 MiB a dataset may have: give a part of it (split it into smaller files and pick some).',
+    );
+    const gz = gzipSync(enc('{"text": "a"}\n'));
+    new DataView(gz.buffer, gz.byteOffset).setUint32(gz.length - 4, 2 ** 31, true);
+    expect(sentence(() => decodeDataset('bomb.jsonl.gz', gz))).toMatch(/^bomb\.jsonl\.gz is more than 512 MiB once decompressed, more than the 512 MiB a dataset may have/);
+  });
+
+  it('tokenizing tells how far it is, between texts, and once more at the end', () => {
+    const cache = new TokenCache(loadTokenizer(json(`${TINY}/tokenizer.json`)));
+    const heard: [number, number][] = [];
+    const ids = cache.encodeAll(['one text', 'and another', 'the last'], (done, total) => heard.push([done, total]), 0);
+    expect(ids.map((x) => x.length)).toEqual(['one text', 'and another', 'the last'].map((t) => cache.tokenizer.encode(t).length));
+    expect(heard).toEqual([[8, 27], [19, 27], [27, 27], [27, 27]]);
+    const quiet: unknown[] = [];
+    cache.encodeAll(['short'], (...a) => quiet.push(a));
+    expect(quiet).toEqual([]);
+  });
+
   it('JSONL lines without a text field: which line, and what it has', () => {
     expect(sentence(() => parseDataset('d.jsonl', '{"text": "a"}\n\n{"content": "b", "id": 3}\n'))).toBe(
       'd.jsonl, line 3: no "text" field with a string (it has "content", "id"); each JSONL line needs {"text": "..."}.',
@@ -140,6 +259,14 @@ describe('context length and memory', () => {
     expect(sentence(() => checkContext(gpt2, gpt2.maxPositions + 1))).toBe(
       `A context of ${gpt2.maxPositions + 1} tokens is longer than this model can take: it has ${gpt2.maxPositions} learned positions, which cannot be scaled, so ${gpt2.maxPositions} is the most.`,
     );
+  });
+
+  it("a Mistral sliding window shorter than the sequence is refused by every pass; within it the model runs", async () => {
+    const s = new EngineSession(await nodeRuntime(), () => {});
+    s.loadModel({ config: { ...json(`${GQA}/config.json`), model_type: 'mistral', architectures: ['MistralForCausalLM'], sliding_window: 16 }, weights: read(`${GQA}/model.safetensors`) });
+    const ids = (T: number) => [Array.from({ length: T }, (_, i) => (i * 7) % 96)];
+    await expect(s.grad(ids(17))).rejects.toThrow("A context of 17 tokens is longer than this model's sliding attention window of 16 tokens (sliding_window in config.json)");
+    expect((await s.grad(ids(16))).loss).toBeGreaterThan(0);
   });
 
   it('a model too large for the budget is refused from its header, before loading, saying needed and available', () => {
@@ -172,6 +299,10 @@ describe('context length and memory', () => {
     const truncated = { ...tiny, weights: tiny.weights.subarray(0, 1000) };
     expect(() => s.loadModel(truncated)).toThrow(/cut short/);
     expect(() => s.loadModel({ ...tiny, config: { model_type: 'bert' } })).toThrow(/not supported/);
+    expect(() => s.loadModel({ ...tiny, config: { ...tiny.config, rms_norm_eps: 1e300 } })).toThrow(/rms_norm_eps 1e\+300/);
+    expect(() => s.loadModel({ ...tiny, config: { ...tiny.config, rope_parameters: { rope_type: 'linear', factor: 0 } } })).toThrow(/factor\) is 0/);
+    expect(() => s.loadModel(tiny, { ropeScale: -1 })).toThrow(/--rope-scale\) is -1/);
+    await expect(s.train(docs, { ...(await import('../src/engine/session')).DEFAULT_SETTINGS, ctx: 64, steps: 1, lr: -1 })).rejects.toThrow(/learning rate/);
     expect(() => s.loadModel(tiny, { memoryBudget: { bytes: 1e6, source: 'a setting' } })).toThrow(/too large/);
     await expect(s.train(docs, { ...(await import('../src/engine/session')).DEFAULT_SETTINGS, ctx: 4096, steps: 1 })).rejects.toThrow(/--rope-scale 4/);
     expect(() => parseDataset('bad.jsonl', '{"x": 1}')).toThrow(/line 1/);
@@ -204,6 +335,28 @@ describe('lemo prints the sentence on stderr and exits 2', () => {
     mkdirSync(d, { recursive: true });
     return d;
   };
+  /** lemo-tiny's predictors with their description changed. */
+  const predictors = (name: string, change: Record<string, unknown>) => {
+    const bytes = read(`${TINY}/predictors.safetensors`);
+    const description = JSON.parse(readSafetensorsHeader(bytes).metadata!.lemo_predictors);
+    const tensors = new Map([...readSafetensors(bytes)].map(([k, t]) => [k, { shape: t.shape, data: t.data }]));
+    return data(`${name}.safetensors`, writeSafetensors(tensors, { lemo_predictors: JSON.stringify({ ...description, ...change }) }));
+  };
+  /** A file of `bytes` zero bytes that takes no disk (sparse). */
+  const sparse = (name: string, bytes: number) => {
+    const p = join(dir, name);
+    writeFileSync(p, '');
+    truncateSync(p, bytes);
+    return p;
+  };
+  /** A PEFT adapter folder for lemo-tiny's q_proj (its factors are never read: the refusals come first). */
+  const adapter = (name: string, targets: string | string[] = ['q_proj']) => {
+    const d = join(dir, name);
+    mkdirSync(d, { recursive: true });
+    writeFileSync(join(d, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', r: 1, lora_alpha: 1, target_modules: targets }));
+    writeFileSync(join(d, 'adapter_model.safetensors'), writeSafetensors(new Map()));
+    return d;
+  };
 
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'lemo-bad-'));
@@ -230,6 +383,23 @@ describe('lemo prints the sentence on stderr and exits 2', () => {
     }, /--merged-out .*tiny-copy\/\. is the base model's folder \(.*tiny-copy\): writing there would overwrite its weights, so give another folder\./],
     ['eval --dump-ids that is a folder', () => ['eval', '--model', TINY, '--data', SLICE, '--ctx', '64', '--dump-ids', folderAt('ids-dir')], /--dump-ids .*ids-dir is a folder, not a file: give a file name to write\./],
     ['eval --dump-ids that cannot be made', () => ['eval', '--model', TINY, '--data', SLICE, '--ctx', '64', '--dump-ids', join(data('blocker2', 'x'), 'sub', 'ids.json')], /--dump-ids .*ids\.json cannot be made: .*blocker2 is a file, not a folder\./],
+    ['an endless device as the dataset', () => ['train', '--model', TINY, '--data', '/dev/zero', '--ctx', '64', '--steps', '1', '--out', join(dir, 'o')], /zero is a binary file, not text \(a zero byte at offset 0\)/],
+    ['a dataset over the size limit', () => ['train', '--model', TINY, '--data', sparse('huge.jsonl', 600 * 2 ** 20), '--ctx', '64', '--steps', '1', '--out', join(dir, 'o')], /huge\.jsonl is 600 MiB, more than the 512 MiB a dataset may have/],
+    ['a folder as the dataset', () => ['eval', '--model', TINY, '--data', dir, '--ctx', '64'], /lemo-bad-\w+ is a folder; give a dataset file in it \(\.txt, \.md or \.jsonl, gzipped or not\)\./],
+    ['a config.json nested 200,000 levels deep (export)', () => ['export', '--model', folder('deep', { 'config.json': `{"model_type": "llama", "x": ${'['.repeat(200_000)}${']'.repeat(200_000)}}` }), '--adapter', adapter('lora'), '--out', join(dir, 'merged')], /config\.json \(.*config\.json\) nests its values more than 64 levels deep/],
+    ['an adapter whose target_modules regex does not compile', () => ['eval', '--model', TINY, '--data', SLICE, '--ctx', '64', '--adapter', adapter('bad-regex', '(q_proj')], /target_modules "\(q_proj" is not a regular expression that compiles \(.*\); give a list of module names or a valid regex\./],
+    ['a keep file that is a folder', () => ['grad', '--model', TINY, '--tokens', data('ids.json', '{"input_ids": [[1, 2, 3, 4]]}'), '--out', join(dir, 'g.safetensors'), '--keep', dir], /keep file \(.*\) is a folder; give the file itself\./],
+    ['a malformed keep file', () => ['grad', '--model', TINY, '--tokens', data('ids.json', '{"input_ids": [[1, 2, 3, 4]]}'), '--out', join(dir, 'g.safetensors'), '--keep', data('keep.json', '{"block": 2, "layers": null}')], /The keep file must list one entry per layer \(6\)\./],
+    ['predictors whose block is 0', () => ['train', '--model', TINY, '--data', SLICE, '--ctx', '64', '--steps', '1', '--sparsity', 'lemo', '--predictors', predictors('block0', { block: 0 }), '--out', join(dir, 'o')], /block0\.safetensors: the predictors description in its header is malformed \(block: /],
+    ['predictors whose layers are null', () => ['train', '--model', TINY, '--data', SLICE, '--ctx', '64', '--steps', '1', '--sparsity', 'lemo', '--predictors', predictors('nolayers', { layers: null }), '--out', join(dir, 'o')], /nolayers\.safetensors: the predictors description in its header is malformed \(layers: /],
+    ['a negative learning rate', () => ['train', '--model', TINY, '--data', SLICE, '--ctx', '64', '--steps', '1', '--sparsity', 'dense', '--lr', '-1', '--out', join(dir, 'o')], /The learning rate \(--lr\) must be a positive number such as 0\.001, got -1\./],
+    ['a RoPE scale of 0 to load with', () => ['eval', '--model', TINY, '--data', SLICE, '--ctx', '64', '--rope-scale', '0'], /The RoPE scale asked for \(--rope-scale\) is 0, but a linear RoPE scale must be a positive number up to 1024/],
+    ['a RoPE scale of 0 to export', () => ['export', '--model', TINY, '--adapter', adapter('lora'), '--out', join(dir, 'merged'), '--rope-scale', '0'], /The RoPE scale to write into config\.json \(--rope-scale\) is 0/],
+    ['a RoPE factor of 1e308 in config.json', () => ['eval', '--model', folder('huge-rope', { 'config.json': JSON.stringify({ ...json(`${TINY}/config.json`), rope_parameters: { rope_type: 'linear', factor: 1e308, rope_theta: 10000 } }) }), '--data', SLICE, '--ctx', '64'], /RoPE scaling factor in config\.json \(rope_parameters\.factor\) is 1e\+308/],
+    ['a block longer than the context', () => ['train', '--model', TINY, '--data', SLICE, '--ctx', '64', '--steps', '1', '--sparsity', 'oracle', '--block', '10000', '--out', join(dir, 'o')], /The block size \(--block\) is 10000 tokens, longer than the 64-token sequences it splits into blocks: use a block of at most 64 tokens/],
+    ['predictors trained at a block longer than the context', () => ['predictors', 'train', '--model', TINY, '--data', SLICE, '--heldout', SLICE, '--ctx', '64', '--steps', '1', '--block', '128', '--out', join(dir, 'p.safetensors')], /The block size \(--block\) is 128 tokens, longer than the 64-token sequences/],
+    ["predictors' blocks longer than the context", () => ['predictors', 'eval', '--model', TINY, '--heldout', SLICE, '--ctx', '16', '--windows', '1'], /The predictors' block size is 32 tokens, longer than the 16-token sequences/],
+    ['a batch far beyond the memory', () => ['train', '--model', TINY, '--data', SLICE, '--ctx', '256', '--steps', '1', '--sparsity', 'dense', '--batch', '1000', '--memory-budget', '4', '--out', join(dir, 'o')], /A step of 1000 × 256 tokens would keep about 27\.5 GiB of activations for its backward, .* but 4\.0 GiB is available \(--memory-budget\): lower the batch \(--batch\) or the context \(--ctx\)\./],
   ];
   for (const [what, args, message] of cases) {
     it(what, () => {
@@ -267,5 +437,24 @@ describe('lemo prints the sentence on stderr and exits 2', () => {
     const ok = lemo(['export', '--adapter', 'test/fixtures/golden/llama-gqa/adapter', '--model', base, '--out', join(dir, 'merged')]);
     expect(ok.status).toBe(0);
     expect(existsSync(join(dir, 'merged', 'model.safetensors'))).toBe(true);
+  });
+
+  it('an unknown option, a missing argument or value, and an unknown command exit 2 as well; help exits 0', () => {
+    const ids = data('ids.json', '{"input_ids": [[1, 2, 3, 4]]}');
+    const usage: [string[], RegExp][] = [
+      [['train', '--out', join(dir, 'o'), '--bogus'], /error: unknown option '--bogus'/],
+      [['grad', '--model', TINY, '--tokens', ids, '--out', join(dir, 'g.safetensors'), '--keep'], /error: option '--keep <file>' argument missing/],
+      [['eval', '--data', SLICE], /error: required option '--ctx <n>' not specified/],
+      [['predictors', 'train', '--ctx', '64', '--steps', '1', '--out', join(dir, 'p'), '--arch', 'round'], /error: option '--arch <shape>' argument 'round' is invalid/],
+      [['tarin'], /error: unknown command 'tarin'/],
+    ];
+    for (const [args, message] of usage) {
+      const r = lemo(args);
+      expect(r.stderr, args.join(' ')).toMatch(message);
+      expect(r.status, args.join(' ')).toBe(2);
+    }
+    const help = lemo(['train', '--help']);
+    expect(help.status).toBe(0);
+    expect(help.stdout).toMatch(/--memory-budget/);
   });
 });

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { readSafetensors, writeSafetensors } from '../src/engine/model/safetensors';
-import { parseConfig } from '../src/engine/model/config';
+import { checkContext, contextReach, parseConfig } from '../src/engine/model/config';
 import { loadModel } from '../src/engine/model/model';
 import { UserError } from '../src/engine/errors';
 
@@ -57,10 +57,48 @@ describe('config.json', () => {
     expect(cfg.kvHeads).toBeLessThan(cfg.heads);
   });
 
+  it('refuses a RoPE factor, rope_theta or norm epsilon out of range, with the field', () => {
+    const cfg = JSON.parse(readFileSync('test/fixtures/golden/llama-gqa/model/config.json', 'utf8'));
+    const gpt2 = JSON.parse(readFileSync('test/fixtures/golden/gpt2/model/config.json', 'utf8'));
+    const linear = (factor: number) => ({ ...cfg, rope_scaling: { rope_type: 'linear', factor } });
+    for (const factor of [0, -2, 1e308, 2000]) {
+      expect(() => parseConfig(linear(factor)), String(factor)).toThrow(new RegExp(`rope_scaling\\.factor\\) is ${String(factor).replace('+', '\\+')}, but a linear RoPE scale must be a positive number up to 1024`));
+    }
+    expect(() => parseConfig({ ...cfg, rope_parameters: { rope_type: 'linear', factor: 0, rope_theta: 10000 } })).toThrow(/rope_parameters\.factor\) is 0/);
+    expect(parseConfig(linear(4)).rope).toEqual({ theta: cfg.rope_parameters?.rope_theta ?? cfg.rope_theta ?? 10000, linearFactor: 4 });
+    expect(() => parseConfig({ ...cfg, rope_parameters: { rope_type: 'default', rope_theta: 0 } })).toThrow(/rope_theta 0, but the RoPE base must be a positive number/);
+    expect(() => parseConfig({ ...cfg, rope_parameters: { rope_type: 'default', rope_theta: -10000 } })).toThrow(/rope_theta -10000/);
+    expect(() => parseConfig({ ...cfg, rope_parameters: undefined, rope_theta: -1 })).toThrow(/rope_theta/);
+    expect(() => parseConfig({ ...cfg, rms_norm_eps: 1e300 })).toThrow('config.json has rms_norm_eps 1e+300, but it must be a small positive number (at most 0.1; models use about 1e-5 or 1e-6).');
+    expect(() => parseConfig({ ...cfg, rms_norm_eps: 0 })).toThrow(/rms_norm_eps/);
+    expect(() => parseConfig({ ...gpt2, layer_norm_epsilon: 5 })).toThrow(/layer_norm_epsilon 5, but it must be a small positive number/);
+    expect(parseConfig({ ...cfg, rms_norm_eps: 1e-6 }).normEps).toBe(1e-6);
+  });
+
+  it('takes a Mistral sliding window only for contexts within it, where it changes nothing', () => {
+    const cfg = JSON.parse(readFileSync('test/fixtures/golden/llama-gqa/model/config.json', 'utf8'));
+    const mistral = parseConfig({ ...cfg, model_type: 'mistral', architectures: ['MistralForCausalLM'], sliding_window: 64 });
+    expect(contextReach(mistral)).toBe(64);
+    expect(() => checkContext(mistral, 64)).not.toThrow();
+    expect(() => checkContext(mistral, 65)).toThrow(
+      "A context of 65 tokens is longer than this model's sliding attention window of 64 tokens (sliding_window in config.json), and sliding-window attention is not supported here: use a context of at most 64 tokens.",
+    );
+    // No window, or a Qwen2 window that is switched off, limits nothing.
+    expect(contextReach(parseConfig({ ...cfg, model_type: 'mistral', sliding_window: null }))).toBe(cfg.max_position_embeddings);
+    expect(contextReach(parseConfig({ ...cfg, model_type: 'qwen2', sliding_window: 64, use_sliding_window: false }))).toBe(cfg.max_position_embeddings);
+  });
+
   it('names the missing tensor when the weights do not fit the config', () => {
     const config = JSON.parse(readFileSync('test/fixtures/golden/llama-gqa/model/config.json', 'utf8'));
     const weights = new Uint8Array(readFileSync('test/fixtures/golden/llama-gqa/model/model.safetensors'));
     expect(() => loadModel({ config: { ...config, num_hidden_layers: 3 }, weights })).toThrow(/no tensor model\.layers\.2\./);
+    expect(() => loadModel({ config: { ...config, num_hidden_layers: 1 }, weights })).toThrow(
+      "model.safetensors holds 2 layers but config.json's num_hidden_layers is 1: set num_hidden_layers to 2, or use the config.json that came with these weights.",
+    );
+    const gpt2 = JSON.parse(readFileSync('test/fixtures/golden/gpt2/model/config.json', 'utf8'));
+    const gpt2Weights = new Uint8Array(readFileSync('test/fixtures/golden/gpt2/model/model.safetensors'));
+    expect(() => loadModel({ config: { ...gpt2, n_layer: gpt2.n_layer - 1 }, weights: gpt2Weights })).toThrow(`holds ${gpt2.n_layer} layers but config.json's n_layer is ${gpt2.n_layer - 1}`);
+    expect(loadModel({ config: gpt2, weights: gpt2Weights }).layers).toHaveLength(gpt2.n_layer);
     expect(() => loadModel({ config: { ...config, intermediate_size: 65 }, weights })).toThrow(/has shape \[64,32\] but config\.json implies \[65,32\]/);
   });
 });

@@ -1,20 +1,56 @@
 // Disk access for the CLI: the engine itself takes bytes and parsed JSON, never paths.
-import { accessSync, constants, readFileSync, existsSync, writeFileSync, mkdirSync, statSync, type Stats } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { UserError, type ModelFiles } from '../engine/node';
+import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, readSync, statSync, writeFileSync, type Stats } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { checkDatasetSize, parseJsonText, UserError, type ModelFiles } from '../engine/node';
+
+/** Refuses a path that is missing or a folder where a file is wanted. */
+function fileAt(path: string, what: string): void {
+  if (!existsSync(path)) throw new UserError(`${what} not found: ${path}`);
+  if (statSync(path).isDirectory()) throw new UserError(`${what} (${path}) is a folder; give the file itself.`);
+}
 
 export function readJson(path: string, what: string): unknown {
-  if (!existsSync(path)) throw new UserError(`${what} not found: ${path}`);
-  try {
-    return JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new UserError(`${what} (${path}) is not valid JSON: ${(e as Error).message}`);
-  }
+  fileAt(path, what);
+  return parseJsonText(readFileSync(path, 'utf8'), `${what} (${path})`);
 }
 
 export function readBytes(path: string, what: string): Uint8Array {
-  if (!existsSync(path)) throw new UserError(`${what} not found: ${path}`);
+  fileAt(path, what);
   return new Uint8Array(readFileSync(path));
+}
+
+/**
+ * A dataset file's bytes: refused when larger than the engine's limit before it is read; a
+ * device or a pipe (which has no size) is read up to the limit, and no further than its first
+ * block when that block is binary (the engine then says so).
+ */
+export function readDatasetBytes(path: string): Uint8Array {
+  if (!existsSync(path)) throw new UserError(`Dataset not found: ${path}`);
+  const name = basename(path);
+  const st = statSync(path);
+  if (st.isDirectory()) throw new UserError(`${path} is a folder; give a dataset file in it (.txt, .md or .jsonl, gzipped or not).`);
+  if (st.isFile()) {
+    checkDatasetSize(name, st.size);
+    return new Uint8Array(readFileSync(path));
+  }
+  const fd = openSync(path, 'r');
+  try {
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    for (;;) {
+      const chunk = new Uint8Array(2 ** 20);
+      const n = readSync(fd, chunk, 0, chunk.length, null);
+      if (n === 0) break;
+      chunks.push(chunk.subarray(0, n));
+      total += n;
+      checkDatasetSize(name, total, { partial: true });
+      const head = chunks[0];
+      if (!(head[0] === 0x1f && head[1] === 0x8b) && head.subarray(0, 8000).includes(0)) break;
+    }
+    return Buffer.concat(chunks);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** The model folder's policy file: when present, its default keep policy. */

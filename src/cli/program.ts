@@ -11,7 +11,7 @@ import { predictorsEvalCommand, predictorsTrainCommand } from './predictors';
 import { policyCalibrateCommand, policyTuneCommand } from './policy';
 
 const threads = () => new Option('--threads <n>', 'CPU threads for onnxruntime').default('1');
-const memoryBudget = () => new Option('--memory-budget <GiB>', 'memory the model may take; a model predicted (from its header) to need more is refused before loading (default: this machine\'s memory)');
+const memoryBudget = () => new Option('--memory-budget <GiB>', 'memory the model may take; a model predicted (from its header) to need more is refused before loading, and a training step whose saved activations (--batch × --ctx tokens) would not fit beside it is refused before it runs (default: this machine\'s memory)');
 const backend = () => new Option('--backend <name>', 'node: onnxruntime-node (native CPU); wasm: onnxruntime-web, as in the browser').choices(['node', 'wasm']).default('node');
 
 /** Options of the commands that eliminate tokens (grad, bench). */
@@ -36,7 +36,10 @@ const modeOption = (mode: string = D.sparsity) => new Option('--sparsity <mode>'
 
 export const program = new Command('lemo')
   .description('LeMo Studio engine on the command line: gradients, training, evaluation, benchmarks.')
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // An unknown option or a missing argument is a refusal like any other: status 2 (help and --version: 0).
+  // Set before the commands are added, which inherit it.
+  .exitOverride((e) => process.exit(e.exitCode === 0 ? 0 : 2));
 
 program
   .command('grad')

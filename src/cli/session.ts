@@ -1,10 +1,10 @@
 // Shared by the CLI commands: an engine session on onnxruntime-web's WASM provider in Node,
 // with a model folder (and its tokenizer) loaded.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { decodeDataset, DEFAULT_PATHS, EngineSession, loadOrtForNode, parseDataset, Runtime, UserError, type Document, type EngineEvent, type MemoryBudget } from '../engine/node';
-import { readJson, readModelDir } from './files';
+import { readDatasetBytes, readJson, readModelDir } from './files';
 
 /** The studio's default model, shipped under public/. */
 export const DEFAULT_MODEL_DIR = resolve(new URL(`../../public/${DEFAULT_PATHS.model}`, import.meta.url).pathname);
@@ -37,7 +37,7 @@ export async function nodeRuntime(flags: RuntimeFlags): Promise<Runtime> {
 /** policy: read the folder's policy.json too (the commands that eliminate tokens). */
 export async function openSession(modelDir: string, flags: RuntimeFlags, opts: { ropeScale?: number; onEvent?: (e: EngineEvent) => void; policy?: boolean } = {}) {
   const rt = await nodeRuntime(flags);
-  const session = new EngineSession(rt, opts.onEvent ?? (() => {}));
+  const session = new EngineSession(rt, (e) => (e.type === 'tokenizing' ? tokenizing(e.done, e.total) : opts.onEvent?.(e)));
   const tokPath = join(modelDir, 'tokenizer.json');
   const tokCfgPath = join(modelDir, 'tokenizer_config.json');
   const summary = session.loadModel(
@@ -51,9 +51,14 @@ export async function openSession(modelDir: string, flags: RuntimeFlags, opts: {
   return { session, summary, name: basename(resolve(modelDir)) };
 }
 
+/** A long tokenization's progress on stderr (the engine tells it every few seconds). */
+function tokenizing(done: number, total: number): void {
+  const m = (n: number) => `${(n / 1e6).toFixed(1)} M`;
+  process.stderr.write(`tokenizing: ${Math.floor((100 * done) / total)}% (${m(done)} of ${m(total)} characters)\n`);
+}
+
 export function readDataset(path: string): Document[] {
-  if (!existsSync(path)) throw new UserError(`Dataset not found: ${path}`);
-  return parseDataset(basename(path), decodeDataset(basename(path), new Uint8Array(readFileSync(path))));
+  return parseDataset(basename(path), decodeDataset(basename(path), readDatasetBytes(path)));
 }
 
 export function int(value: string, name: string, min = 1): number {

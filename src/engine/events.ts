@@ -99,6 +99,13 @@ export interface ResumedEvent {
   skipped: SkippedEvent[];
 }
 
+/** Text being tokenized, when it takes a while: characters done of the total, every few seconds. */
+export interface TokenizingEvent {
+  type: 'tokenizing';
+  done: number;
+  total: number;
+}
+
 /** The dense baseline for the same settings, measured by a dense step on the run's first window. */
 export interface BaselineEvent {
   type: 'baseline';
@@ -113,6 +120,7 @@ export type EngineEvent =
   | BaselineEvent
   | { type: 'provider'; provider: Provider; reason: string }
   | { type: 'dataset'; summary: DatasetSummary }
+  | TokenizingEvent
   | StepEvent
   | SkippedEvent
   | CheckpointEvent

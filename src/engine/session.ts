@@ -26,6 +26,7 @@ import { benchmark, type BenchPlan, type BenchRow } from './run/bench';
 import { perplexity, type EvalResult } from './run/evaluate';
 import { gradients } from './run/gradients';
 import { RunControl } from './run/loop';
+import { checkBenchPlan, checkSparsityBlock, checkTrainRun } from './run/limits';
 import { startRun, trainerOf } from './run/start';
 import type { AdapterFiles, HeldOut, RunOptions } from './run/options';
 import { adapterFiles, adapterFolder, mergedFolder, type LoadedFolder } from './export/folder';
@@ -39,13 +40,13 @@ const BASE: LoraSettings = { loraR: 1, loraAlpha: 1, targetModules: [] };
 
 export class EngineSession {
   private model: Model | null = null;
-  /** The loaded folder as given, for the merged export. */
-  private files: LoadedFolder | null = null;
+  private files: LoadedFolder | null = null; // the loaded folder as given, for the merged export
   private tokens: TokenCache | null = null;
   private trainer: Trainer | null = null;
   private device: DeviceModel | null = null;
   private predictors: LoadedPredictors | null = null;
   private modelPolicy: PolicyFile | null = null; // the folder's policy.json: the model's default keep policy
+  private budget: MemoryBudget | undefined; // what the model was loaded under: a run's step is checked against it too
   private control = new RunControl();
 
   constructor(readonly rt: Runtime, private emit: (e: EngineEvent) => void) {}
@@ -57,7 +58,7 @@ export class EngineSession {
     const policy = modelPolicyOf(files.policy, model.config.layers);
     // Replace only once everything loaded: a bad file leaves the previous model in place.
     for (const held of [this.trainer, this.device, this.predictors]) held?.dispose();
-    [this.model, this.files, this.tokens, this.trainer, this.device, this.predictors, this.modelPolicy] = [model, files, tokenizer && new TokenCache(tokenizer), null, null, null, policy];
+    [this.model, this.files, this.tokens, this.trainer, this.device, this.predictors, this.modelPolicy, this.budget] = [model, files, tokenizer && new TokenCache(tokenizer), null, null, null, policy, opts.memoryBudget];
     return { ...modelSummary(model), policy };
   }
 
@@ -148,21 +149,21 @@ export class EngineSession {
 
   /** Loss and LoRA gradients for given ids (checks against references), dense or as the sparsity selects. */
   async grad(inputIds: number[][], adapter?: AdapterFiles, lora?: LoraSettings & { seed: number }, sparsity: Sparsity = { mode: 'dense' }) {
+    checkSparsityBlock(sparsity, inputIds[0]?.length ?? 0);
     const selector = selectorFor(sparsity, this.requireModel().config.layers);
     return this.withTrainer(async (trainer) => ({ ...(await gradients(trainer, inputIds, selector)), kept: selector.last?.kept ?? null }), adapter, lora ?? DEFAULT_SETTINGS);
   }
 
-  /** Token ids per document (texts seen before are not encoded again); treat the ids as read-only. */
+  /** Token ids per document (texts seen before are not encoded again; progress events when it takes a while); treat the ids as read-only. */
   tokenize(docs: Document[]): number[][] {
     if (!this.tokens) throw new UserError('This model has no tokenizer.json, so text cannot be tokenized.');
-    const cache = this.tokens;
-    return docs.map((d) => cache.encode(d.text));
+    return this.tokens.encodeAll(docs.map((d) => d.text), (done, total) => this.emit({ type: 'tokenizing', done, total }));
   }
 
   /** Trains on documents until the step count, or until stopped; emits a step event per step (see run/). */
   async train(docs: Document[], given: TrainSettings, heldout?: HeldOut, options: RunOptions = {}): Promise<{ steps: number; lastLoss: number }> {
-    checkContext(this.requireModel().config, given.ctx);
     const settings = pinnedSettings(given, this.config.layers, this.modelPolicy);
+    checkTrainRun(given, settings, { model: this.requireModel(), budget: this.budget, predictorsBlock: this.predictors?.set.config.block });
     const { run, trainer } = await startRun({
       docs, settings, heldout, options, tokenize: (d) => this.tokenize(d), tokenizer: this.tokens?.tokenizer ?? null, lora: () => this.loraFor(settings),
       // Asked for once the data is read: the last run's adapter and optimizer state are freed then (refused data leaves them).
@@ -179,6 +180,7 @@ export class EngineSession {
 
   /** Runs the benchmark on this session's model (see run/bench.ts). */
   async bench(docs: Document[], plan: Omit<BenchPlan, 'lora'> & { lora: LoraSettings }, onRow: (r: BenchRow) => void): Promise<BenchRow[]> {
+    checkBenchPlan(plan);
     return benchmark(await this.deviceModel(), this.tokenize(docs), { ...plan, lora: this.loraFor(plan.lora) }, onRow);
   }
 

@@ -6,7 +6,8 @@ import type { EngineEvent } from '../engine/events';
 import type { TextFile } from '../worker/protocol';
 import { useStudio, type LoadedPredictors, type Settings } from './store';
 import { modelFolder } from './lib/model-folder';
-import { DATASET_NAME, decodeDataset, parseDataset } from '../engine/train/data';
+import { checkDatasetSize, DATASET_NAME, decodeDataset, parseDataset } from '../engine/train/data';
+import { checkJsonDepth } from '../engine/model/json';
 import { BUNDLED } from './lib/bundled';
 import { blockSources, settingsProblem } from './lib/run-settings';
 import type { ProviderChoice } from '../worker/protocol';
@@ -74,11 +75,15 @@ const POLICY_FILE = 'policy.json';
 
 /** JSON of a model folder's file, or a sentence naming the file. */
 function parseJson(text: string, name: string): unknown {
+  let value: unknown;
   try {
-    return JSON.parse(text) as unknown;
+    value = JSON.parse(text) as unknown;
   } catch {
     throw new Error(`${name} is not valid JSON.`);
   }
+  // Nested thousands of levels deep, it could not even be sent to the engine.
+  checkJsonDepth(text, name);
+  return value;
 }
 
 /**
@@ -222,6 +227,7 @@ export async function addDataFiles(files: File[]): Promise<void> {
   let loaded: TextFile[];
   try {
     loaded = await Promise.all(accepted.map(async (f) => {
+      checkDatasetSize(f.name, f.size);
       const text = decodeDataset(f.name, new Uint8Array(await f.arrayBuffer()));
       parseDataset(f.name, text);
       return { name: f.name, text };

@@ -5,7 +5,7 @@
 // their bytes.
 import { UserError } from '../errors';
 import { layerModules, layerPrefix } from '../model/architecture';
-import { parseConfig, type ModelConfig } from '../model/config';
+import { checkRopeScale, parseConfig, type ModelConfig } from '../model/config';
 import { matchesTarget, peftName, type LoraConfig } from '../model/lora';
 import { readEntry, readSafetensorsHeader, writeSafetensors, type StWrite } from '../model/safetensors';
 
@@ -26,6 +26,7 @@ export function mergedConfig(raw: Record<string, unknown>, cfg: ModelConfig, rop
   if ('dtype' in out || !('torch_dtype' in out)) out.dtype = 'float32';
   if (ropeScale !== 1) {
     if (!cfg.rope) throw new UserError('RoPE scaling applies to the Llama family only; GPT-2 models have learned positions.');
+    checkRopeScale(ropeScale, 'The RoPE scale to write into config.json (--rope-scale)');
     const linear = { rope_type: 'linear', factor: ropeScale };
     if (out.rope_parameters && typeof out.rope_parameters === 'object') out.rope_parameters = { ...(out.rope_parameters as object), ...linear };
     else out.rope_scaling = { ...linear, type: 'linear' };
@@ -44,6 +45,7 @@ export function mergeAdapter(
   opts: { ropeScale?: number } = {},
 ): FolderFile[] {
   const cfg = parseConfig(model.config);
+  const config = mergedConfig(model.config as Record<string, unknown>, cfg, opts.ropeScale);
   const header = readSafetensorsHeader(model.weights);
   const byName = new Map(header.entries.map((e) => [e.name, e]));
   const out = new Map<string, StWrite>();
@@ -76,7 +78,6 @@ export function mergeAdapter(
   const unused = [...adapter.keys()].filter((n) => !used.has(n));
   if (unused.length) throw new UserError(`adapter_model.safetensors holds ${unused[0]}${unused.length > 1 ? ` and ${unused.length - 1} more tensors` : ''}, which this model's modules do not match: the adapter belongs to another model.`);
   if (merged === 0) throw new UserError("The adapter's target_modules match no module of this model.");
-  const config = mergedConfig(model.config as Record<string, unknown>, cfg, opts.ropeScale);
   return [
     { name: 'config.json', bytes: new TextEncoder().encode(`${JSON.stringify(config, null, 2)}\n`) },
     { name: 'model.safetensors', bytes: writeSafetensors(out, { format: 'pt' }) },

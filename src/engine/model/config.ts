@@ -2,6 +2,7 @@
 // outside the Llama and GPT-2 families are refused with a sentence saying what is missing.
 import { z } from 'zod';
 import { UserError } from '../errors';
+import { checkValueDepth } from './json';
 
 export type Family = 'llama' | 'gpt2';
 
@@ -21,6 +22,11 @@ export interface ModelConfig {
   maxPositions: number;
   /** Llama family: rotary embeddings. */
   rope: { theta: number; linearFactor: number } | null;
+  /**
+   * Mistral: each token attends to this many tokens at most (sliding_window). Sliding windows are
+   * not implemented, so contexts up to the window (where they change nothing) are all it takes.
+   */
+  slidingWindow?: number | null;
   /** Qwen2 puts biases on q/k/v. */
   qkvBias: boolean;
   act: 'silu' | 'gelu_new';
@@ -47,6 +53,7 @@ const llamaSchema = z.looseObject({
   attention_bias: z.boolean().default(false),
   mlp_bias: z.boolean().default(false),
   use_sliding_window: z.boolean().optional(),
+  sliding_window: z.number().int().positive().nullish(),
 });
 
 const gpt2Schema = z.looseObject({
@@ -70,6 +77,7 @@ function issues(e: z.ZodError): string {
 
 export function parseConfig(json: unknown): ModelConfig {
   if (typeof json !== 'object' || json === null) throw new UserError('config.json is not a JSON object.');
+  checkValueDepth(json, 'config.json');
   const raw = json as Record<string, unknown>;
   const type = String(raw.model_type ?? '');
   const architecture = Array.isArray(raw.architectures) ? String(raw.architectures[0]) : type;
@@ -81,6 +89,43 @@ export function parseConfig(json: unknown): ModelConfig {
   );
 }
 
+/** The largest linear RoPE scale taken: far beyond any real model's, and short of overflowing positions × scale. */
+export const MAX_ROPE_SCALE = 1024;
+
+/** Refuses a linear RoPE scale that is not a positive number up to MAX_ROPE_SCALE; `what` names where it came from. */
+export function checkRopeScale(scale: number, what: string): void {
+  if (!(Number.isFinite(scale) && scale > 0 && scale <= MAX_ROPE_SCALE)) {
+    throw new UserError(`${what} is ${scale}, but a linear RoPE scale must be a positive number up to ${MAX_ROPE_SCALE} (2 doubles the context the model reaches).`);
+  }
+}
+
+/** Refuses a norm epsilon that is not positive or so large it changes what the norm computes. */
+function checkEps(eps: number, name: string): void {
+  if (!(eps > 0 && eps <= 0.1)) {
+    throw new UserError(`config.json has ${name} ${eps}, but it must be a small positive number (at most 0.1; models use about 1e-5 or 1e-6).`);
+  }
+}
+
+type LlamaJson = z.infer<typeof llamaSchema>;
+
+/**
+ * The rotary embedding: theta and the linear scale. transformers ≥ 5 writes rope_parameters;
+ * older configs write rope_scaling. Whichever names a non-default scaling wins.
+ */
+function ropeOf(c: LlamaJson): { theta: number; linearFactor: number } {
+  const kind = (s: { rope_type?: string; type?: string } | null | undefined) => s?.rope_type ?? s?.type ?? 'default';
+  const scaling = [c.rope_parameters, c.rope_scaling].find((s) => s && kind(s) !== 'default') ?? c.rope_parameters ?? c.rope_scaling ?? null;
+  const ropeType = kind(scaling);
+  if (ropeType !== 'default' && ropeType !== 'linear') {
+    throw new UserError(`RoPE scaling "${ropeType}" is not supported; only linear position scaling is.`);
+  }
+  const theta = c.rope_parameters?.rope_theta ?? c.rope_theta ?? 10000;
+  if (!(theta > 0)) throw new UserError(`config.json has rope_theta ${theta}, but the RoPE base must be a positive number (usually 10000 or more).`);
+  const linearFactor = ropeType === 'linear' ? (scaling?.factor ?? 1) : 1;
+  checkRopeScale(linearFactor, `The RoPE scaling factor in config.json (${scaling === c.rope_parameters ? 'rope_parameters' : 'rope_scaling'}.factor)`);
+  return { theta, linearFactor };
+}
+
 function parseLlama(raw: Record<string, unknown>, architecture: string, type: string): ModelConfig {
   const r = llamaSchema.safeParse(raw);
   if (!r.success) throw new UserError(`config.json does not describe a ${type} model: ${issues(r.error)}.`);
@@ -89,15 +134,8 @@ function parseLlama(raw: Record<string, unknown>, architecture: string, type: st
   if (c.attention_bias && type === 'llama') throw new UserError('attention_bias is not supported for Llama models.');
   if (c.mlp_bias) throw new UserError('mlp_bias is not supported.');
   if (c.use_sliding_window) throw new UserError('Sliding-window attention (use_sliding_window) is not supported.');
-  // transformers ≥ 5 writes rope_parameters; older configs write rope_scaling. Whichever names a
-  // non-default scaling wins.
-  const kind = (s: { rope_type?: string; type?: string } | null | undefined) => s?.rope_type ?? s?.type ?? 'default';
-  const scaling = [c.rope_parameters, c.rope_scaling].find((s) => s && kind(s) !== 'default') ?? c.rope_parameters ?? c.rope_scaling ?? null;
-  const ropeType = kind(scaling);
-  if (ropeType !== 'default' && ropeType !== 'linear') {
-    throw new UserError(`RoPE scaling "${ropeType}" is not supported; only linear position scaling is.`);
-  }
-  const theta = c.rope_parameters?.rope_theta ?? c.rope_theta ?? 10000;
+  const rope = ropeOf(c);
+  checkEps(c.rms_norm_eps, 'rms_norm_eps');
   const heads = c.num_attention_heads;
   const kvHeads = c.num_key_value_heads ?? heads;
   if (heads % kvHeads !== 0) throw new UserError(`num_attention_heads (${heads}) is not a multiple of num_key_value_heads (${kvHeads}).`);
@@ -116,7 +154,8 @@ function parseLlama(raw: Record<string, unknown>, architecture: string, type: st
     normEps: c.rms_norm_eps,
     tiedEmbeddings: c.tie_word_embeddings,
     maxPositions: c.max_position_embeddings,
-    rope: { theta, linearFactor: ropeType === 'linear' ? (scaling?.factor ?? 1) : 1 },
+    rope,
+    slidingWindow: type === 'mistral' ? (c.sliding_window ?? null) : null,
     qkvBias: type === 'qwen2' || c.attention_bias,
     act: 'silu',
   };
@@ -132,6 +171,7 @@ function parseGpt2(raw: Record<string, unknown>, architecture: string): ModelCon
   if (!c.scale_attn_weights || c.scale_attn_by_inverse_layer_idx || c.reorder_and_upcast_attn) {
     throw new UserError('GPT-2 attention variants (scale_attn_by_inverse_layer_idx, reorder_and_upcast_attn, unscaled attention) are not supported.');
   }
+  checkEps(c.layer_norm_epsilon, 'layer_norm_epsilon');
   if (c.n_embd % c.n_head !== 0) throw new UserError(`n_embd (${c.n_embd}) is not a multiple of n_head (${c.n_head}).`);
   return {
     family: 'gpt2',
@@ -152,13 +192,25 @@ function parseGpt2(raw: Record<string, unknown>, architecture: string): ModelCon
   };
 }
 
-/** The longest context the model reaches as configured: its positions, times the linear RoPE scale. */
+/** The longest context the model reaches as configured: its positions, times the linear RoPE scale, and no more than its sliding window. */
 export function contextReach(cfg: ModelConfig): number {
-  return Math.floor(cfg.maxPositions * (cfg.rope?.linearFactor ?? 1));
+  return Math.min(Math.floor(cfg.maxPositions * (cfg.rope?.linearFactor ?? 1)), cfg.slidingWindow ?? Infinity);
+}
+
+/** Refuses a context beyond a sliding attention window, which is not implemented (within it, attention is the same as full). */
+export function checkWindow(cfg: ModelConfig, ctx: number): void {
+  const w = cfg.slidingWindow;
+  if (w && ctx > w) {
+    throw new UserError(
+      `A context of ${ctx} tokens is longer than this model's sliding attention window of ${w} tokens (sliding_window in config.json), ` +
+        `and sliding-window attention is not supported here: use a context of at most ${w} tokens.`,
+    );
+  }
 }
 
 /** Refuses a context the model cannot reach, saying how far it goes and what scale would reach it. */
 export function checkContext(cfg: ModelConfig, ctx: number): void {
+  checkWindow(cfg, ctx);
   const reach = contextReach(cfg);
   if (ctx <= reach) return;
   if (!cfg.rope) {

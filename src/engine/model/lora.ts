@@ -22,6 +22,13 @@ export const DEFAULT_TARGETS: Record<ModelConfig['family'], string[]> = {
 export function loraConfig(r: number, alpha: number, targetModules: string[] | string, rslora = false): LoraConfig {
   if (!Number.isInteger(r) || r < 1) throw new UserError(`LoRA rank r must be a positive integer, got ${r}.`);
   if (!(alpha > 0)) throw new UserError(`lora_alpha must be positive, got ${alpha}.`);
+  if (typeof targetModules === 'string') {
+    try {
+      targetRegex(targetModules);
+    } catch (e) {
+      throw new UserError(`target_modules ${JSON.stringify(targetModules)} is not a regular expression that compiles (${(e as Error).message}); give a list of module names or a valid regex.`);
+    }
+  }
   return { r, alpha, targetModules, rslora, scale: rslora ? alpha / Math.sqrt(r) : alpha / r };
 }
 
@@ -48,8 +55,11 @@ function fullName(cfg: ModelConfig, layer: number, module: string): string {
   return `${layerPrefix(cfg, layer)}${module}`;
 }
 
+/** A string target_modules as PEFT reads it: a regex the whole module name must match. */
+const targetRegex = (pattern: string) => new RegExp(`^(?:${pattern})$`);
+
 export function matchesTarget(name: string, targets: string[] | string): boolean {
-  if (typeof targets === 'string') return new RegExp(`^(?:${targets})$`).test(name);
+  if (typeof targets === 'string') return targetRegex(targets).test(name);
   return targets.some((t) => name === t || name.endsWith(`.${t}`));
 }
 

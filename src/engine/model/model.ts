@@ -4,7 +4,7 @@ import { UserError } from '../errors';
 import type { ModelSummary } from '../events';
 import { layerModules, layerNorms, layerPrefix } from './architecture';
 import { familyOf, normParams } from './families';
-import { parseConfig, type ModelConfig } from './config';
+import { checkRopeScale, parseConfig, type ModelConfig } from './config';
 import { readSafetensors, type StTensor } from './safetensors';
 
 export interface HostTensor {
@@ -42,7 +42,7 @@ function transpose2d(t: HostTensor): HostTensor {
 function scaleRope(config: ModelConfig, ropeScale: number | undefined): void {
   if (ropeScale === undefined || ropeScale === 1) return;
   if (!config.rope) throw new UserError('RoPE scaling applies to the Llama family only; GPT-2 models have learned positions.');
-  if (!(ropeScale > 0)) throw new UserError(`The RoPE scale must be positive, got ${ropeScale}.`);
+  checkRopeScale(ropeScale, 'The RoPE scale asked for (--rope-scale)');
   config.rope.linearFactor = ropeScale;
 }
 
@@ -55,9 +55,27 @@ export function modelSummary(model: Model): ModelSummary {
   };
 }
 
+/**
+ * Refuses weights holding layers past config.json's layer count: they would be left out
+ * without a word (a config of another size, or a file of another model).
+ */
+function checkLayerCount(config: ModelConfig, names: string[]): void {
+  const has = (l: number) => {
+    const p = layerPrefix(config, l);
+    return names.some((n) => n.startsWith(p) || (p.startsWith('transformer.') && n.startsWith(p.slice('transformer.'.length))));
+  };
+  let held = config.layers;
+  while (has(held)) held++;
+  if (held === config.layers) return;
+  const field = config.family === 'gpt2' ? 'n_layer' : 'num_hidden_layers';
+  throw new UserError(`model.safetensors holds ${held} layers but config.json's ${field} is ${config.layers}: set ${field} to ${held}, or use the config.json that came with these weights.`);
+}
+
 export function loadModel(files: ModelFiles, ropeScale?: number): Model {
   const config = parseConfig(files.config);
+  scaleRope(config, ropeScale);
   const tensors = readSafetensors(files.weights);
+  checkLayerCount(config, [...tensors.keys()]);
   // GPT-2 checkpoints appear with and without the "transformer." prefix.
   const get = (name: string, shape: number[]): HostTensor => {
     const t: StTensor | undefined = tensors.get(name) ?? (name.startsWith('transformer.') ? tensors.get(name.slice('transformer.'.length)) : undefined);
@@ -89,6 +107,5 @@ export function loadModel(files: ModelFiles, ropeScale?: number): Model {
   const lmHead = transpose2d(untiedHead ? get('lm_head.weight', [config.vocabSize, C]) : embed);
   let parameterCount = 0;
   for (const t of tensors.values()) parameterCount += t.data.length;
-  scaleRope(config, ropeScale);
   return { config, layers, embed, positions, finalNorm, lmHead, parameterCount };
 }

@@ -1,9 +1,9 @@
 // safetensors: an 8-byte little-endian header length, a JSON header, then raw little-endian
 // data. Written here rather than taken from a package: the npm packages for it either pull a
 // Python-style runtime or only read. f16 and bf16 are widened to f32 on read. The header is
-// checked whole before any tensor is read: a file cut short, a header that is not JSON, or
-// entries whose offsets overlap, run past the end or disagree with dtype × shape each get a
-// sentence naming the file and the tensor.
+// checked whole before any tensor is read: a file cut short, a header that is not JSON, a
+// tensor named twice, or entries whose offsets overlap, run past the end or disagree with
+// dtype × shape each get a sentence naming the file and the tensor.
 import { UserError } from '../errors';
 
 export type StDType = 'F32' | 'F16' | 'BF16' | 'F64' | 'I64' | 'I32';
@@ -46,6 +46,69 @@ function f16ToF32(h: number): number {
 
 const isCount = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
 
+/** Two entries whose non-empty byte ranges overlap, or null: each range, by start, against the furthest end before it. */
+function overlapping(entries: StEntry[]): [StEntry, StEntry] | null {
+  const sorted = entries.filter((e) => e.end > e.start).sort((a, b) => a.start - b.start || a.end - b.end);
+  let furthest: StEntry | null = null;
+  for (const e of sorted) {
+    if (furthest && e.start < furthest.end) return [furthest, e];
+    if (!furthest || e.end > furthest.end) furthest = e;
+  }
+  return null;
+}
+
+const isJsonSpace = (c: string) => c === ' ' || c === '\t' || c === '\n' || c === '\r';
+
+/**
+ * The first key the top-level object of valid JSON text holds twice, or null. JSON.parse keeps
+ * the last of equal keys silently, so the text itself is scanned.
+ */
+function duplicateKey(text: string): string | null {
+  const seen = new Set<string>();
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '{' || c === '[') depth++;
+    else if (c === '}' || c === ']') depth--;
+    else if (c === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      let k = j + 1;
+      while (isJsonSpace(text[k])) k++;
+      if (depth === 1 && text[k] === ':') {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        if (seen.has(key)) return key;
+        seen.add(key);
+      }
+      i = j;
+    }
+  }
+  return null;
+}
+
+/** One tensor's header entry, checked: dtype, shape, and offsets that span dtype × shape inside the data. */
+function headerEntry(name: string, raw: unknown, dataLen: number, fileName: string, bad: (why: string) => UserError): StEntry {
+  const info = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+  if (typeof info !== 'object' || info === null) throw bad(`the header entry of ${name} is not an object`);
+  const dtype = String(info.dtype);
+  if (!(dtype in SIZES)) throw new UserError(`${fileName}: tensor ${name} has dtype ${dtype}; only F32, F16, BF16, F64, I64 and I32 are supported.`);
+  if (!Array.isArray(info.shape) || !info.shape.every(isCount)) throw bad(`tensor ${name} has shape ${JSON.stringify(info.shape)}, not a list of sizes`);
+  const offsets = info.data_offsets;
+  if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount) || offsets[1] < offsets[0]) {
+    throw bad(`tensor ${name} has data_offsets ${JSON.stringify(offsets)}, not a start and an end`);
+  }
+  const shape = info.shape as number[];
+  const [start, end] = offsets as [number, number];
+  const need = shape.reduce((a, b) => a * b, 1) * SIZES[dtype as StDType];
+  if (end - start !== need) {
+    throw bad(`tensor ${name} is ${dtype} of shape [${shape.join(', ')}], which takes ${need} bytes, but its offsets ${start}..${end} span ${end - start}`);
+  }
+  if (end > dataLen) {
+    throw bad(`tensor ${name} ends at byte ${end} of the data but the file holds only ${dataLen} bytes of data: the file is cut short or its header is wrong`);
+  }
+  return { name, dtype: dtype as StDType, shape, start, end };
+}
+
 /** Reads and checks the header only: nothing of the data is touched. */
 export function readSafetensorsHeader(bytes: Uint8Array, fileName = 'model.safetensors'): StHeader {
   const bad = (why: string) => new UserError(`${fileName} is not a valid safetensors file: ${why}.`);
@@ -55,12 +118,16 @@ export function readSafetensorsHeader(bytes: Uint8Array, fileName = 'model.safet
   if (headerLen > MAX_HEADER) throw bad(`its first 8 bytes give a header of ${headerLen} bytes, which no safetensors file has (is it a safetensors file at all?)`);
   if (headerLen > bytes.byteLength - 8) throw bad(`its header should be ${headerLen} bytes but the file has only ${bytes.byteLength - 8} after the length: the file is cut short`);
   let header: unknown;
+  let text = '';
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLen)));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLen));
+    header = JSON.parse(text);
   } catch {
     throw bad('its header is not JSON, so the file is corrupt');
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) throw bad('its header is not a JSON object');
+  const twice = duplicateKey(text);
+  if (twice !== null) throw bad(`its header lists "${twice}" more than once`);
   const dataStart = 8 + headerLen;
   const dataLen = bytes.byteLength - dataStart;
   const entries: StEntry[] = [];
@@ -70,32 +137,12 @@ export function readSafetensorsHeader(bytes: Uint8Array, fileName = 'model.safet
       metadata = raw as Record<string, string>;
       continue;
     }
-    const info = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (typeof info !== 'object' || info === null) throw bad(`the header entry of ${name} is not an object`);
-    const dtype = String(info.dtype);
-    if (!(dtype in SIZES)) throw new UserError(`${fileName}: tensor ${name} has dtype ${dtype}; only F32, F16, BF16, F64, I64 and I32 are supported.`);
-    if (!Array.isArray(info.shape) || !info.shape.every(isCount)) throw bad(`tensor ${name} has shape ${JSON.stringify(info.shape)}, not a list of sizes`);
-    const offsets = info.data_offsets;
-    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount) || offsets[1] < offsets[0]) {
-      throw bad(`tensor ${name} has data_offsets ${JSON.stringify(offsets)}, not a start and an end`);
-    }
-    const shape = info.shape as number[];
-    const [start, end] = offsets as [number, number];
-    const need = shape.reduce((a, b) => a * b, 1) * SIZES[dtype as StDType];
-    if (end - start !== need) {
-      throw bad(`tensor ${name} is ${dtype} of shape [${shape.join(', ')}], which takes ${need} bytes, but its offsets ${start}..${end} span ${end - start}`);
-    }
-    if (end > dataLen) {
-      throw bad(`tensor ${name} ends at byte ${end} of the data but the file holds only ${dataLen} bytes of data: the file is cut short or its header is wrong`);
-    }
-    entries.push({ name, dtype: dtype as StDType, shape, start, end });
+    entries.push(headerEntry(name, raw, dataLen, fileName, bad));
   }
-  const sorted = [...entries].sort((a, b) => a.start - b.start || a.end - b.end);
-  for (let i = 1; i < sorted.length; i++) {
-    const [p, q] = [sorted[i - 1], sorted[i]];
-    if (q.start < p.end && q.end > q.start) {
-      throw bad(`tensors ${p.name} (bytes ${p.start}..${p.end}) and ${q.name} (bytes ${q.start}..${q.end}) overlap`);
-    }
+  const overlap = overlapping(entries);
+  if (overlap) {
+    const [p, q] = overlap;
+    throw bad(`tensors ${p.name} (bytes ${p.start}..${p.end}) and ${q.name} (bytes ${q.start}..${q.end}) overlap`);
   }
   return { entries, dataStart, metadata };
 }
@@ -107,13 +154,18 @@ export function readEntry(bytes: Uint8Array, h: StHeader, e: StEntry): Float32Ar
   if (e.dtype === 'F32' && (bytes.byteOffset + h.dataStart + e.start) % 4 === 0) {
     return new Float32Array(bytes.buffer.slice(bytes.byteOffset + h.dataStart + e.start, bytes.byteOffset + h.dataStart + e.end));
   }
+  if (e.dtype === 'BF16') {
+    // bfloat16 is the top half of a float32: the bits shifted up, read as float32.
+    const bits = new Uint32Array(count);
+    for (let i = 0; i < count; i++) bits[i] = dv.getUint16(2 * i, true) << 16;
+    return new Float32Array(bits.buffer);
+  }
   const data = new Float32Array(count);
   for (let i = 0; i < count; i++) {
     switch (e.dtype) {
       case 'F32': data[i] = dv.getFloat32(4 * i, true); break;
       case 'F64': data[i] = dv.getFloat64(8 * i, true); break;
       case 'F16': data[i] = f16ToF32(dv.getUint16(2 * i, true)); break;
-      case 'BF16': data[i] = new Float32Array(new Uint32Array([dv.getUint16(2 * i, true) << 16]).buffer)[0]; break;
       case 'I64': data[i] = Number(dv.getBigInt64(8 * i, true)); break;
       case 'I32': data[i] = dv.getInt32(4 * i, true); break;
     }

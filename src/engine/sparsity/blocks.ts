@@ -1,6 +1,14 @@
 // Blocks of tokens: block j covers positions [j·b, min((j+1)·b, T)).
 import { UserError } from '../errors';
 
+/** Refuses a block that is not a whole number of tokens, or longer than the sequences it splits (every block would be padded). */
+export function checkBlock(block: number, ctx: number, what = 'The block size (--block)'): void {
+  if (!Number.isInteger(block) || block < 1) throw new UserError(`${what} must be a positive whole number of tokens, got ${block}.`);
+  if (block > ctx) {
+    throw new UserError(`${what} is ${block} tokens, longer than the ${ctx}-token sequences it splits into blocks: use a block of at most ${ctx} tokens, or a longer context.`);
+  }
+}
+
 export function blockCount(T: number, block: number): number {
   return Math.ceil(T / block);
 }

@@ -8,10 +8,11 @@ import { differentiate, gradName } from '../graph/autodiff';
 import type { Graph } from '../graph/ir';
 import type { ModelConfig } from '../model/config';
 import type { Runtime, Tensor } from '../runtime/runtime';
-import { ADAMW_DEFAULTS, adamwApply, adamwHyper } from '../train/adamw';
+import { ADAMW_DEFAULTS, adamwApply, adamwHyper, checkLearningRate } from '../train/adamw';
 import { WindowSampler, windows } from '../train/data';
 import type { Trainer } from '../train/trainer';
 import { UserError } from '../errors';
+import { checkBlock } from './blocks';
 import { columnScores, oracleTiles } from './oracle';
 import { keptBlocks, predictedPolicy, type LayerPolicy } from './policy';
 import {
@@ -244,7 +245,8 @@ class PredictorTraining {
 export async function trainPredictors(
   trainer: Trainer, train: number[][], heldout: number[][], plan: PredictorTrainPlan, onProgress: (p: PredictorProgress) => void,
 ): Promise<PredictorSet> {
-  if (plan.block < 1 || !Number.isInteger(plan.block)) throw new UserError(`The block size must be a positive integer, got ${plan.block}.`);
+  checkBlock(plan.block, plan.ctx);
+  checkLearningRate(plan.lr);
   if (!(plan.prune >= 0 && plan.prune < 1)) throw new UserError(`The pruned share must be in [0, 1), got ${plan.prune}.`);
   const trainWindows = windows(train, plan.ctx);
   const evalWindows = windows(heldout, plan.ctx).slice(0, plan.evalWindows);
@@ -285,6 +287,7 @@ export async function trainPredictors(
 export async function predictorRecall(trainer: Trainer, dp: DevicePredictors, evalWindows: number[][], policy: LayerPolicy[]): Promise<(number | null)[]> {
   const cfg = trainer.model.config;
   const block = dp.block;
+  checkBlock(block, evalWindows[0]?.length ?? 0, "The predictors' block size");
   const sums: number[] = Array(cfg.layers).fill(0);
   for (const w of evalWindows) {
     await trainer.visitLayers([w], async (l, h, T) => {

@@ -5,6 +5,7 @@ import type { Graph } from '../graph/ir';
 import type { MemoryKind } from '../memory/accountant';
 import type { Runtime, Tensor } from '../runtime/runtime';
 import { ADAMW_CONSTANTS, DEFAULT_SETTINGS } from '../settings';
+import { UserError } from '../errors';
 
 export interface AdamWSettings {
   lr: number;
@@ -16,6 +17,11 @@ export interface AdamWSettings {
 
 /** The settings' learning rate and torch.optim.AdamW's constants. */
 export const ADAMW_DEFAULTS: AdamWSettings = { lr: DEFAULT_SETTINGS.lr, ...ADAMW_CONSTANTS };
+
+/** Refuses a learning rate that is not a positive finite number (a negative one climbs the loss instead of descending it). */
+export function checkLearningRate(lr: number): void {
+  if (!(Number.isFinite(lr) && lr > 0)) throw new UserError(`The learning rate (--lr) must be a positive number such as ${DEFAULT_SETTINGS.lr}, got ${lr}.`);
+}
 
 let cached: Graph | undefined;
 

@@ -40,8 +40,31 @@ export function parseDataset(name: string, content: string): Document[] {
   return [{ name, text: content }];
 }
 
-/** A gzip member's content (the shipped datasets are gzipped JSONL); a damaged one is named. */
+/**
+ * The largest dataset read, compressed or not: 512 MiB of text is some 130 M tokens, many minutes
+ * of tokenizing and far more than a fine-tune here draws on. Devices and pipes are read up to it.
+ */
+export const MAX_DATASET_BYTES = 512 * 2 ** 20;
+
+const mib = (b: number) => `${Math.round(b / 2 ** 20)} MiB`;
+
+/**
+ * Refuses a dataset of more bytes than MAX_DATASET_BYTES. `partial`: the bytes are what was read
+ * of something longer (a pipe, or a gzip trailer's size); `unzipped`: they are decompressed bytes.
+ */
+export function checkDatasetSize(name: string, bytes: number, how: { partial?: boolean; unzipped?: boolean } = {}): void {
+  if (bytes <= MAX_DATASET_BYTES) return;
+  const size = how.partial ? `more than ${mib(MAX_DATASET_BYTES)}` : mib(bytes);
+  throw new UserError(
+    `${name} is ${size}${how.unzipped ? ' once decompressed' : ''}, more than the ${mib(MAX_DATASET_BYTES)} a dataset may have: give a part of it (split it into smaller files and pick some).`,
+  );
+}
+
+/** A gzip member's content (the shipped datasets are gzipped JSONL); a damaged one is named, one too large refused before it is inflated. */
 function gunzip(name: string, bytes: Uint8Array): Uint8Array {
+  // The trailer's size (modulo 4 GiB) of the last member.
+  const n = bytes.length;
+  if (n >= 18) checkDatasetSize(name, (bytes[n - 4] | (bytes[n - 3] << 8) | (bytes[n - 2] << 16) | (bytes[n - 1] << 24)) >>> 0, { partial: true, unzipped: true });
   try {
     return gunzipSync(bytes);
   } catch {
@@ -69,7 +92,11 @@ function firstInvalidUtf8(b: Uint8Array): number {
  */
 export function decodeDataset(name: string, bytes: Uint8Array): string {
   if (bytes.length === 0) throw new UserError(`${name} is empty: there is no text to train on.`);
-  if (bytes[0] === 0x1f && bytes[1] === 0x8b) bytes = gunzip(name, bytes);
+  checkDatasetSize(name, bytes.length);
+  if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
+    bytes = gunzip(name, bytes);
+    checkDatasetSize(name, bytes.length, { unzipped: true });
+  }
   const lineAt = (offset: number) => 1 + bytes.subarray(0, offset).reduce((n, x) => n + (x === 10 ? 1 : 0), 0);
   const nul = bytes.subarray(0, 8000).indexOf(0);
   if (nul >= 0) throw new UserError(`${name} is a binary file, not text (a zero byte at offset ${nul}); give a .txt, .md or .jsonl file.`);

@@ -3,6 +3,7 @@
 import type { Graph } from '../graph/ir';
 import { buildEmbed } from '../model/architecture';
 import type { HostTensor, Model } from '../model/model';
+import { checkWindow } from '../model/config';
 import { ropeTables } from '../model/rope';
 import type { Runtime, Tensor } from '../runtime/runtime';
 import { UserError } from '../errors';
@@ -46,6 +47,7 @@ export class DeviceModel {
     const cfg = this.model.config;
     for (const s of ids) for (const id of s) if (!Number.isInteger(id) || id < 0 || id >= cfg.vocabSize) throw new UserError(`Token id ${id} is outside the model's vocabulary (0..${cfg.vocabSize - 1}).`);
     if (!cfg.rope && T > cfg.maxPositions) throw new UserError(`${T} tokens exceed this GPT-2 model's ${cfg.maxPositions} learned positions.`);
+    checkWindow(cfg, T);
     return { B, T };
   }
 

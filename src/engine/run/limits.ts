@@ -1,0 +1,61 @@
+// Run settings checked against the model and the memory before a run starts: each setting out
+// of range gets a sentence naming it, and nothing is tokenized, uploaded or trained first.
+import { UserError } from '../errors';
+import { savedActivationBytes } from '../memory/forecast';
+import { checkContext, type ModelConfig } from '../model/config';
+import type { Model } from '../model/model';
+import type { MemoryBudget } from '../model/safetensors';
+import type { TrainSettings } from '../settings';
+import { checkBlock } from '../sparsity/blocks';
+import type { Sparsity } from '../sparsity/selectors';
+import { checkLearningRate } from '../train/adamw';
+
+const gib = (b: number) => `${(b / 2 ** 30).toFixed(b < 2 ** 30 ? 2 : 1)} GiB`;
+
+/** The block size a sparsity splits sequences by, and where it comes from; null when dense. */
+function sparsityBlock(s: Sparsity): { block: number; source: string } | null {
+  if (s.mode === 'dense') return null;
+  if (s.mode === 'keep') return { block: s.spec.block, source: "The keep file's block" };
+  if (s.mode === 'lemo') return { block: s.predictors.set.config.block, source: "The predictors' block size" };
+  return { block: s.block, source: 'The block size (--block)' };
+}
+
+/** Refuses a sparsity whose block does not fit sequences of ctx tokens. */
+export function checkSparsityBlock(s: Sparsity, ctx: number): void {
+  const b = sparsityBlock(s);
+  if (b) checkBlock(b.block, ctx, b.source);
+}
+
+/** A benchmark's learning rate, and each mode's block against each context. */
+export function checkBenchPlan(plan: { lr: number; ctxs: number[]; modes: { sparsity: Sparsity }[] }): void {
+  checkLearningRate(plan.lr);
+  for (const m of plan.modes) for (const ctx of plan.ctxs) checkSparsityBlock(m.sparsity, ctx);
+}
+
+/**
+ * Refuses settings a run cannot use: the context (against the model's reach too), steps, batch, learning rate, the block against the
+ * context, and a step beyond the memory. `settings` are `given` with the model's policy pinned
+ * (so a block that came from policy.json is named as such); lemo splits by the predictors' block.
+ */
+export function checkTrainRun(given: TrainSettings, s: TrainSettings, at: { model: Model; budget?: MemoryBudget; predictorsBlock?: number }): void {
+  if (!Number.isInteger(s.ctx) || s.ctx < 2) throw new UserError(`The context (--ctx) must be a whole number of at least 2 tokens, got ${s.ctx}.`);
+  checkContext(at.model.config, s.ctx);
+  if (!Number.isInteger(s.steps) || s.steps < 1) throw new UserError(`The number of steps (--steps) must be a positive whole number, got ${s.steps}.`);
+  if (!Number.isInteger(s.batch) || s.batch < 1) throw new UserError(`The batch (--batch) must be a positive whole number of windows, got ${s.batch}.`);
+  checkLearningRate(s.lr);
+  if (s.sparsity === 'lemo' && at.predictorsBlock !== undefined) checkBlock(at.predictorsBlock, s.ctx, "The predictors' block size");
+  else if (s.sparsity !== 'dense') checkBlock(s.block, s.ctx, !given.policy && s.policy ? "The block size of the model's policy.json" : undefined);
+  checkStepFits({ cfg: at.model.config, weightBytes: 4 * at.model.parameterCount, budget: at.budget }, s.batch, s.ctx);
+}
+
+/** Refuses a step whose saved activations, with the weights, would not fit the memory budget (when the budget holds them). */
+export function checkStepFits(l: { cfg: ModelConfig; weightBytes: number; budget?: MemoryBudget }, batch: number, ctx: number): void {
+  const b = l.budget;
+  if (!b || b.deviceSeparate) return;
+  const activations = savedActivationBytes(l.cfg, batch * ctx);
+  if (activations + l.weightBytes <= b.bytes) return;
+  throw new UserError(
+    `A step of ${batch} × ${ctx} tokens would keep about ${gib(activations)} of activations for its backward, besides ${gib(l.weightBytes)} of weights, ` +
+      `but ${gib(b.bytes)} is available (${b.source}): lower the batch (--batch) or the context (--ctx).`,
+  );
+}
