@@ -7,7 +7,9 @@ export function policyText(p: PolicyFile): string {
   const sparse = p.policy.filter((e) => e !== null);
   const kind = sparse.every((e) => typeof e === 'object') ? 'thresholds' : sparse.every((e) => typeof e === 'number') ? 'keep ratios' : 'thresholds and keep ratios';
   const tuned = p.tuned ? `, tuned${p.ctx ? ` at ${p.ctx} tokens` : ''}` : '';
-  return `policy.json: ${sparse.length} of ${p.policy.length} layers eliminate (${kind}), blocks of ${p.block}${tuned}`;
+  const calibrated = p.calibrated ? `, calibrated to the predictors (recall ${Math.round(100 * p.calibrated.recall)}%)` : '';
+  const mlp = p.mlpKeep ? `; the backward keeps ${Math.round(100 * p.mlpKeep)}% of the MLP channels in every layer` : '';
+  return `policy.json: ${sparse.length} of ${p.policy.length} layers eliminate (${kind}), blocks of ${p.block}${tuned}${calibrated}${mlp}`;
 }
 
 export const DENSE_NOTE = 'dense run: every layer keeps every token';
