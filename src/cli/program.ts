@@ -1,6 +1,6 @@
 // `lemo`'s commands and options; their defaults are the settings module's.
 import { Command, Option } from 'commander';
-import { BENCH_DEFAULTS, CALIBRATE_DEFAULTS, DEFAULT_SETTINGS, GRAD_DEFAULTS, POLICY_TUNE_DEFAULTS, PREDICTOR_DEFAULTS, SPARSITY_MODES } from '../engine/node';
+import { BENCH_DEFAULTS, CALIBRATE_DEFAULTS, DEFAULT_SETTINGS, GENERATE_DEFAULTS, GRAD_DEFAULTS, POLICY_TUNE_DEFAULTS, PREDICTOR_DEFAULTS, SPARSITY_MODES } from '../engine/node';
 import { gradCommand } from './grad';
 import { trainCommand } from './train';
 import { evalCommand } from './evaluate';
@@ -9,6 +9,7 @@ import { benchCommand } from './bench';
 import { exportCommand } from './export';
 import { predictorsEvalCommand, predictorsTrainCommand } from './predictors';
 import { policyCalibrateCommand, policyTuneCommand } from './policy';
+import { generateCommand } from './generate';
 
 const threads = () => new Option('--threads <n>', 'CPU threads for onnxruntime').default('1');
 const memoryBudget = () => new Option('--memory-budget <GiB>', 'memory the model may take; a model predicted (from its header) to need more is refused before loading, and a training step whose saved activations (--batch × --ctx tokens) would not fit beside it is refused before it runs (default: this machine\'s memory)');
@@ -31,6 +32,7 @@ function blockGiven(_: Command, cmd: Command): void {
 const D = DEFAULT_SETTINGS;
 const P = PREDICTOR_DEFAULTS;
 const T = POLICY_TUNE_DEFAULTS;
+const G = GENERATE_DEFAULTS;
 /** --sparsity; `lemo grad` computes dense gradients unless asked (a parity tool), `lemo train` starts in the run default. */
 const modeOption = (mode: string = D.sparsity) => new Option('--sparsity <mode>', 'dense; oracle (block scores from q·kᵀ); lemo (block scores from the predictors)').choices([...SPARSITY_MODES]).default(mode);
 
@@ -100,6 +102,21 @@ program
   .addOption(threads())
   .addOption(backend())
   .action(evalCommand);
+
+program
+  .command('generate')
+  .description('Continues a prompt with the model (and an adapter), a token at a time with a KV cache, streaming the text to stdout.')
+  .option('--model <dir>', 'Hugging Face model folder', DEFAULT_MODEL_DIR)
+  .option('--adapter <dir>', 'PEFT adapter folder (default: the base model alone)')
+  .requiredOption('--prompt <text>', 'text to continue')
+  .option('--max-tokens <n>', 'tokens to add at most (fewer when the model ends the text)', String(G.maxTokens))
+  .option('--temperature <t>', '0: greedy (the most likely token each time); else sampling at this temperature', String(G.temperature))
+  .option('--top-p <p>', 'nucleus sampling: draw from the most likely tokens holding this share of the probability', String(G.topP))
+  .option('--seed <n>', 'seed of the sampling', String(G.seed))
+  .option('--rope-scale <s>', 'linear RoPE position scaling factor')
+  .addOption(threads())
+  .addOption(backend())
+  .action(generateCommand);
 
 program
   .command('export')

@@ -24,6 +24,7 @@ import { DeviceModel } from './train/device-model';
 import { Trainer } from './train/trainer';
 import { benchmark, type BenchPlan, type BenchRow } from './run/bench';
 import { perplexity, type EvalResult } from './run/evaluate';
+import { generateText, stopIds, type GeneratePlan } from './run/generate';
 import { gradients } from './run/gradients';
 import { RunControl } from './run/loop';
 import { checkBenchPlan, checkSparsityBlock, checkTrainRun } from './run/limits';
@@ -202,6 +203,19 @@ export class EngineSession {
   }
 
   /** Perplexity over documents, with the base model, a given adapter, or the one just trained. */
+  /**
+   * Continues text with the base model, an adapter, or the one trained here, token by token
+   * (run/generate.ts); onText hears the text added so far after each token (false stops).
+   */
+  async generate(prompt: string, plan: Omit<GeneratePlan, 'stop'>, onText: (text: string) => boolean | void, adapter?: AdapterFiles | 'trained'): Promise<string> {
+    if (!this.tokens) throw new UserError('This model has no tokenizer.json, so text cannot be tokenized.');
+    const [tokenizer, stop] = [this.tokens.tokenizer, stopIds(this.files!.config)];
+    const run = (t: Trainer) => generateText(t, tokenizer, prompt, { ...plan, stop }, onText);
+    if (adapter !== 'trained') return this.withTrainer(run, adapter);
+    if (!this.trainer) throw new UserError('Nothing has been trained yet.');
+    return run(this.trainer);
+  }
+
   async evaluate(docs: Document[], ctx: number, adapter?: AdapterFiles | 'trained', onChunk?: (done: number, total: number) => void): Promise<EvalResult> {
     checkContext(this.requireModel().config, ctx);
     if (adapter === 'trained' && !this.trainer) throw new UserError('Nothing has been trained yet.');

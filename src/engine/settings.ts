@@ -127,6 +127,9 @@ export const CALIBRATE_DEFAULTS = {
   recall: 0.95,
 };
 
+/** Text continuation (`lemo generate`, the studio's prompt box). */
+export const GENERATE_DEFAULTS = { maxTokens: 64, temperature: 0.8, topP: 0.9, seed: 0 };
+
 /** AdamW's constants besides the learning rate (torch.optim.AdamW's, without decay). */
 export const ADAMW_CONSTANTS = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.0 };
 

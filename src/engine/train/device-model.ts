@@ -62,6 +62,15 @@ export class DeviceModel {
     return feeds;
   }
 
+  /** Embedding feeds of one sequence whose tokens sit at the given positions (generation, one token at a time). */
+  embedFeedsAt(ids: number[], positions: number[]): Record<string, Tensor> {
+    const cfg = this.model.config;
+    for (const id of ids) if (!Number.isInteger(id) || id < 0 || id >= cfg.vocabSize) throw new UserError(`Token id ${id} is outside the model's vocabulary (0..${cfg.vocabSize - 1}).`);
+    const feeds: Record<string, Tensor> = { ids: this.rt.tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, ids.length]), embed: this.embedTable };
+    if (this.wpe) [feeds.positions, feeds.wpe] = [this.rt.tensor('int64', BigInt64Array.from(positions.map(BigInt)), [positions.length]), this.wpe];
+    return feeds;
+  }
+
   /** Rotary tables (K, D) for the given original positions, on the device (Llama family). */
   async ropeFor(positions: ArrayLike<number>): Promise<{ cos: Tensor; sin: Tensor } | null> {
     const cfg = this.model.config;

@@ -10,6 +10,7 @@ import { peftName, targetedModules } from '../model/lora';
 import type { Model } from '../model/model';
 import type { StTensor } from '../model/safetensors';
 import type { Runtime, Tensor } from '../runtime/runtime';
+import type { Graph } from '../graph/ir';
 import { UserError } from '../errors';
 import { adamwApply, adamwHyper, ADAMW_DEFAULTS, type AdamWSettings } from './adamw';
 import { DeviceModel } from './device-model';
@@ -155,6 +156,12 @@ export class Trainer implements LayerProbe {
       this.layerGraphCache.set(key, g);
     }
     return g;
+  }
+
+  /** A layer's dense forward for inference (generation): its plain pre and post graphs, with its weights and LoRA factors as feeds. */
+  plainLayer(layer: number): { pre: Graph; post: Graph; feeds: Record<string, Tensor> } {
+    const g = this.graphsFor(layer, false, null);
+    return { pre: g.pre.plain, post: g.post.plain, feeds: { ...this.dm.layerWeights(layer), ...this.loraFeeds(layer) } };
   }
 
   private loraFeeds(layer: number): Record<string, Tensor> {
