@@ -127,4 +127,6 @@ export type EngineEvent =
   | ResumedEvent
   | EvalEvent
   | { type: 'status'; state: 'running' | 'paused' | 'stopped' | 'finished'; step: number }
-  | { type: 'log'; message: string };
+  | { type: 'log'; message: string }
+  /** Text continued so far by `generate` (the base model's, or with the adapter trained here). */
+  | { type: 'generated'; side: 'base' | 'adapter'; text: string };

@@ -8,6 +8,7 @@ import { MemoryChart } from './components/MemoryChart';
 import { SparsityBars } from './components/SparsityBars';
 import { SparsityHeatmap } from './components/SparsityHeatmap';
 import { ResumeBanner, RunNotices } from './components/ResumeBanner';
+import { TryCard } from './components/TryCard';
 
 export function App() {
   const error = useStudio((s) => s.error);
@@ -37,6 +38,7 @@ export function App() {
           <SparsityBars />
           <MemoryChart />
           <SparsityHeatmap />
+          <TryCard />
         </main>
       </div>
     </div>

@@ -40,7 +40,19 @@ function flush(): void {
   store().onEvents(events);
 }
 
+/** Who hears the generated text as it streams (the prompt card), outside the batched store updates. */
+const generatedListeners = new Set<(side: 'base' | 'adapter', text: string) => void>();
+
+export function onGenerated(listener: (side: 'base' | 'adapter', text: string) => void): () => void {
+  generatedListeners.add(listener);
+  return () => generatedListeners.delete(listener);
+}
+
 function receive(e: EngineEvent): void {
+  if (e.type === 'generated') {
+    for (const l of generatedListeners) l(e.side, e.text);
+    return;
+  }
   queued.push(e);
   if (e.type === 'status') {
     if (timer) clearTimeout(timer);
@@ -380,4 +392,14 @@ export function control(action: 'pause' | 'resume' | 'stop'): void {
 export async function exportZip(kind: 'adapter' | 'merged'): Promise<{ name: string; zip: ArrayBuffer; files: { name: string; bytes: number }[] }> {
   if (!client) throw new Error('The engine is not running.');
   return client.request('export', { kind, baseModel: store().model?.name ?? 'model' }, 600_000);
+}
+
+/** Continues a prompt with the base model or the adapter trained here; the text also streams to onGenerated's listeners. */
+export async function generateText(args: { prompt: string; side: 'base' | 'adapter'; maxTokens: number; temperature: number; topP: number; seed: number }): Promise<{ text: string; tokens: number }> {
+  if (!client) throw new Error('The engine is not ready yet.');
+  return client.request('generate', args, 0);
+}
+
+export function stopGenerating(): void {
+  void client?.request('stop-generate', {});
 }

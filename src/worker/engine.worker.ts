@@ -12,6 +12,8 @@ installGpuBufferTracker();
 installWasmMemoryTracker();
 
 let session: EngineSession | null = null;
+/** Set by 'stop-generate': the generation running ends after its current token. */
+let stopGenerating = false;
 const post = (m: WorkerMessage) => (self as unknown as Worker).postMessage(m);
 
 /** The provider a choice resolves to here, and the GPU adapter's largest storage binding (null: none asked for or found). */
@@ -121,6 +123,21 @@ const handlers: { [K in RequestType]: (args: RequestMap[K]['args']) => Promise<R
     }
     const D = DEFAULT_SETTINGS;
     return s.bench(docs, { ctxs: a.ctxs, modes, steps: a.steps, seed: BENCH_DEFAULTS.seed, lr: D.lr, lora: { loraR: D.loraR, loraAlpha: D.loraAlpha, targetModules: D.targetModules } }, () => {});
+  },
+  async generate(a) {
+    stopGenerating = false;
+    const { prompt, side, ...plan } = a;
+    let tokens = 0;
+    const text = await need().generate(prompt, plan, (sofar) => {
+      tokens++;
+      post({ kind: 'event', event: { type: 'generated', side, text: sofar } });
+      return !stopGenerating;
+    }, side === 'adapter' ? 'trained' : undefined);
+    return { text, tokens };
+  },
+  async 'stop-generate'() {
+    stopGenerating = true;
+    return null;
   },
   async control(a) {
     need().setControl(a.action);

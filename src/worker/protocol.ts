@@ -39,6 +39,10 @@ export interface RequestMap {
   control: { args: { action: 'pause' | 'resume' | 'stop' }; result: null };
   /** The trained run as a .zip: PEFT's adapter (with the predictors when loaded), or the merged model folder. */
   export: { args: { kind: 'adapter' | 'merged'; baseModel: string }; result: { name: string; zip: ArrayBuffer; files: { name: string; bytes: number }[] } };
+  /** Continues a prompt with the base model or the adapter trained here; the text streams as 'generated' events. */
+  generate: { args: { prompt: string; side: 'base' | 'adapter'; maxTokens: number; temperature: number; topP: number; seed: number }; result: { text: string; tokens: number } };
+  /** Ends a generation after its current token. */
+  'stop-generate': { args: Record<string, never>; result: null };
   bench: {
     args: { files: { name: string; text: string }[]; ctxs: number[]; modes: ('dense' | 'oracle' | 'lemo')[]; steps: number; block: number; policy?: TrainSettings['policy']; mlpKeep?: number };
     result: BenchRow[];
@@ -78,6 +82,8 @@ const argSchemas: { [K in RequestType]: z.ZodType } = {
   'load-predictors': z.object({ bytes }),
   control: z.object({ action: z.enum(['pause', 'resume', 'stop']) }),
   export: z.object({ kind: z.enum(['adapter', 'merged']), baseModel: z.string() }),
+  generate: z.object({ prompt: z.string(), side: z.enum(['base', 'adapter']), maxTokens: z.number().int().positive(), temperature: z.number().nonnegative(), topP: z.number().gt(0).lte(1), seed: z.number() }),
+  'stop-generate': z.object({}),
   bench: z.object({
     files: textFiles, ctxs: z.array(z.number()), modes: z.array(z.enum(SPARSITY_MODES)), steps: z.number(), block: z.number(),
     policy: trainSettingsSchema.shape.policy.unwrap().optional(), mlpKeep: z.number().optional(),

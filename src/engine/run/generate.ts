@@ -158,6 +158,8 @@ export async function decode(trainer: Trainer, prompt: number[], next: (logits: 
     for (let p = prompt.length; ; p++) {
       const logits = await lastLogits(trainer, g, h, p === prompt.length ? prompt.length : 1);
       rt.dispose(h);
+      // A turn of the event loop per token, so a stop asked for meanwhile (a worker message) is heard.
+      await new Promise((resolve) => setTimeout(resolve, 0));
       const id = next(logits);
       if (id === null) break;
       out.push(id);
