@@ -52,7 +52,7 @@ export function TryCard() {
     </div>
   );
   return (
-    <section className="card" data-testid="try-card">
+    <section className="card wide" data-testid="try-card">
       <header>
         <h2>Try the model</h2>
         <span className="muted">{adapterReady ? 'the base model and the model with the adapter just trained' : 'the base model; after a run, also with its adapter'}</span>
