@@ -1,0 +1,74 @@
+// Shifted sparse attention (LongLoRA's S²-Attn) while training, alone and with token elimination,
+// against the PyTorch reference of tools/golden/make_s2_golden.py.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { Trainer } from '../src/engine/train/trainer';
+import { selectorFor, sparsityOf } from '../src/engine/sparsity/selectors';
+import { parseKeepSpec } from '../src/engine/sparsity/blocks';
+import { shiftedGroups } from '../src/engine/train/segments';
+import { attentionGroup, DEFAULT_SETTINGS } from '../src/engine/settings';
+import { nodeRuntime, relErr } from './helpers/runtime';
+import { readFixture } from './helpers/fixtures';
+
+const S2 = 'test/fixtures/golden-s2';
+const cases = existsSync(S2) ? readdirSync(S2).filter((d) => existsSync(join(S2, d, 'grads.safetensors'))) : [];
+
+function fixture(name: string) {
+  const dir = join(S2, name);
+  const source = JSON.parse(readFileSync(join(dir, 'source.json'), 'utf8'));
+  const f = readFixture(dir, source.model, source.adapter);
+  const group = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8')).group as number;
+  const keep = existsSync(join(dir, 'keep.json')) ? JSON.parse(readFileSync(join(dir, 'keep.json'), 'utf8')) : null;
+  const layers = f.model.config.layers;
+  const selector = selectorFor(keep ? { mode: 'keep', spec: parseKeepSpec(keep, layers, f.ids[0].length), group } : { mode: 'dense', group }, layers);
+  return { ...f, group, keep, selector };
+}
+
+describe('shifted sparse attention', () => {
+  it('has the independent references, with and without token elimination', () => {
+    expect(cases).toEqual(expect.arrayContaining(['llama-gqa-s2', 'llama-gqa-s2-sparse']));
+  });
+
+  for (const name of cases) {
+    for (const segmented of [false, true]) {
+      it(`matches the PyTorch reference of S²-Attn: ${name}${segmented ? ', segmented' : ''}`, async () => {
+        const f = fixture(name);
+        const rt = await nodeRuntime();
+        const t = await Trainer.create(rt, f.model, f.lora, { adapter: f.adapter, ...(segmented ? { segmentRows: 5, headRows: 9 } : {}) });
+        const r = await t.lossAndGrads(f.ids, f.selector);
+        expect(Math.abs(r.loss - f.expected.loss) / f.expected.loss).toBeLessThan(1e-4);
+        for (const [k, ref] of f.grads) expect(relErr((await rt.read(r.grads.get(k)!)) as Float32Array, ref.data), k).toBeLessThan(1e-4);
+      });
+    }
+  }
+
+  it('groups by original position, the second half of the heads shifted by half a group, nothing wrapping around', () => {
+    expect(Array.from(shiftedGroups([0, 1, 3, 4, 5, 7, 8, 11], 2, 4))).toEqual([0, 0, 0, 1, 1, 1, 2, 2, 0, 0, 1, 1, 1, 2, 2, 3]);
+  });
+
+  it('leaves evaluation at full attention', async () => {
+    const f = fixture('llama-gqa-s2');
+    const rt = await nodeRuntime();
+    const t = await Trainer.create(rt, f.model, f.lora, { adapter: f.adapter });
+    const s2 = await t.nll(f.ids, f.selector);
+    const full = await t.nll(f.ids);
+    expect(s2.nll).toBe(full.nll);
+    const fullLoss = JSON.parse(readFileSync(join(S2, 'llama-gqa-s2', 'expected.json'), 'utf8')).full_attention_loss;
+    expect(Math.abs(s2.nll / s2.tokens - fullLoss) / fullLoss).toBeLessThan(1e-4);
+  });
+
+  it('refuses a group that is odd, longer than the window or does not divide it', async () => {
+    const s2 = (group: number | null) => ({ attention: 's2' as const, group });
+    expect(attentionGroup({ attention: 'full', group: 7 }, 64)).toBeNull();
+    expect(attentionGroup(s2(null), 64)).toBe(16);
+    expect(() => attentionGroup(s2(6.5), 64)).toThrow(/positive even number of tokens, got 6.5/);
+    expect(() => attentionGroup(s2(128), 64)).toThrow(/longer than the 64-token window/);
+    expect(() => attentionGroup(s2(24), 64)).toThrow(/not a multiple of the shifted sparse attention group \(24 tokens\)/);
+    expect(() => attentionGroup(s2(null), 90)).toThrow(/give the group size \(--group\)/);
+    expect(() => sparsityOf({ ...DEFAULT_SETTINGS, attention: 's2', group: 3 }, 2)).toThrow(/positive even number/);
+    const f = fixture('llama-gqa-s2');
+    const t = await Trainer.create(await nodeRuntime(), f.model, f.lora, { adapter: f.adapter });
+    await expect(t.lossAndGrads(f.ids.map((s) => s.slice(0, 40)), f.selector)).rejects.toThrow(/40-token window is not a multiple/);
+  });
+});
