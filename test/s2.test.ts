@@ -1,6 +1,8 @@
 // Shifted sparse attention (LongLoRA's S²-Attn) while training, alone and with token elimination,
 // against the PyTorch reference of tools/golden/make_s2_golden.py.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Trainer } from '../src/engine/train/trainer';
@@ -10,6 +12,8 @@ import { shiftedGroups } from '../src/engine/train/segments';
 import { attentionGroup, DEFAULT_SETTINGS } from '../src/engine/settings';
 import { nodeRuntime, relErr } from './helpers/runtime';
 import { readFixture } from './helpers/fixtures';
+import { readSafetensors } from '../src/engine/model/safetensors';
+import { readCheckpointDir } from '../src/cli/checkpoint-dir';
 
 const S2 = 'test/fixtures/golden-s2';
 const cases = existsSync(S2) ? readdirSync(S2).filter((d) => existsSync(join(S2, d, 'grads.safetensors'))) : [];
@@ -70,5 +74,54 @@ describe('shifted sparse attention', () => {
     const f = fixture('llama-gqa-s2');
     const t = await Trainer.create(await nodeRuntime(), f.model, f.lora, { adapter: f.adapter });
     await expect(t.lossAndGrads(f.ids.map((s) => s.slice(0, 40)), f.selector)).rejects.toThrow(/40-token window is not a multiple/);
+  });
+});
+
+describe('lemo with --attention s2', () => {
+  const lemo = (args: string[]) => spawnSync(process.execPath, ['bin/lemo.js', ...args], { encoding: 'utf8' });
+
+  it('lemo grad matches the reference, with and without a forced keep set', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lemo-s2-'));
+    for (const name of ['llama-gqa-s2', 'llama-gqa-s2-sparse']) {
+      const f = fixture(name);
+      const source = JSON.parse(readFileSync(join(S2, name, 'source.json'), 'utf8'));
+      const out = join(dir, `${name}.safetensors`);
+      const keep = f.keep ? ['--keep', join(S2, name, 'keep.json')] : [];
+      const r = lemo(['grad', '--model', source.model, '--adapter', source.adapter, '--tokens', join(S2, name, 'tokens.json'), '--attention', 's2', '--group', String(f.group), ...keep, '--out', out]);
+      expect(r.status, r.stderr).toBe(0);
+      const loss = JSON.parse(r.stdout).loss;
+      expect(Math.abs(loss - f.expected.loss) / f.expected.loss).toBeLessThan(1e-4);
+      const grads = readSafetensors(new Uint8Array(readFileSync(out)));
+      for (const [k, ref] of f.grads) expect(relErr(grads.get(k)!.data, ref.data), k).toBeLessThan(1e-4);
+    }
+  });
+
+  it('refuses a group the window is not a multiple of, and --group without s2, with status 2', () => {
+    const name = 'llama-gqa-s2';
+    const source = JSON.parse(readFileSync(join(S2, name, 'source.json'), 'utf8'));
+    const grad = (...args: string[]) => lemo(['grad', '--model', source.model, '--tokens', join(S2, name, 'tokens.json'), '--out', join(tmpdir(), 'unused.safetensors'), ...args]);
+    const cases: [string[], string][] = [
+      [['--attention', 's2', '--group', '32'], 'The 48-token window is not a multiple of the shifted sparse attention group (32 tokens); change the context or the group so the group divides it.'],
+      [['--group', '16'], '--group sets the shifted sparse attention group: add --attention s2, or leave --group out.'],
+      [['--attention', 's2', '--group', '7'], 'The shifted sparse attention group must be a positive even number of tokens, got 7.'],
+    ];
+    for (const [args, message] of cases) {
+      const r = grad(...args);
+      expect(r.stderr, args.join(' ')).toContain(`lemo: ${message}`);
+      expect(r.status).toBe(2);
+    }
+  });
+
+  it('lemo train records the attention in its checkpoint, and refuses a group longer than the window before training', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lemo-s2-train-'));
+    const train = (...args: string[]) => lemo(['train', '--model', 'public/models/lemo-tiny', '--data', 'test/fixtures/eval-slice/slice.jsonl', '--sparsity', 'dense', '--ctx', '64', '--backend', 'wasm', ...args]);
+    const refused = train('--steps', '1', '--attention', 's2', '--group', '128', '--out', join(dir, 'refused'));
+    expect(refused.stderr).toContain('lemo: The shifted sparse attention group (128 tokens) is longer than the 64-token window; use a group of at most 64 tokens.');
+    expect(refused.status).toBe(2);
+    expect(existsSync(join(dir, 'refused'))).toBe(false);
+    const ok = train('--steps', '2', '--attention', 's2', '--group', '16', '--checkpoint-dir', join(dir, 'ck'), '--checkpoint-every', '1', '--out', join(dir, 'out'));
+    expect(ok.status, ok.stderr).toBe(0);
+    const settings = readCheckpointDir(join(dir, 'ck')).checkpoint.run.settings;
+    expect([settings.attention, settings.group]).toEqual(['s2', 16]);
   });
 });
