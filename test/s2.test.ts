@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { Trainer } from '../src/engine/train/trainer';
 import { selectorFor, sparsityOf } from '../src/engine/sparsity/selectors';
 import { parseKeepSpec } from '../src/engine/sparsity/blocks';
-import { shiftedGroups } from '../src/engine/train/segments';
+import { Segments, shiftedGroups } from '../src/engine/train/segments';
 import { attentionGroup, DEFAULT_SETTINGS } from '../src/engine/settings';
 import { nodeRuntime, relErr } from './helpers/runtime';
 import { readFixture } from './helpers/fixtures';
@@ -49,6 +49,20 @@ describe('shifted sparse attention', () => {
 
   it('groups by original position, the second half of the heads shifted by half a group, nothing wrapping around', () => {
     expect(Array.from(shiftedGroups([0, 1, 3, 4, 5, 7, 8, 11], 2, 4))).toEqual([0, 0, 0, 1, 1, 1, 2, 2, 0, 0, 1, 1, 1, 2, 2, 3]);
+  });
+
+  it('starts a query segment\'s keys at the first group one of its queries can see', async () => {
+    const rt = await nodeRuntime();
+    const f = fixture('llama-gqa-s2');
+    const segments = new Segments(rt, f.model.config, { segmentRows: 4 });
+    const rows = [0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15, 16, 20, 21, 22, 23, 24, 25, 26];
+    const keys = async (start: number, group: number | null) => Array.from((await rt.read(segments.feeds(rows, start, start + 4, group).kpos)) as Float32Array);
+    // Queries at 21..24: unshifted groups [16, 24) and [24, 32), shifted [20, 28): keys from 16.
+    expect(await keys(14, 8)).toEqual([16, 20, 21, 22, 23, 24]);
+    // Queries at 13..16: unshifted [8, 16) and [16, 24), shifted [12, 20): keys from 8.
+    expect(await keys(9, 8)).toEqual([8, 9, 10, 11, 12, 13, 14, 15, 16]);
+    expect((await keys(14, null)).length).toBe(18);
+    expect((await keys(1, 8))[0]).toBe(0);
   });
 
   it('leaves evaluation at full attention', async () => {
