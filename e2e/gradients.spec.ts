@@ -1,11 +1,13 @@
 // The engine in Chromium, in its Web Worker, against transformers + PEFT: loss and every LoRA
 // gradient of the golden fixtures with the WebGPU provider (SwiftShader here) and with WASM.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { test, expect } from '@playwright/test';
 import { readSafetensors } from '../src/engine/model/safetensors';
 import { relErr } from '../test/helpers/compare';
 
 const CASES = ['llama-gqa', 'llama-tied-scaled-mlp', 'qwen2', 'gpt2', 'gpt2-mlp'];
+/** Shifted sparse attention, alone and with a forced keep set (tools/golden/make_s2_golden.py). */
+const S2_CASES = ['llama-gqa-s2', 'llama-gqa-s2-sparse'];
 
 for (const provider of ['webgpu', 'wasm'] as const) {
   test.describe(`gradients in a worker, ${provider}`, () => {
@@ -19,6 +21,23 @@ for (const provider of ['webgpu', 'wasm'] as const) {
         // Under WebGPU, LoRA factors and gradients stay in GPU buffers between sessions.
         expect(r.locations).toEqual([provider === 'webgpu' ? 'gpu-buffer' : 'cpu']);
         const expected = JSON.parse(readFileSync(`${dir}/expected.json`, 'utf8'));
+        expect(Math.abs(r.loss - expected.loss) / expected.loss).toBeLessThan(1e-4);
+        const ref = readSafetensors(new Uint8Array(readFileSync(`${dir}/grads.safetensors`)));
+        expect(Object.keys(r.grads).sort()).toEqual([...ref.keys()].sort());
+        for (const [key, t] of ref) expect(relErr(r.grads[key], t.data), key).toBeLessThan(1e-4);
+      });
+    }
+    for (const name of S2_CASES) {
+      test(`${name} (shifted sparse attention)`, async ({ page }) => {
+        await page.goto('/e2e/harness.html');
+        await expect(page.locator('body[data-ready="true"]')).toBeAttached();
+        const dir = `test/fixtures/golden-s2/${name}`;
+        const json = (f: string) => JSON.parse(readFileSync(`${dir}/${f}`, 'utf8'));
+        const expected = json('expected.json');
+        const source = json('source.json');
+        const from = { model: `/${source.model}`, adapter: `/${source.adapter}`, group: expected.group, keep: existsSync(`${dir}/keep.json`) ? json('keep.json') : undefined };
+        const r = await page.evaluate(([d, p, f]) => (window as any).harness.grad(`/${d}`, p, f), [dir, provider, from] as const);
+        expect(r.provider).toBe(provider);
         expect(Math.abs(r.loss - expected.loss) / expected.loss).toBeLessThan(1e-4);
         const ref = readSafetensors(new Uint8Array(readFileSync(`${dir}/grads.safetensors`)));
         expect(Object.keys(r.grads).sort()).toEqual([...ref.keys()].sort());

@@ -16,17 +16,23 @@ async function fetchBytes(url: string): Promise<ArrayBuffer> {
 }
 
 const harness = {
-  /** Loss and gradients of a golden fixture folder, computed in the worker with the given provider. */
-  async grad(fixture: string, provider: ProviderChoice) {
+  /**
+   * Loss and gradients of a golden fixture folder, computed in the worker with the given provider;
+   * `from` names the model and adapter folders when they live elsewhere, with shifted sparse
+   * attention's group and the forced keep set of the case.
+   */
+  async grad(fixture: string, provider: ProviderChoice, from: { model?: string; adapter?: string; group?: number; keep?: unknown } = {}) {
     const client = new EngineClient(() => {});
+    const [model, adapterDir] = [from.model ?? `${fixture}/model`, from.adapter ?? `${fixture}/adapter`];
     try {
       const init = await client.request('init', { provider });
-      await client.request('load-model', { config: await fetchJson(`${fixture}/model/config.json`), weights: await fetchBytes(`${fixture}/model/model.safetensors`) });
+      await client.request('load-model', { config: await fetchJson(`${model}/config.json`), weights: await fetchBytes(`${model}/model.safetensors`) });
       const tokens = (await fetchJson(`${fixture}/tokens.json`)) as { input_ids: number[][] };
-      const adapter = { config: await fetchJson(`${fixture}/adapter/adapter_config.json`), weights: await fetchBytes(`${fixture}/adapter/adapter_model.safetensors`) };
+      const adapter = { config: await fetchJson(`${adapterDir}/adapter_config.json`), weights: await fetchBytes(`${adapterDir}/adapter_model.safetensors`) };
+      const args = { inputIds: tokens.input_ids, adapter, group: from.group, keep: from.keep };
       // The first run compiles sessions (and shaders); the second is the one timed.
-      await client.request('grad', { inputIds: tokens.input_ids, adapter }, 600_000);
-      const r = await client.request('grad', { inputIds: tokens.input_ids, adapter }, 600_000);
+      await client.request('grad', args, 600_000);
+      const r = await client.request('grad', args, 600_000);
       return {
         provider: init.provider,
         loss: r.loss,

@@ -1,8 +1,8 @@
 // lemo bench: dense against token elimination on the same windows, one JSON line per
 // (mode, ctx) on stdout and a table on stderr.
-import { UserError, type BenchRow } from '../engine/node';
+import { attentionGroup, UserError, type BenchRow } from '../engine/node';
 import { DEFAULT_DATA_FILE, int, num, openSession, readDataset } from './session';
-import { sparsityFrom, type SparsityFlags } from './sparsity-options';
+import { attentionSettings, sparsityFrom, type SparsityFlags } from './sparsity-options';
 
 export interface BenchOptions extends SparsityFlags {
   model: string;
@@ -27,6 +27,9 @@ export async function benchCommand(o: BenchOptions): Promise<void> {
   const modeNames = o.modes.split(',').map((m) => m.trim());
   for (const m of modeNames) if (!['dense', 'oracle', 'lemo'].includes(m)) throw new UserError(`Unknown mode "${m}"; modes are dense, oracle and lemo.`);
   const maxCtx = Math.max(...ctxs);
+  const attention = attentionSettings(o);
+  const group = attentionGroup(attention, maxCtx);
+  for (const c of ctxs) attentionGroup({ ...attention, group }, c);
   const { session, name, summary } = await openSession(o.model, o, { ropeScale: num(o.ropeScale, 'rope-scale'), policy: true });
   const cfg = session.config;
   if (cfg.rope && o.ropeScale === undefined && maxCtx > cfg.maxPositions) {
@@ -35,7 +38,7 @@ export async function benchCommand(o: BenchOptions): Promise<void> {
   const docs = readDataset(o.data ?? DEFAULT_DATA_FILE);
   const modes = [];
   for (const m of modeNames) modes.push({ name: m, sparsity: await sparsityFrom({ ...o, keep: undefined }, m, session, { dir: o.model, policy: summary.policy }, maxCtx) });
-  process.stderr.write(`bench ${name}: ${cfg.layers} layers, contexts ${ctxs.join(', ')}, ${o.steps} steps each, modes ${modeNames.join(', ')} (${o.backend})\n`);
+  process.stderr.write(`bench ${name}: ${cfg.layers} layers, contexts ${ctxs.join(', ')}, ${o.steps} steps each, modes ${modeNames.join(', ')}${group ? `, shifted sparse attention in groups of ${group}` : ''} (${o.backend})\n`);
   const rows: BenchRow[] = await session.bench(docs, {
     ctxs, modes, steps: int(o.steps, 'steps'), seed: int(o.seed, 'seed', 0), lr: num(o.lr, 'lr')!,
     lora: { loraR: int(o.loraR, 'lora-r'), loraAlpha: num(o.loraAlpha, 'lora-alpha')!, targetModules: [] },

@@ -1,6 +1,6 @@
 // `lemo`'s commands and options; their defaults are the settings module's.
 import { Command, Option } from 'commander';
-import { BENCH_DEFAULTS, CALIBRATE_DEFAULTS, DEFAULT_SETTINGS, GENERATE_DEFAULTS, GRAD_DEFAULTS, POLICY_TUNE_DEFAULTS, PREDICTOR_DEFAULTS, SPARSITY_MODES } from '../engine/node';
+import { ATTENTION_MODES, BENCH_DEFAULTS, CALIBRATE_DEFAULTS, DEFAULT_SETTINGS, GENERATE_DEFAULTS, GRAD_DEFAULTS, POLICY_TUNE_DEFAULTS, PREDICTOR_DEFAULTS, SPARSITY_MODES } from '../engine/node';
 import { gradCommand } from './grad';
 import { trainCommand } from './train';
 import { evalCommand } from './evaluate';
@@ -21,6 +21,8 @@ function sparsityOptions(c: Command): void {
     .option('--policy <json|file>', 'per layer: null (dense), a keep ratio, or {"threshold": x}, or a policy file; default: policy.json in the model folder, else the paper artifact\'s')
     .option('--mlp-keep <x>', 'MLP channel sparsity in every layer of a sparse run: share of channels the backward keeps (e.g. 0.2; 1: all); default: the model policy.json\'s')
     .option('--predictors <file>', 'pattern predictors for the lemo mode (default: predictors.safetensors in the model folder)')
+    .addOption(new Option('--attention <mode>', 'full; s2: LongLoRA\'s shifted sparse attention while training (tokens attend within groups of --group tokens, half of the heads shifted by half a group); evaluation stays full').choices([...ATTENTION_MODES]))
+    .option('--group <n>', 'tokens per shifted sparse attention group: even, dividing the context (default: a quarter of the context)')
     .hook('preAction', blockGiven);
 }
 

@@ -17,6 +17,16 @@ export interface SparsityFlags {
   policy?: string;
   mlpKeep?: string;
   predictors?: string;
+  attention?: string;
+  group?: string;
+}
+
+/** --attention and --group as settings (--group only with --attention s2). */
+export function attentionSettings(flags: SparsityFlags): Pick<TrainSettings, 'attention' | 'group'> {
+  const attention = (flags.attention ?? DEFAULT_SETTINGS.attention) as TrainSettings['attention'];
+  if (attention !== 'full' && attention !== 's2') throw new UserError(`--attention must be full or s2, got "${flags.attention}".`);
+  if (flags.group !== undefined && attention !== 's2') throw new UserError('--group sets the shifted sparse attention group: add --attention s2, or leave --group out.');
+  return { attention, group: flags.group === undefined ? null : int(flags.group, 'group', 2) };
 }
 
 /** The predictors file: --predictors, or predictors.safetensors in the model folder. */
@@ -76,13 +86,13 @@ export function policySettings(flags: SparsityFlags, model: ModelAt, layers: num
 export function settingsFrom(flags: SparsityFlags, mode: string, model: ModelAt, layers: number): TrainSettings {
   if (!['dense', 'oracle', 'lemo'].includes(mode)) throw new UserError(`--sparsity must be dense, oracle or lemo, got "${mode}".`);
   const { policy, block, mlpKeep } = mode === 'dense' ? { policy: null, block: DEFAULT_SETTINGS.block, mlpKeep: null } : policySettings(flags, model, layers);
-  return { ...DEFAULT_SETTINGS, sparsity: mode as TrainSettings['sparsity'], block, policy, mlpKeep };
+  return { ...DEFAULT_SETTINGS, sparsity: mode as TrainSettings['sparsity'], block, policy, mlpKeep, ...attentionSettings(flags) };
 }
 
 /** The sparsity of a mode under these flags (--keep forces blocks), with the lemo mode's predictors loaded. */
 export async function sparsityFrom(flags: SparsityFlags, mode: string, session: EngineSession, model: ModelAt, T: number): Promise<Sparsity> {
-  if (flags.keep) return session.sparsityFor(settingsFrom(flags, 'dense', model, 0), { json: readJson(flags.keep, 'keep file'), T });
-  const settings = settingsFrom(flags, mode, model, session.config.layers);
+  if (flags.keep) return session.sparsityFor({ ...settingsFrom(flags, 'dense', model, 0), ctx: T }, { json: readJson(flags.keep, 'keep file'), T });
+  const settings = { ...settingsFrom(flags, mode, model, session.config.layers), ctx: T };
   if (mode === 'lemo') loadPredictors(flags, model.dir, session);
   return session.sparsityFor(settings);
 }

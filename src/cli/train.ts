@@ -6,7 +6,7 @@ import { checkNotModelDir, checkOutput, ensureDir, writeFile } from './files';
 import { DEFAULT_DATA_FILE, DEFAULT_MODEL_DIR, int, num, openSession, readDataset } from './session';
 import { checkpointDir, lockCheckpointDir, readCheckpointDir, type RunFiles } from './checkpoint-dir';
 import { copiedFiles, writeFolder } from './export';
-import { loadPredictors, policyJson, policySettings, type SparsityFlags } from './sparsity-options';
+import { attentionSettings, loadPredictors, policyJson, policySettings, type SparsityFlags } from './sparsity-options';
 
 export interface TrainOptions extends SparsityFlags {
   recallEvery?: string;
@@ -54,6 +54,8 @@ function resumeFlags(o: TrainOptions, resumed: Resumed): [keyof TrainOptions, st
     ['block', '--block', () => int(o.block!, 'block'), s.block],
     ['policy', '--policy', () => policyJson(o.policy!), s.policy],
     ['mlpKeep', '--mlp-keep', () => num(o.mlpKeep, 'mlp-keep'), s.mlpKeep],
+    ['attention', '--attention', () => o.attention, s.attention],
+    ['group', '--group', () => int(o.group!, 'group', 2), s.group],
     ['recallEvery', '--recall-every', () => int(o.recallEvery!, 'recall-every', 0), s.recallEvery],
     ['ropeScale', '--rope-scale', () => num(o.ropeScale, 'rope-scale'), resumed.files.ropeScale ?? 1],
   ];
@@ -114,6 +116,7 @@ async function train(o: TrainOptions, flags: TrainFlags, files: RunFiles, resume
     policy: policy?.policy ?? null,
     mlpKeep: policy?.mlpKeep ?? num(o.mlpKeep, 'mlp-keep') ?? null,
     recallEvery: o.recallEvery ? int(o.recallEvery, 'recall-every', 0) : 0,
+    ...attentionSettings(o),
   };
   if (settings.sparsity === 'lemo' && flags.modeDefaulted && !o.predictors && !existsSync(join(files.model, 'predictors.safetensors'))) {
     settings.sparsity = 'oracle';

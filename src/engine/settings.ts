@@ -1,6 +1,7 @@
 // Every run setting, with the only defaults, as one schema. The CLI's options, the worker, the
 // page and the checkpoint decoder read it; a new default (a model, a context, a mode) changes here.
 import { z } from 'zod';
+import { UserError } from './errors';
 
 /**
  * The models that ship under the studio's public/ folder, each with its fine-tuning data and
@@ -31,6 +32,9 @@ export const DEFAULT_PATHS = BUNDLED_MODELS['lemo-books'];
 export const SPARSITY_MODES = ['dense', 'oracle', 'lemo'] as const;
 export type SparsityMode = (typeof SPARSITY_MODES)[number];
 
+/** full: causal attention over the whole window; s2: LongLoRA's shifted sparse attention while training. */
+export const ATTENTION_MODES = ['full', 's2'] as const;
+
 // Types are checked where settings enter; ranges are checked where they are used, with the
 // sentences a user sees there.
 export const trainSettingsSchema = z.object({
@@ -55,6 +59,14 @@ export const trainSettingsSchema = z.object({
    * model folder without predictors trains with the oracle (the page and `lemo train` both say so).
    */
   sparsity: z.enum(SPARSITY_MODES).default('lemo'),
+  /**
+   * full, or s2: while training, tokens attend only within groups of `group` original positions,
+   * half of the heads with the groups shifted by half a group (LongLoRA's S²-Attn, without its
+   * wrap-around). Evaluation always attends fully.
+   */
+  attention: z.enum(ATTENTION_MODES).default('full'),
+  /** Tokens per S²-Attn group; null: a quarter of the context (LongLoRA's). */
+  group: z.number().nullable().default(null),
   /** Tokens per block. */
   block: z.number().default(32),
   /** Keep ratio of the token-eliminating layers under the paper's default policy. */
@@ -132,6 +144,23 @@ export const GENERATE_DEFAULTS = { maxTokens: 64, temperature: 0.8, topP: 0.9, s
 
 /** AdamW's constants besides the learning rate (torch.optim.AdamW's, without decay). */
 export const ADAMW_CONSTANTS = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.0 };
+
+/**
+ * The S²-Attn group size these settings ask for over windows of ctx tokens (null: full
+ * attention), checked: a positive even number of tokens, at most ctx, dividing ctx.
+ */
+export function attentionGroup(s: Pick<TrainSettings, 'attention' | 'group'>, ctx: number): number | null {
+  if (s.attention !== 's2') return null;
+  const g = s.group ?? ctx / 4;
+  if (!Number.isInteger(g) || g < 2 || g % 2 !== 0) {
+    throw new UserError(s.group === null
+      ? `Shifted sparse attention's default group is a quarter of the context (${g} tokens here), which is not a positive even number; give the group size (--group).`
+      : `The shifted sparse attention group must be a positive even number of tokens, got ${g}.`);
+  }
+  if (g > ctx) throw new UserError(`The shifted sparse attention group (${g} tokens) is longer than the ${ctx}-token window; use a group of at most ${ctx} tokens.`);
+  if (ctx % g !== 0) throw new UserError(`The ${ctx}-token window is not a multiple of the shifted sparse attention group (${g} tokens); change the context or the group so the group divides it.`);
+  return g;
+}
 
 /** Settings from anywhere outside the engine (a message, a checkpoint): checked, missing keys defaulted. */
 export function parseSettings(x: unknown): TrainSettings | null {

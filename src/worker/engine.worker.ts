@@ -78,7 +78,11 @@ const handlers: { [K in RequestType]: (args: RequestMap[K]['args']) => Promise<R
   async grad(a) {
     const t0 = performance.now();
     const adapter = a.adapter ? { config: a.adapter.config, weights: new Uint8Array(a.adapter.weights) } : undefined;
-    const r = await need().grad(a.inputIds, adapter, a.lora);
+    const session = need();
+    const T = a.inputIds[0]?.length ?? 0;
+    const settings = { ...DEFAULT_SETTINGS, sparsity: 'dense' as const, ctx: T, attention: a.group ? ('s2' as const) : ('full' as const), group: a.group ?? null };
+    const sparsity = await session.sparsityFor(settings, a.keep === undefined ? undefined : { json: a.keep, T });
+    const r = await session.grad(a.inputIds, adapter, a.lora ? { ...a.lora } : undefined, sparsity);
     return { ...r, ms: performance.now() - t0 };
   },
   async train(a) {

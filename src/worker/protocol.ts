@@ -21,7 +21,8 @@ export interface RequestMap {
     result: ModelSummary;
   };
   grad: {
-    args: { inputIds: number[][]; adapter?: { config: unknown; weights: ArrayBuffer }; lora?: { loraR: number; loraAlpha: number; targetModules: string[]; seed: number } };
+    /** group: shifted sparse attention in groups of this many tokens; keep: blocks forced per layer ({"block": b, "layers": [...]}). */
+    args: { inputIds: number[][]; adapter?: { config: unknown; weights: ArrayBuffer }; lora?: { loraR: number; loraAlpha: number; targetModules: string[]; seed: number }; group?: number; keep?: unknown };
     result: { loss: number; tokens: number; grads: Record<string, Float32Array>; ms: number; locations: string[] };
   };
   train: {
@@ -69,6 +70,8 @@ const argSchemas: { [K in RequestType]: z.ZodType } = {
     inputIds: z.array(z.array(z.number().int())),
     adapter: z.object({ config: z.unknown(), weights: bytes }).optional(),
     lora: z.object({ loraR: z.number(), loraAlpha: z.number(), targetModules: z.array(z.string()), seed: z.number() }).optional(),
+    group: z.number().optional(),
+    keep: z.unknown().optional(),
   }),
   train: z.object({
     files: textFiles,

@@ -63,10 +63,12 @@ export function buildPre(p: PartSpec): GraphBuilder {
 
 /**
  * Causal attention of the query rows `qrows` over the key rows `krows` (a prefix), masked by
- * original positions, added into o at the query rows. With `first`, o starts from zeros.
+ * original positions, added into o at the query rows. With `first`, o starts from zeros. With
+ * `grouped` (shifted sparse attention), a query also sees only the keys of its own group, per
+ * head: inputs qgrp (H, S) and kgrp (H, E) hold each row's group id under each query head.
  */
-export function buildSegment(cfg: ModelConfig, dtype: DType, first: boolean): GraphBuilder {
-  const b = new GraphBuilder(`${cfg.family}_segment${first ? '_first' : ''}`);
+export function buildSegment(cfg: ModelConfig, dtype: DType, first: boolean, grouped = false): GraphBuilder {
+  const b = new GraphBuilder(`${cfg.family}_segment${grouped ? '_s2' : ''}${first ? '_first' : ''}`);
   const { heads: H, kvHeads: KV, headDim: D } = cfg;
   const q = b.input('q', dtype, ['B', H, 'K', D]);
   const k = b.input('k', dtype, ['B', KV, 'K', D]);
@@ -79,7 +81,12 @@ export function buildSegment(cfg: ModelConfig, dtype: DType, first: boolean): Gr
   const ks = repeatKv(b, b.op1('Gather', [k, krows], { axis: 2 }), KV, H, D); // (B, H, E, D)
   const vs = repeatKv(b, b.op1('Gather', [v, krows], { axis: 2 }), KV, H, D);
   const future = b.op1('Greater', [b.unsqueeze(kpos, [0]), b.unsqueeze(qpos, [1])]); // (S, E)
-  const mask = b.op1('Where', [future, b.scalar(-1e30, dtype), b.scalar(0, dtype)]);
+  const blocked = b.scalar(-1e30, dtype);
+  // Keys before a query are never in a later group, so "another group" is kgrp < qgrp.
+  const inGroup = grouped
+    ? b.op1('Where', [b.op1('Greater', [b.unsqueeze(b.input('qgrp', dtype, [H, 'S']), [2]), b.unsqueeze(b.input('kgrp', dtype, [H, 'E']), [1])]), blocked, b.scalar(0, dtype)]) // (H, S, E)
+    : b.scalar(0, dtype);
+  const mask = b.op1('Where', [future, blocked, inGroup]);
   const scores = b.add(b.mul(b.matmul(qs, b.t(ks)), b.scalar(1 / Math.sqrt(D), dtype)), mask); // (B, H, S, E)
   const o = b.matmul(b.softmax(scores, -1), vs); // (B, H, S, D)
   const acc = first ? b.mul(q, b.scalar(0, dtype)) : b.input('o_acc', dtype, ['B', H, 'K', D]);

@@ -3,7 +3,7 @@
 // oracle beside them when recall is measured. Each remembers its last pass's choice.
 import { UserError } from '../errors';
 import type { Tensor } from '../runtime/runtime';
-import type { TrainSettings } from '../settings';
+import { attentionGroup, type TrainSettings } from '../settings';
 import { DENSE, type LayerProbe, type TokenSelector } from '../train/selection';
 import { blockCount, blocksToRows, type KeepSpec } from './blocks';
 import { columnScores, oracleTiles } from './oracle';
@@ -12,13 +12,16 @@ import type { PolicyFile } from './policy-file';
 import { runPolicy } from './run-policy';
 import { normWeights, recall, type DevicePredictors } from './predictor';
 
-/** How layers choose their tokens: all of them, blocks forced per layer, the oracle or the predictors with a policy. */
-export type Sparsity =
+/**
+ * How layers choose their tokens: all of them, blocks forced per layer, the oracle or the
+ * predictors with a policy; with `group`, training passes use shifted sparse attention.
+ */
+export type Sparsity = { group?: number | null } & (
   | { mode: 'dense' }
   | { mode: 'keep'; spec: KeepSpec; mlpKeep?: number }
   | { mode: 'oracle'; block: number; policy: LayerPolicy[]; mlpKeep?: number }
   /** Blocks chosen from the predictors' scores; with `recall`, the oracle runs too, to measure them. */
-  | { mode: 'lemo'; predictors: DevicePredictors; policy: LayerPolicy[]; mlpKeep?: number; recall?: boolean };
+  | { mode: 'lemo'; predictors: DevicePredictors; policy: LayerPolicy[]; mlpKeep?: number; recall?: boolean });
 
 /** The last pass's choice per layer, for dashboards and benchmarks. */
 export interface SelectionRecord {
@@ -42,6 +45,11 @@ export interface Selector extends TokenSelector {
  * picks (the model's policy file when the settings give none); lemo needs the predictors on the device.
  */
 export function sparsityOf(s: TrainSettings, layers: number, from: { predictors?: DevicePredictors; keep?: KeepSpec; modelPolicy?: PolicyFile | null } = {}): Sparsity {
+  const group = attentionGroup(s, s.ctx);
+  return group ? { ...tokenSparsity(s, layers, from), group } : tokenSparsity(s, layers, from);
+}
+
+function tokenSparsity(s: TrainSettings, layers: number, from: { predictors?: DevicePredictors; keep?: KeepSpec; modelPolicy?: PolicyFile | null }): Sparsity {
   const { predictors, keep } = from;
   if (keep) return { mode: 'keep', spec: keep, mlpKeep: s.mlpKeep ?? undefined };
   if (s.sparsity === 'dense') return { mode: 'dense' };
@@ -55,19 +63,21 @@ export function sparsityOf(s: TrainSettings, layers: number, from: { predictors?
 
 /** The selector of a sparsity, for a model of `layers` layers. */
 export function selectorFor(s: Sparsity, layers: number): Selector {
-  return s.mode === 'dense' ? { ...DENSE, last: null } : new BlockSelector(s, layers);
+  return s.mode === 'dense' ? { ...DENSE, group: s.group ?? null, last: null } : new BlockSelector(s, layers);
 }
 
 type Sparse = Exclude<Sparsity, { mode: 'dense' }>;
 
 class BlockSelector implements Selector {
   readonly mlpKeep: number | null;
+  readonly group: number | null;
   private readonly block: number;
   private record: SelectionRecord | null = null;
 
   constructor(private readonly s: Sparse, private readonly layers: number) {
     if (s.mlpKeep !== undefined && !(s.mlpKeep > 0 && s.mlpKeep <= 1)) throw new UserError(`The MLP channel share must be in (0, 1], got ${s.mlpKeep}.`);
     this.mlpKeep = s.mlpKeep === undefined || s.mlpKeep === 1 ? null : s.mlpKeep;
+    this.group = s.group ?? null;
     this.block = s.mode === 'keep' ? s.spec.block : s.mode === 'lemo' ? s.predictors.block : s.block;
     if (s.mode === 'lemo' && s.predictors.set.config.layers.length !== layers) throw new UserError(`The predictors cover ${s.predictors.set.config.layers.length} layers; the model has ${layers}.`);
   }

@@ -44,12 +44,13 @@ export interface SegmentGraphs {
   backwardRest: Graph;
 }
 
-export function segmentGraphs(cfg: ModelConfig): SegmentGraphs {
+/** The segment's graphs, with full causal attention or (grouped) shifted sparse attention. */
+export function segmentGraphs(cfg: ModelConfig, grouped = false): SegmentGraphs {
   const grads = (accumulate: string[]) =>
-    differentiate(buildSegment(cfg, 'float32', true), { wrt: ['q', 'k', 'v'], seeds: ['o'], accumulate, fusedOutputs: 'grads' }).fused;
+    differentiate(buildSegment(cfg, 'float32', true, grouped), { wrt: ['q', 'k', 'v'], seeds: ['o'], accumulate, fusedOutputs: 'grads' }).fused;
   return {
-    first: buildSegment(cfg, 'float32', true).build(),
-    rest: buildSegment(cfg, 'float32', false).build(),
+    first: buildSegment(cfg, 'float32', true, grouped).build(),
+    rest: buildSegment(cfg, 'float32', false, grouped).build(),
     backwardFirst: grads([]),
     backwardRest: grads(['q', 'k', 'v']),
   };

@@ -48,6 +48,8 @@ export interface PassContext {
   tensors: PassTensors;
   segments: Segments;
   seg: SegmentGraphs;
+  /** Shifted sparse attention's group size in this pass (seg is then its graphs); null: full attention. */
+  group: number | null;
   head: HeadGraphs;
   /** Layer l's graphs, dense or token-eliminating. */
   graphs(layer: number, sparse: boolean): LayerGraphs;
@@ -70,7 +72,7 @@ export interface LayerSaved {
 async function attentionForward(c: PassContext, pre: Record<string, Tensor>, rows: number[]): Promise<Tensor> {
   let o: Tensor | undefined;
   for (const [s, e] of c.segments.attention(rows.length)) {
-    const feeds = { q: pre.q, k: pre.k, v: pre.v, ...c.segments.feeds(rows, s, e), ...(o ? { o_acc: o } : {}) };
+    const feeds = { q: pre.q, k: pre.k, v: pre.v, ...c.segments.feeds(rows, s, e, c.group), ...(o ? { o_acc: o } : {}) };
     const next = (await c.tensors.run(o ? c.seg.rest : c.seg.first, feeds)).o;
     c.tensors.free(o);
     o = next;
@@ -139,7 +141,7 @@ export async function headForward(c: PassContext, ids: number[][], h: Tensor, to
 async function attentionBackward(c: PassContext, sv: LayerSaved, dO: Tensor): Promise<Record<string, Tensor>> {
   let acc: Record<string, Tensor> | null = null;
   for (const [s, e] of c.segments.attention(sv.rows.length)) {
-    const feeds: Record<string, Tensor> = { q: sv.q, k: sv.k, v: sv.v, ...c.segments.feeds(sv.rows, s, e), [gradName('o')]: dO };
+    const feeds: Record<string, Tensor> = { q: sv.q, k: sv.k, v: sv.v, ...c.segments.feeds(sv.rows, s, e, c.group), [gradName('o')]: dO };
     if (acc) for (const n of ['q', 'k', 'v']) feeds[`acc_${gradName(n)}`] = acc[gradName(n)];
     const out = await c.tensors.run(acc ? c.seg.backwardRest : c.seg.backwardFirst, feeds);
     if (acc) Object.values(acc).forEach((t) => c.tensors.free(t));

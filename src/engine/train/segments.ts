@@ -52,15 +52,51 @@ export class Segments {
     return out;
   }
 
-  /** Host inputs of one attention segment: query and key rows, and their positions. */
-  feeds(rows: number[], start: number, end: number): Record<string, Tensor> {
+  /**
+   * Host inputs of one attention segment: query and key rows, and their positions. With a
+   * group size (shifted sparse attention), each row's group id per query head as well, and the
+   * keys start at the first one a query of the segment can see.
+   */
+  feeds(rows: number[], start: number, end: number, group: number | null = null): Record<string, Tensor> {
     const rt = this.rt;
     const range = (a: number, b: number) => BigInt64Array.from({ length: b - a }, (_, i) => BigInt(a + i));
-    return {
+    const from = group ? firstVisibleKey(rows, start, group) : 0;
+    const feeds: Record<string, Tensor> = {
       qrows: rt.tensor('int64', range(start, end), [end - start]),
-      krows: rt.tensor('int64', range(0, end), [end]),
+      krows: rt.tensor('int64', range(from, end), [end - from]),
       qpos: rt.tensor('float32', Float32Array.from(rows.slice(start, end)), [end - start]),
-      kpos: rt.tensor('float32', Float32Array.from(rows.slice(0, end)), [end]),
+      kpos: rt.tensor('float32', Float32Array.from(rows.slice(from, end)), [end - from]),
     };
+    if (group) {
+      const H = this.cfg.heads;
+      feeds.qgrp = rt.tensor('float32', shiftedGroups(rows.slice(start, end), H, group), [H, end - start]);
+      feeds.kgrp = rt.tensor('float32', shiftedGroups(rows.slice(from, end), H, group), [H, end - from]);
+    }
+    return feeds;
   }
+}
+
+/**
+ * Group ids (H × positions, row-major) of shifted sparse attention: under the first half of the
+ * query heads a token at original position p is in group ⌊p / G⌋, under the second half in
+ * ⌊(p + G/2) / G⌋ (the first G/2 tokens form a group of their own; nothing wraps around).
+ */
+export function shiftedGroups(positions: number[], heads: number, group: number): Float32Array {
+  const out = new Float32Array(heads * positions.length);
+  for (let h = 0; h < heads; h++) {
+    const shift = h < heads / 2 ? 0 : group / 2;
+    positions.forEach((p, i) => (out[h * positions.length + i] = Math.floor((p + shift) / group)));
+  }
+  return out;
+}
+
+/** The first row (of ascending original positions) that a query from row `start` on may see under some head. */
+function firstVisibleKey(rows: number[], start: number, group: number): number {
+  const p = rows[start];
+  const plain = Math.floor(p / group) * group;
+  const shifted = Math.max(0, Math.floor((p + group / 2) / group) * group - group / 2);
+  const lowest = Math.min(plain, shifted);
+  let i = start;
+  while (i > 0 && rows[i - 1] >= lowest) i--;
+  return i;
 }

@@ -19,6 +19,12 @@ export interface LayerProbe {
 export interface TokenSelector {
   /** Share of MLP channels the backward keeps in token-eliminating layers; null: all. */
   readonly mlpKeep: number | null;
+  /**
+   * Shifted sparse attention (LongLoRA's S²-Attn) in training passes: tokens attend within groups
+   * of this many original positions, half of the heads shifted by half a group. Absent or null:
+   * full attention. Passes without a backward (evaluation) always attend fully.
+   */
+  readonly group?: number | null;
   /** Sorted token positions the layer keeps, or null to run it dense; asked for every layer in order. */
   select(layer: number, h: Tensor, T: number, probe: LayerProbe): Promise<number[] | null>;
 }

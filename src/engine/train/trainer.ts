@@ -12,6 +12,7 @@ import type { StTensor } from '../model/safetensors';
 import type { Runtime, Tensor } from '../runtime/runtime';
 import type { Graph } from '../graph/ir';
 import { UserError } from '../errors';
+import { attentionGroup } from '../settings';
 import { adamwApply, adamwHyper, ADAMW_DEFAULTS, type AdamWSettings } from './adamw';
 import { DeviceModel } from './device-model';
 import { headGraphs, layerGraphs, segmentGraphs, type HeadGraphs, type LayerGraphs, type SegmentGraphs } from './layer-graphs';
@@ -58,6 +59,7 @@ export interface TrainerOptions extends SegmentRows {
 export class Trainer implements LayerProbe {
   private layerGraphCache = new Map<string, LayerGraphs>();
   private seg: SegmentGraphs;
+  private s2: SegmentGraphs | null = null;
   private head: HeadGraphs;
   private targeted: Set<string>[];
   private segments: Segments;
@@ -196,9 +198,19 @@ export class Trainer implements LayerProbe {
     return { q: pre.q, k: pre.k, release: () => [pre.q, pre.k, pre.v, rope?.cos, rope?.sin].forEach((t) => rt.dispose(t)) };
   }
 
-  private context(tensors: PassTensors, selector: TokenSelector): PassContext {
+  /** The shifted sparse attention group of a pass over T tokens (training passes only), checked. */
+  private groupOf(selector: TokenSelector, backward: boolean, T: number): number | null {
+    const group = backward ? selector.group ?? null : null;
+    if (group === null) return null;
+    attentionGroup({ attention: 's2', group }, T);
+    if (this.config.heads % 2 !== 0) throw new UserError(`Shifted sparse attention shifts half of the attention heads, but this model has ${this.config.heads}; train it with full attention.`);
+    this.s2 ??= segmentGraphs(this.config, true);
+    return group;
+  }
+
+  private context(tensors: PassTensors, selector: TokenSelector, group: number | null = null): PassContext {
     return {
-      dm: this.dm, tensors, segments: this.segments, seg: this.seg, head: this.head,
+      dm: this.dm, tensors, segments: this.segments, seg: group ? this.s2! : this.seg, group, head: this.head,
       graphs: (l, sparse) => this.graphsFor(l, sparse, selector.mlpKeep), loraFeeds: (l) => this.loraFeeds(l),
     };
   }
@@ -247,8 +259,9 @@ export class Trainer implements LayerProbe {
   private async pass(ids: number[][], backward: boolean, selector: TokenSelector): Promise<{ loss: number; tokens: number; grads: Map<string, Tensor> }> {
     this.checkSelector(selector);
     const { B, T } = this.dm.checkBatch(ids);
+    const group = this.groupOf(selector, backward, T);
     const tensors = new PassTensors(this.rt);
-    const c = this.context(tensors, selector);
+    const c = this.context(tensors, selector, group);
     const { h, saved } = await this.forwardLayers(c, ids, selector, backward);
     const tokens = B * (T - 1);
     const { loss, dh } = await headForward(c, ids, h, tokens, backward);
