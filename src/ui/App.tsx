@@ -7,6 +7,7 @@ import { LossChart } from './components/LossChart';
 import { MemoryChart } from './components/MemoryChart';
 import { SparsityBars } from './components/SparsityBars';
 import { SparsityHeatmap } from './components/SparsityHeatmap';
+import { RunsCard } from './components/RunsCard';
 import { ResumeBanner, RunNotices } from './components/ResumeBanner';
 
 export function App() {
@@ -33,6 +34,7 @@ export function App() {
         <Sidebar />
         <main className="dashboards">
           <Progress />
+          <RunsCard />
           <LossChart />
           <SparsityBars />
           <MemoryChart />

@@ -10,6 +10,7 @@ import { DATASET_NAME, decodeDataset, parseDataset } from '../engine/train/data'
 import { BUNDLED } from './lib/bundled';
 import { blockSources, settingsProblem } from './lib/run-settings';
 import type { ProviderChoice } from '../worker/protocol';
+import { nextRunNumber, runName, saveRuns, seriesOf, MAX_RUNS, type RunRecord } from './lib/runs';
 
 /** The model and data the page opens with, under public/. */
 export const DEFAULT_MODEL = BUNDLED.model;
@@ -277,7 +278,7 @@ export async function loadModelFolder(files: File[], fallbackName?: string): Pro
     store().set({
       model: { ...summary, name: folder.name },
       modelFiles: [folder.config, folder.weights, folder.tokenizer, ...(folder.policy ? [folder.policy] : [])].map((f) => ({ name: f.name, bytes: f.size })),
-      steps: [], evals: [], memory: [], memoryPeak: null, baseline: null, sparsity: null, recall: null, dataset: null, step: 0, startedAt: null, runningAt: null, endedAt: null, runSettings: null,
+      steps: [], evals: [], memory: [], memoryPeak: null, baseline: null, sparsity: null, recall: null, dataset: null, step: 0, startedAt: null, runningAt: null, endedAt: null, runSettings: null, currentRunId: null,
       run: 'idle', predictors: null,
     });
     await loadPredictors(c, folder.predictors ? await folder.predictors.arrayBuffer() : null, folder.name);
@@ -292,17 +293,70 @@ export async function loadModelFolder(files: File[], fallbackName?: string): Pro
   }
 }
 
-export async function start(): Promise<void> {
+/** The runs as kept in the browser's storage (where it has one). */
+function persistRuns(): void {
+  saveRuns(typeof localStorage === 'undefined' ? null : localStorage, store().runs);
+}
+
+/** A new run in the runs list, shown on the charts; its series are filled when it ends. */
+function beginRun(settings: Settings, suffix = ''): void {
+  const s = store();
+  const id = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+  const record: RunRecord = {
+    id, name: runName(nextRunNumber(s.runs), settings, suffix), model: s.model?.name ?? '', settings, state: 'running',
+    steps: [], evals: [], memory: [], peak: null, checked: true, createdAt: Date.now(),
+  };
+  s.set({ runs: [...s.runs, record].slice(-MAX_RUNS), currentRunId: id });
+  persistRuns();
+}
+
+const RUN_ENDED = new Set(['finished', 'stopped', 'error']);
+
+// A run's series are written to its record (and the storage) when it ends.
+useStudio.subscribe((s, prev) => {
+  if (!s.currentRunId || s.run === prev.run || !RUN_ENDED.has(s.run)) return;
+  const id = s.currentRunId;
+  s.set({ runs: s.runs.map((r) => (r.id === id ? { ...r, ...seriesOf(s), state: s.run } : r)) });
+  persistRuns();
+});
+
+/** Shows or hides a run on the charts. */
+export function toggleRun(id: string): void {
+  store().set({ runs: store().runs.map((r) => (r.id === id ? { ...r, checked: !r.checked } : r)) });
+  persistRuns();
+}
+
+/** Removes a run from the list (the run going cannot be removed). */
+export function deleteRun(id: string): void {
+  const s = store();
+  if (id === s.currentRunId && running()) return;
+  s.set({ runs: s.runs.filter((r) => r.id !== id), ...(id === s.currentRunId ? { currentRunId: null } : {}) });
+  persistRuns();
+}
+
+/** Runs a kept run's settings again with every token kept, to compare with it. */
+export async function compareWithDense(id: string): Promise<void> {
+  const run = store().runs.find((r) => r.id === id);
+  if (!run) return;
+  const number = /^#\d+/.exec(run.name)?.[0] ?? run.name;
+  await start({ ...store().settings, ...run.settings, sparsity: 'dense' }, ` (dense of ${number})`);
+}
+
+/** Starts a run with the page's settings, or with `override` (the page's settings stay as they are). */
+export async function start(override?: Settings, suffix = ''): Promise<void> {
   if (!client) return;
   const s = store();
+  if (running()) return;
+  const settings = override ?? s.settings;
   // Settings no run can use are refused before anything of the last run is cleared.
-  const problem = settingsProblem(s.settings, blockSources(s));
+  const problem = settingsProblem(settings, blockSources(s));
   if (problem) return void s.set({ error: problem });
   s.set({
     steps: [], evals: [], memory: [], memoryPeak: null, baseline: null, sparsity: null, recall: null, dataset: null, step: 0, error: null,
-    startedAt: performance.now(), runningAt: null, endedAt: null, runSettings: s.settings, run: 'running', pending: null, notices: [], checkpoint: null, interrupted: null,
+    startedAt: performance.now(), runningAt: null, endedAt: null, runSettings: settings, run: 'running', pending: null, notices: [], checkpoint: null, interrupted: null,
   });
-  await train(client, s.settings, false);
+  beginRun(settings, suffix);
+  await train(client, settings, false);
 }
 
 /** Runs (or resumes) training; when the run fails, what it left to resume is offered. */
@@ -346,6 +400,7 @@ export async function resumeRun(): Promise<void> {
     settings, steps: [], evals: [], memory: [], memoryPeak: null, baseline: null, sparsity: null, recall: null, dataset: null, step: run.step, error: null,
     startedAt: performance.now(), runningAt: null, endedAt: null, runSettings: settings, run: 'running', pending: null, notices: [], checkpoint: null, interrupted: null,
   });
+  beginRun(settings, ' (resumed)');
   await train(client, settings, true);
 }
 

@@ -8,6 +8,7 @@ import { BUNDLED } from './lib/bundled';
 import type { ProviderChoice } from '../worker/protocol';
 import type { InterruptedRun } from '../worker/checkpoint-store';
 import type { StepSample } from './lib/memory-series';
+import { loadRuns, type RunRecord } from './lib/runs';
 
 export type RunState = 'loading' | 'idle' | 'running' | 'paused' | 'stopped' | 'finished' | 'error';
 
@@ -84,6 +85,10 @@ export interface StudioState {
   interrupted: InterruptedRun | null;
   /** The engine was asked for an interrupted run since it started. */
   interruptedChecked: boolean;
+  /** The runs kept to compare (this session's and earlier ones'), oldest first. */
+  runs: RunRecord[];
+  /** The run the live series belong to (its record's series are written when it ends). */
+  currentRunId: string | null;
   settings: Settings;
   setSettings(patch: Partial<Settings>): void;
   /** Applies a batch of engine events in one update (one render). */
@@ -152,6 +157,8 @@ export const useStudio = create<StudioState>()((set) => ({
   checkpoint: null,
   interrupted: null,
   interruptedChecked: false,
+  runs: loadRuns(typeof localStorage === 'undefined' ? null : localStorage),
+  currentRunId: null,
   settings: { ...DEFAULT_SETTINGS, ...STUDIO_DEFAULTS, ...BUNDLED.settings },
   setSettings: (patch) => set((s) => ({ settings: { ...s.settings, ...patch } })),
   set: (patch) => set(patch),

@@ -7,6 +7,7 @@ import { useStudio } from '../store';
 import { toCsv } from '../lib/csv';
 import { ChartCard } from './ChartCard';
 import { EmptyPanel } from './EmptyPanel';
+import { comparing, LossCompare, useDrawnRuns } from './RunsCompare';
 
 const TRAIN_COLOR = '#2563eb';
 const HELDOUT_COLOR = '#dc2626';
@@ -59,6 +60,8 @@ export function LossChart() {
   const evals = useStudio((s) => s.evals);
   const rows = useMemo(() => rowsOf(steps, evals), [steps, evals]);
   const rowsLate = useDeferredValue(rows);
+  const drawn = useDeferredValue(useDrawnRuns());
+  const compare = comparing(drawn);
   const last = steps[steps.length - 1];
   const lastEval = evals[evals.length - 1];
   const csv = steps.length
@@ -79,7 +82,16 @@ export function LossChart() {
   return (
     <ChartCard title="Loss" id="loss-chart" summary={summary} csv={csv}>
       <div className="plot">
-        {steps.length ? <LossPlot rows={rowsLate} hasEval={evals.length > 0} dots={steps.length < 40} /> : <EmptyPanel>The loss of each step appears here once a run starts, with the held-out loss every few steps.</EmptyPanel>}
+        {compare ? <LossCompare drawn={drawn} />
+          : steps.length && drawn.length ? (
+            <>
+              <LossPlot rows={rowsLate} hasEval={evals.length > 0} dots={steps.length < 40} />
+              <ol className="sr-only" data-testid="loss-runs">
+                {drawn.map((r) => <li key={r.id} data-run={r.id} data-name={r.name} data-color={r.color} data-steps={r.steps.length} data-evals={r.evals.length}>{r.name}</li>)}
+              </ol>
+            </>
+          )
+          : <EmptyPanel>{steps.length ? 'No run is checked in the Runs card.' : 'The loss of each step appears here once a run starts, with the held-out loss every few steps.'}</EmptyPanel>}
       </div>
       <ol className="sr-only" data-testid="loss-values">
         {steps.map((s) => <li key={s.step}>{s.loss}</li>)}
