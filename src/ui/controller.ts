@@ -353,7 +353,7 @@ export async function start(override?: Settings, suffix = ''): Promise<void> {
   if (problem) return void s.set({ error: problem });
   s.set({
     steps: [], evals: [], memory: [], memoryPeak: null, baseline: null, sparsity: null, recall: null, dataset: null, step: 0, error: null,
-    startedAt: performance.now(), runningAt: null, endedAt: null, runSettings: settings, run: 'running', pending: null, notices: [], checkpoint: null, interrupted: null,
+    startedAt: performance.now(), runningAt: null, endedAt: null, pausedAt: null, pausedMs: 0, runSettings: settings, run: 'running', pending: null, notices: [], checkpoint: null, interrupted: null,
   });
   beginRun(settings, suffix);
   await train(client, settings, false);
@@ -398,9 +398,16 @@ export async function resumeRun(): Promise<void> {
   const settings: Settings = { ...s.settings, ...run.settings };
   s.set({
     settings, steps: [], evals: [], memory: [], memoryPeak: null, baseline: null, sparsity: null, recall: null, dataset: null, step: run.step, error: null,
-    startedAt: performance.now(), runningAt: null, endedAt: null, runSettings: settings, run: 'running', pending: null, notices: [], checkpoint: null, interrupted: null,
+    startedAt: performance.now(), runningAt: null, endedAt: null, pausedAt: null, pausedMs: 0, runSettings: settings, run: 'running', pending: null, notices: [], checkpoint: null, interrupted: null,
   });
-  beginRun(settings, ' (resumed)');
+  // The interrupted run's record (the last one, cut short) continues; else a new one.
+  const last = s.runs[s.runs.length - 1];
+  if (last?.state === 'interrupted') {
+    s.set({ runs: s.runs.map((r) => (r === last ? { ...r, state: 'running', checked: true } : r)), currentRunId: last.id });
+    persistRuns();
+  } else {
+    beginRun(settings, ' (resumed)');
+  }
   await train(client, settings, true);
 }
 

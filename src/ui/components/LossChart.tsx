@@ -5,18 +5,19 @@ import { CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, X
 import type { EvalEvent, StepEvent } from '../../engine/events';
 import { useStudio } from '../store';
 import { toCsv } from '../lib/csv';
+import { axisWidth, fmtAxis } from '../lib/format';
 import { ChartCard } from './ChartCard';
 import { EmptyPanel } from './EmptyPanel';
 import { comparing, LossCompare, useDrawnRuns } from './RunsCompare';
 
 const TRAIN_COLOR = '#2563eb';
 const HELDOUT_COLOR = '#dc2626';
-const MARGIN = { top: 8, right: 16, bottom: 16, left: 0 };
+const MARGIN = { top: 8, right: 16, bottom: 16, left: 4 };
 const X_LABEL = { value: 'step', position: 'insideBottom', offset: -8, fontSize: 12 } as const;
 const X_DOMAIN: [number, string] = [1, 'dataMax'];
 const Y_DOMAIN: [string, string] = ['auto', 'auto'];
 const LEGEND_STYLE = { fontSize: 12 };
-const yTick = (v: number) => v.toFixed(2);
+
 const TRAINING = 'training loss (nats/token)';
 const HELDOUT = 'held-out loss';
 const stepLabel = (l: unknown) => `step ${String(l)}`;
@@ -45,7 +46,7 @@ const LossPlot = memo(function LossPlot({ rows, hasEval, dots }: { rows: Row[]; 
       <LineChart data={rows} margin={MARGIN}>
         <CartesianGrid strokeDasharray="3 3" stroke="#e5e7eb" />
         <XAxis dataKey="step" type="number" domain={X_DOMAIN} allowDecimals={false} label={X_LABEL} />
-        <YAxis domain={Y_DOMAIN} width={48} tickFormatter={yTick} />
+        <YAxis domain={Y_DOMAIN} width={axisWidth(5)} tickFormatter={fmtAxis} />
         <Tooltip formatter={value} labelFormatter={stepLabel} isAnimationActive={false} />
         <Legend verticalAlign="top" height={24} iconSize={10} wrapperStyle={LEGEND_STYLE} />
         <Line type="linear" dataKey="loss" name={TRAINING} stroke={TRAIN_COLOR} dot={dots} isAnimationActive={false} connectNulls />

@@ -5,12 +5,12 @@ import { memo, useMemo } from 'react';
 import { CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import { useStudio } from '../store';
 import { drawnRuns, type DrawnRun } from '../lib/runs';
-import { fmtBytes, fmtMB } from '../lib/format';
+import { axisWidth, fmtAxis, fmtBytes, fmtMB } from '../lib/format';
 
 const MARGIN = { top: 8, right: 16, bottom: 16, left: 8 };
 const X_LABEL = { value: 'step', position: 'insideBottom', offset: -8, fontSize: 12 } as const;
 const LEGEND_STYLE = { fontSize: 12 };
-const MB_LABEL = { value: 'MB', angle: -90, position: 'insideLeft', offset: 4, fontSize: 12 } as const;
+const MB_LABEL = { value: 'MB', angle: -90, position: 'insideLeft', offset: 0, fontSize: 12 } as const;
 
 /** The checked runs, the live one from the page's state. */
 export function useDrawnRuns(): DrawnRun[] {
@@ -57,7 +57,7 @@ export const LossCompare = memo(function LossCompare({ drawn, log }: { drawn: Dr
         <LineChart data={data} margin={MARGIN}>
           <CartesianGrid strokeDasharray="3 3" stroke="#e5e7eb" />
           <XAxis dataKey="step" type="number" domain={[1, 'dataMax']} allowDecimals={false} label={X_LABEL} />
-          <YAxis domain={['auto', 'auto']} width={56} scale={log ? 'log' : 'auto'} tickFormatter={(v: number) => v.toFixed(2)} />
+          <YAxis domain={['auto', 'auto']} width={axisWidth(5)} scale={log ? 'log' : 'auto'} tickFormatter={fmtAxis} />
           <Tooltip formatter={(v: unknown, key: unknown) => [Number(v).toFixed(4), names.get(String(key)) ?? String(key)]} labelFormatter={(l: unknown) => `step ${String(l)}`} isAnimationActive={false} />
           <Legend verticalAlign="top" height={36} iconSize={10} wrapperStyle={LEGEND_STYLE} />
           {drawn.map((r) => (
@@ -85,7 +85,7 @@ export const MemoryCompare = memo(function MemoryCompare({ drawn }: { drawn: Dra
         <LineChart data={data} margin={MARGIN}>
           <CartesianGrid strokeDasharray="3 3" stroke="#e5e7eb" />
           <XAxis dataKey="step" type="number" domain={['dataMin', 'dataMax']} allowDecimals={false} label={X_LABEL} />
-          <YAxis width={56} tickFormatter={fmtMB} label={MB_LABEL} domain={[0, 'auto']} />
+          <YAxis width={axisWidth(5) + 14} tickFormatter={fmtMB} label={MB_LABEL} domain={[0, 'auto']} />
           <Tooltip formatter={(v: unknown, key: unknown) => [fmtBytes(Number(v)), names.get(String(key)) ?? String(key)]} labelFormatter={(l: unknown) => `step ${String(l)}`} isAnimationActive={false} />
           <Legend verticalAlign="top" height={36} iconSize={10} wrapperStyle={LEGEND_STYLE} />
           {drawn.map((r) => (
