@@ -6,6 +6,7 @@ import { CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, X
 import { useStudio } from '../store';
 import { drawnRuns, type DrawnRun } from '../lib/runs';
 import { axisWidth, fmtAxis, fmtBytes, fmtMB } from '../lib/format';
+import { emaPoints, logAxis } from '../lib/smoothing';
 
 const MARGIN = { top: 8, right: 16, bottom: 16, left: 8 };
 const X_LABEL = { value: 'step', position: 'insideBottom', offset: -8, fontSize: 12 } as const;
@@ -46,22 +47,32 @@ function rows(drawn: readonly DrawnRun[], pick: (r: DrawnRun) => [string, [numbe
 
 const lossKey = (id: string) => `loss:${id}`;
 const heldKey = (id: string) => `heldout:${id}`;
+const rawKey = (id: string) => `raw:${id}`;
 const memKey = (id: string) => `memory:${id}`;
 
-export const LossCompare = memo(function LossCompare({ drawn, log }: { drawn: DrawnRun[]; log?: boolean }) {
-  const data = useMemo(() => rows(drawn, (r) => [[lossKey(r.id), r.steps], [heldKey(r.id), r.evals.map(([s, l]) => [s, l] as [number, number])]]), [drawn]);
-  const names = useMemo(() => new Map(drawn.flatMap((r) => [[lossKey(r.id), r.name], [heldKey(r.id), `${r.name}, held-out`]])), [drawn]);
+export const LossCompare = memo(function LossCompare({ drawn, log, smoothing = 0 }: { drawn: DrawnRun[]; log?: boolean; smoothing?: number }) {
+  // Smoothed, each run's raw curve stays faint behind its smoothed one.
+  const data = useMemo(() => rows(drawn, (r) => [
+    [lossKey(r.id), smoothing > 0 ? emaPoints(r.steps, smoothing) : r.steps],
+    [rawKey(r.id), r.steps],
+    [heldKey(r.id), r.evals.map(([s, l]) => [s, l] as [number, number])],
+  ]), [drawn, smoothing]);
+  const logY = useMemo(() => (log ? logAxis(drawn.flatMap((r) => [...r.steps.map((p) => p[1]), ...r.evals.map((e) => e[1])])) : null), [drawn, log]);
+  const names = useMemo(() => new Map(drawn.flatMap((r) => [[lossKey(r.id), r.name], [rawKey(r.id), `${r.name}, raw`], [heldKey(r.id), `${r.name}, held-out`]])), [drawn]);
   return (
     <>
       <ResponsiveContainer width="100%" height={260}>
         <LineChart data={data} margin={MARGIN}>
           <CartesianGrid strokeDasharray="3 3" stroke="#e5e7eb" />
           <XAxis dataKey="step" type="number" domain={[1, 'dataMax']} allowDecimals={false} label={X_LABEL} />
-          <YAxis domain={['auto', 'auto']} width={axisWidth(5)} scale={log ? 'log' : 'auto'} tickFormatter={fmtAxis} />
+          <YAxis domain={logY?.domain ?? ['auto', 'auto']} ticks={logY?.ticks} allowDataOverflow={!!logY} width={axisWidth(5)} scale={logY ? 'log' : 'auto'} tickFormatter={fmtAxis} />
           <Tooltip formatter={(v: unknown, key: unknown) => [Number(v).toFixed(4), names.get(String(key)) ?? String(key)]} labelFormatter={(l: unknown) => `step ${String(l)}`} isAnimationActive={false} />
           <Legend verticalAlign="top" height={36} iconSize={10} wrapperStyle={LEGEND_STYLE} />
           {drawn.map((r) => (
             <Line key={r.id} type="linear" dataKey={lossKey(r.id)} name={r.name} stroke={r.color} dot={false} isAnimationActive={false} connectNulls />
+          ))}
+          {smoothing > 0 && drawn.map((r) => (
+            <Line key={`r${r.id}`} type="linear" dataKey={rawKey(r.id)} name={`${r.name}, raw`} stroke={r.color} strokeOpacity={0.25} dot={false} legendType="none" isAnimationActive={false} connectNulls />
           ))}
           {drawn.filter((r) => r.evals.length).map((r) => (
             <Line key={`h${r.id}`} type="linear" dataKey={heldKey(r.id)} name={`${r.name}, held-out`} stroke={r.color} strokeDasharray="5 3" strokeWidth={2} dot legendType="none" isAnimationActive={false} connectNulls />
