@@ -5,12 +5,14 @@ import { memo, useMemo } from 'react';
 import { CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import { useStudio } from '../store';
 import { drawnRuns, type DrawnRun } from '../lib/runs';
-import { axisWidth, fmtAxis, fmtBytes, fmtMB } from '../lib/format';
+import { axisWidth, fmtAxis, fmtBytes } from '../lib/format';
 import { emaPoints, logAxis } from '../lib/smoothing';
 
 const MARGIN = { top: 8, right: 16, bottom: 16, left: 8 };
 const X_LABEL = { value: 'step', position: 'insideBottom', offset: -8, fontSize: 12 } as const;
 const LEGEND_STYLE = { fontSize: 12 };
+/** MB with a decimal: runs' peaks can lie close together. */
+const mbTick = (v: number) => (v / 1e6).toFixed(1);
 const MB_LABEL = { value: 'MB', angle: -90, position: 'insideLeft', offset: 0, fontSize: 12 } as const;
 
 /** The checked runs, the live one from the page's state. */
@@ -96,7 +98,7 @@ export const MemoryCompare = memo(function MemoryCompare({ drawn }: { drawn: Dra
         <LineChart data={data} margin={MARGIN}>
           <CartesianGrid strokeDasharray="3 3" stroke="#e5e7eb" />
           <XAxis dataKey="step" type="number" domain={['dataMin', 'dataMax']} allowDecimals={false} label={X_LABEL} />
-          <YAxis width={axisWidth(5) + 14} tickFormatter={fmtMB} label={MB_LABEL} domain={[0, 'auto']} />
+          <YAxis width={axisWidth(5) + 14} tickFormatter={mbTick} label={MB_LABEL} domain={['auto', 'auto']} />
           <Tooltip formatter={(v: unknown, key: unknown) => [fmtBytes(Number(v)), names.get(String(key)) ?? String(key)]} labelFormatter={(l: unknown) => `step ${String(l)}`} isAnimationActive={false} />
           <Legend verticalAlign="top" height={36} iconSize={10} wrapperStyle={LEGEND_STYLE} />
           {drawn.map((r) => (
