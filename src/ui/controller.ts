@@ -312,11 +312,20 @@ function beginRun(settings: Settings, suffix = ''): void {
 
 const RUN_ENDED = new Set(['finished', 'stopped', 'error']);
 
-// A run's series are written to its record (and the storage) when it ends.
+/** While a run goes, its series are written to the storage at most this often (a reload keeps them). */
+const RUN_SAVE_MS = 5000;
+let lastRunSave = 0;
+
+// A run's series are written to its record (and the storage) when it ends, and every few
+// seconds while it runs.
 useStudio.subscribe((s, prev) => {
-  if (!s.currentRunId || s.run === prev.run || !RUN_ENDED.has(s.run)) return;
+  if (!s.currentRunId) return;
   const id = s.currentRunId;
-  s.set({ runs: s.runs.map((r) => (r.id === id ? { ...r, ...seriesOf(s), state: s.run } : r)) });
+  const ended = s.run !== prev.run && RUN_ENDED.has(s.run);
+  const due = s.steps !== prev.steps && (s.run === 'running' || s.run === 'paused') && performance.now() - lastRunSave > RUN_SAVE_MS;
+  if (!ended && !due) return;
+  lastRunSave = performance.now();
+  s.set({ runs: s.runs.map((r) => (r.id === id ? { ...r, ...seriesOf(s), state: ended ? s.run : r.state } : r)) });
   persistRuns();
 });
 
@@ -400,9 +409,9 @@ export async function resumeRun(): Promise<void> {
     settings, steps: [], evals: [], memory: [], memoryPeak: null, baseline: null, sparsity: null, recall: null, dataset: null, step: run.step, error: null,
     startedAt: performance.now(), runningAt: null, endedAt: null, pausedAt: null, pausedMs: 0, runSettings: settings, run: 'running', pending: null, notices: [], checkpoint: null, interrupted: null,
   });
-  // The interrupted run's record (the last one, cut short) continues; else a new one.
+  // The interrupted run's record (the last one, cut short by a reload or a crash) continues; else a new one.
   const last = s.runs[s.runs.length - 1];
-  if (last?.state === 'interrupted') {
+  if (last && (last.state === 'interrupted' || last.state === 'error')) {
     s.set({ runs: s.runs.map((r) => (r === last ? { ...r, state: 'running', checked: true } : r)), currentRunId: last.id });
     persistRuns();
   } else {

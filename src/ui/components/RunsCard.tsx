@@ -29,7 +29,7 @@ export function RunsCard() {
             </thead>
             <tbody>
               {rows.map(({ r, loss, done, peak, state }) => (
-                <tr key={r.id} data-testid="run-row" data-run={r.id} data-mode={r.settings.sparsity} data-peak={peak ?? ''} data-checked={r.checked}>
+                <tr key={r.id} data-testid="run-row" data-run={r.id} data-mode={r.settings.sparsity} data-peak={peak ?? ''} data-checked={r.checked} data-state={state}>
                   <td><input type="checkbox" aria-label={`show ${r.name} on the charts`} data-testid="run-show" checked={r.checked} onChange={() => toggleRun(r.id)} /></td>
                   <td><span className="swatch" style={{ background: runColor(runs, r.id) }} />{r.name}<span className="muted small">{r.model ? ` · ${r.model}` : ''}</span></td>
                   <td>{r.settings.sparsity}</td>
