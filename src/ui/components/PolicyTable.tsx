@@ -17,7 +17,7 @@ export function PolicyTable({ disabled }: { disabled: boolean }) {
   return (
     <div className="policy" data-testid="policy" data-source={source}>
       <table className="policy-table">
-        <thead><tr><th>layer</th><th>keeps</th><th>value</th></tr></thead>
+        <thead><tr><th>layer</th><th>keeps</th><th title="keep ratio: share of blocks kept; threshold: blocks whose score reaches this multiple of the layer's mean">value</th></tr></thead>
         <tbody>
           {entries.map((e, l) => {
             const kind = entryKind(e);
@@ -28,9 +28,9 @@ export function PolicyTable({ disabled }: { disabled: boolean }) {
                 <td>
                   <select data-testid={`policy-kind-${l}`} aria-label={`layer ${l} keeps`} value={kind} disabled={disabled}
                     onChange={(ev) => edit(l, withKind(e, ev.target.value as EntryKind, settings.keepRatio))}>
-                    <option value="dense">every token</option>
-                    <option value="keep">a share of blocks</option>
-                    <option value="threshold">blocks above a threshold</option>
+                    <option value="dense">dense</option>
+                    <option value="keep">keep ratio</option>
+                    <option value="threshold">threshold</option>
                   </select>
                 </td>
                 <td>

@@ -80,7 +80,7 @@ export function SettingsCard() {
           <input data-testid="keep-ratio" min={0.05} max={1} step={0.05} {...num('keepRatio', dense || !!modelPolicy || ownPolicy)} />
         </span>
       </Field>
-      <Field group label="Per-layer policy" {...f('policy')} hint="what each layer keeps in the backward; the first edit makes it this run’s own policy">
+      <Field group label="Per-layer policy" {...f('policy')} hint="per layer: dense (every token), a keep ratio (share of blocks kept), or a threshold (blocks whose score reaches that multiple of the layer’s mean); the first edit makes it this run’s own policy">
         <PolicyTable disabled={busy || dense} />
       </Field>
       <Field label="MLP channels kept" {...f('mlp-keep')} hint={`share of MLP channels the backward keeps in every layer of a sparse run; 1: all; empty: ${modelMlp !== null ? `the model policy’s ${modelMlp}` : 'all'}`}>
