@@ -61,6 +61,12 @@ export const LossCompare = memo(function LossCompare({ drawn, log, smoothing = 0
   ]), [drawn, smoothing]);
   const logY = useMemo(() => (log ? logAxis(drawn.flatMap((r) => [...r.steps.map((p) => p[1]), ...r.evals.map((e) => e[1])])) : null), [drawn, log]);
   const names = useMemo(() => new Map(drawn.flatMap((r) => [[lossKey(r.id), r.name], [rawKey(r.id), `${r.name}, raw`], [heldKey(r.id), `${r.name}, held-out`]])), [drawn]);
+  // Held-out points show their perplexity beside the loss.
+  const lossTip = useMemo(() => (v: unknown, key: unknown) => {
+    const k = String(key);
+    const x = Number(v);
+    return [k.startsWith('heldout:') ? `${x.toFixed(4)} (perplexity ${Math.exp(x).toFixed(1)})` : x.toFixed(4), names.get(k) ?? k];
+  }, [names]);
   return (
     <>
       <ResponsiveContainer width="100%" height={260}>
@@ -68,7 +74,7 @@ export const LossCompare = memo(function LossCompare({ drawn, log, smoothing = 0
           <CartesianGrid strokeDasharray="3 3" stroke="#e5e7eb" />
           <XAxis dataKey="step" type="number" domain={[1, 'dataMax']} allowDecimals={false} label={X_LABEL} />
           <YAxis domain={logY?.domain ?? ['auto', 'auto']} ticks={logY?.ticks} allowDataOverflow={!!logY} width={axisWidth(5)} scale={logY ? 'log' : 'auto'} tickFormatter={fmtAxis} />
-          <Tooltip formatter={(v: unknown, key: unknown) => [Number(v).toFixed(4), names.get(String(key)) ?? String(key)]} labelFormatter={(l: unknown) => `step ${String(l)}`} isAnimationActive={false} />
+          <Tooltip formatter={lossTip} labelFormatter={(l: unknown) => `step ${String(l)}`} isAnimationActive={false} />
           <Legend verticalAlign="top" height={36} iconSize={10} wrapperStyle={LEGEND_STYLE} />
           {drawn.map((r) => (
             <Line key={r.id} type="linear" dataKey={lossKey(r.id)} name={r.name} stroke={r.color} dot={false} isAnimationActive={false} connectNulls />
