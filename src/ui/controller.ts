@@ -348,6 +348,10 @@ export async function compareWithDense(id: string): Promise<void> {
   const run = store().runs.find((r) => r.id === id);
   if (!run) return;
   const number = /^#\d+/.exec(run.name)?.[0] ?? run.name;
+  const loaded = store().model?.name;
+  if (run.model && loaded && run.model !== loaded) {
+    return void store().set({ error: `Run ${number} trained ${run.model}: load ${run.model} to compare it with a dense run (${loaded} is loaded).` });
+  }
   await start({ ...store().settings, ...run.settings, sparsity: 'dense' }, ` (dense of ${number})`);
 }
 
