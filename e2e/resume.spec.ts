@@ -71,6 +71,8 @@ test('a run whose worker is killed, and one whose page is reloaded, resume to th
   expect(killed.from).toBeGreaterThanOrEqual(2);
   expect(killed.from).toBeLessThan(RUN.steps);
   const killedDiff = expectSameCurve(killed.curve, uninterrupted);
+  // The runs list holds the first run and the resumed one, once.
+  await expect(page.getByTestId('run-row')).toHaveCount(2);
 
   // The page is reloaded mid-run.
   await startUntilCheckpoint(page);
@@ -79,6 +81,8 @@ test('a run whose worker is killed, and one whose page is reloaded, resume to th
   const reloaded = await resumeToEnd(page);
   expect(reloaded.from).toBeGreaterThanOrEqual(2);
   const reloadedDiff = expectSameCurve(reloaded.curve, uninterrupted);
+  await expect(page.getByTestId('run-row')).toHaveCount(3);
+  await expect(page.getByTestId('run-row').last()).toHaveAttribute('data-state', 'finished');
   const ck = page.getByTestId('checkpoint');
   console.log(`resume e2e: killed after checkpoint ${killed.from} (largest relative loss difference ${killedDiff}), reloaded after checkpoint ${reloaded.from} (${reloadedDiff}); ` +
     `last checkpoint: ${await ck.innerText()}; losses ${uninterrupted.map((l) => l.toFixed(6)).join(', ')}`);

@@ -3,6 +3,7 @@
 import { attentionGroup, UserError, type BenchRow } from '../engine/node';
 import { DEFAULT_DATA_FILE, int, num, openSession, readDataset } from './session';
 import { attentionSettings, sparsityFrom, type SparsityFlags } from './sparsity-options';
+import { mb } from './units';
 
 export interface BenchOptions extends SparsityFlags {
   model: string;
@@ -20,7 +21,6 @@ export interface BenchOptions extends SparsityFlags {
   backend: string;
 }
 
-const mb = (b: number) => (b / 2 ** 20).toFixed(1);
 
 export async function benchCommand(o: BenchOptions): Promise<void> {
   const ctxs = o.ctx.split(',').map((c) => int(c.trim(), 'ctx', 2));

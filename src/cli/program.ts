@@ -148,7 +148,7 @@ program
   .action(benchCommand);
 sparsityOptions(program.commands.at(-1)!);
 
-const predictors = program.command('predictors').description('Pattern predictors for the lemo mode (LEMO.md 3).');
+const predictors = program.command('predictors').description('Pattern predictors for the lemo mode (README.md, "Pattern predictors").');
 predictors
   .command('train')
   .description('Train per-layer predictors on the frozen base model against the oracle\'s block scores; writes a predictors file.')
@@ -159,7 +159,7 @@ predictors
   .requiredOption('--steps <n>', 'training windows (one AdamW step per layer each)')
   .requiredOption('--out <file>', 'predictors file to write (.safetensors)')
   .option('--block <n>', 'tokens per block (without --policy, the model\'s policy.json\'s when it has one)', String(P.block))
-  .addOption(new Option('--arch <shape>', 'pool: per-token MLP, max over the block; flat: the block flattened per head slice (LEMO.md 3)').choices(['pool', 'flat']).default(P.arch))
+  .addOption(new Option('--arch <shape>', 'pool: per-token MLP, max over the block; flat: the block flattened per head slice (README.md, "Pattern predictors")').choices(['pool', 'flat']).default(P.arch))
   .addOption(new Option('--objective <what>', 'SmoothL1 between standardised block scores, or between tile maps').choices(['scores', 'tiles']).default(P.objective))
   .option('--init <file>', 'continue training these predictors')
   .option('--r1 <n>', 'first hidden width (default: scaled to the model)')
@@ -192,7 +192,7 @@ predictors
   .addOption(backend())
   .action(predictorsEvalCommand);
 
-const policy = program.command('policy').description('Keep policies: which blocks each layer keeps (LEMO.md 2).');
+const policy = program.command('policy').description('Keep policies: which blocks each layer keeps (README.md, "Token elimination (LeMo)").');
 policy
   .command('tune')
   .description('Per-layer elimination thresholds (the paper\'s Algorithm 1): on calibration windows of the frozen model, each layer in turn raises its threshold while the loss stays within the bound; writes a policy file (policy.json in a model folder is then its default policy).')

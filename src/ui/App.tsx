@@ -7,6 +7,7 @@ import { LossChart } from './components/LossChart';
 import { MemoryChart } from './components/MemoryChart';
 import { SparsityBars } from './components/SparsityBars';
 import { SparsityHeatmap } from './components/SparsityHeatmap';
+import { RunsCard } from './components/RunsCard';
 import { ResumeBanner, RunNotices } from './components/ResumeBanner';
 import { TryCard } from './components/TryCard';
 
@@ -34,6 +35,7 @@ export function App() {
         <Sidebar />
         <main className="dashboards">
           <Progress />
+          <RunsCard />
           <LossChart />
           <SparsityBars />
           <MemoryChart />

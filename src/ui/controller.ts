@@ -11,6 +11,7 @@ import { checkJsonDepth } from '../engine/model/json';
 import { BUNDLED } from './lib/bundled';
 import { blockSources, settingsProblem } from './lib/run-settings';
 import type { ProviderChoice } from '../worker/protocol';
+import { nextRunNumber, runName, saveRuns, seriesOf, MAX_RUNS, type RunRecord } from './lib/runs';
 
 /** The model and data the page opens with, under public/. */
 export const DEFAULT_MODEL = BUNDLED.model;
@@ -295,7 +296,7 @@ export async function loadModelFolder(files: File[], fallbackName?: string): Pro
     store().set({
       model: { ...summary, name: folder.name },
       modelFiles: [folder.config, folder.weights, folder.tokenizer, ...(folder.policy ? [folder.policy] : [])].map((f) => ({ name: f.name, bytes: f.size })),
-      steps: [], evals: [], memory: [], memoryPeak: null, baseline: null, sparsity: null, recall: null, dataset: null, step: 0, startedAt: null, runningAt: null, endedAt: null, runSettings: null,
+      steps: [], evals: [], memory: [], memoryPeak: null, baseline: null, sparsity: null, recall: null, dataset: null, step: 0, startedAt: null, runningAt: null, endedAt: null, runSettings: null, currentRunId: null,
       run: 'idle', predictors: null,
     });
     await loadPredictors(c, folder.predictors ? await folder.predictors.arrayBuffer() : null, folder.name);
@@ -310,17 +311,83 @@ export async function loadModelFolder(files: File[], fallbackName?: string): Pro
   }
 }
 
-export async function start(): Promise<void> {
+/** The runs as kept in the browser's storage (where it has one). */
+function persistRuns(): void {
+  saveRuns(typeof localStorage === 'undefined' ? null : localStorage, store().runs);
+}
+
+/** A new run in the runs list, shown on the charts; its series are filled when it ends. */
+function beginRun(settings: Settings, suffix = ''): void {
+  const s = store();
+  const id = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+  const record: RunRecord = {
+    id, name: runName(nextRunNumber(s.runs), settings, suffix), model: s.model?.name ?? '', settings, state: 'running',
+    steps: [], evals: [], memory: [], peak: null, checked: true, createdAt: Date.now(),
+  };
+  s.set({ runs: [...s.runs, record].slice(-MAX_RUNS), currentRunId: id });
+  persistRuns();
+}
+
+const RUN_ENDED = new Set(['finished', 'stopped', 'error']);
+
+/** While a run goes, its series are written to the storage at most this often (a reload keeps them). */
+const RUN_SAVE_MS = 5000;
+let lastRunSave = 0;
+
+// A run's series are written to its record (and the storage) when it ends, and every few
+// seconds while it runs.
+useStudio.subscribe((s, prev) => {
+  if (!s.currentRunId) return;
+  const id = s.currentRunId;
+  const ended = s.run !== prev.run && RUN_ENDED.has(s.run);
+  const due = s.steps !== prev.steps && (s.run === 'running' || s.run === 'paused') && performance.now() - lastRunSave > RUN_SAVE_MS;
+  if (!ended && !due) return;
+  lastRunSave = performance.now();
+  s.set({ runs: s.runs.map((r) => (r.id === id ? { ...r, ...seriesOf(s), state: ended ? s.run : r.state } : r)) });
+  persistRuns();
+});
+
+/** Shows or hides a run on the charts. */
+export function toggleRun(id: string): void {
+  store().set({ runs: store().runs.map((r) => (r.id === id ? { ...r, checked: !r.checked } : r)) });
+  persistRuns();
+}
+
+/** Removes a run from the list (the run going cannot be removed). */
+export function deleteRun(id: string): void {
+  const s = store();
+  if (id === s.currentRunId && running()) return;
+  s.set({ runs: s.runs.filter((r) => r.id !== id), ...(id === s.currentRunId ? { currentRunId: null } : {}) });
+  persistRuns();
+}
+
+/** Runs a kept run's settings again with every token kept, to compare with it. */
+export async function compareWithDense(id: string): Promise<void> {
+  const run = store().runs.find((r) => r.id === id);
+  if (!run) return;
+  const number = /^#\d+/.exec(run.name)?.[0] ?? run.name;
+  const loaded = store().model?.name;
+  if (run.model && loaded && run.model !== loaded) {
+    return void store().set({ error: `Run ${number} trained ${run.model}: load ${run.model} to compare it with a dense run (${loaded} is loaded).` });
+  }
+  await start({ ...store().settings, ...run.settings, sparsity: 'dense' }, ` (dense of ${number})`);
+}
+
+/** Starts a run with the page's settings, or with `override` (the page's settings stay as they are). */
+export async function start(override?: Settings, suffix = ''): Promise<void> {
   if (!client) return;
   const s = store();
+  if (running()) return;
+  const settings = override ?? s.settings;
   // Settings no run can use are refused before anything of the last run is cleared.
-  const problem = settingsProblem(s.settings, blockSources(s));
+  const problem = settingsProblem(settings, blockSources(s));
   if (problem) return void s.set({ error: problem });
   s.set({
     steps: [], evals: [], memory: [], memoryPeak: null, baseline: null, sparsity: null, recall: null, dataset: null, step: 0, error: null,
-    startedAt: performance.now(), runningAt: null, endedAt: null, runSettings: s.settings, run: 'running', pending: null, notices: [], checkpoint: null, interrupted: null,
+    startedAt: performance.now(), runningAt: null, endedAt: null, pausedAt: null, pausedMs: 0, runSettings: settings, run: 'running', pending: null, notices: [], checkpoint: null, interrupted: null,
   });
-  await train(client, s.settings, false);
+  beginRun(settings, suffix);
+  await train(client, settings, false);
 }
 
 /** Runs (or resumes) training; when the run fails, what it left to resume is offered. */
@@ -362,8 +429,16 @@ export async function resumeRun(): Promise<void> {
   const settings: Settings = { ...s.settings, ...run.settings };
   s.set({
     settings, steps: [], evals: [], memory: [], memoryPeak: null, baseline: null, sparsity: null, recall: null, dataset: null, step: run.step, error: null,
-    startedAt: performance.now(), runningAt: null, endedAt: null, runSettings: settings, run: 'running', pending: null, notices: [], checkpoint: null, interrupted: null,
+    startedAt: performance.now(), runningAt: null, endedAt: null, pausedAt: null, pausedMs: 0, runSettings: settings, run: 'running', pending: null, notices: [], checkpoint: null, interrupted: null,
   });
+  // The interrupted run's record (the last one, cut short by a reload or a crash) continues; else a new one.
+  const last = s.runs[s.runs.length - 1];
+  if (last && (last.state === 'interrupted' || last.state === 'error')) {
+    s.set({ runs: s.runs.map((r) => (r === last ? { ...r, state: 'running', checked: true } : r)), currentRunId: last.id });
+    persistRuns();
+  } else {
+    beginRun(settings, ' (resumed)');
+  }
   await train(client, settings, true);
 }
 

@@ -30,3 +30,19 @@ describe('the studio store', () => {
     expect(useStudio.getState().endedAt).not.toBeNull();
   });
 });
+
+describe('elapsed time', () => {
+  it('stops while the run is paused and goes on after it resumes', async () => {
+    const { pauseClock, elapsedMs } = await import('./store');
+    let c = { runningAt: 1000, endedAt: null as number | null, pausedAt: null as number | null, pausedMs: 0 };
+    expect(elapsedMs(c, 3000)).toBe(2000);
+    c = { ...c, ...pauseClock(c, 'paused', 3000) };
+    expect(elapsedMs(c, 9000)).toBe(2000);
+    c = { ...c, ...pauseClock(c, 'paused', 5000) };
+    expect(c.pausedAt).toBe(3000);
+    c = { ...c, ...pauseClock(c, 'running', 10_000) };
+    expect(elapsedMs(c, 11_000)).toBe(3000);
+    c = { ...c, ...pauseClock(c, 'stopped', 12_000), endedAt: 12_000 };
+    expect(elapsedMs(c, 20_000)).toBe(4000);
+  });
+});

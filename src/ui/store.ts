@@ -8,6 +8,7 @@ import { BUNDLED } from './lib/bundled';
 import type { ProviderChoice } from '../worker/protocol';
 import type { InterruptedRun } from '../worker/checkpoint-store';
 import type { StepSample } from './lib/memory-series';
+import { loadRuns, type RunRecord } from './lib/runs';
 
 export type RunState = 'loading' | 'idle' | 'running' | 'paused' | 'stopped' | 'finished' | 'error';
 
@@ -59,6 +60,9 @@ export interface StudioState {
   /** performance.now() when the engine began the first step (after reading the data and the dense baseline). */
   runningAt: number | null;
   endedAt: number | null;
+  /** performance.now() when the run paused (null while it is not paused), and the time spent paused before. */
+  pausedAt: number | null;
+  pausedMs: number;
   /** A pause, resume or stop sent to the engine and not yet acknowledged by a status event. */
   pending: 'pause' | 'resume' | 'stop' | null;
   /** The settings the current (or last) run was started with. */
@@ -84,6 +88,10 @@ export interface StudioState {
   interrupted: InterruptedRun | null;
   /** The engine was asked for an interrupted run since it started. */
   interruptedChecked: boolean;
+  /** The runs kept to compare (this session's and earlier ones'), oldest first. */
+  runs: RunRecord[];
+  /** The run the live series belong to (its record's series are written when it ends). */
+  currentRunId: string | null;
   settings: Settings;
   setSettings(patch: Partial<Settings>): void;
   /** Applies a batch of engine events in one update (one render). */
@@ -93,6 +101,18 @@ export interface StudioState {
 
 const ENDED = new Set<RunState>(['stopped', 'finished']);
 
+/** Time paused is kept apart, so that elapsed time stops while the run is paused. */
+export function pauseClock(s: Pick<StudioState, 'pausedAt' | 'pausedMs'>, state: RunState, now = performance.now()): Pick<StudioState, 'pausedAt' | 'pausedMs'> {
+  if (state === 'paused') return { pausedAt: s.pausedAt ?? now, pausedMs: s.pausedMs };
+  return { pausedAt: null, pausedMs: s.pausedMs + (s.pausedAt === null ? 0 : now - s.pausedAt) };
+}
+
+/** Milliseconds the run has trained (paused time left out), from its first step to its end or now. */
+export function elapsedMs(s: Pick<StudioState, 'runningAt' | 'endedAt' | 'pausedAt' | 'pausedMs'>, now: number): number {
+  if (s.runningAt === null) return NaN;
+  return (s.endedAt ?? s.pausedAt ?? now) - s.runningAt - s.pausedMs;
+}
+
 /** What one engine event changes. */
 export function applyEvent(s: StudioState, e: EngineEvent): Partial<StudioState> {
   switch (e.type) {
@@ -101,6 +121,7 @@ export function applyEvent(s: StudioState, e: EngineEvent): Partial<StudioState>
     case 'step': return { steps: [...s.steps, e], step: e.step };
     case 'eval': return { evals: [...s.evals, e] };
     case 'status': return {
+      ...pauseClock(s, e.state),
       run: e.state, step: e.step, endedAt: ENDED.has(e.state) ? performance.now() : null, pending: null,
       runningAt: s.runningAt ?? (e.state === 'running' ? performance.now() : null),
     };
@@ -137,6 +158,8 @@ export const useStudio = create<StudioState>()((set) => ({
   startedAt: null,
   runningAt: null,
   endedAt: null,
+  pausedAt: null,
+  pausedMs: 0,
   runSettings: null,
   pending: null,
   steps: [],
@@ -152,6 +175,8 @@ export const useStudio = create<StudioState>()((set) => ({
   checkpoint: null,
   interrupted: null,
   interruptedChecked: false,
+  runs: loadRuns(typeof localStorage === 'undefined' ? null : localStorage),
+  currentRunId: null,
   settings: { ...DEFAULT_SETTINGS, ...STUDIO_DEFAULTS, ...BUNDLED.settings },
   setSettings: (patch) => set((s) => ({ settings: { ...s.settings, ...patch } })),
   set: (patch) => set(patch),

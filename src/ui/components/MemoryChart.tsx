@@ -9,6 +9,7 @@ import { EmptyPanel } from './EmptyPanel';
 import { MemoryLegend } from './MemoryLegend';
 import { MemoryPlot, type MemoryAxis } from './MemoryPlot';
 import { Toggle } from './Toggle';
+import { comparing, MemoryCompare, useDrawnRuns } from './RunsCompare';
 
 /** Points drawn at most; the CSV keeps every sample. */
 const MAX_POINTS = 400;
@@ -20,6 +21,8 @@ export function MemoryChart() {
   const denseRun = useStudio((s) => s.runSettings?.sparsity === 'dense');
   const modelWeightBytes = useStudio((s) => s.model?.weightBytes ?? null);
   const [axis, setAxis] = useState<MemoryAxis>('time');
+  const drawn = useDeferredValue(useDrawnRuns());
+  const compare = comparing(drawn);
   const points = useMemo(() => memoryPoints(memory), [memory]);
   const steps = useMemo(() => perStep(points), [points]);
   const hasDevice = points.some((p) => p.device !== undefined);
@@ -52,16 +55,16 @@ export function MemoryChart() {
       className="wide"
       summary={summary}
       csv={points.length ? () => memoryCsv(points) : null}
-      controls={<Toggle<MemoryAxis> label="x axis" value={axis} onChange={setAxis} options={[{ value: 'time', label: 'seconds' }, { value: 'sample', label: 'runs' }]} testId="memory-axis" />}
+      controls={compare ? null : <Toggle<MemoryAxis> label="x axis" value={axis} onChange={setAxis} options={[{ value: 'time', label: 'seconds' }, { value: 'sample', label: 'runs' }]} testId="memory-axis" />}
     >
       <div className="memory-body" data-peak={peak?.total ?? ''} data-baseline={baseline?.peakTotal ?? ''}>
         <div className="plot">
-          {points.length ? (
+          {compare ? <MemoryCompare drawn={drawn} /> : points.length ? (
             <MemoryPlot points={shown} axis={axisLate} boundaries={boundaries} baseline={baseline?.peakTotal ?? null} hasDevice={hasDevice} deviceLabel={deviceLabel} />
           ) : (
             <EmptyPanel>Memory by kind appears here after the first step: the accountant samples it after every session run.</EmptyPanel>
           )}
-          {evaluated && axis === 'time' && <p className="small muted" data-testid="memory-eval-note">Flat stretches after some steps are held-out evaluations, which are not sampled.</p>}
+          {evaluated && axis === 'time' && !compare && <p className="small muted" data-testid="memory-eval-note">Flat stretches after some steps are held-out evaluations, which are not sampled.</p>}
         </div>
         <MemoryLegend latest={points[points.length - 1] ?? null} peak={peak} baseline={baseline} hasDevice={hasDevice} deviceLabel={deviceLabel} denseRun={denseRun} modelWeightBytes={modelWeightBytes} />
       </div>

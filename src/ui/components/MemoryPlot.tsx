@@ -6,7 +6,7 @@ import { memo, useCallback, useMemo } from 'react';
 import { Area, CartesianGrid, ComposedChart, Line, ReferenceLine, ResponsiveContainer, Tooltip, XAxis, YAxis, type TooltipContentProps } from 'recharts';
 import type { MemoryPoint } from '../lib/memory-series';
 import { BASELINE_COLOR, DEVICE_COLOR, KIND_COLOR, KIND_LABEL, MEMORY_KINDS } from '../lib/kinds';
-import { fmtBytes, fmtMB } from '../lib/format';
+import { axisWidth, fmtBytes, fmtMB } from '../lib/format';
 import { MemoryTooltip } from './MemoryTooltip';
 
 export type MemoryAxis = 'time' | 'sample';
@@ -23,7 +23,7 @@ interface Props {
 
 const MARGIN = { top: 4, right: 16, bottom: 16, left: 0 };
 const STEP_TICK = { fontSize: 10, fill: '#94a3b8' };
-const Y_LABEL = { value: 'MB', angle: -90, position: 'insideLeft', offset: 12, fontSize: 12 } as const;
+const Y_LABEL = { value: 'MB', angle: -90, position: 'insideLeft', offset: 0, fontSize: 12 } as const;
 const X_LABEL: Record<MemoryAxis, { value: string; position: 'insideBottom'; offset: number; fontSize: number }> = {
   time: { value: 'seconds since the first step began', position: 'insideBottom', offset: -8, fontSize: 12 },
   sample: { value: 'session runs', position: 'insideBottom', offset: -8, fontSize: 12 },
@@ -51,7 +51,7 @@ export const MemoryPlot = memo(function MemoryPlot({ points, axis, boundaries, b
         <XAxis xAxisId="steps" orientation="top" dataKey={xKey} type="number" domain={domain} allowDataOverflow ticks={marks}
           interval="preserveStartEnd" tickFormatter={stepOf} tick={STEP_TICK} tickLine={false} axisLine={false} height={16} />
         <XAxis dataKey={xKey} type="number" domain={domain} allowDataOverflow tickFormatter={X_TICK[axis]} label={X_LABEL[axis]} />
-        <YAxis width={48} tickFormatter={fmtMB} label={Y_LABEL} />
+        <YAxis width={axisWidth(5) + 14} tickFormatter={fmtMB} label={Y_LABEL} />
         <Tooltip content={tooltip} isAnimationActive={false} />
         {MEMORY_KINDS.map((k) => (
           <Area key={k} type="stepBefore" dataKey={k} name={KIND_LABEL[k]} stackId="bytes" stroke={KIND_COLOR[k]} fill={KIND_COLOR[k]}

@@ -1,5 +1,5 @@
 // The run's controls and where it stands: step, throughput, elapsed and remaining time.
-import { useStudio } from '../store';
+import { elapsedMs, useStudio } from '../store';
 import { control, start } from '../controller';
 import { fmtDuration } from '../lib/format';
 import { useNow } from '../lib/use-now';
@@ -18,14 +18,20 @@ export function Progress() {
   const startedAt = useStudio((s) => s.startedAt);
   const runningAt = useStudio((s) => s.runningAt);
   const endedAt = useStudio((s) => s.endedAt);
+  const pausedAt = useStudio((s) => s.pausedAt);
+  const pausedMs = useStudio((s) => s.pausedMs);
+  const evaluates = useStudio((s) => (s.runSettings?.evalEvery ?? 0) > 0 && s.heldoutFiles.length > 0);
   const pending = useStudio((s) => s.pending);
   const busy = run === 'running' || run === 'paused';
   const now = useNow(busy);
   const last = steps[steps.length - 1];
   const recent = steps.length > 1 ? steps.slice(1).slice(-RECENT) : steps;
   const mean = recent.length ? recent.reduce((a, s) => a + s.ms, 0) / recent.length : NaN;
-  // Elapsed counts from the first step; reading the data and the dense baseline come before it.
-  const elapsed = runningAt === null ? NaN : (endedAt ?? now) - runningAt;
+  // Elapsed counts from the first step (reading the data and the dense baseline come before it),
+  // and stops while the run is paused.
+  const elapsed = elapsedMs({ runningAt, endedAt, pausedAt, pausedMs }, now);
+  // After the last step the run evaluates the held-out text (or writes its last checkpoint).
+  const left = step >= total ? (evaluates ? 'evaluating…' : 'finishing…') : `${fmtDuration(mean * (total - step))} left`;
   const preparing = runningAt === null && startedAt !== null && busy;
   const prepared = runningAt !== null && startedAt !== null ? runningAt - startedAt : NaN;
   return (
@@ -45,7 +51,7 @@ export function Progress() {
         <span>{last ? `${Math.round(last.ms)} ms/step` : '– ms/step'}</span>
         <span data-testid="elapsed">{preparing ? `preparing ${fmtDuration(now - startedAt!)}` : `elapsed ${fmtDuration(elapsed)}`}</span>
         {Number.isFinite(prepared) && <span className="muted" data-testid="prepared" title="reading and tokenizing the data, the dense baseline step">prepared in {fmtDuration(prepared)}</span>}
-        <span data-testid="time-left">{busy && steps.length ? `${fmtDuration(mean * (total - step))} left` : run === 'finished' ? 'done' : ''}</span>
+        <span data-testid="time-left">{busy && steps.length ? left : run === 'finished' ? 'done' : ''}</span>
       </div>
     </section>
   );

@@ -1,8 +1,10 @@
 // The run's settings; locked while a run is going.
-import type { ChangeEvent } from 'react';
+import { useEffect, useState, type ChangeEvent } from 'react';
 import { useStudio, type Settings } from '../store';
 import { changeProvider } from '../controller';
-import { blockSources, settingsProblem } from '../lib/run-settings';
+import { blockSources, settingsIssue } from '../lib/run-settings';
+import { parseTargets } from '../lib/policy-table';
+import { PolicyTable } from './PolicyTable';
 import type { ProviderChoice } from '../../worker/protocol';
 import { Field } from './Field';
 
@@ -20,8 +22,20 @@ export function SettingsCard() {
   // The model folder's policy.json is the run's policy, with its block (sparsity/run-policy.ts).
   const modelPolicy = useStudio((s) => s.model?.policy ?? null);
   const policyName = modelPolicy ? 'LeMo, the model’s policy.json' : 'LeMo, the paper’s policy';
-  const blockFixed = lemo && predictors ? { value: predictors.block } : modelPolicy ? { value: modelPolicy.block } : {};
-  const problem = useStudio((s) => (busy ? null : settingsProblem(s.settings, blockSources(s))));
+  const ownPolicy = settings.policy !== null;
+  const blockFixed = lemo && predictors ? { value: predictors.block } : modelPolicy && !ownPolicy ? { value: modelPolicy.block } : {};
+  // Selected as strings: a selector's new object each render would render again without end.
+  const issueField = useStudio((s) => (busy ? null : settingsIssue(s.settings, blockSources(s))?.field ?? null));
+  const issueMessage = useStudio((s) => (busy ? null : settingsIssue(s.settings, blockSources(s))?.message ?? null));
+  const issue = issueField !== null && issueMessage !== null ? { field: issueField, message: issueMessage } : null;
+  const family = useStudio((s) => s.model?.family ?? null);
+  const f = (...fields: string[]) => ({ issue, fields });
+  // Target modules are typed as text; the settings hold the names.
+  const [targetsText, setTargetsText] = useState(settings.targetModules.join(', '));
+  useEffect(() => {
+    if (parseTargets(targetsText).join(',') !== settings.targetModules.join(',')) setTargetsText(settings.targetModules.join(', '));
+  }, [settings.targetModules]); // eslint-disable-line react-hooks/exhaustive-deps
+  const modelMlp = modelPolicy?.mlpKeep ?? null;
   const num = (key: NumberKey, disabled = false) => ({
     value: settings[key] ?? 0,
     disabled: busy || disabled,
@@ -31,13 +45,17 @@ export function SettingsCard() {
   return (
     <section className="card" data-testid="settings">
       <h2>Settings</h2>
-      <Field label="Context length" hint="tokens per training window"><input data-testid="ctx" min={16} step={16} {...num('ctx')} /></Field>
-      <Field label="Batch / steps" hint="windows per step; optimizer steps to run">
+      <Field label="Context length" hint="tokens per training window" {...f('ctx')}><input data-testid="ctx" min={16} step={16} {...num('ctx')} /></Field>
+      <Field label="Batch / steps" hint="windows per step; optimizer steps to run" {...f('batch', 'steps')}>
         <span className="pair"><input data-testid="batch" min={1} {...num('batch')} /><input data-testid="steps" min={1} {...num('steps')} /></span>
       </Field>
-      <Field label="Learning rate" hint="AdamW, no decay"><input data-testid="lr" step={0.0001} {...num('lr')} /></Field>
-      <Field label="LoRA r / alpha" hint="rank and scale (alpha / r), on the attention projections">
+      <Field label="Learning rate" hint="AdamW, no decay" {...f('lr')}><input data-testid="lr" step={0.0001} {...num('lr')} /></Field>
+      <Field label="LoRA r / alpha" hint="rank and scale (alpha / r)" {...f('lora-r', 'lora-alpha')}>
         <span className="pair"><input data-testid="lora-r" min={1} {...num('loraR')} /><input data-testid="lora-alpha" min={1} {...num('loraAlpha')} /></span>
+      </Field>
+      <Field label="LoRA target modules" {...f('target-modules')} hint={`module names, separated by commas; empty: the attention projections${family === 'llama' ? ' (q_proj, k_proj, v_proj, o_proj)' : family === 'gpt2' ? ' (c_attn, attn.c_proj)' : ''}`}>
+        <input data-testid="target-modules" type="text" placeholder="attention projections" disabled={busy} value={targetsText}
+          onChange={(e) => { setTargetsText(e.target.value); setSettings({ targetModules: parseTargets(e.target.value) }); }} />
       </Field>
       <Field
         label="Token elimination"
@@ -56,23 +74,29 @@ export function SettingsCard() {
           <option value="dense">dense</option>
         </select>
       </Field>
-      <Field label="Block / keep ratio" hint={lemo && predictors ? `the predictors' blocks (${predictors.block} tokens); ${modelPolicy ? 'the model’s policy.json sets what each layer keeps' : 'share of blocks the sparse layers keep'}` : modelPolicy ? `the model’s policy.json sets both (blocks of ${modelPolicy.block})` : 'tokens per block; share of blocks the sparse layers keep'}>
+      <Field label="Block / keep ratio" {...f('block', 'keep-ratio')} hint={lemo && predictors ? `the predictors' blocks (${predictors.block} tokens); the per-layer policy below sets what each layer keeps` : modelPolicy && !ownPolicy ? `the model’s policy.json sets the block (${modelPolicy.block}) and what each layer keeps` : 'tokens per block; share of blocks the sparse layers keep under the paper’s policy'}>
         <span className="pair">
-          <input data-testid="block" min={1} {...num('block', dense || lemo || !!modelPolicy)} {...blockFixed} />
-          <input data-testid="keep-ratio" min={0.05} max={1} step={0.05} {...num('keepRatio', dense || !!modelPolicy)} />
+          <input data-testid="block" min={1} {...num('block', dense || (lemo && !!predictors) || (!!modelPolicy && !ownPolicy))} {...blockFixed} />
+          <input data-testid="keep-ratio" min={0.05} max={1} step={0.05} {...num('keepRatio', dense || !!modelPolicy || ownPolicy)} />
         </span>
       </Field>
+      <Field group label="Per-layer policy" {...f('policy')} hint="per layer: dense (every token), a keep ratio (share of blocks kept), or a threshold (blocks whose score reaches that multiple of the layer’s mean); the first edit makes it this run’s own policy">
+        <PolicyTable disabled={busy || dense} />
+      </Field>
+      <Field label="MLP channels kept" {...f('mlp-keep')} hint={`share of MLP channels the backward keeps in every layer of a sparse run; 1: all; empty: ${modelMlp !== null ? `the model policy’s ${modelMlp}` : 'all'}`}>
+        <input data-testid="mlp-keep" type="number" min={0.05} max={1} step={0.05} placeholder={modelMlp !== null ? String(modelMlp) : '1'} disabled={busy || dense}
+          value={settings.mlpKeep ?? ''} onChange={(e) => setSettings({ mlpKeep: e.target.value === '' ? null : Number(e.target.value) })} />
+      </Field>
       {lemo && (
-        <Field label="Recall every" hint="steps between measurements of the predictors' recall (each runs the exact scores too); 0: never">
+        <Field label="Recall every" hint="steps between measurements of the predictors' recall (each runs the exact scores too); 0: never" {...f('recall-every')}>
           <input data-testid="recall-every" min={0} {...num('recallEvery')} />
         </Field>
       )}
-      <Field label="Held-out every / chunks" hint="steps between held-out perplexity evaluations (0: never); chunks of context length evaluated each time">
+      <Field label="Held-out every / chunks" hint="steps between held-out perplexity evaluations (0: never); chunks of context length evaluated each time" {...f('eval-every', 'eval-chunks')}>
         <span className="pair"><input data-testid="eval-every" min={0} {...num('evalEvery')} /><input data-testid="eval-chunks" min={1} {...num('evalChunks')} /></span>
       </Field>
-      <Field label="Seed" hint="data order and LoRA init"><input {...num('seed')} /></Field>
-      <Field label="Checkpoint every" hint="steps; a reload or crash resumes from the last one (0: off)"><input data-testid="checkpoint-every" min={0} {...num('checkpointEvery')} /></Field>
-      {problem && <p className="small field-error" data-testid="settings-problem">{problem}</p>}
+      <Field label="Seed" hint="data order and LoRA init" {...f('seed')}><input data-testid="seed" {...num('seed')} /></Field>
+      <Field label="Checkpoint every" hint="steps; a reload or crash resumes from the last one (0: off)" {...f('checkpoint-every')}><input data-testid="checkpoint-every" min={0} {...num('checkpointEvery')} /></Field>
       <Field label="Execution provider" hint="auto picks WebGPU on a real GPU, WASM otherwise">
         <select
           data-testid="provider-select"

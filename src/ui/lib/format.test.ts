@@ -1,8 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { fmtBytes, fmtChange, fmtDuration, fmtMB } from './format';
+import { axisWidth, fmtAxis, fmtBytes, fmtChange, fmtDuration, fmtMB } from './format';
 import { toCsv } from './csv';
 
 describe('formatting', () => {
+  it('writes axis ticks in at most four digits, which fit the axis width', () => {
+    expect([0, 0.5, 3.14159, 10.25, 123.4].map(fmtAxis)).toEqual(['0.00', '0.50', '3.14', '10.3', '123']);
+    for (const v of [0.5, 9.99, 10.25, 99.5, 999]) expect(axisWidth(5)).toBeGreaterThanOrEqual(14 + 8 * fmtAxis(v).length);
+  });
+
   it('writes bytes in decimal units', () => {
     expect(fmtBytes(25_015_296)).toBe('25.0 MB');
     expect(fmtBytes(319_488)).toBe('319.5 kB');

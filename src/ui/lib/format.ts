@@ -16,6 +16,17 @@ export function fmtMB(n: number): string {
   return mb >= 10 ? mb.toFixed(0) : mb.toFixed(1);
 }
 
+/** An axis tick with at most four characters before any sign: 0.52, 3.14, 10.3, 215. */
+export function fmtAxis(v: number): string {
+  const a = Math.abs(v);
+  return a >= 100 ? v.toFixed(0) : a >= 10 ? v.toFixed(1) : a >= 0.01 || a === 0 ? v.toFixed(2) : v.toPrecision(2);
+}
+
+/** Width of a y axis whose ticks are at most this many characters (12 px digits, the tick line, a gap). */
+export function axisWidth(chars: number): number {
+  return 14 + 8 * chars;
+}
+
 export function fmtCount(n: number): string {
   if (n >= 1e6) return `${(n / 1e6).toFixed(2)} M`;
   if (n >= 1e3) return `${(n / 1e3).toFixed(1)} k`;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS, STUDIO_DEFAULTS } from '../../engine/settings';
 import type { Settings } from '../store';
-import { runBlock, settingsProblem, type BlockSources } from './run-settings';
+import { runBlock, settingsIssue, settingsProblem, type BlockSources } from './run-settings';
 
 const form: Settings = { ...DEFAULT_SETTINGS, ...STUDIO_DEFAULTS, sparsity: 'oracle', ctx: 256, block: 32 };
 const none: BlockSources = { predictorsBlock: null, modelPolicyBlock: null };
@@ -44,5 +44,18 @@ describe("the run form's settings", () => {
     expect(settingsProblem({ ...form, loraR: 0 }, none)).toMatch(/^LoRA r must be/);
     expect(settingsProblem({ ...form, evalEvery: 5, evalChunks: 0 }, none)).toMatch(/^Held-out chunks must be/);
     expect(settingsProblem({ ...form, evalEvery: 0, evalChunks: 0 }, none)).toBeNull();
+  });
+
+  it('refuse an MLP channel share, target modules or a per-layer policy out of range, at their field', () => {
+    const six: BlockSources = { ...none, layers: 6 };
+    expect(settingsIssue({ ...form, mlpKeep: 1.5 }, six)).toEqual({ field: 'mlp-keep', message: "The MLP channel share must be above 0 and at most 1 (it is 1.5): 1 keeps every channel, empty takes the model policy's share." });
+    expect(settingsIssue({ ...form, mlpKeep: 0 }, six)?.field).toBe('mlp-keep');
+    expect(settingsProblem({ ...form, mlpKeep: 1 }, six)).toBeNull();
+    expect(settingsProblem({ ...form, sparsity: 'dense', mlpKeep: 7 }, six)).toBeNull();
+    expect(settingsIssue({ ...form, targetModules: ['q_proj', 'v proj!'] }, six)?.field).toBe('target-modules');
+    expect(settingsIssue({ ...form, policy: [null, null, null, 2, 0.4, null] }, six)).toEqual({ field: 'policy', message: "Layer 3's keep ratio must be above 0 and at most 1 (it is 2)." });
+    expect(settingsIssue({ ...form, policy: [null, null, 0.4] }, six)?.field).toBe('policy');
+    expect(settingsProblem({ ...form, policy: [null, null, null, 0.5, { threshold: 1 }, null] }, six)).toBeNull();
+    expect(settingsIssue({ ...form, steps: 0 }, six)?.field).toBe('steps');
   });
 });
