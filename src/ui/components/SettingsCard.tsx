@@ -87,6 +87,16 @@ export function SettingsCard() {
         <input data-testid="mlp-keep" type="number" min={0.05} max={1} step={0.05} placeholder={modelMlp !== null ? String(modelMlp) : '1'} disabled={busy || dense}
           value={settings.mlpKeep ?? ''} onChange={(e) => setSettings({ mlpKeep: e.target.value === '' ? null : Number(e.target.value) })} />
       </Field>
+      <Field label="Attention / group" {...f('group')} hint={settings.attention === 's2' ? 'shifted sparse attention while training (LongLoRA\u2019s S\u00b2-Attn): tokens attend within groups of this many positions, half of the heads shifted by half a group; empty: a quarter of the context. Evaluation stays full' : 'full causal attention over the window; S\u00b2-Attn attends within shifted groups while training'}>
+        <span className="pair">
+          <select data-testid="attention" value={settings.attention} disabled={busy} onChange={(e) => setSettings({ attention: e.target.value as Settings['attention'] })}>
+            <option value="full">full</option>
+            <option value="s2">shifted sparse (S²)</option>
+          </select>
+          <input data-testid="group" type="number" min={2} step={2} placeholder={String(settings.ctx / 4)} disabled={busy || settings.attention !== 's2'}
+            value={settings.group ?? ''} onChange={(e) => setSettings({ group: e.target.value === '' ? null : Number(e.target.value) })} />
+        </span>
+      </Field>
       {lemo && (
         <Field label="Recall every" hint="steps between measurements of the predictors' recall (each runs the exact scores too); 0: never" {...f('recall-every')}>
           <input data-testid="recall-every" min={0} {...num('recallEvery')} />

@@ -36,6 +36,14 @@ describe("the run form's settings", () => {
     expect(runBlock({ ...form, sparsity: 'dense' }, none)).toBeNull();
   });
 
+  it('refuse a shifted sparse attention group no window can use, at the group field', () => {
+    expect(settingsProblem({ ...form, attention: 's2', group: 64 }, none)).toBeNull();
+    expect(settingsProblem({ ...form, attention: 's2', group: null }, none)).toBeNull();
+    expect(settingsIssue({ ...form, attention: 's2', group: 3 }, none)).toEqual({ field: 'group', message: 'The shifted sparse attention group must be a positive even number of tokens, got 3.' });
+    expect(settingsProblem({ ...form, attention: 's2', group: 96 }, none)).toMatch(/^The 256-token window is not a multiple of the shifted sparse attention group \(96 tokens\)/);
+    expect(settingsProblem({ ...form, attention: 'full', group: 3 }, none)).toBeNull();
+  });
+
   it('refuse the other values no run can use', () => {
     expect(settingsProblem({ ...form, batch: 0 }, none)).toMatch(/^Batch must be a whole number of at least 1/);
     expect(settingsProblem({ ...form, ctx: 0 }, none)).toMatch(/^Context length must be a whole number of at least 16 tokens/);

@@ -2,6 +2,7 @@
 // change, or null when they can run. The engine refuses what a model cannot do (a context beyond
 // its positions, LoRA targets it lacks); these are the values no run can use, or none should.
 import type { Settings } from '../store';
+import { attentionGroup } from '../../engine/settings';
 import { mlpKeepProblem, policyProblem, targetsProblem } from './policy-table';
 
 /** A learning rate above this one makes LoRA fine-tuning diverge at once; it is a typo, not a choice. */
@@ -76,6 +77,11 @@ function sparsityProblem(s: Settings, from: BlockSources): SettingsIssue | null 
 function engineProblem(s: Settings, from: BlockSources): SettingsIssue | null {
   const targets = targetsProblem(s.targetModules);
   if (targets) return at('target-modules', targets);
+  try {
+    attentionGroup(s, s.ctx);
+  } catch (e) {
+    return at('group', (e as Error).message.replace(' (--group)', ''));
+  }
   if (s.sparsity === 'dense') return null;
   const mlp = mlpKeepProblem(s.mlpKeep);
   if (mlp) return at('mlp-keep', mlp);
