@@ -45,9 +45,33 @@ describe('config.json', () => {
     );
   });
 
-  it('refuses RoPE scalings other than linear', () => {
+  it('refuses RoPE scalings other than linear and Llama 3', () => {
     const cfg = JSON.parse(readFileSync('test/fixtures/golden/llama-gqa/model/config.json', 'utf8'));
     expect(() => parseConfig({ ...cfg, rope_scaling: { rope_type: 'yarn', factor: 4 } })).toThrow(/"yarn" is not supported/);
+  });
+
+  it('reads Llama 3 RoPE scaling from rope_parameters and from an older rope_scaling, and refuses it incomplete or out of range', () => {
+    const llama3 = JSON.parse(readFileSync('test/fixtures/golden/llama3-rope/model/config.json', 'utf8'));
+    const scaling = { factor: 4, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 32 };
+    expect(parseConfig(llama3).rope).toEqual({ theta: 100, linearFactor: 1, llama3: scaling });
+    const { rope_parameters: rp, ...rest } = llama3;
+    const { rope_theta, ...older } = rp;
+    // Llama 3.1's own config.json: rope_theta at the top, rope_scaling beside it.
+    expect(parseConfig({ ...rest, rope_theta, rope_scaling: older }).rope).toEqual({ theta: 100, linearFactor: 1, llama3: scaling });
+    expect(contextReach(parseConfig(llama3))).toBe(128);
+    const { low_freq_factor: _, ...incomplete } = rp;
+    expect(() => parseConfig({ ...llama3, rope_parameters: incomplete })).toThrow(`config.json's rope_parameters has rope_type "llama3" but no low_freq_factor: copy the config.json that came with the model.`);
+    expect(() => parseConfig({ ...llama3, rope_parameters: { ...rp, high_freq_factor: 1 } })).toThrow(/needs 0 < low_freq_factor < high_freq_factor/);
+    expect(() => parseConfig({ ...llama3, rope_parameters: { ...rp, factor: 0.5 } })).toThrow(/rope_parameters\.factor is 0\.5, but Llama 3 RoPE scaling needs a factor from 1 to 1024/);
+    expect(() => parseConfig({ ...llama3, rope_parameters: { ...rp, original_max_position_embeddings: 31.5 } })).toThrow(/original_max_position_embeddings is 31\.5, but it must be a positive integer/);
+    expect(() => checkContext(parseConfig(llama3), 200)).toThrow('A context of 200 tokens is longer than this model reaches: 128 tokens (max_position_embeddings, with its Llama 3 RoPE scaling); use a context of at most 128 tokens.');
+  });
+
+  it('refuses a linear --rope-scale on top of Llama 3 RoPE scaling', () => {
+    const dir = 'test/fixtures/golden/llama3-rope/model';
+    const files = { config: JSON.parse(readFileSync(`${dir}/config.json`, 'utf8')), weights: new Uint8Array(readFileSync(`${dir}/model.safetensors`)) };
+    expect(() => loadModel(files, 2)).toThrow(/already scales its RoPE as Llama 3 does .* leave --rope-scale out\./);
+    expect(loadModel(files, 1).config.rope?.llama3).toBeDefined();
   });
 
   it('reads linear RoPE scaling and tied embeddings as transformers writes them', () => {

@@ -43,6 +43,12 @@ function scaleRope(config: ModelConfig, ropeScale: number | undefined): void {
   if (ropeScale === undefined || ropeScale === 1) return;
   if (!config.rope) throw new UserError('RoPE scaling applies to the Llama family only; GPT-2 models have learned positions.');
   checkRopeScale(ropeScale, 'The RoPE scale asked for (--rope-scale)');
+  if (config.rope.llama3) {
+    throw new UserError(
+      `This model already scales its RoPE as Llama 3 does (rope_type "llama3" in config.json) and reaches ${config.maxPositions} tokens; ` +
+        'a linear RoPE scale (--rope-scale) cannot be added to it: leave --rope-scale out.',
+    );
+  }
   config.rope.linearFactor = ropeScale;
 }
 
