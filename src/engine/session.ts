@@ -8,6 +8,7 @@ import { loadModel, modelSummary, type Model } from './model/model';
 import { checkFits, type MemoryBudget } from './model/safetensors';
 import { modelTokenizer, TokenCache } from './model/tokenizer';
 import { weightsHash } from './model/weights-hash';
+import { weightSet } from './model/weights';
 import type { Runtime } from './runtime/runtime';
 import { DEFAULT_SETTINGS, type TrainSettings } from './settings';
 import type { LayerPolicy } from './sparsity/policy';
@@ -52,7 +53,7 @@ export class EngineSession {
   constructor(readonly rt: Runtime, private emit: (e: EngineEvent) => void) {}
 
   loadModel(files: LoadedFolder, opts: { ropeScale?: number; memoryBudget?: MemoryBudget } = {}): ModelSummary {
-    checkFits(files.weights, opts.memoryBudget);
+    checkFits(weightSet(files.weights, files.index).files, opts.memoryBudget);
     const model = loadModel(files, opts.ropeScale);
     const tokenizer = files.tokenizer ? modelTokenizer(files.tokenizer, files.tokenizerConfig, model.config.vocabSize) : null;
     const policy = modelPolicyOf(files.policy, model.config.layers);
@@ -168,7 +169,7 @@ export class EngineSession {
       docs, settings, heldout, options, tokenize: (d) => this.tokenize(d), tokenizer: this.tokens?.tokenizer ?? null, lora: () => this.loraFor(settings),
       // Asked for once the data is read: the last run's adapter and optimizer state are freed then (refused data leaves them).
       device: async () => { this.trainer?.dispose(); this.trainer = null; return this.deviceModel(); },
-      sparsity: () => this.sparsityFor(settings), weightsHash: () => weightsHash(this.files!.weights),
+      sparsity: () => this.sparsityFor(settings), weightsHash: () => weightsHash(weightSet(this.files!.weights, this.files!.index)),
     }, this.control, this.emit);
     this.trainer = trainer;
     return run.loop();
