@@ -121,15 +121,28 @@ function sparseFile(path: string, entries: Record<string, { dtype: string; shape
 describe('weights read header first', () => {
   const GiB = 2 ** 30;
 
-  it('refuses a model whose header claims more than --memory-budget without reading its data (a sparse 6 GiB file)', () => {
+  /** lemo-tiny's config and tokenizer with a sparse 6 GiB model.safetensors (3 G bfloat16 values, all zero but never read). */
+  const huge = () => {
     const d = join(dir, 'huge');
     mkdirSync(d, { recursive: true });
     copyFileSync('public/models/lemo-tiny/config.json', join(d, 'config.json'));
     copyFileSync('public/models/lemo-tiny/tokenizer.json', join(d, 'tokenizer.json'));
     const n = 6 * GiB;
     sparseFile(join(d, 'model.safetensors'), { 'model.embed_tokens.weight': { dtype: 'BF16', shape: [n / 2 / 4096, 4096], data_offsets: [0, n] } }, n);
+    return d;
+  };
+
+  it('refuses a model whose header claims more than --memory-budget without reading its data (a sparse 6 GiB file)', () => {
+    const d = huge();
     const r = lemo(['eval', '--model', d, '--data', 'test/fixtures/eval-slice/slice.jsonl', '--ctx', '64', '--memory-budget', '8']);
     expect(r.stderr).toMatch(/This model is too large for the memory here: loading its 3221\.2 M parameters needs about 30\.0 GiB \(the file, float32 weights and the engine's copy\) but 8\.0 GiB is available \(--memory-budget\)\. Nothing was loaded\./);
+    expect(r.status).toBe(2);
+  });
+
+  it('refuses a training step that would not fit beside the weights the headers announce, before reading them', () => {
+    // The load fits 32 GiB (30.0 GiB); its 12 GiB of float32 weights and a step of 1000 × 256 tokens do not.
+    const r = lemo(['train', '--model', huge(), '--data', 'test/fixtures/eval-slice/slice.jsonl', '--ctx', '256', '--batch', '1000', '--steps', '1', '--sparsity', 'dense', '--memory-budget', '32', '--out', join(dir, 'never')]);
+    expect(r.stderr).toMatch(/A step of 1000 × 256 tokens would keep about 27\.5 GiB of activations for its backward, besides 12\.0 GiB of weights, but 32\.0 GiB is available \(--memory-budget\): lower the batch \(--batch\) or the context \(--ctx\)\./);
     expect(r.status).toBe(2);
   });
 

@@ -2,10 +2,10 @@
 // benchmark and export through run/ and export/. Knows nothing of workers, DOM or files.
 import type { EngineEvent, ModelSummary } from './events';
 import { UserError } from './errors';
-import { checkContext } from './model/config';
+import { checkContext, parseConfig } from './model/config';
 import { settingsLora, type LoraConfig } from './model/lora';
 import { loadModel, modelSummary, type Model } from './model/model';
-import { checkFits, type MemoryBudget } from './model/safetensors';
+import { checkFits, predictLoadBytes, type MemoryBudget } from './model/safetensors';
 import { modelTokenizer, TokenCache } from './model/tokenizer';
 import { weightsHash } from './model/weights-hash';
 import { weightSet } from './model/weights';
@@ -27,7 +27,7 @@ import { benchmark, type BenchPlan, type BenchRow } from './run/bench';
 import { perplexity, type EvalResult } from './run/evaluate';
 import { gradients } from './run/gradients';
 import { RunControl } from './run/loop';
-import { checkBenchPlan, checkSparsityBlock, checkTrainRun } from './run/limits';
+import { checkBenchPlan, checkSparsityBlock, checkStepFits, checkTrainRun } from './run/limits';
 import { startRun, trainerOf } from './run/start';
 import type { AdapterFiles, HeldOut, RunOptions } from './run/options';
 import { adapterFiles, adapterFolder, mergedFolder, type LoadedFolder } from './export/folder';
@@ -52,8 +52,14 @@ export class EngineSession {
 
   constructor(readonly rt: Runtime, private emit: (e: EngineEvent) => void) {}
 
-  loadModel(files: LoadedFolder, opts: { ropeScale?: number; memoryBudget?: MemoryBudget } = {}): ModelSummary {
-    checkFits(weightSet(files.weights, files.index).files, opts.memoryBudget);
+  /**
+   * Loads a model folder. From the headers alone, before any tensor is read: the memory forecast
+   * of the load, and with `step` (a run's batch and context, when known), of a training step beside it.
+   */
+  loadModel(files: LoadedFolder, opts: { ropeScale?: number; memoryBudget?: MemoryBudget; step?: { batch: number; ctx: number } } = {}): ModelSummary {
+    const weights = weightSet(files.weights, files.index);
+    checkFits(weights.files, opts.memoryBudget);
+    if (opts.step) checkStepFits({ cfg: parseConfig(files.config), weightBytes: 4 * predictLoadBytes(weights.files).parameters, budget: opts.memoryBudget }, opts.step.batch, opts.step.ctx);
     const model = loadModel(files, opts.ropeScale);
     const tokenizer = files.tokenizer ? modelTokenizer(files.tokenizer, files.tokenizerConfig, model.config.vocabSize) : null;
     const policy = modelPolicyOf(files.policy, model.config.layers);
