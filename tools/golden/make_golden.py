@@ -126,6 +126,23 @@ CASES: dict[str, dict] = {
         lora=dict(r=4, lora_alpha=8, target_modules=LLAMA_ALL),
         batch=1, seq_len=48,
     ),
+    "llama-yarn": dict(
+        seed=1008,
+        arch="llama",
+        config=dict(
+            vocab_size=96, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+            rms_norm_eps=1e-5, tie_word_embeddings=False,
+            attention_bias=False, mlp_bias=False,
+            # YaRN with transformers' defaults (beta_fast 32, beta_slow 1, truncated bounds,
+            # attention factor 0.1·ln 4 + 1): with head_dim 8, theta 100 and 32 original
+            # positions the ramp runs over pairs 0..2, so the pairs are kept, blended and scaled.
+            rope_parameters={"rope_type": "yarn", "factor": 4.0,
+                             "original_max_position_embeddings": 32, "rope_theta": 100.0},
+        ),
+        lora=dict(r=4, lora_alpha=8, target_modules=LLAMA_ATTN),
+        batch=1, seq_len=48,
+    ),
     "qwen2": dict(
         seed=1003,
         arch="qwen2",

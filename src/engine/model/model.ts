@@ -4,7 +4,7 @@ import { UserError } from '../errors';
 import type { ModelSummary } from '../events';
 import { layerModules, layerNorms, layerPrefix } from './architecture';
 import { familyOf, normParams } from './families';
-import { checkRopeScale, parseConfig, type ModelConfig } from './config';
+import { checkRopeScale, contextReach, parseConfig, type ModelConfig } from './config';
 import { elementsOf } from './safetensors';
 import { labelAtStart, readTensor, weightSet, type WeightFile, type WeightSet } from './weights';
 
@@ -48,9 +48,10 @@ function scaleRope(config: ModelConfig, ropeScale: number | undefined): void {
   if (ropeScale === undefined || ropeScale === 1) return;
   if (!config.rope) throw new UserError('RoPE scaling applies to the Llama family only; GPT-2 models have learned positions.');
   checkRopeScale(ropeScale, 'The RoPE scale asked for (--rope-scale)');
-  if (config.rope.llama3) {
+  if (config.rope.llama3 || config.rope.yarn) {
+    const kind = config.rope.llama3 ? 'llama3' : 'yarn';
     throw new UserError(
-      `This model already scales its RoPE as Llama 3 does (rope_type "llama3" in config.json) and reaches ${config.maxPositions} tokens; ` +
+      `This model already scales its RoPE (rope_type "${kind}" in config.json) and reaches ${contextReach(config)} tokens; ` +
         'a linear RoPE scale (--rope-scale) cannot be added to it: leave --rope-scale out.',
     );
   }
