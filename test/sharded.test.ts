@@ -11,6 +11,9 @@ import { loadModel } from '../src/engine/model/model';
 import { parseAdapterConfig } from '../src/engine/model/lora';
 import { readSafetensors, writeSafetensors } from '../src/engine/model/safetensors';
 import { weightsHash } from '../src/engine/model/weights-hash';
+import { weightFileOf } from '../src/engine/model/weights';
+import { EngineSession } from '../src/engine/session';
+import { UserError } from '../src/engine/errors';
 import { Trainer } from '../src/engine/train/trainer';
 import { readFixture } from './helpers/fixtures';
 import { nodeRuntime, relErr } from './helpers/runtime';
@@ -144,6 +147,21 @@ describe('weights read header first', () => {
     const r = lemo(['train', '--model', huge(), '--data', 'test/fixtures/eval-slice/slice.jsonl', '--ctx', '256', '--batch', '1000', '--steps', '1', '--sparsity', 'dense', '--memory-budget', '32', '--out', join(dir, 'never')]);
     expect(r.stderr).toMatch(/A step of 1000 × 256 tokens would keep about 27\.5 GiB of activations for its backward, besides 12\.0 GiB of weights, but 32\.0 GiB is available \(--memory-budget\): lower the batch \(--batch\) or the context \(--ctx\)\./);
     expect(r.status).toBe(2);
+  });
+
+  it('checks the tokenizer and policy.json against the config before any tensor is read', async () => {
+    const bytes = new Uint8Array(readFileSync('public/models/lemo-tiny/model.safetensors'));
+    const reads: string[] = [];
+    const file = weightFileOf(bytes);
+    const counted = { ...file, read: (e: Parameters<typeof file.read>[0]) => (reads.push(e.name), file.read(e)) };
+    const config = JSON.parse(readFileSync('public/models/lemo-tiny/config.json', 'utf8'));
+    const tokenizer = JSON.parse(readFileSync('public/models/lemo-tiny/tokenizer.json', 'utf8'));
+    const s = new EngineSession(await nodeRuntime(), () => {});
+    expect(() => s.loadModel({ config, weights: [counted], tokenizer, policy: { block: 64, policy: [null, null] } })).toThrow(/policy\.json lists 2 layers but the model has 6/);
+    expect(() => s.loadModel({ config: { ...config, vocab_size: 100 }, weights: [counted], tokenizer })).toThrow(UserError);
+    expect(reads).toEqual([]);
+    expect(s.loadModel({ config, weights: [counted], tokenizer }).layers).toBe(6);
+    expect(reads.length).toBeGreaterThan(0);
   });
 
   it('opens a file over 2 GiB and reads a tensor past its first 2 GiB (a sparse file)', () => {

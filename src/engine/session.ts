@@ -53,16 +53,19 @@ export class EngineSession {
   constructor(readonly rt: Runtime, private emit: (e: EngineEvent) => void) {}
 
   /**
-   * Loads a model folder. From the headers alone, before any tensor is read: the memory forecast
-   * of the load, and with `step` (a run's batch and context, when known), of a training step beside it.
+   * Loads a model folder. Before any tensor is read: the memory forecast of the load from the
+   * headers, with `step` (a run's batch and context, when known) of a training step beside it, and
+   * the tokenizer and policy.json against the config.
    */
   loadModel(files: LoadedFolder, opts: { ropeScale?: number; memoryBudget?: MemoryBudget; step?: { batch: number; ctx: number } } = {}): ModelSummary {
     const weights = weightSet(files.weights, files.index);
     checkFits(weights.files, opts.memoryBudget);
-    if (opts.step) checkStepFits({ cfg: parseConfig(files.config), weightBytes: 4 * predictLoadBytes(weights.files).parameters, budget: opts.memoryBudget }, opts.step.batch, opts.step.ctx);
+    const cfg = parseConfig(files.config);
+    if (opts.step) checkStepFits({ cfg, weightBytes: 4 * predictLoadBytes(weights.files).parameters, budget: opts.memoryBudget }, opts.step.batch, opts.step.ctx);
+    // The tokenizer and policy.json are checked before the weights are read too.
+    const tokenizer = files.tokenizer ? modelTokenizer(files.tokenizer, files.tokenizerConfig, cfg.vocabSize) : null;
+    const policy = modelPolicyOf(files.policy, cfg.layers);
     const model = loadModel(files, opts.ropeScale);
-    const tokenizer = files.tokenizer ? modelTokenizer(files.tokenizer, files.tokenizerConfig, model.config.vocabSize) : null;
-    const policy = modelPolicyOf(files.policy, model.config.layers);
     // Replace only once everything loaded: a bad file leaves the previous model in place.
     for (const held of [this.trainer, this.device, this.predictors]) held?.dispose();
     [this.model, this.files, this.tokens, this.trainer, this.device, this.predictors, this.modelPolicy, this.budget] = [model, files, tokenizer && new TokenCache(tokenizer), null, null, null, policy, opts.memoryBudget];
