@@ -183,7 +183,7 @@ async function resume(ck: Checkpoint, o: { docs?: Document[]; weights?: Uint8Arr
 
 /** The default model's weights with the last bit of one value of layer 0 flipped: the same shapes, other weights. */
 function otherWeights(): Uint8Array {
-  const w = new Uint8Array(readModelDir(MODEL).weights);
+  const w = new Uint8Array(readFileSync(join(MODEL, 'model.safetensors')));
   const h = readSafetensorsHeader(w);
   const e = h.entries.find((x) => x.name === 'model.layers.0.self_attn.q_proj.weight')!;
   w[h.dataStart + e.start] ^= 1;

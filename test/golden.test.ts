@@ -32,6 +32,20 @@ describe.each(['wasm', 'node'] as const)('loss and LoRA gradients match transfor
     });
   }
 
+  // The RoPE scaling each of these fixtures tests changes its loss: read as plain RoPE, the loss is off.
+  for (const [name, kind] of [['llama3-rope', 'llama3'], ['llama-yarn', 'yarn']] as const) {
+    it(`${name}: its ${kind} RoPE scaling matters there (read as plain RoPE, the loss is off)`, async () => {
+      const f = readFixture(join(ROOT, name));
+      const rope = f.model.config.rope!;
+      expect(rope[kind]).toBeDefined();
+      const rt = await nodeRuntime(backend);
+      f.model.config.rope = { theta: rope.theta, linearFactor: 1 };
+      const trainer = await Trainer.create(rt, f.model, f.lora, { adapter: f.adapter });
+      const { loss } = await trainer.lossAndGrads(f.ids);
+      expect(Math.abs(loss - f.expected.loss) / f.expected.loss).toBeGreaterThan(1e-3);
+    });
+  }
+
   it('reads bf16 weights (llama-gqa/model-bf16) and reproduces the loss computed from them', async () => {
     const f = readFixture(join(ROOT, 'llama-gqa'), join(ROOT, 'llama-gqa', 'model-bf16'));
     const rt = await nodeRuntime(backend);

@@ -45,9 +45,54 @@ describe('config.json', () => {
     );
   });
 
-  it('refuses RoPE scalings other than linear', () => {
+  it('refuses RoPE scalings other than linear, Llama 3 and YaRN', () => {
     const cfg = JSON.parse(readFileSync('test/fixtures/golden/llama-gqa/model/config.json', 'utf8'));
-    expect(() => parseConfig({ ...cfg, rope_scaling: { rope_type: 'yarn', factor: 4 } })).toThrow(/"yarn" is not supported/);
+    expect(() => parseConfig({ ...cfg, rope_scaling: { rope_type: 'longrope', factor: 4 } })).toThrow('RoPE scaling "longrope" is not supported; only linear position scaling, Llama 3\'s ("llama3") and YaRN ("yarn") are.');
+    expect(() => parseConfig({ ...cfg, rope_scaling: { type: 'dynamic', factor: 4 } })).toThrow(/"dynamic" is not supported/);
+  });
+
+  it('reads Llama 3 RoPE scaling from rope_parameters and from an older rope_scaling, and refuses it incomplete or out of range', () => {
+    const llama3 = JSON.parse(readFileSync('test/fixtures/golden/llama3-rope/model/config.json', 'utf8'));
+    const scaling = { factor: 4, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 32 };
+    expect(parseConfig(llama3).rope).toEqual({ theta: 100, linearFactor: 1, llama3: scaling });
+    const { rope_parameters: rp, ...rest } = llama3;
+    const { rope_theta, ...older } = rp;
+    // Llama 3.1's own config.json: rope_theta at the top, rope_scaling beside it.
+    expect(parseConfig({ ...rest, rope_theta, rope_scaling: older }).rope).toEqual({ theta: 100, linearFactor: 1, llama3: scaling });
+    expect(contextReach(parseConfig(llama3))).toBe(128);
+    // Without original_max_position_embeddings, transformers takes max_position_embeddings.
+    const { original_max_position_embeddings: _o, ...noOriginal } = rp;
+    expect(parseConfig({ ...llama3, rope_parameters: noOriginal }).rope?.llama3?.originalMaxPositions).toBe(128);
+    const { low_freq_factor: _, ...incomplete } = rp;
+    expect(() => parseConfig({ ...llama3, rope_parameters: incomplete })).toThrow(`config.json's rope_parameters has rope_type "llama3" but no low_freq_factor: copy the config.json that came with the model.`);
+    expect(() => parseConfig({ ...llama3, rope_parameters: { ...rp, high_freq_factor: 1 } })).toThrow(/needs 0 < low_freq_factor < high_freq_factor/);
+    expect(() => parseConfig({ ...llama3, rope_parameters: { ...rp, factor: 0.5 } })).toThrow(/rope_parameters\.factor is 0\.5, but Llama 3 RoPE scaling needs a factor from 1 to 1024/);
+    expect(() => parseConfig({ ...llama3, rope_parameters: { ...rp, original_max_position_embeddings: 31.5 } })).toThrow(/original_max_position_embeddings is 31\.5, but it must be a positive integer/);
+    expect(() => checkContext(parseConfig(llama3), 200)).toThrow('A context of 200 tokens is longer than this model reaches: 128 tokens (with its Llama 3 RoPE scaling); use a context of at most 128 tokens.');
+  });
+
+  it('reads YaRN RoPE scaling with transformers\' defaults, reaches original × factor, and refuses it out of range', () => {
+    const yarn = JSON.parse(readFileSync('test/fixtures/golden/llama-yarn/model/config.json', 'utf8'));
+    const rp = yarn.rope_parameters;
+    const cfg = parseConfig(yarn);
+    expect(cfg.rope).toEqual({ theta: 100, linearFactor: 1, yarn: { factor: 4, originalMaxPositions: 32, betaFast: 32, betaSlow: 1, truncate: true, attentionFactor: 0.1 * Math.log(4) + 1 } });
+    expect(contextReach({ ...cfg, maxPositions: 64 })).toBe(128);
+    // Qwen2.5's long-context config: the factor over the positions it was trained with.
+    expect(contextReach(parseConfig({ ...yarn, max_position_embeddings: 32768, rope_parameters: { ...rp, factor: 4, original_max_position_embeddings: 32768 } }))).toBe(131072);
+    // DeepSeek's: mscale and mscale_all_dim set the attention factor; no factor means max / original.
+    const deep = parseConfig({ ...yarn, rope_parameters: { rope_type: 'yarn', original_max_position_embeddings: 32, rope_theta: 100, mscale: 2, mscale_all_dim: 1 } }).rope?.yarn;
+    expect(deep?.factor).toBe(4);
+    expect(deep?.attentionFactor).toBeCloseTo((0.2 * Math.log(4) + 1) / (0.1 * Math.log(4) + 1), 12);
+    expect(() => parseConfig({ ...yarn, rope_parameters: { ...rp, factor: -1 } })).toThrow(/rope_parameters\.factor is -1, but YaRN RoPE scaling needs a positive factor up to 1024/);
+    expect(() => parseConfig({ ...yarn, rope_parameters: { ...rp, attention_factor: 0 } })).toThrow(/attention_factor is 0, but it must be a positive number/);
+    expect(() => loadModel({ config: yarn, weights: new Uint8Array(readFileSync('test/fixtures/golden/llama-yarn/model/model.safetensors')) }, 2)).toThrow(/rope_type "yarn" in config\.json\) and reaches 128 tokens/);
+  });
+
+  it('refuses a linear --rope-scale on top of Llama 3 RoPE scaling', () => {
+    const dir = 'test/fixtures/golden/llama3-rope/model';
+    const files = { config: JSON.parse(readFileSync(`${dir}/config.json`, 'utf8')), weights: new Uint8Array(readFileSync(`${dir}/model.safetensors`)) };
+    expect(() => loadModel(files, 2)).toThrow(/^This model already scales its RoPE \(rope_type "llama3" in config\.json\) and reaches 128 tokens; a linear RoPE scale \(--rope-scale\) cannot be added to it: leave --rope-scale out\.$/);
+    expect(loadModel(files, 1).config.rope?.llama3).toBeDefined();
   });
 
   it('reads linear RoPE scaling and tied embeddings as transformers writes them', () => {

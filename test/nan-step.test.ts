@@ -40,7 +40,7 @@ function onlyIn(ws: number[][], i: number): number {
 /** The default model's folder with the head untied (a copy) and NaN in the embedding rows of `poisoned`. */
 function poisonedFiles(poisoned: number[]) {
   const files = readModelDir(MODEL);
-  const tensors = readSafetensors(files.weights);
+  const tensors = readSafetensors(new Uint8Array(readFileSync(join(MODEL, 'model.safetensors'))));
   const embed = tensors.get('model.embed_tokens.weight')!;
   const plain = new Map([...tensors].map(([k, t]) => [k, { shape: t.shape, data: t.data }]));
   plain.set('lm_head.weight', { shape: embed.shape, data: Float32Array.from(embed.data) });

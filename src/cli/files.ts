@@ -1,7 +1,9 @@
 // Disk access for the CLI: the engine itself takes bytes and parsed JSON, never paths.
-import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, readSync, statSync, writeFileSync, type Stats } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { checkDatasetSize, parseJsonText, UserError, type ModelFiles } from '../engine/node';
+import {
+  checkDatasetSize, INDEX_FILE, parseJsonText, readSafetensorsHeader, safetensorsHeaderLength, shardNames, SINGLE_FILE, UserError, type ModelFiles, type StHeader, type WeightFile,
+} from '../engine/node';
 
 /** Refuses a path that is missing or a folder where a file is wanted. */
 function fileAt(path: string, what: string): void {
@@ -56,15 +58,67 @@ export function readDatasetBytes(path: string): Uint8Array {
 /** The model folder's policy file: when present, its default keep policy. */
 export const POLICY_FILE = 'policy.json';
 
+/** `length` bytes at `position` of an open file, read in pieces (one read takes at most 2 GiB). */
+function readAt(fd: number, position: number, length: number, path: string): Uint8Array {
+  const out = new Uint8Array(length);
+  for (let done = 0; done < length; ) {
+    const n = readSync(fd, out, done, Math.min(length - done, 2 ** 30), position + done);
+    if (n === 0) throw new UserError(`${path} ended after ${position + done} bytes while it was read: it changed on disk or is cut short; load the model again.`);
+    done += n;
+  }
+  return out;
+}
+
 /**
- * A model folder's config and weights; with `policy`, its policy.json as read when it has one
- * (the engine validates it), for the commands whose runs it is the default policy of.
+ * A safetensors file on disk: its 8-byte length and its header are read and checked first; each
+ * tensor's bytes are read only when asked, into a buffer of their own (never the whole file
+ * into one), so a file of any size loads and a refusal from the header reads no data.
+ */
+export function openWeightFile(path: string, name: string): WeightFile {
+  fileAt(path, name);
+  const size = statSync(path).size;
+  const fd = openSync(path, 'r');
+  let header: StHeader;
+  try {
+    const len = safetensorsHeaderLength(readAt(fd, 0, Math.min(8, size), path), size, name);
+    header = readSafetensorsHeader(readAt(fd, 0, 8 + len, path), name, size);
+  } finally {
+    closeSync(fd);
+  }
+  const read = (e: { start: number; end: number }) => {
+    const at = openSync(path, 'r');
+    try {
+      if (fstatSync(at).size !== size) throw new UserError(`${path} changed on disk since the model was loaded: load the model again.`);
+      return readAt(at, header.dataStart + e.start, e.end - e.start, path);
+    } finally {
+      closeSync(at);
+    }
+  };
+  return { name, size, header, read };
+}
+
+/**
+ * A model folder's weights, headers read and checked but no tensor yet: model.safetensors, or,
+ * without it, the shards model.safetensors.index.json names (those present: the engine says
+ * which are missing).
+ */
+function readWeights(dir: string): Pick<ModelFiles, 'weights' | 'index'> {
+  const indexPath = join(dir, INDEX_FILE);
+  if (existsSync(join(dir, SINGLE_FILE)) || !existsSync(indexPath)) return { weights: [openWeightFile(join(dir, SINGLE_FILE), SINGLE_FILE)] };
+  const index = readJson(indexPath, INDEX_FILE);
+  const present = shardNames(index).filter((n) => existsSync(join(dir, n)));
+  return { weights: present.map((n) => openWeightFile(join(dir, n), n)), index };
+}
+
+/**
+ * A model folder's config and weights (see readWeights); with `policy`, its policy.json as read
+ * when it has one (the engine validates it), for the commands whose runs it is the default policy of.
  */
 export function readModelDir(dir: string, opts: { policy?: boolean } = {}): ModelFiles & { policy?: unknown } {
   const policy = join(dir, POLICY_FILE);
   return {
     config: readJson(join(dir, 'config.json'), 'config.json'),
-    weights: readBytes(join(dir, 'model.safetensors'), 'model.safetensors'),
+    ...readWeights(dir),
     policy: opts.policy && existsSync(policy) ? readJson(policy, POLICY_FILE) : undefined,
   };
 }

@@ -35,7 +35,8 @@ export async function nodeRuntime(flags: RuntimeFlags): Promise<Runtime> {
 }
 
 /** policy: read the folder's policy.json too (the commands that eliminate tokens). */
-export async function openSession(modelDir: string, flags: RuntimeFlags, opts: { ropeScale?: number; onEvent?: (e: EngineEvent) => void; policy?: boolean } = {}) {
+/** step: a run's batch and context, forecast against the memory before the weights are read. */
+export async function openSession(modelDir: string, flags: RuntimeFlags, opts: { ropeScale?: number; onEvent?: (e: EngineEvent) => void; policy?: boolean; step?: { batch: number; ctx: number } } = {}) {
   const rt = await nodeRuntime(flags);
   const session = new EngineSession(rt, (e) => (e.type === 'tokenizing' ? tokenizing(e.done, e.total) : opts.onEvent?.(e)));
   const tokPath = join(modelDir, 'tokenizer.json');
@@ -46,7 +47,7 @@ export async function openSession(modelDir: string, flags: RuntimeFlags, opts: {
       tokenizer: existsSync(tokPath) ? readJson(tokPath, 'tokenizer.json') : undefined,
       tokenizerConfig: existsSync(tokCfgPath) ? readJson(tokCfgPath, 'tokenizer_config.json') : undefined,
     },
-    { ropeScale: opts.ropeScale, memoryBudget: memoryBudgetOf(flags) },
+    { ropeScale: opts.ropeScale, memoryBudget: memoryBudgetOf(flags), step: opts.step },
   );
   return { session, summary, name: basename(resolve(modelDir)) };
 }

@@ -97,7 +97,9 @@ export async function trainCommand(o: TrainOptions, flags: TrainFlags = {}): Pro
 
 async function train(o: TrainOptions, flags: TrainFlags, files: RunFiles, resumed: Resumed | null, dir: string | undefined): Promise<void> {
   const started = Date.now();
-  const { session, name, summary } = await openSession(files.model, o, { ropeScale: files.ropeScale, policy: true, onEvent: report });
+  const run = resumed?.checkpoint.run.settings;
+  const step = run ? { batch: run.batch, ctx: run.ctx } : { batch: int(o.batch, 'batch'), ctx: int(o.ctx ?? String(DEFAULT_SETTINGS.ctx), 'ctx', 2) };
+  const { session, name, summary } = await openSession(files.model, o, { ropeScale: files.ropeScale, policy: true, onEvent: report, step });
   const docs = readDataset(files.data);
   const sparsity = (o.sparsity ?? DEFAULT_SETTINGS.sparsity) as TrainSettings['sparsity'];
   const policy = resumed || sparsity === 'dense' ? null : policySettings(o, { dir: files.model, policy: summary.policy }, summary.layers);

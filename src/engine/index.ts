@@ -12,7 +12,8 @@ export { gpuBufferBytes, installGpuBufferTracker, installWasmMemoryTracker, wasm
 export { GraphBuilder } from './graph/builder';
 export type { ModelConfig } from './model/config';
 export type { ModelFiles } from './model/model';
-export { readSafetensors, writeSafetensors, type MemoryBudget } from './model/safetensors';
+export { readSafetensors, readSafetensorsHeader, safetensorsHeaderLength, writeSafetensors, type MemoryBudget, type StHeader } from './model/safetensors';
+export { INDEX_FILE, shardNames, SINGLE_FILE, weightFileOf, type WeightFile } from './model/weights';
 export { checkDatasetSize, decodeDataset, MAX_DATASET_BYTES, parseDataset, type Document } from './train/data';
 export { checkJsonDepth, parseJsonText } from './model/json';
 export { artifactPolicy, parsePolicy, type LayerPolicy } from './sparsity/policy';

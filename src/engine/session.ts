@@ -2,12 +2,13 @@
 // benchmark and export through run/ and export/. Knows nothing of workers, DOM or files.
 import type { EngineEvent, ModelSummary } from './events';
 import { UserError } from './errors';
-import { checkContext } from './model/config';
+import { checkContext, parseConfig } from './model/config';
 import { settingsLora, type LoraConfig } from './model/lora';
 import { loadModel, modelSummary, type Model } from './model/model';
-import { checkFits, type MemoryBudget } from './model/safetensors';
+import { checkFits, predictLoadBytes, type MemoryBudget } from './model/safetensors';
 import { modelTokenizer, TokenCache } from './model/tokenizer';
 import { weightsHash } from './model/weights-hash';
+import { weightSet } from './model/weights';
 import type { Runtime } from './runtime/runtime';
 import { DEFAULT_SETTINGS, type TrainSettings } from './settings';
 import type { LayerPolicy } from './sparsity/policy';
@@ -27,7 +28,7 @@ import { perplexity, type EvalResult } from './run/evaluate';
 import { generateText, stopIds, type GeneratePlan } from './run/generate';
 import { gradients } from './run/gradients';
 import { RunControl } from './run/loop';
-import { checkBenchPlan, checkSparsityBlock, checkTrainRun } from './run/limits';
+import { checkBenchPlan, checkSparsityBlock, checkStepFits, checkTrainRun } from './run/limits';
 import { startRun, trainerOf } from './run/start';
 import type { AdapterFiles, HeldOut, RunOptions } from './run/options';
 import { adapterFiles, adapterFolder, mergedFolder, type LoadedFolder } from './export/folder';
@@ -52,11 +53,20 @@ export class EngineSession {
 
   constructor(readonly rt: Runtime, private emit: (e: EngineEvent) => void) {}
 
-  loadModel(files: LoadedFolder, opts: { ropeScale?: number; memoryBudget?: MemoryBudget } = {}): ModelSummary {
-    checkFits(files.weights, opts.memoryBudget);
+  /**
+   * Loads a model folder. Before any tensor is read: the memory forecast of the load from the
+   * headers, with `step` (a run's batch and context, when known) of a training step beside it, and
+   * the tokenizer and policy.json against the config.
+   */
+  loadModel(files: LoadedFolder, opts: { ropeScale?: number; memoryBudget?: MemoryBudget; step?: { batch: number; ctx: number } } = {}): ModelSummary {
+    const weights = weightSet(files.weights, files.index);
+    checkFits(weights.files, opts.memoryBudget);
+    const cfg = parseConfig(files.config);
+    if (opts.step) checkStepFits({ cfg, weightBytes: 4 * predictLoadBytes(weights.files).parameters, budget: opts.memoryBudget }, opts.step.batch, opts.step.ctx);
+    // The tokenizer and policy.json are checked before the weights are read too.
+    const tokenizer = files.tokenizer ? modelTokenizer(files.tokenizer, files.tokenizerConfig, cfg.vocabSize) : null;
+    const policy = modelPolicyOf(files.policy, cfg.layers);
     const model = loadModel(files, opts.ropeScale);
-    const tokenizer = files.tokenizer ? modelTokenizer(files.tokenizer, files.tokenizerConfig, model.config.vocabSize) : null;
-    const policy = modelPolicyOf(files.policy, model.config.layers);
     // Replace only once everything loaded: a bad file leaves the previous model in place.
     for (const held of [this.trainer, this.device, this.predictors]) held?.dispose();
     [this.model, this.files, this.tokens, this.trainer, this.device, this.predictors, this.modelPolicy, this.budget] = [model, files, tokenizer && new TokenCache(tokenizer), null, null, null, policy, opts.memoryBudget];
@@ -169,7 +179,7 @@ export class EngineSession {
       docs, settings, heldout, options, tokenize: (d) => this.tokenize(d), tokenizer: this.tokens?.tokenizer ?? null, lora: () => this.loraFor(settings),
       // Asked for once the data is read: the last run's adapter and optimizer state are freed then (refused data leaves them).
       device: async () => { this.trainer?.dispose(); this.trainer = null; return this.deviceModel(); },
-      sparsity: () => this.sparsityFor(settings), weightsHash: () => weightsHash(this.files!.weights),
+      sparsity: () => this.sparsityFor(settings), weightsHash: () => weightsHash(weightSet(this.files!.weights, this.files!.index)),
     }, this.control, this.emit);
     this.trainer = trainer;
     return run.loop();

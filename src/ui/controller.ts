@@ -5,7 +5,7 @@ import { EngineClient, EngineError } from '../worker/client';
 import type { EngineEvent } from '../engine/events';
 import type { TextFile } from '../worker/protocol';
 import { useStudio, type LoadedPredictors, type Settings } from './store';
-import { modelFolder } from './lib/model-folder';
+import { modelFolder, shardFiles, type ModelFolder } from './lib/model-folder';
 import { checkDatasetSize, DATASET_NAME, decodeDataset, parseDataset } from '../engine/train/data';
 import { checkJsonDepth } from '../engine/model/json';
 import { BUNDLED } from './lib/bundled';
@@ -261,6 +261,16 @@ function trainSettings(s: Settings) {
   return train;
 }
 
+/** A folder's weights for the worker: model.safetensors, or the shards its index names (a missing one refused with a sentence). */
+async function folderWeights(folder: ModelFolder): Promise<{ weights: ArrayBuffer | { name: string; bytes: ArrayBuffer }[]; index?: unknown; files: File[] }> {
+  if (folder.weights) return { weights: await folder.weights.arrayBuffer(), files: [folder.weights] };
+  const index = parseJson(await folder.index!.text(), folder.index!.name);
+  const shards = shardFiles(folder, index);
+  if (typeof shards === 'string') throw new Error(shards);
+  const weights = await Promise.all(shards.map(async (f) => ({ name: f.name, bytes: await f.arrayBuffer() })));
+  return { weights, index, files: [folder.index!, ...shards] };
+}
+
 /**
  * Loads a model folder into the running engine. The engine replaces its model only once the
  * new one has loaded, so a bad folder leaves the previous model (and the page) as they were.
@@ -290,12 +300,13 @@ export async function loadModelFolder(files: File[], fallbackName?: string): Pro
     const tokenizerConfig = folder.tokenizerConfig ? await parse(folder.tokenizerConfig) : {};
     // Optional; a malformed one is refused with the engine's sentence and the previous model stays.
     const policy = folder.policy ? await parse(folder.policy) : undefined;
-    const weights = await folder.weights.arrayBuffer();
-    const summary = await c.request('load-model', { config, weights, tokenizer, tokenizerConfig, policy }, 120_000, [weights]);
+    const { weights, index, files: weightFiles } = await folderWeights(folder);
+    const transfer = weights instanceof ArrayBuffer ? [weights] : weights.map((w) => w.bytes);
+    const summary = await c.request('load-model', { config, weights, index, tokenizer, tokenizerConfig, policy }, 120_000, transfer);
     if (c !== client) return;
     store().set({
       model: { ...summary, name: folder.name },
-      modelFiles: [folder.config, folder.weights, folder.tokenizer, ...(folder.policy ? [folder.policy] : [])].map((f) => ({ name: f.name, bytes: f.size })),
+      modelFiles: [folder.config, ...weightFiles, folder.tokenizer, ...(folder.policy ? [folder.policy] : [])].map((f) => ({ name: f.name, bytes: f.size })),
       steps: [], evals: [], memory: [], memoryPeak: null, baseline: null, sparsity: null, recall: null, dataset: null, step: 0, startedAt: null, runningAt: null, endedAt: null, runSettings: null, currentRunId: null,
       run: 'idle', predictors: null,
     });

@@ -3,7 +3,7 @@
 // module URL) never re-run this file.
 import {
   BENCH_DEFAULTS, DEFAULT_SETTINGS, EngineSession, gpuBufferBytes, installGpuBufferTracker, installWasmMemoryTracker, parseDataset, Runtime, UserError, wasmHeapBytes,
-  WEBGPU_TRANSIENT_BUDGET, zipFolder, type MemoryBudget, type Ort, type Provider,
+  WEBGPU_TRANSIENT_BUDGET, weightFileOf, zipFolder, type MemoryBudget, type Ort, type Provider,
 } from '../engine';
 import { parseRequest, type RequestMap, type RequestType, type WorkerMessage, type ProviderChoice } from './protocol';
 import { beginRun, clearRun, interruptedRun, loadRun, saveCheckpoint } from './checkpoint-store';
@@ -65,7 +65,8 @@ const handlers: { [K in RequestType]: (args: RequestMap[K]['args']) => Promise<R
     return { provider, reason };
   },
   async 'load-model'(a) {
-    const files = { config: a.config, weights: new Uint8Array(a.weights), tokenizer: a.tokenizer, tokenizerConfig: a.tokenizerConfig, policy: a.policy };
+    const weights = a.weights instanceof ArrayBuffer ? new Uint8Array(a.weights) : a.weights.map((s) => weightFileOf(new Uint8Array(s.bytes), s.name));
+    const files = { config: a.config, weights, index: a.index, tokenizer: a.tokenizer, tokenizerConfig: a.tokenizerConfig, policy: a.policy };
     return need().loadModel(files, { memoryBudget: memoryBudget(need().rt.provider, a.memoryBudget) });
   },
   async export(a) {

@@ -16,8 +16,11 @@ export interface RequestMap {
   /** Whether a provider can run in this browser (the provider it resolves to), without changing the engine. */
   'check-provider': { args: { provider: ProviderChoice }; result: { provider: Provider; reason: string } };
   'load-model': {
-    /** memoryBudget: bytes the model may take, replacing the device's figure; policy: the folder's policy.json, its default keep policy. */
-    args: { config: unknown; weights: ArrayBuffer; tokenizer?: unknown; tokenizerConfig?: unknown; policy?: unknown; memoryBudget?: number };
+    /**
+     * memoryBudget: bytes the model may take, replacing the device's figure; policy: the folder's policy.json, its default keep policy.
+     * weights: model.safetensors, or with index (model.safetensors.index.json), the shards it names.
+     */
+    args: { config: unknown; weights: ArrayBuffer | { name: string; bytes: ArrayBuffer }[]; index?: unknown; tokenizer?: unknown; tokenizerConfig?: unknown; policy?: unknown; memoryBudget?: number };
     result: ModelSummary;
   };
   grad: {
@@ -65,7 +68,7 @@ const bytes = z.instanceof(ArrayBuffer);
 const argSchemas: { [K in RequestType]: z.ZodType } = {
   init: z.object({ provider: z.enum(['auto', 'wasm', 'webgpu', 'cpu']) }),
   'check-provider': z.object({ provider: z.enum(['auto', 'wasm', 'webgpu', 'cpu']) }),
-  'load-model': z.object({ config: z.unknown(), weights: bytes, tokenizer: z.unknown().optional(), tokenizerConfig: z.unknown().optional(), policy: z.unknown().optional(), memoryBudget: z.number().optional() }),
+  'load-model': z.object({ config: z.unknown(), weights: z.union([bytes, z.array(z.object({ name: z.string(), bytes }))]), index: z.unknown().optional(), tokenizer: z.unknown().optional(), tokenizerConfig: z.unknown().optional(), policy: z.unknown().optional(), memoryBudget: z.number().optional() }),
   grad: z.object({
     inputIds: z.array(z.array(z.number().int())),
     adapter: z.object({ config: z.unknown(), weights: bytes }).optional(),

@@ -107,6 +107,42 @@ CASES: dict[str, dict] = {
         lora=dict(r=8, lora_alpha=16, target_modules=LLAMA_ALL),
         batch=2, seq_len=20,
     ),
+    "llama3-rope": dict(
+        seed=1007,
+        arch="llama",
+        config=dict(
+            vocab_size=96, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+            rms_norm_eps=1e-5, tie_word_embeddings=False,
+            attention_bias=False, mlp_bias=False,
+            # Llama 3.1's frequency-dependent scaling. With head_dim 8 and theta 100 the
+            # wavelengths are 6.3, 19.9, 62.8 and 198.7 positions: one in each band (kept
+            # below 32/4 = 8, smoothed between 8 and 32, divided by the factor above 32),
+            # and the tokens reach past original_max_position_embeddings.
+            rope_parameters={"rope_type": "llama3", "factor": 4.0, "low_freq_factor": 1.0,
+                             "high_freq_factor": 4.0, "original_max_position_embeddings": 32,
+                             "rope_theta": 100.0},
+        ),
+        lora=dict(r=4, lora_alpha=8, target_modules=LLAMA_ALL),
+        batch=1, seq_len=48,
+    ),
+    "llama-yarn": dict(
+        seed=1008,
+        arch="llama",
+        config=dict(
+            vocab_size=96, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+            rms_norm_eps=1e-5, tie_word_embeddings=False,
+            attention_bias=False, mlp_bias=False,
+            # YaRN with transformers' defaults (beta_fast 32, beta_slow 1, truncated bounds,
+            # attention factor 0.1·ln 4 + 1): with head_dim 8, theta 100 and 32 original
+            # positions the ramp runs over pairs 0..2, so the pairs are kept, blended and scaled.
+            rope_parameters={"rope_type": "yarn", "factor": 4.0,
+                             "original_max_position_embeddings": 32, "rope_theta": 100.0},
+        ),
+        lora=dict(r=4, lora_alpha=8, target_modules=LLAMA_ATTN),
+        batch=1, seq_len=48,
+    ),
     "qwen2": dict(
         seed=1003,
         arch="qwen2",
@@ -270,6 +306,8 @@ def true_float64():
                 inv = 1.0 / (float(rp["rope_theta"]) ** (torch.arange(0, dim, 2, dtype=torch.float64) / dim))
                 if rope_type == "linear":
                     inv = inv / float(rp["factor"])
+            elif rope_type == "llama3":
+                inv = llama3_inv_freq_f64(rp, dim)
             else:  # unknown type: fall back to the float32 inv_freq, upcast
                 inv = self.inv_freq.to(torch.float64)
             freqs = position_ids[:, :, None].to(torch.float64) * inv[None, None, :].to(x.device)
@@ -287,6 +325,17 @@ def true_float64():
     finally:
         for obj, attr, old in reversed(saved):
             setattr(obj, attr, old)
+
+
+def llama3_inv_freq_f64(rp: dict, dim: int) -> torch.Tensor:
+    """Llama 3.1's per-band rescaled inverse frequencies, in float64."""
+    inv = 1.0 / (float(rp["rope_theta"]) ** (torch.arange(0, dim, 2, dtype=torch.float64) / dim))
+    factor, low, high = float(rp["factor"]), float(rp["low_freq_factor"]), float(rp["high_freq_factor"])
+    old = float(rp["original_max_position_embeddings"])
+    wavelen = 2 * math.pi / inv
+    smooth = (old / wavelen - low) / (high - low)
+    mid = (1 - smooth) * inv / factor + smooth * inv
+    return torch.where(wavelen < old / high, inv, torch.where(wavelen > old / low, inv / factor, mid))
 
 
 def causal_lm_loss(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:

@@ -7,7 +7,8 @@ import { UserError } from '../errors';
 import { layerModules, layerPrefix } from '../model/architecture';
 import { checkRopeScale, parseConfig, type ModelConfig } from '../model/config';
 import { matchesTarget, peftName, type LoraConfig } from '../model/lora';
-import { readEntry, readSafetensorsHeader, writeSafetensors, type StWrite } from '../model/safetensors';
+import { decodeTensor, writeSafetensors, type StWrite } from '../model/safetensors';
+import { labelAtStart, weightSet, type WeightFile } from '../model/weights';
 
 export interface FolderFile {
   name: string;
@@ -39,19 +40,19 @@ export function mergedConfig(raw: Record<string, unknown>, cfg: ModelConfig, rop
  * (base_model.model.<module>.lora_A.weight [r, in], lora_B.weight [out, r]).
  */
 export function mergeAdapter(
-  model: { config: unknown; weights: Uint8Array },
+  model: { config: unknown; weights: Uint8Array | WeightFile[]; index?: unknown },
   lora: LoraConfig,
   adapter: Map<string, { shape: number[]; data: Float32Array }>,
   opts: { ropeScale?: number } = {},
 ): FolderFile[] {
   const cfg = parseConfig(model.config);
   const config = mergedConfig(model.config as Record<string, unknown>, cfg, opts.ropeScale);
-  const header = readSafetensorsHeader(model.weights);
-  const byName = new Map(header.entries.map((e) => [e.name, e]));
+  const set = weightSet(model.weights, model.index);
+  const byName = set.tensors;
   const out = new Map<string, StWrite>();
-  for (const e of header.entries) {
-    if (FLOATS.has(e.dtype)) out.set(e.name, { shape: e.shape, data: readEntry(model.weights, header, e) });
-    else out.set(e.name, { shape: e.shape, dtype: e.dtype, raw: model.weights.slice(header.dataStart + e.start, header.dataStart + e.end) });
+  for (const [name, { file, entry: e }] of set.tensors) {
+    if (FLOATS.has(e.dtype)) out.set(name, { shape: e.shape, data: decodeTensor(file.read(e), e.dtype) });
+    else out.set(name, { shape: e.shape, dtype: e.dtype, raw: file.read(e).slice() });
   }
   const used = new Set<string>();
   let merged = 0;
@@ -69,7 +70,7 @@ export function mergeAdapter(
       // GPT-2 checkpoints appear with and without the "transformer." prefix.
       const wName = [`${full}.weight`, `${full}.weight`.replace(/^transformer\./, '')].find((n) => byName.has(n));
       const W = wName ? out.get(wName) : undefined;
-      if (!W || !('data' in W)) throw new UserError(`model.safetensors has no float tensor ${full}.weight to merge the adapter into.`);
+      if (!W || !('data' in W)) throw new UserError(`${labelAtStart(set)} has no float tensor ${full}.weight to merge the adapter into.`);
       foldInto(W.data, A.data, B.data, m.in, m.out, lora.r, lora.scale, m.conv1d);
       used.add(aName).add(bName);
       merged++;

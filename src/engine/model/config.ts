@@ -21,7 +21,7 @@ export interface ModelConfig {
   tiedEmbeddings: boolean;
   maxPositions: number;
   /** Llama family: rotary embeddings. */
-  rope: { theta: number; linearFactor: number } | null;
+  rope: Rope | null;
   /**
    * Mistral: each token attends to this many tokens at most (sliding_window). Sliding windows are
    * not implemented, so contexts up to the window (where they change nothing) are all it takes.
@@ -32,8 +32,50 @@ export interface ModelConfig {
   act: 'silu' | 'gelu_new';
 }
 
+/** Llama 3.1's frequency-dependent RoPE scaling (rope_type "llama3"). */
+export interface Llama3Rope {
+  factor: number;
+  lowFreqFactor: number;
+  highFreqFactor: number;
+  originalMaxPositions: number;
+}
+
+/** YaRN (rope_type "yarn"): frequencies blended between scaled and unscaled by a ramp over the dimensions, and cos/sin scaled. */
+export interface YarnRope {
+  factor: number;
+  originalMaxPositions: number;
+  betaFast: number;
+  betaSlow: number;
+  truncate: boolean;
+  /** What cos and sin are multiplied by. */
+  attentionFactor: number;
+}
+
+/** Rotary embeddings: the base, a linear position scale, and Llama 3.1's or YaRN's scaling when configured. */
+export interface Rope {
+  theta: number;
+  linearFactor: number;
+  llama3?: Llama3Rope;
+  yarn?: YarnRope;
+}
+
 const LLAMA_TYPES = ['llama', 'qwen2', 'mistral'];
 const SUPPORTED = 'LlamaForCausalLM, Qwen2ForCausalLM, MistralForCausalLM (Llama family) and GPT2LMHeadModel (GPT-2 family)';
+
+const ropeSchema = z.looseObject({
+  type: z.string().optional(),
+  rope_type: z.string().optional(),
+  factor: z.number().optional(),
+  low_freq_factor: z.number().optional(),
+  high_freq_factor: z.number().optional(),
+  original_max_position_embeddings: z.number().optional(),
+  attention_factor: z.number().nullish(),
+  beta_fast: z.number().nullish(),
+  beta_slow: z.number().nullish(),
+  mscale: z.number().nullish(),
+  mscale_all_dim: z.number().nullish(),
+  truncate: z.boolean().optional(),
+});
 
 const llamaSchema = z.looseObject({
   vocab_size: z.number().int().positive(),
@@ -45,8 +87,8 @@ const llamaSchema = z.looseObject({
   head_dim: z.number().int().positive().nullish(),
   rms_norm_eps: z.number().positive().default(1e-6),
   rope_theta: z.number().positive().optional(),
-  rope_scaling: z.looseObject({ type: z.string().optional(), rope_type: z.string().optional(), factor: z.number().optional() }).nullish(),
-  rope_parameters: z.looseObject({ rope_type: z.string().optional(), factor: z.number().optional(), rope_theta: z.number().optional() }).nullish(),
+  rope_scaling: ropeSchema.nullish(),
+  rope_parameters: ropeSchema.extend({ rope_theta: z.number().optional() }).nullish(),
   tie_word_embeddings: z.boolean().default(false),
   max_position_embeddings: z.number().int().positive().default(2048),
   hidden_act: z.string().default('silu'),
@@ -108,21 +150,69 @@ function checkEps(eps: number, name: string): void {
 
 type LlamaJson = z.infer<typeof llamaSchema>;
 
+type RopeJson = z.infer<typeof ropeSchema>;
+
+/** The pretraining context of a scaled RoPE: original_max_position_embeddings, else max_position_embeddings (as transformers reads it), a positive integer. */
+function originalOf(s: RopeJson, maxPositions: number, where: string): number {
+  const original = s.original_max_position_embeddings ?? maxPositions;
+  if (!(Number.isInteger(original) && original > 0)) {
+    throw new UserError(`config.json's ${where}.original_max_position_embeddings is ${original}, but it must be a positive integer (the context the model was pretrained with).`);
+  }
+  return original;
+}
+
 /**
- * The rotary embedding: theta and the linear scale. transformers ≥ 5 writes rope_parameters;
- * older configs write rope_scaling. Whichever names a non-default scaling wins.
+ * Llama 3.1's scaling, checked: a factor of at least 1, high_freq_factor above low_freq_factor
+ * (both positive), and the pretraining context as a positive integer.
  */
-function ropeOf(c: LlamaJson): { theta: number; linearFactor: number } {
+function llama3Of(s: RopeJson, maxPositions: number, where: string): Llama3Rope {
+  const { factor, low_freq_factor: low, high_freq_factor: high } = s;
+  const missing = (['factor', 'low_freq_factor', 'high_freq_factor'] as const).filter((k) => s[k] === undefined);
+  if (missing.length) throw new UserError(`config.json's ${where} has rope_type "llama3" but no ${missing.join(', ')}: copy the config.json that came with the model.`);
+  if (!(factor! >= 1 && factor! <= MAX_ROPE_SCALE)) throw new UserError(`config.json's ${where}.factor is ${factor}, but Llama 3 RoPE scaling needs a factor from 1 to ${MAX_ROPE_SCALE}.`);
+  if (!(low! > 0 && high! > low!)) {
+    throw new UserError(`config.json's ${where} has low_freq_factor ${low} and high_freq_factor ${high}, but Llama 3 RoPE scaling needs 0 < low_freq_factor < high_freq_factor (Llama 3.1 uses 1 and 4).`);
+  }
+  return { factor: factor!, lowFreqFactor: low!, highFreqFactor: high!, originalMaxPositions: originalOf(s, maxPositions, where) };
+}
+
+/** YaRN's magnitude correction for a scale: 0.1·m·ln(scale) + 1 above 1. */
+const yarnMscale = (scale: number, m = 1) => (scale <= 1 ? 1 : 0.1 * m * Math.log(scale) + 1);
+
+/**
+ * YaRN's scaling, checked, with transformers' defaults: the factor from the positions when not
+ * given, beta_fast 32 and beta_slow 1, truncated ramp bounds, and the attention factor from mscale.
+ */
+function yarnOf(s: RopeJson, maxPositions: number, where: string): YarnRope {
+  const originalMaxPositions = originalOf(s, maxPositions, where);
+  const factor = s.factor ?? maxPositions / originalMaxPositions;
+  if (!(factor > 0 && factor <= MAX_ROPE_SCALE)) throw new UserError(`config.json's ${where}.factor is ${factor}, but YaRN RoPE scaling needs a positive factor up to ${MAX_ROPE_SCALE}.`);
+  const betaFast = s.beta_fast || 32;
+  const betaSlow = s.beta_slow || 1;
+  if (!(betaFast > 0 && betaSlow > 0)) throw new UserError(`config.json's ${where} has beta_fast ${betaFast} and beta_slow ${betaSlow}, but YaRN needs both positive (usually 32 and 1).`);
+  const attentionFactor = s.attention_factor ?? (s.mscale && s.mscale_all_dim ? yarnMscale(factor, s.mscale) / yarnMscale(factor, s.mscale_all_dim) : yarnMscale(factor));
+  if (!(attentionFactor > 0 && Number.isFinite(attentionFactor))) throw new UserError(`config.json's ${where}.attention_factor is ${attentionFactor}, but it must be a positive number.`);
+  return { factor, originalMaxPositions, betaFast, betaSlow, truncate: s.truncate ?? true, attentionFactor };
+}
+
+/**
+ * The rotary embedding: theta, the linear scale, and Llama 3.1's scaling. transformers ≥ 5
+ * writes rope_parameters; older configs write rope_scaling. Whichever names a non-default scaling wins.
+ */
+function ropeOf(c: LlamaJson): Rope {
   const kind = (s: { rope_type?: string; type?: string } | null | undefined) => s?.rope_type ?? s?.type ?? 'default';
   const scaling = [c.rope_parameters, c.rope_scaling].find((s) => s && kind(s) !== 'default') ?? c.rope_parameters ?? c.rope_scaling ?? null;
   const ropeType = kind(scaling);
-  if (ropeType !== 'default' && ropeType !== 'linear') {
-    throw new UserError(`RoPE scaling "${ropeType}" is not supported; only linear position scaling is.`);
+  const where = scaling === c.rope_parameters ? 'rope_parameters' : 'rope_scaling';
+  if (!['default', 'linear', 'llama3', 'yarn'].includes(ropeType)) {
+    throw new UserError(`RoPE scaling "${ropeType}" is not supported; only linear position scaling, Llama 3's ("llama3") and YaRN ("yarn") are.`);
   }
   const theta = c.rope_parameters?.rope_theta ?? c.rope_theta ?? 10000;
   if (!(theta > 0)) throw new UserError(`config.json has rope_theta ${theta}, but the RoPE base must be a positive number (usually 10000 or more).`);
+  if (ropeType === 'llama3') return { theta, linearFactor: 1, llama3: llama3Of(scaling!, c.max_position_embeddings, where) };
+  if (ropeType === 'yarn') return { theta, linearFactor: 1, yarn: yarnOf(scaling!, c.max_position_embeddings, where) };
   const linearFactor = ropeType === 'linear' ? (scaling?.factor ?? 1) : 1;
-  checkRopeScale(linearFactor, `The RoPE scaling factor in config.json (${scaling === c.rope_parameters ? 'rope_parameters' : 'rope_scaling'}.factor)`);
+  checkRopeScale(linearFactor, `The RoPE scaling factor in config.json (${where}.factor)`);
   return { theta, linearFactor };
 }
 
@@ -194,7 +284,9 @@ function parseGpt2(raw: Record<string, unknown>, architecture: string): ModelCon
 
 /** The longest context the model reaches as configured: its positions, times the linear RoPE scale, and no more than its sliding window. */
 export function contextReach(cfg: ModelConfig): number {
-  return Math.min(Math.floor(cfg.maxPositions * (cfg.rope?.linearFactor ?? 1)), cfg.slidingWindow ?? Infinity);
+  const yarn = cfg.rope?.yarn;
+  const positions = yarn ? Math.max(cfg.maxPositions, Math.floor(yarn.originalMaxPositions * yarn.factor)) : cfg.maxPositions;
+  return Math.min(Math.floor(positions * (cfg.rope?.linearFactor ?? 1)), cfg.slidingWindow ?? Infinity);
 }
 
 /** Refuses a context beyond a sliding attention window, which is not implemented (within it, attention is the same as full). */
@@ -217,6 +309,10 @@ export function checkContext(cfg: ModelConfig, ctx: number): void {
     throw new UserError(
       `A context of ${ctx} tokens is longer than this model can take: it has ${cfg.maxPositions} learned positions, which cannot be scaled, so ${cfg.maxPositions} is the most.`,
     );
+  }
+  if (cfg.rope.llama3 || cfg.rope.yarn) {
+    const kind = cfg.rope.llama3 ? 'Llama 3' : 'YaRN';
+    throw new UserError(`A context of ${ctx} tokens is longer than this model reaches: ${reach} tokens (with its ${kind} RoPE scaling); use a context of at most ${reach} tokens.`);
   }
   const scale = Math.ceil(ctx / cfg.maxPositions);
   throw new UserError(

@@ -4,8 +4,9 @@ import { UserError } from '../errors';
 import type { ModelSummary } from '../events';
 import { layerModules, layerNorms, layerPrefix } from './architecture';
 import { familyOf, normParams } from './families';
-import { checkRopeScale, parseConfig, type ModelConfig } from './config';
-import { readSafetensors, type StTensor } from './safetensors';
+import { checkRopeScale, contextReach, parseConfig, type ModelConfig } from './config';
+import { elementsOf } from './safetensors';
+import { labelAtStart, readTensor, weightSet, type WeightFile, type WeightSet } from './weights';
 
 export interface HostTensor {
   shape: number[];
@@ -28,11 +29,15 @@ export interface Model {
 
 export interface ModelFiles {
   config: unknown;
-  weights: Uint8Array;
+  /** model.safetensors's bytes, or the checked files of the checkpoint (its shards, with `index`). */
+  weights: Uint8Array | WeightFile[];
+  /** model.safetensors.index.json, for sharded weights. */
+  index?: unknown;
 }
 
 function transpose2d(t: HostTensor): HostTensor {
   const [rows, cols] = t.shape;
+  if (t.data.length === 0) return { shape: [cols, rows], data: t.data }; // a shape checked, nothing read
   const out = new Float32Array(rows * cols);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = t.data[r * cols + c];
   return { shape: [cols, rows], data: out };
@@ -43,6 +48,13 @@ function scaleRope(config: ModelConfig, ropeScale: number | undefined): void {
   if (ropeScale === undefined || ropeScale === 1) return;
   if (!config.rope) throw new UserError('RoPE scaling applies to the Llama family only; GPT-2 models have learned positions.');
   checkRopeScale(ropeScale, 'The RoPE scale asked for (--rope-scale)');
+  if (config.rope.llama3 || config.rope.yarn) {
+    const kind = config.rope.llama3 ? 'llama3' : 'yarn';
+    throw new UserError(
+      `This model already scales its RoPE (rope_type "${kind}" in config.json) and reaches ${contextReach(config)} tokens; ` +
+        'a linear RoPE scale (--rope-scale) cannot be added to it: leave --rope-scale out.',
+    );
+  }
   config.rope.linearFactor = ropeScale;
 }
 
@@ -59,7 +71,7 @@ export function modelSummary(model: Model): ModelSummary {
  * Refuses weights holding layers past config.json's layer count: they would be left out
  * without a word (a config of another size, or a file of another model).
  */
-function checkLayerCount(config: ModelConfig, names: string[]): void {
+function checkLayerCount(config: ModelConfig, names: string[], label: string): void {
   const has = (l: number) => {
     const p = layerPrefix(config, l);
     return names.some((n) => n.startsWith(p) || (p.startsWith('transformer.') && n.startsWith(p.slice('transformer.'.length))));
@@ -68,23 +80,32 @@ function checkLayerCount(config: ModelConfig, names: string[]): void {
   while (has(held)) held++;
   if (held === config.layers) return;
   const field = config.family === 'gpt2' ? 'n_layer' : 'num_hidden_layers';
-  throw new UserError(`model.safetensors holds ${held} layers but config.json's ${field} is ${config.layers}: set ${field} to ${held}, or use the config.json that came with these weights.`);
+  throw new UserError(`${label} holds ${held} layers but config.json's ${field} is ${config.layers}: set ${field} to ${held}, or use the config.json that came with these weights.`);
 }
 
-export function loadModel(files: ModelFiles, ropeScale?: number): Model {
-  const config = parseConfig(files.config);
-  scaleRope(config, ropeScale);
-  const tensors = readSafetensors(files.weights);
-  checkLayerCount(config, [...tensors.keys()]);
-  // GPT-2 checkpoints appear with and without the "transformer." prefix.
-  const get = (name: string, shape: number[]): HostTensor => {
-    const t: StTensor | undefined = tensors.get(name) ?? (name.startsWith('transformer.') ? tensors.get(name.slice('transformer.'.length)) : undefined);
-    if (!t) throw new UserError(`model.safetensors has no tensor ${name}, which a ${config.architecture} with this config.json needs.`);
-    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
-      throw new UserError(`model.safetensors: ${name} has shape [${t.shape}] but config.json implies [${shape}].`);
+
+type Getter = (name: string, shape: number[], transposed?: boolean) => HostTensor;
+
+/**
+ * A tensor by name, its shape checked against the config (GPT-2 checkpoints appear with and
+ * without the "transformer." prefix); `read` false checks only, from the headers, and gives an empty tensor.
+ */
+function getter(config: ModelConfig, set: WeightSet, read: boolean): Getter {
+  return (name, shape, transposed = false) => {
+    const key = [name, name.replace(/^transformer\./, '')].find((n) => set.tensors.has(n));
+    if (!key) throw new UserError(`${labelAtStart(set)} has no tensor ${name}, which a ${config.architecture} with this config.json needs.`);
+    const have = set.tensors.get(key)!.entry.shape;
+    if (have.length !== shape.length || have.some((d, i) => d !== shape[i])) {
+      throw new UserError(`${labelAtStart(set)}: ${name} has shape [${have}] but config.json implies [${shape}].`);
     }
-    return { shape: t.shape, data: t.data };
+    if (!read) return { shape, data: new Float32Array(0) };
+    const t = { shape, data: readTensor(set, key) };
+    return transposed ? transpose2d(t) : t;
   };
+}
+
+/** The model's tensors laid out as the graphs want them. */
+function layout(config: ModelConfig, get: Getter, untiedHead: boolean): Omit<Model, 'config' | 'parameterCount'> {
   const C = config.hidden;
   const family = familyOf(config);
   const layers: Map<string, HostTensor>[] = [];
@@ -92,8 +113,7 @@ export function loadModel(files: ModelFiles, ropeScale?: number): Model {
     const p = layerPrefix(config, l);
     const w = new Map<string, HostTensor>();
     for (const m of layerModules(config)) {
-      const weight = get(`${p}${m.name}.weight`, m.conv1d ? [m.in, m.out] : [m.out, m.in]);
-      w.set(`${m.name}.weight`, m.conv1d ? weight : transpose2d(weight));
+      w.set(`${m.name}.weight`, get(`${p}${m.name}.weight`, m.conv1d ? [m.in, m.out] : [m.out, m.in], !m.conv1d));
       if (m.bias) w.set(`${m.name}.bias`, get(`${p}${m.name}.bias`, [m.out]));
     }
     for (const n of layerNorms(config)) w.set(n.name, get(`${p}${n.name}`, [n.size]));
@@ -102,10 +122,21 @@ export function loadModel(files: ModelFiles, ropeScale?: number): Model {
   const embed = get(family.embedTensor, [config.vocabSize, C]);
   const positions = family.positionsTensor ? get(family.positionsTensor, [config.maxPositions, C]) : null;
   const finalNorm = new Map<string, HostTensor>(normParams(family.finalNorm).map((n) => [n, get(`${family.finalNormPrefix}${n}`, [C])]));
-  const untiedHead = !config.tiedEmbeddings ? tensors.get('lm_head.weight') : undefined;
-  if (!config.tiedEmbeddings && !untiedHead) throw new UserError('model.safetensors has no lm_head.weight, and config.json says the embeddings are not tied.');
-  const lmHead = transpose2d(untiedHead ? get('lm_head.weight', [config.vocabSize, C]) : embed);
+  const lmHead = untiedHead ? get('lm_head.weight', [config.vocabSize, C], true) : transpose2d(embed);
+  return { layers, embed, positions, finalNorm, lmHead };
+}
+
+/** Loads a model folder: every name and shape is checked against the headers before any tensor is read. */
+export function loadModel(files: ModelFiles, ropeScale?: number): Model {
+  const config = parseConfig(files.config);
+  scaleRope(config, ropeScale);
+  const set = weightSet(files.weights, files.index);
+  checkLayerCount(config, [...set.tensors.keys()], labelAtStart(set));
+  const untiedHead = !config.tiedEmbeddings && set.tensors.has('lm_head.weight');
+  if (!config.tiedEmbeddings && !untiedHead) throw new UserError(`${labelAtStart(set)} has no lm_head.weight, and config.json says the embeddings are not tied.`);
+  layout(config, getter(config, set, false), untiedHead);
+  const parts = layout(config, getter(config, set, true), untiedHead);
   let parameterCount = 0;
-  for (const t of tensors.values()) parameterCount += t.data.length;
-  return { config, layers, embed, positions, finalNorm, lmHead, parameterCount };
+  for (const { entry } of set.tensors.values()) parameterCount += elementsOf(entry);
+  return { config, ...parts, parameterCount };
 }

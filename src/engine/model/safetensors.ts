@@ -109,14 +109,26 @@ function headerEntry(name: string, raw: unknown, dataLen: number, fileName: stri
   return { name, dtype: dtype as StDType, shape, start, end };
 }
 
-/** Reads and checks the header only: nothing of the data is touched. */
-export function readSafetensorsHeader(bytes: Uint8Array, fileName = 'model.safetensors'): StHeader {
+/**
+ * The header's length from a file's first 8 bytes, checked against the file's size: what to read
+ * next, before anything else of the file.
+ */
+export function safetensorsHeaderLength(first: Uint8Array, fileSize: number, fileName = 'model.safetensors'): number {
   const bad = (why: string) => new UserError(`${fileName} is not a valid safetensors file: ${why}.`);
-  if (bytes.byteLength < 8) throw bad(`it has ${bytes.byteLength} bytes, fewer than the 8 of its header length, so it is empty or cut short`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLen = Number(view.getBigUint64(0, true));
+  if (fileSize < 8 || first.byteLength < 8) throw bad(`it has ${fileSize} bytes, fewer than the 8 of its header length, so it is empty or cut short`);
+  const headerLen = Number(new DataView(first.buffer, first.byteOffset, 8).getBigUint64(0, true));
   if (headerLen > MAX_HEADER) throw bad(`its first 8 bytes give a header of ${headerLen} bytes, which no safetensors file has (is it a safetensors file at all?)`);
-  if (headerLen > bytes.byteLength - 8) throw bad(`its header should be ${headerLen} bytes but the file has only ${bytes.byteLength - 8} after the length: the file is cut short`);
+  if (headerLen > fileSize - 8) throw bad(`its header should be ${headerLen} bytes but the file has only ${fileSize - 8} after the length: the file is cut short`);
+  return headerLen;
+}
+
+/**
+ * Reads and checks the header only: nothing of the data is touched. `bytes` holds the file, or
+ * only its first 8 + header-length bytes when `fileSize` gives the whole file's size.
+ */
+export function readSafetensorsHeader(bytes: Uint8Array, fileName = 'model.safetensors', fileSize = bytes.byteLength): StHeader {
+  const bad = (why: string) => new UserError(`${fileName} is not a valid safetensors file: ${why}.`);
+  const headerLen = safetensorsHeaderLength(bytes, fileSize, fileName);
   let header: unknown;
   let text = '';
   try {
@@ -129,7 +141,7 @@ export function readSafetensorsHeader(bytes: Uint8Array, fileName = 'model.safet
   const twice = duplicateKey(text);
   if (twice !== null) throw bad(`its header lists "${twice}" more than once`);
   const dataStart = 8 + headerLen;
-  const dataLen = bytes.byteLength - dataStart;
+  const dataLen = fileSize - dataStart;
   const entries: StEntry[] = [];
   let metadata: Record<string, string> | undefined;
   for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
@@ -147,14 +159,12 @@ export function readSafetensorsHeader(bytes: Uint8Array, fileName = 'model.safet
   return { entries, dataStart, metadata };
 }
 
-/** The values of one header entry, widened to float32. */
-export function readEntry(bytes: Uint8Array, h: StHeader, e: StEntry): Float32Array {
-  const dv = new DataView(bytes.buffer, bytes.byteOffset + h.dataStart + e.start, e.end - e.start);
-  const count = (e.end - e.start) / SIZES[e.dtype];
-  if (e.dtype === 'F32' && (bytes.byteOffset + h.dataStart + e.start) % 4 === 0) {
-    return new Float32Array(bytes.buffer.slice(bytes.byteOffset + h.dataStart + e.start, bytes.byteOffset + h.dataStart + e.end));
-  }
-  if (e.dtype === 'BF16') {
+/** The values of one tensor from its raw bytes, widened to float32 (always a copy). */
+export function decodeTensor(raw: Uint8Array, dtype: StDType): Float32Array {
+  const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  const count = raw.byteLength / SIZES[dtype];
+  if (dtype === 'F32' && raw.byteOffset % 4 === 0) return new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength) as ArrayBuffer);
+  if (dtype === 'BF16') {
     // bfloat16 is the top half of a float32: the bits shifted up, read as float32.
     const bits = new Uint32Array(count);
     for (let i = 0; i < count; i++) bits[i] = dv.getUint16(2 * i, true) << 16;
@@ -162,7 +172,7 @@ export function readEntry(bytes: Uint8Array, h: StHeader, e: StEntry): Float32Ar
   }
   const data = new Float32Array(count);
   for (let i = 0; i < count; i++) {
-    switch (e.dtype) {
+    switch (dtype) {
       case 'F32': data[i] = dv.getFloat32(4 * i, true); break;
       case 'F64': data[i] = dv.getFloat64(8 * i, true); break;
       case 'F16': data[i] = f16ToF32(dv.getUint16(2 * i, true)); break;
@@ -171,6 +181,14 @@ export function readEntry(bytes: Uint8Array, h: StHeader, e: StEntry): Float32Ar
     }
   }
   return data;
+}
+
+/** Elements of one header entry. */
+export const elementsOf = (e: StEntry): number => (e.end - e.start) / SIZES[e.dtype];
+
+/** The values of one header entry, widened to float32. */
+export function readEntry(bytes: Uint8Array, h: StHeader, e: StEntry): Float32Array {
+  return decodeTensor(bytes.subarray(h.dataStart + e.start, h.dataStart + e.end), e.dtype);
 }
 
 export function readSafetensors(bytes: Uint8Array, fileName = 'model.safetensors'): Map<string, StTensor> {
@@ -211,15 +229,24 @@ export function writeSafetensors(tensors: Map<string, StWrite>, metadata?: Recor
   return out;
 }
 
+/** One safetensors file as far as the forecast needs it: its size and its checked header. */
+export interface StFileHeader {
+  size: number;
+  header: StHeader;
+}
+
+const headersOf = (w: Uint8Array | StFileHeader[], fileName: string): StFileHeader[] =>
+  w instanceof Uint8Array ? [{ size: w.byteLength, header: readSafetensorsHeader(w, fileName) }] : w;
+
 /**
- * Bytes loading a checkpoint takes, predicted from its header alone: the file itself, its
+ * Bytes loading a checkpoint takes, predicted from its headers alone: the files themselves, their
  * weights widened to float32 on the host, and the engine's float32 copy on the device (in the
  * same memory under WASM).
  */
-export function predictLoadBytes(bytes: Uint8Array, fileName = 'model.safetensors'): { needed: number; parameters: number } {
-  const h = readSafetensorsHeader(bytes, fileName);
-  const parameters = h.entries.reduce((n, e) => n + (e.end - e.start) / SIZES[e.dtype], 0);
-  return { needed: bytes.byteLength + 2 * 4 * parameters, parameters };
+export function predictLoadBytes(weights: Uint8Array | StFileHeader[], fileName = 'model.safetensors'): { needed: number; parameters: number } {
+  const files = headersOf(weights, fileName);
+  const parameters = files.reduce((n, f) => n + f.header.entries.reduce((m, e) => m + elementsOf(e), 0), 0);
+  return { needed: files.reduce((n, f) => n + f.size, 0) + 2 * 4 * parameters, parameters };
 }
 
 /** A memory budget and where it came from (device memory, an adapter limit, a setting). */
@@ -234,22 +261,25 @@ export interface MemoryBudget {
 
 const gib = (b: number) => `${(b / 2 ** 30).toFixed(b < 2 ** 30 ? 2 : 1)} GiB`;
 
-/** Refuses, before anything is read, a checkpoint whose load would not fit the budget. */
-export function checkFits(bytes: Uint8Array, budget: MemoryBudget | undefined, fileName = 'model.safetensors'): void {
-  if (!budget) return;
-  if (budget.maxTensor) {
-    const h = readSafetensorsHeader(bytes, fileName);
-    const largest = h.entries.reduce<StEntry | null>((a, e) => (!a || e.end - e.start > (a.end - a.start) ? e : a), null);
-    const f32 = largest ? ((largest.end - largest.start) / SIZES[largest.dtype]) * 4 : 0;
-    if (largest && f32 > budget.maxTensor.bytes) {
-      const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
-      throw new UserError(
-        `This model is too large for this GPU: its largest tensor, ${largest.name} [${largest.shape.join(', ')}], takes ${mib(f32)} in float32 ` +
-          `but one buffer may hold ${mib(budget.maxTensor.bytes)} (${budget.maxTensor.source}). Nothing was loaded.`,
-      );
-    }
+/** Refuses a checkpoint whose largest tensor would not fit one device buffer. */
+function checkLargest(files: StFileHeader[], maxTensor: { bytes: number; source: string }): void {
+  const largest = files.flatMap((f) => f.header.entries).reduce<StEntry | null>((a, e) => (!a || elementsOf(e) > elementsOf(a) ? e : a), null);
+  const f32 = largest ? elementsOf(largest) * 4 : 0;
+  if (largest && f32 > maxTensor.bytes) {
+    const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
+    throw new UserError(
+      `This model is too large for this GPU: its largest tensor, ${largest.name} [${largest.shape.join(', ')}], takes ${mib(f32)} in float32 ` +
+        `but one buffer may hold ${mib(maxTensor.bytes)} (${maxTensor.source}). Nothing was loaded.`,
+    );
   }
-  const predicted = predictLoadBytes(bytes, fileName);
+}
+
+/** Refuses, from the headers alone and before any tensor is read, a checkpoint whose load would not fit the budget. */
+export function checkFits(weights: Uint8Array | StFileHeader[], budget: MemoryBudget | undefined, fileName = 'model.safetensors'): void {
+  if (!budget) return;
+  const files = headersOf(weights, fileName);
+  if (budget.maxTensor) checkLargest(files, budget.maxTensor);
+  const predicted = predictLoadBytes(files);
   const needed = predicted.needed - (budget.deviceSeparate ? 4 * predicted.parameters : 0);
   if (needed <= budget.bytes) return;
   const what = budget.deviceSeparate ? 'the file and its float32 weights' : "the file, float32 weights and the engine's copy";

@@ -1,6 +1,6 @@
 // The identity of a model's weights: what a checkpoint records so that it resumes only onto the
 // weights it was trained from, not onto other weights of the same shape.
-import { readSafetensorsHeader } from './safetensors';
+import { weightSet, type WeightFile, type WeightSet } from './weights';
 
 async function sha256(bytes: Uint8Array): Promise<Uint8Array> {
   // WebCrypto takes no views of shared memory: those are copied.
@@ -9,26 +9,27 @@ async function sha256(bytes: Uint8Array): Promise<Uint8Array> {
 }
 
 /** Computed once per loaded file (a run after another on the same model does not hash it again). */
-const known = new WeakMap<Uint8Array, Promise<string>>();
+const known = new WeakMap<WeightSet, Promise<string>>();
 
 /**
- * SHA-256 (hex) of a safetensors file's tensors, in name order: each one's name, dtype, shape and
+ * SHA-256 (hex) of a checkpoint's tensors, in name order: each one's name, dtype, shape and
  * the SHA-256 of its bytes (one tensor at a time, so no copy of the whole file is made). The
- * header's layout and metadata do not count.
+ * headers' layout and metadata, and how the tensors are split into shards, do not count.
  */
-export function weightsHash(bytes: Uint8Array): Promise<string> {
-  let hash = known.get(bytes);
-  if (!hash) known.set(bytes, (hash = hashTensors(bytes)));
+export function weightsHash(weights: WeightSet | Uint8Array | WeightFile[]): Promise<string> {
+  const set = weights instanceof Uint8Array || Array.isArray(weights) ? weightSet(weights) : weights;
+  let hash = known.get(set);
+  if (!hash) known.set(set, (hash = hashTensors(set)));
   return hash;
 }
 
-async function hashTensors(bytes: Uint8Array): Promise<string> {
-  const h = readSafetensorsHeader(bytes);
+async function hashTensors(set: WeightSet): Promise<string> {
   const enc = new TextEncoder();
   const parts: Uint8Array[] = [];
-  for (const e of [...h.entries].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+  for (const name of [...set.tensors.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) {
+    const { file, entry: e } = set.tensors.get(name)!;
     parts.push(enc.encode(`${e.name}\0${e.dtype}\0${e.shape.join(',')}\0`));
-    parts.push(await sha256(bytes.subarray(h.dataStart + e.start, h.dataStart + e.end)));
+    parts.push(await sha256(file.read(e)));
   }
   const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;

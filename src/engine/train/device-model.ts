@@ -75,7 +75,7 @@ export class DeviceModel {
   async ropeFor(positions: ArrayLike<number>): Promise<{ cos: Tensor; sin: Tensor } | null> {
     const cfg = this.model.config;
     if (!cfg.rope) return null;
-    const r = ropeTables(positions, cfg.headDim, cfg.rope.theta, cfg.rope.linearFactor);
+    const r = ropeTables(positions, cfg.headDim, cfg.rope);
     const up = async (data: Float32Array) => {
       const x = await this.rt.upload(this.rt.tensor('float32', data, [positions.length, cfg.headDim]));
       this.rt.memory.track(x, 'activations');

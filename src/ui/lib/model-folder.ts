@@ -1,11 +1,18 @@
 // A model folder as the page receives it (a dropped folder, several dropped files, or a folder
-// picked with the file dialog): which file is which, and what is missing.
+// picked with the file dialog): which file is which, and what is missing. The weights are one
+// model.safetensors, or the shards model.safetensors.index.json names.
+import { INDEX_FILE, shardNames, SINGLE_FILE } from '../../engine/model/weights';
 
 export interface ModelFolder {
   /** The folder's name as the user knows it. */
   name: string;
   config: File;
-  weights: File;
+  /** model.safetensors; null when the weights come in shards (see index). */
+  weights: File | null;
+  /** model.safetensors.index.json, when the folder has it and no model.safetensors. */
+  index: File | null;
+  /** Every file of the folder by name, top level first: the shards the index names are among them. */
+  files: Map<string, File>;
   tokenizer: File;
   tokenizerConfig: File | null;
   predictors: File | null;
@@ -14,6 +21,7 @@ export interface ModelFolder {
 }
 
 const REQUIRED = ['config.json', 'model.safetensors', 'tokenizer.json'] as const;
+const HOLDS = 'A model folder holds config.json, model.safetensors (or model.safetensors.index.json and the shards it names) and tokenizer.json.';
 
 /** The path a file came with (a picked folder sets webkitRelativePath), else its name. */
 export function pathOf(f: File & { path?: string }): string {
@@ -24,27 +32,45 @@ const base = (p: string) => p.split('/').pop() ?? p;
 
 /** The folder's files by name, or a sentence saying what is wrong with it. */
 export function modelFolder(files: readonly File[], fallbackName = 'the dropped files'): ModelFolder | string {
-  if (files.length === 0) return 'The folder is empty. A model folder holds config.json, model.safetensors and tokenizer.json.';
+  if (files.length === 0) return `The folder is empty. ${HOLDS}`;
   // Files at the top of the folder win over files of the same name in its subfolders.
   const depth = (f: File) => pathOf(f).split('/').length;
   const byName = new Map<string, File>();
   for (const f of [...files].sort((a, b) => depth(a) - depth(b))) if (!byName.has(base(pathOf(f)))) byName.set(base(pathOf(f)), f);
-  const missing = REQUIRED.filter((n) => !byName.has(n));
+  const missing = REQUIRED.filter((n) => !byName.has(n) && !(n === SINGLE_FILE && byName.has(INDEX_FILE)));
   const top = pathOf(files[0]).split('/');
   const name = top.length > 1 ? top[0] : fallbackName;
   if (missing.length) {
     const other = byName.has('pytorch_model.bin') ? ' It has pytorch_model.bin: save the model as safetensors first (save_pretrained(..., safe_serialization=True)).' : '';
-    return `${name} is not a model folder: ${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} missing. A model folder holds config.json, model.safetensors and tokenizer.json.${other}`;
+    return `${name} is not a model folder: ${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} missing. ${HOLDS}${other}`;
   }
   return {
     name,
     config: byName.get('config.json')!,
-    weights: byName.get('model.safetensors')!,
+    weights: byName.get(SINGLE_FILE) ?? null,
+    index: byName.has(SINGLE_FILE) ? null : byName.get(INDEX_FILE)!,
+    files: byName,
     tokenizer: byName.get('tokenizer.json')!,
     tokenizerConfig: byName.get('tokenizer_config.json') ?? null,
     predictors: byName.get('predictors.safetensors') ?? null,
     policy: byName.get('policy.json') ?? null,
   };
+}
+
+/**
+ * The shards a folder's index names, or a sentence naming those missing (the engine checks
+ * what each holds against the index).
+ */
+export function shardFiles(folder: ModelFolder, index: unknown): File[] | string {
+  let names: string[];
+  try {
+    names = shardNames(index);
+  } catch (e) {
+    return (e as Error).message;
+  }
+  const missing = names.filter((n) => !folder.files.has(n));
+  if (missing.length) return `${INDEX_FILE} names ${missing.join(', ')}, which ${missing.length === 1 ? 'is' : 'are'} not in ${folder.name}: add every shard the index names.`;
+  return names.map((n) => folder.files.get(n)!);
 }
 
 type Entry = { isFile: boolean; isDirectory: boolean; name: string; fullPath: string };
