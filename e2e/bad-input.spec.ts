@@ -69,6 +69,8 @@ test('a model folder whose config.json nests 200,000 levels deep, or whose value
   const root = mkdtempSync(join(tmpdir(), 'lemo-bad-config-'));
   await page.goto('/?model=lemo-tiny');
   await expect(page.getByTestId('model-name')).toHaveText('lemo-tiny');
+  // The engine takes a dropped folder once it has started (the default data counted).
+  await expect(page.getByTestId('run-state')).toHaveText('idle');
   const alert = page.getByTestId('error');
   const config = (dir: string) => JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
   const cases: [string, (c: Record<string, unknown>) => string, string][] = [
