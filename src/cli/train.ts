@@ -19,6 +19,9 @@ export interface TrainOptions extends SparsityFlags {
   resume?: string;
   out: string;
   lr: string;
+  schedule: string;
+  warmup: string;
+  weightDecay: string;
   loraR: string;
   loraAlpha: string;
   targetModules?: string;
@@ -45,6 +48,9 @@ function resumeFlags(o: TrainOptions, resumed: Resumed): [keyof TrainOptions, st
   return [
     ['ctx', '--ctx', () => int(o.ctx!, 'ctx', 2), s.ctx],
     ['lr', '--lr', () => num(o.lr, 'lr'), s.lr],
+    ['schedule', '--schedule', () => o.schedule, s.schedule],
+    ['warmup', '--warmup', () => int(o.warmup, 'warmup', 0), s.warmup],
+    ['weightDecay', '--weight-decay', () => num(o.weightDecay, 'weight-decay'), s.weightDecay],
     ['batch', '--batch', () => int(o.batch, 'batch'), s.batch],
     ['loraR', '--lora-r', () => int(o.loraR, 'lora-r'), s.loraR],
     ['loraAlpha', '--lora-alpha', () => num(o.loraAlpha, 'lora-alpha'), s.loraAlpha],
@@ -109,6 +115,9 @@ async function train(o: TrainOptions, flags: TrainFlags, files: RunFiles, resume
     steps: int(o.steps ?? String(DEFAULT_SETTINGS.steps), 'steps'),
     batch: int(o.batch, 'batch'),
     lr: num(o.lr, 'lr')!,
+    schedule: o.schedule as TrainSettings['schedule'],
+    warmup: int(o.warmup, 'warmup', 0),
+    weightDecay: num(o.weightDecay, 'weight-decay')!,
     loraR: int(o.loraR, 'lora-r'),
     loraAlpha: num(o.loraAlpha, 'lora-alpha')!,
     targetModules: o.targetModules ? o.targetModules.split(',').map((s) => s.trim()) : [],

@@ -44,8 +44,16 @@ export const trainSettingsSchema = z.object({
   steps: z.number().default(20),
   /** Windows per step. */
   batch: z.number().default(1),
-  /** AdamW's learning rate. */
+  /** AdamW's learning rate (its peak, under a schedule). */
   lr: z.number().default(1e-3),
+  /**
+   * The learning rate over the run, as transformers' schedulers: constant, or cosine to 0 over the
+   * steps; either after `warmup` steps rising linearly from 0.
+   */
+  schedule: z.enum(['constant', 'cosine']).default('constant'),
+  warmup: z.number().default(0),
+  /** AdamW's decoupled weight decay of the LoRA factors. */
+  weightDecay: z.number().default(0),
   /** LoRA rank and alpha (the update is scaled by alpha / r). */
   loraR: z.number().default(8),
   loraAlpha: z.number().default(16),

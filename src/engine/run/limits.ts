@@ -8,7 +8,7 @@ import type { MemoryBudget } from '../model/safetensors';
 import type { TrainSettings } from '../settings';
 import { checkBlock } from '../sparsity/blocks';
 import type { Sparsity } from '../sparsity/selectors';
-import { checkLearningRate } from '../train/adamw';
+import { checkLearningRate, checkSchedule } from '../train/adamw';
 
 const gib = (b: number) => `${(b / 2 ** 30).toFixed(b < 2 ** 30 ? 2 : 1)} GiB`;
 
@@ -43,6 +43,7 @@ export function checkTrainRun(given: TrainSettings, s: TrainSettings, at: { mode
   if (!Number.isInteger(s.steps) || s.steps < 1) throw new UserError(`The number of steps (--steps) must be a positive whole number, got ${s.steps}.`);
   if (!Number.isInteger(s.batch) || s.batch < 1) throw new UserError(`The batch (--batch) must be a positive whole number of windows, got ${s.batch}.`);
   checkLearningRate(s.lr);
+  checkSchedule(s);
   if (s.sparsity === 'lemo' && at.predictorsBlock !== undefined) checkBlock(at.predictorsBlock, s.ctx, "The predictors' block size");
   else if (s.sparsity !== 'dense') checkBlock(s.block, s.ctx, !given.policy && s.policy ? "The block size of the model's policy.json" : undefined);
   checkStepFits({ cfg: at.model.config, weightBytes: 4 * at.model.parameterCount, budget: at.budget }, s.batch, s.ctx);

@@ -7,7 +7,7 @@ import { readSafetensors } from '../model/safetensors';
 import type { TextTokenizer } from '../model/tokenizer';
 import type { TrainSettings } from '../settings';
 import type { Sparsity } from '../sparsity/selectors';
-import { ADAMW_DEFAULTS } from '../train/adamw';
+import { ADAMW_DEFAULTS, scheduleFactor } from '../train/adamw';
 import { WindowSampler, windows, type Document } from '../train/data';
 import type { DeviceModel } from '../train/device-model';
 import { Trainer } from '../train/trainer';
@@ -56,7 +56,8 @@ export async function startRun(s: RunStart, control: RunControl, emit: (e: Engin
   const dm = await s.device();
   const sparsity = await s.sparsity();
   if (sparsity.mode !== 'dense') await measureBaseline(dm, s.lora(), settings.seed, new WindowSampler(all, settings.seed).next(settings.batch), emit);
-  const trainer = await Trainer.create(dm, dm.model, s.lora(), { seed: settings.seed, optimizer: { ...ADAMW_DEFAULTS, lr: settings.lr } });
+  const schedule = (step: number) => scheduleFactor(settings.schedule, settings.warmup, settings.steps, step);
+  const trainer = await Trainer.create(dm, dm.model, s.lora(), { seed: settings.seed, optimizer: { ...ADAMW_DEFAULTS, lr: settings.lr, weightDecay: settings.weightDecay }, schedule });
   const tok = s.tokenizer;
   const resume = s.options.resume;
   const run = new TrainingRun({

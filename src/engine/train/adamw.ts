@@ -23,6 +23,26 @@ export function checkLearningRate(lr: number): void {
   if (!(Number.isFinite(lr) && lr > 0)) throw new UserError(`The learning rate (--lr) must be a positive number such as ${DEFAULT_SETTINGS.lr}, got ${lr}.`);
 }
 
+/**
+ * The learning rate's multiplier at optimizer step `step` (1-based) of `total`, as transformers'
+ * get_constant_schedule_with_warmup / get_cosine_schedule_with_warmup (whose LambdaLR is read at
+ * the 0-based count of steps already taken, so a warm-up's first step has a rate of 0).
+ */
+export function scheduleFactor(schedule: 'constant' | 'cosine', warmup: number, total: number, step: number): number {
+  const done = step - 1;
+  if (done < warmup) return done / Math.max(1, warmup);
+  if (schedule === 'constant') return 1;
+  const progress = (done - warmup) / Math.max(1, total - warmup);
+  return Math.max(0, 0.5 * (1 + Math.cos(Math.PI * progress)));
+}
+
+/** Refuses a schedule a run cannot use, in one sentence. */
+export function checkSchedule(s: { warmup: number; weightDecay: number; steps: number }): void {
+  if (!(Number.isInteger(s.warmup) && s.warmup >= 0)) throw new UserError(`The warm-up must be a whole number of steps, 0 or more (--warmup), got ${s.warmup}.`);
+  if (s.warmup >= s.steps && s.steps > 0) throw new UserError(`A warm-up of ${s.warmup} steps leaves nothing of a ${s.steps}-step run at the full learning rate; use fewer warm-up steps (--warmup).`);
+  if (!(s.weightDecay >= 0 && s.weightDecay < 1)) throw new UserError(`The weight decay (--weight-decay) must be in [0, 1), got ${s.weightDecay}.`);
+}
+
 let cached: Graph | undefined;
 
 /** Inputs p, g, m, v (R, C) and scalars lr, beta1, beta2, eps, wd, bc1, bc2; outputs p_new, m_new, v_new. */

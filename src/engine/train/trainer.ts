@@ -54,6 +54,8 @@ export interface TrainerOptions extends SegmentRows {
   adapter?: Map<string, StTensor>;
   /** AdamW's settings (default ADAMW_DEFAULTS). */
   optimizer?: AdamWSettings;
+  /** The learning rate's multiplier at each optimizer step (1-based); default 1. */
+  schedule?: (step: number) => number;
 }
 
 export class Trainer implements LayerProbe {
@@ -66,6 +68,7 @@ export class Trainer implements LayerProbe {
   readonly params: LoraParam[] = [];
   private stepCount = 0;
   private adamw: AdamWSettings;
+  private schedule: ((step: number) => number) | undefined;
 
   private constructor(readonly dm: DeviceModel, readonly lora: LoraConfig, opts: TrainerOptions) {
     const cfg = dm.model.config;
@@ -77,6 +80,7 @@ export class Trainer implements LayerProbe {
     this.head = headGraphs(cfg);
     this.segments = new Segments(dm.rt, cfg, opts);
     this.adamw = { ...(opts.optimizer ?? ADAMW_DEFAULTS) };
+    this.schedule = opts.schedule;
   }
 
   get rt(): Runtime {
@@ -315,7 +319,7 @@ export class Trainer implements LayerProbe {
   /** AdamW on every LoRA factor with its gradient (freed here). */
   private async adamwStep(grads: Map<string, Tensor>): Promise<void> {
     const rt = this.rt;
-    const hyper = adamwHyper(rt, this.adamw, this.stepCount);
+    const hyper = adamwHyper(rt, { ...this.adamw, lr: this.adamw.lr * (this.schedule?.(this.stepCount) ?? 1) }, this.stepCount);
     for (const p of this.params) {
       const zeros = () => rt.upload(rt.tensor('float32', new Float32Array(p.shape[0] * p.shape[1]), p.shape));
       p.m ??= await zeros();

@@ -8,7 +8,7 @@ import { PolicyTable } from './PolicyTable';
 import type { ProviderChoice } from '../../worker/protocol';
 import { Field } from './Field';
 
-type NumberKey = 'ctx' | 'batch' | 'steps' | 'lr' | 'loraR' | 'loraAlpha' | 'seed' | 'block' | 'keepRatio' | 'evalEvery' | 'evalChunks' | 'recallEvery' | 'checkpointEvery';
+type NumberKey = 'ctx' | 'batch' | 'steps' | 'lr' | 'loraR' | 'loraAlpha' | 'seed' | 'block' | 'keepRatio' | 'evalEvery' | 'evalChunks' | 'recallEvery' | 'checkpointEvery' | 'warmup' | 'weightDecay';
 
 export function SettingsCard() {
   const settings = useStudio((s) => s.settings);
@@ -49,7 +49,17 @@ export function SettingsCard() {
       <Field label="Batch / steps" hint="windows per step; optimizer steps to run" {...f('batch', 'steps')}>
         <span className="pair"><input data-testid="batch" min={1} {...num('batch')} /><input data-testid="steps" min={1} {...num('steps')} /></span>
       </Field>
-      <Field label="Learning rate" hint="AdamW, no decay" {...f('lr')}><input data-testid="lr" step={0.0001} {...num('lr')} /></Field>
+      <Field label="Learning rate" hint="AdamW's (the peak, under a schedule)" {...f('lr')}><input data-testid="lr" step={0.0001} {...num('lr')} /></Field>
+      <Field label="Schedule / warm-up / weight decay" hint="the learning rate over the run, constant or cosine down to 0, after this many steps of linear warm-up from 0; AdamW's decoupled weight decay of the LoRA factors" {...f('warmup', 'weight-decay')}>
+        <span className="pair triple">
+          <select data-testid="schedule" value={settings.schedule} disabled={busy} onChange={(e) => setSettings({ schedule: e.target.value as Settings['schedule'] })}>
+            <option value="constant">constant</option>
+            <option value="cosine">cosine</option>
+          </select>
+          <input data-testid="warmup" min={0} {...num('warmup')} />
+          <input data-testid="weight-decay" min={0} step={0.01} {...num('weightDecay')} />
+        </span>
+      </Field>
       <Field label="LoRA r / alpha" hint="rank and scale (alpha / r)" {...f('lora-r', 'lora-alpha')}>
         <span className="pair"><input data-testid="lora-r" min={1} {...num('loraR')} /><input data-testid="lora-alpha" min={1} {...num('loraAlpha')} /></span>
       </Field>

@@ -58,6 +58,9 @@ function countProblem(s: Settings): SettingsIssue | null {
 function optimizerProblem(s: Settings): SettingsIssue | null {
   if (!(s.lr > 0) || !Number.isFinite(s.lr)) return at('lr', `The learning rate must be above 0 (it is ${s.lr}); 0.001 is a good start.`);
   if (s.lr > MAX_LEARNING_RATE) return at('lr', `A learning rate of ${s.lr} is far too large (the run would diverge at once): use one of at most ${MAX_LEARNING_RATE}, such as 0.001.`);
+  if (!whole(s.warmup, 0)) return at('warmup', `The warm-up must be a whole number of steps, 0 or more (it is ${s.warmup}).`);
+  if (s.warmup >= s.steps) return at('warmup', `A warm-up of ${s.warmup} steps leaves nothing of a ${s.steps}-step run at the full learning rate: use fewer warm-up steps.`);
+  if (!(s.weightDecay >= 0 && s.weightDecay < 1)) return at('weight-decay', `The weight decay must be 0 or more and below 1 (it is ${s.weightDecay}).`);
   if (!whole(s.loraR, 1)) return at('lora-r', `LoRA r must be a whole number of at least 1 (it is ${s.loraR}).`);
   if (!(s.loraAlpha > 0) || !Number.isFinite(s.loraAlpha)) return at('lora-alpha', `LoRA alpha must be above 0 (it is ${s.loraAlpha}).`);
   return null;
