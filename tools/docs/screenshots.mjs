@@ -1,4 +1,4 @@
-// The README's screenshots: the studio after the default run at 1440 px, and at 390 px wide.
+// The README's screenshots: the studio after the default run at 1440 px (stored at 1100 px wide, JPEG), and at 390 px wide.
 //   npx vite --port 5390 --strictPort &   node tools/docs/screenshots.mjs   (writes docs/studio-{1440,390}.jpg)
 import { chromium } from 'playwright-core';
 const b = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
