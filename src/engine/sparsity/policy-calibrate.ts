@@ -4,9 +4,9 @@
 // whose kept blocks hold, on average over the calibration windows, the wanted share of the
 // blocks the oracle keeps under the layer's own threshold (the recall of LEMO.md 3).
 import type { Trainer } from '../train/trainer';
-import { columnScores, oracleTiles } from './oracle';
 import { keptBlocks, type LayerPolicy } from './policy';
-import { normWeights, recall, type DevicePredictors } from './predictor';
+import type { DevicePredictors } from './predictor';
+import { layerSamples, meanSampleRecall, type LayerSamples } from './predictor-train';
 
 export interface CalibratedLayer {
   layer: number;
@@ -19,43 +19,16 @@ export interface CalibratedLayer {
   oracleKept: number;
 }
 
-/** Per window of one layer: the oracle's kept blocks and the predictors' scores. */
-interface LayerSamples {
-  oracle: (number[] | null)[];
-  predicted: Float64Array[];
-}
-
 /** The largest predicted factor tried (× the layer's own) and the search step. */
 const SEARCH = { top: 2, step: 0.01 };
-
-async function samples(trainer: Trainer, dp: DevicePredictors, windows: number[][], policy: LayerPolicy[]): Promise<Map<number, LayerSamples>> {
-  const cfg = trainer.model.config;
-  const out = new Map<number, LayerSamples>();
-  for (const w of windows) {
-    await trainer.visitLayers([w], async (l, h, T) => {
-      if (policy[l].kind !== 'threshold') return;
-      const nb = Math.ceil(T / dp.block);
-      const s = out.get(l) ?? { oracle: [], predicted: [] };
-      s.oracle.push(keptBlocks(columnScores(await oracleTiles(trainer, l, h, T, dp.block), nb), policy[l]));
-      s.predicted.push(columnScores(await dp.tiles(l, h, T, normWeights(cfg, trainer.dm.layerWeights(l))), nb));
-      out.set(l, s);
-    });
-  }
-  return out;
-}
 
 const share = (kept: number[] | null, n: number) => (kept ? kept.length : n) / n;
 
 /** Mean recall and kept share of the predictors at one factor. */
 function measure(s: LayerSamples, factor: number): { recall: number; kept: number } {
-  let r = 0;
-  let k = 0;
-  s.predicted.forEach((p, i) => {
-    const kept = keptBlocks(p, { kind: 'threshold', factor });
-    r += recall(s.oracle[i], kept);
-    k += share(kept, p.length);
-  });
-  return { recall: r / s.predicted.length, kept: k / s.predicted.length };
+  const policy: LayerPolicy = { kind: 'threshold', factor };
+  const kept = s.predicted.reduce((k, p) => k + share(keptBlocks(p, policy), p.length), 0) / s.predicted.length;
+  return { recall: meanSampleRecall(s, policy), kept };
 }
 
 /** Recall falls as the factor rises (fewer blocks kept): the first factor from the top that reaches the target. */
@@ -70,7 +43,7 @@ function calibrateLayer(layer: number, factor: number, s: LayerSamples, target: 
 
 /** The policy with each threshold layer's factor for the predictors, and what was measured. */
 export async function calibratePredicted(trainer: Trainer, dp: DevicePredictors, windows: number[][], policy: LayerPolicy[], target: number): Promise<{ policy: LayerPolicy[]; layers: CalibratedLayer[] }> {
-  const all = await samples(trainer, dp, windows, policy);
+  const all = await layerSamples(trainer, dp, windows, policy.map((p) => (p.kind === 'threshold' ? p : { kind: 'dense' })));
   const layers = [...all.entries()].sort((a, b) => a[0] - b[0]).map(([l, s]) => calibrateLayer(l, (policy[l] as { factor: number }).factor, s, target));
   const calibrated = policy.map((p, l): LayerPolicy => {
     const c = layers.find((x) => x.layer === l);

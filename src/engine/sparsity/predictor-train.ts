@@ -280,25 +280,48 @@ export async function trainPredictors(
   return t.set;
 }
 
+/** Per window of one layer: the blocks the oracle keeps under the layer's policy, and the predictors' block scores. */
+export interface LayerSamples {
+  oracle: (number[] | null)[];
+  predicted: Float64Array[];
+}
+
+/**
+ * For every layer the policy does not keep dense, on the same layer input (the dense forward's)
+ * of each window: the oracle's kept blocks and the predictors' scores.
+ */
+export async function layerSamples(trainer: Trainer, dp: DevicePredictors, windows: number[][], policy: LayerPolicy[]): Promise<Map<number, LayerSamples>> {
+  const cfg = trainer.model.config;
+  checkBlock(dp.block, windows[0]?.length ?? 0, "The predictors' block size");
+  const out = new Map<number, LayerSamples>();
+  for (const w of windows) {
+    await trainer.visitLayers([w], async (l, h, T) => {
+      if (policy[l].kind === 'dense') return;
+      const nb = Math.ceil(T / dp.block);
+      const s = out.get(l) ?? { oracle: [], predicted: [] };
+      s.oracle.push(keptBlocks(columnScores(await oracleTiles(trainer, l, h, T, dp.block), nb), policy[l]));
+      s.predicted.push(columnScores(await dp.tiles(l, h, T, normWeights(cfg, trainer.dm.layerWeights(l))), nb));
+      out.set(l, s);
+    });
+  }
+  return out;
+}
+
+/** Mean recall over the windows of blocks the predictors keep under `policy` (their own policy, predictedPolicy). */
+export function meanSampleRecall(s: LayerSamples, policy: LayerPolicy): number {
+  return s.predicted.reduce((sum, p, i) => sum + recall(s.oracle[i], keptBlocks(p, policy)), 0) / s.predicted.length;
+}
+
 /**
  * Per layer, the mean over windows of the share of the oracle's kept blocks that the predictors
  * keep, both on the same layer input (the dense forward's); null for layers the policy keeps dense.
  */
 export async function predictorRecall(trainer: Trainer, dp: DevicePredictors, evalWindows: number[][], policy: LayerPolicy[]): Promise<(number | null)[]> {
-  const cfg = trainer.model.config;
-  const block = dp.block;
-  checkBlock(block, evalWindows[0]?.length ?? 0, "The predictors' block size");
-  const sums: number[] = Array(cfg.layers).fill(0);
-  for (const w of evalWindows) {
-    await trainer.visitLayers([w], async (l, h, T) => {
-      if (policy[l].kind === 'dense') return;
-      const nb = Math.ceil(T / block);
-      const predicted = keptBlocks(columnScores(await dp.tiles(l, h, T, normWeights(cfg, trainer.dm.layerWeights(l))), nb), predictedPolicy(policy[l]));
-      const oracle = keptBlocks(columnScores(await oracleTiles(trainer, l, h, T, block), nb), policy[l]);
-      sums[l] += recall(oracle, predicted);
-    });
-  }
-  return sums.map((s, l) => (policy[l].kind === 'dense' || evalWindows.length === 0 ? null : s / evalWindows.length));
+  const samples = await layerSamples(trainer, dp, evalWindows, policy);
+  return policy.map((p, l) => {
+    const s = samples.get(l);
+    return s ? meanSampleRecall(s, predictedPolicy(p)) : null;
+  });
 }
 
 /** (x − mean) / std, as the graph standardises the predicted scores. */
