@@ -9,6 +9,13 @@ const CASES = ['llama-gqa', 'llama-tied-scaled-mlp', 'qwen2', 'gpt2', 'gpt2-mlp'
 /** Shifted sparse attention, alone and with a forced keep set (tools/golden/make_s2_golden.py). */
 const S2_CASES = ['llama-gqa-s2', 'llama-gqa-s2-sparse'];
 
+/** Under WebGPU the attention runs in the engine's WGSL kernels (forward, then the backward's stats, dq and dk/dv). */
+function expectKernels(runs: Record<string, number>, provider: string) {
+  if (provider === 'wasm') return expect(runs).toEqual({});
+  for (const k of ['attn_fwd', 'attn_stats', 'attn_dq']) expect(runs[k], k).toBeGreaterThan(0);
+  expect((runs.attn_dkv ?? 0) + (runs.attn_dk ?? 0), 'attn_dk').toBe(runs.attn_dq);
+}
+
 for (const provider of ['webgpu', 'wasm'] as const) {
   test.describe(`gradients in a worker, ${provider}`, () => {
     for (const name of CASES) {
@@ -20,6 +27,7 @@ for (const provider of ['webgpu', 'wasm'] as const) {
         expect(r.provider).toBe(provider);
         // Under WebGPU, LoRA factors and gradients stay in GPU buffers between sessions.
         expect(r.locations).toEqual([provider === 'webgpu' ? 'gpu-buffer' : 'cpu']);
+        expectKernels(r.kernelRuns, provider);
         const expected = JSON.parse(readFileSync(`${dir}/expected.json`, 'utf8'));
         expect(Math.abs(r.loss - expected.loss) / expected.loss).toBeLessThan(1e-4);
         const ref = readSafetensors(new Uint8Array(readFileSync(`${dir}/grads.safetensors`)));
@@ -38,6 +46,7 @@ for (const provider of ['webgpu', 'wasm'] as const) {
         const from = { model: `/${source.model}`, adapter: `/${source.adapter}`, group: expected.group, keep: existsSync(`${dir}/keep.json`) ? json('keep.json') : undefined };
         const r = await page.evaluate(([d, p, f]) => (window as any).harness.grad(`/${d}`, p, f), [dir, provider, from] as const);
         expect(r.provider).toBe(provider);
+        expectKernels(r.kernelRuns, provider);
         expect(Math.abs(r.loss - expected.loss) / expected.loss).toBeLessThan(1e-4);
         const ref = readSafetensors(new Uint8Array(readFileSync(`${dir}/grads.safetensors`)));
         expect(Object.keys(r.grads).sort()).toEqual([...ref.keys()].sort());

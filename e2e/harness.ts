@@ -38,6 +38,7 @@ const harness = {
         loss: r.loss,
         ms: r.ms,
         locations: r.locations,
+        kernelRuns: r.kernelRuns,
         grads: Object.fromEntries(Object.entries(r.grads).map(([k, v]) => [k, Array.from(v)])),
       };
     } finally {

@@ -26,7 +26,7 @@ export interface RequestMap {
   grad: {
     /** group: shifted sparse attention in groups of this many tokens; keep: blocks forced per layer ({"block": b, "layers": [...]}). */
     args: { inputIds: number[][]; adapter?: { config: unknown; weights: ArrayBuffer }; lora?: { loraR: number; loraAlpha: number; targetModules: string[]; seed: number }; group?: number; keep?: unknown };
-    result: { loss: number; tokens: number; grads: Record<string, Float32Array>; ms: number; locations: string[] };
+    result: { loss: number; tokens: number; grads: Record<string, Float32Array>; ms: number; locations: string[]; kernelRuns: Record<string, number> };
   };
   train: {
     /** With resume, the interrupted run's checkpoint, data and settings replace files and settings. */

@@ -7,6 +7,8 @@ import { toOnnx } from '../graph/onnx';
 import { GraphBuilder } from '../graph/builder';
 import { MemoryAccountant, type ByKind } from '../memory/accountant';
 import { bindDims, plannedPeakBytes } from '../memory/plan';
+import { GpuKernels } from './kernels/kernels';
+import { installStream } from './kernels/stream';
 
 /** The accountant's figures at one moment (taken at the end of each session run, when its transient is live). */
 export interface MemorySample {
@@ -45,6 +47,11 @@ export interface RuntimeOptions {
    * lists the nodes it placed on another provider than the one asked for.
    */
   sessionLogLevel?: 0 | 1 | 2 | 3 | 4;
+  /**
+   * Under WebGPU, run attention and AdamW with the engine's own WGSL kernels on onnxruntime's
+   * device (default true); false keeps every step in onnxruntime's graphs.
+   */
+  kernels?: boolean;
 }
 
 interface SessionEntry {
@@ -83,6 +90,41 @@ export class Runtime {
   constructor(readonly ort: Ort, private opts: RuntimeOptions) {
     this.provider = opts.provider;
     this.transientBudget = opts.transientBudget ?? (opts.provider === 'webgpu' ? WEBGPU_TRANSIENT_BUDGET : undefined);
+    // Our kernels join onnxruntime's command stream: the stream is watched from its first encoder.
+    this.useKernels = opts.provider === 'webgpu' && opts.kernels !== false && installStream();
+  }
+
+  private readonly useKernels: boolean;
+  private kernelsReady: Promise<GpuKernels | null> | undefined;
+  private gpuKernels: GpuKernels | null = null;
+
+  /** Dispatches of the engine's kernels so far, by kernel (empty when none ran). */
+  get kernelRuns(): Record<string, number> {
+    return { ...(this.gpuKernels?.runs ?? {}) };
+  }
+
+  /**
+   * The engine's WGSL kernels on onnxruntime's GPU device, or null (WASM, kernels turned off, or
+   * no device to share). Asked for after a session has run, when the device exists.
+   */
+  kernels(): Promise<GpuKernels | null> {
+    if (!this.useKernels) return Promise.resolve(null);
+    this.kernelsReady ??= this.makeKernels();
+    return this.kernelsReady;
+  }
+
+  private async makeKernels(): Promise<GpuKernels | null> {
+    // onnxruntime makes its device with its first session.
+    this.dispose(await this.upload(this.tensor('float32', Float32Array.of(0), [1])));
+    const device = (await (this.ort.env.webgpu as { device?: Promise<GPUDevice> | GPUDevice }).device) as GPUDevice | undefined;
+    if (!device) return null;
+    // Reading a one-value tensor of onnxruntime's makes it submit what it has recorded.
+    this.gpuKernels = new GpuKernels(device, this.ort, async () => {
+      const probe = await this.upload(this.tensor('float32', Float32Array.of(0), [1]));
+      await probe.getData();
+      probe.dispose();
+    });
+    return this.gpuKernels;
   }
 
   get onDevice(): boolean {

@@ -5,9 +5,10 @@
 import { gradName } from '../graph/autodiff';
 import type { Graph } from '../graph/ir';
 import type { Runtime, Tensor } from '../runtime/runtime';
+import { attentionShape, KERNEL_ROWS, type GpuKernels } from '../runtime/kernels/kernels';
 import type { DeviceModel } from './device-model';
 import type { HeadGraphs, LayerGraphs, SegmentGraphs } from './layer-graphs';
-import type { Segments } from './segments';
+import { tileStarts, type Segments } from './segments';
 
 /** The tensors of one pass: each run's outputs are registered as activations. */
 export class PassTensors {
@@ -26,6 +27,14 @@ export class PassTensors {
 
   adopt(t: Tensor): void {
     this.produced.add(t);
+  }
+
+  /** Registers tensors a kernel produced as the pass's activations. */
+  own(...ts: Tensor[]): void {
+    for (const t of ts) {
+      this.produced.add(t);
+      this.rt.memory.track(t, 'activations');
+    }
   }
 
   /** Hands a tensor to the caller: the pass no longer frees it. */
@@ -54,6 +63,8 @@ export interface PassContext {
   /** Layer l's graphs, dense or token-eliminating. */
   graphs(layer: number, sparse: boolean): LayerGraphs;
   loraFeeds(layer: number): Record<string, Tensor>;
+  /** The engine's WGSL kernels (attention runs there when they take its head size), or null. */
+  kernels: GpuKernels | null;
 }
 
 /** What one layer's forward left for its backward. */
@@ -66,10 +77,24 @@ export interface LayerSaved {
   k: Tensor;
   v: Tensor;
   common: Record<string, Tensor>;
+  /** The kernel path's attention output and log-sum-exp per row (its backward reads both). */
+  o?: Tensor;
+  lse?: Tensor;
 }
 
-/** Attention over the kept rows by query segments; returns o (B, rows, C). */
-async function attentionForward(c: PassContext, pre: Record<string, Tensor>, rows: number[]): Promise<Tensor> {
+/** The kernels, when they run this attention (the graphs by segments otherwise). */
+function kernelsFor(c: PassContext, q: Tensor): GpuKernels | null {
+  return c.kernels?.supports(q.dims[3]) ? c.kernels : null;
+}
+
+/** Attention over the kept rows (one kernel, or the graphs by query segments); returns o (B, H, rows, D). */
+async function attentionForward(c: PassContext, pre: Record<string, Tensor>, rows: number[]): Promise<{ o: Tensor; lse?: Tensor }> {
+  const kernels = kernelsFor(c, pre.q);
+  if (kernels) {
+    const r = kernels.attentionForward(pre.q, pre.k, pre.v, attentionShape(pre.q, pre.k, c.group), rows, c.group ? tileStarts(rows, c.group, KERNEL_ROWS) : null);
+    c.tensors.own(r.o, r.lse);
+    return r;
+  }
   let o: Tensor | undefined;
   for (const [s, e] of c.segments.attention(rows.length)) {
     const feeds = { q: pre.q, k: pre.k, v: pre.v, ...c.segments.feeds(rows, s, e, c.group), ...(o ? { o_acc: o } : {}) };
@@ -77,7 +102,7 @@ async function attentionForward(c: PassContext, pre: Record<string, Tensor>, row
     c.tensors.free(o);
     o = next;
   }
-  return o!;
+  return { o: o! };
 }
 
 /**
@@ -94,19 +119,20 @@ export async function layerForward(c: PassContext, l: number, h: Tensor, kept: n
   if (kept) common.idx = dm.rt.tensor('int64', BigInt64Array.from(kept.map(BigInt)), [kept.length]);
   const preFeeds = { ...common, h };
   const pre = await tensors.run(backward ? g.pre.forward : g.pre.plain, preFeeds);
-  const o = await attentionForward(c, pre, rows);
+  const { o, lse } = await attentionForward(c, pre, rows);
   const postFeeds = { ...common, h, o };
   const post = await tensors.run(backward ? g.post.forward : g.post.plain, postFeeds);
   if (!backward) {
-    for (const t of [pre.q, pre.k, pre.v, o, h]) tensors.free(t);
+    for (const t of [pre.q, pre.k, pre.v, o, lse, h]) tensors.free(t);
     if (rope) Object.values(rope).forEach((t) => tensors.free(t));
     return { out: post.out, saved: null };
   }
   const keep = (names: string[], out: Record<string, Tensor>, feeds: Record<string, Tensor>) => Object.fromEntries(names.map((n) => [n, out[n] ?? feeds[n]]));
-  const saved = { rows, sparse: kept !== null, pre: keep(g.pre.saved, pre, preFeeds), post: keep(g.post.saved, post, postFeeds), q: pre.q, k: pre.k, v: pre.v, common };
+  const saved: LayerSaved = { rows, sparse: kept !== null, pre: keep(g.pre.saved, pre, preFeeds), post: keep(g.post.saved, post, postFeeds), q: pre.q, k: pre.k, v: pre.v, common };
+  if (lse) [saved.o, saved.lse] = [o, lse];
   // The layer's input and o stay only if a backward reads them (a sparse layer keeps just the
   // gathered rows of h).
-  if (!g.post.saved.includes('o')) tensors.free(o);
+  else if (!g.post.saved.includes('o')) tensors.free(o);
   if (!g.pre.saved.includes('h') && !g.post.saved.includes('h')) tensors.free(h);
   return { out: post.out, saved };
 }
@@ -137,8 +163,15 @@ export async function headForward(c: PassContext, ids: number[][], h: Tensor, to
   return { loss, dh };
 }
 
-/** The attention's backward by query segments, recomputing each: the gradients of q, k, v. */
+/** The attention's backward (kernels, or the graphs by query segments, recomputing each): the gradients of q, k, v. */
 async function attentionBackward(c: PassContext, sv: LayerSaved, dO: Tensor): Promise<Record<string, Tensor>> {
+  const kernels = kernelsFor(c, sv.q);
+  if (kernels && sv.o && sv.lse) {
+    const shape = attentionShape(sv.q, sv.k, c.group);
+    const r = kernels.attentionBackward({ q: sv.q, k: sv.k, v: sv.v, o: sv.o, lse: sv.lse, dO }, shape, sv.rows, c.group ? tileStarts(sv.rows, c.group, KERNEL_ROWS) : null);
+    c.tensors.own(r.dq, r.dk, r.dv);
+    return { [gradName('q')]: r.dq, [gradName('k')]: r.dk, [gradName('v')]: r.dv };
+  }
   let acc: Record<string, Tensor> | null = null;
   for (const [s, e] of c.segments.attention(sv.rows.length)) {
     const feeds: Record<string, Tensor> = { q: sv.q, k: sv.k, v: sv.v, ...c.segments.feeds(sv.rows, s, e, c.group), [gradName('o')]: dO };
@@ -166,6 +199,6 @@ export async function layerBackward(c: PassContext, l: number, sv: LayerSaved, d
   collect(pre);
   Object.values(acc).forEach((t) => tensors.free(t));
   tensors.free(post[gradName('h')]);
-  for (const t of [...Object.values(sv.pre), ...Object.values(sv.post), sv.q, sv.k, sv.v, sv.common.cos, sv.common.sin]) tensors.free(t);
+  for (const t of [...Object.values(sv.pre), ...Object.values(sv.post), sv.q, sv.k, sv.v, sv.o, sv.lse, sv.common.cos, sv.common.sin]) tensors.free(t);
   return pre[gradName('h')];
 }

@@ -90,6 +90,11 @@ export function shiftedGroups(positions: number[], heads: number, group: number)
   return out;
 }
 
+/** For each tile of `tile` query rows, the first row a query of it may see under shifted sparse attention. */
+export function tileStarts(rows: number[], group: number, tile: number): Uint32Array {
+  return Uint32Array.from({ length: Math.ceil(rows.length / tile) }, (_, t) => firstVisibleKey(rows, t * tile, group));
+}
+
 /** The first row (of ascending original positions) that a query from row `start` on may see under some head. */
 function firstVisibleKey(rows: number[], start: number, group: number): number {
   const p = rows[start];

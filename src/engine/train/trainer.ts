@@ -13,6 +13,7 @@ import type { Runtime, Tensor } from '../runtime/runtime';
 import type { Graph } from '../graph/ir';
 import { UserError } from '../errors';
 import { attentionGroup } from '../settings';
+import type { GpuKernels } from '../runtime/kernels/kernels';
 import { adamwApply, adamwHyper, ADAMW_DEFAULTS, type AdamWSettings } from './adamw';
 import { DeviceModel } from './device-model';
 import { headGraphs, layerGraphs, segmentGraphs, type HeadGraphs, type LayerGraphs, type SegmentGraphs } from './layer-graphs';
@@ -63,6 +64,8 @@ export class Trainer implements LayerProbe {
   private seg: SegmentGraphs;
   private s2: SegmentGraphs | null = null;
   private head: HeadGraphs;
+  /** The engine's WGSL kernels under WebGPU (attention, AdamW), or null. */
+  private kernels: GpuKernels | null = null;
   private targeted: Set<string>[];
   private segments: Segments;
   readonly params: LoraParam[] = [];
@@ -108,6 +111,7 @@ export class Trainer implements LayerProbe {
     const dm = rt instanceof DeviceModel ? rt : await DeviceModel.upload(rt, model);
     const t = new Trainer(dm, lora, opts);
     await t.initLora(opts.seed ?? 0, opts.adapter);
+    t.kernels = await dm.rt.kernels();
     return t;
   }
 
@@ -214,7 +218,7 @@ export class Trainer implements LayerProbe {
 
   private context(tensors: PassTensors, selector: TokenSelector, group: number | null = null): PassContext {
     return {
-      dm: this.dm, tensors, segments: this.segments, seg: group ? this.s2! : this.seg, group, head: this.head,
+      dm: this.dm, tensors, segments: this.segments, seg: group ? this.s2! : this.seg, group, head: this.head, kernels: this.kernels,
       graphs: (l, sparse) => this.graphsFor(l, sparse, selector.mlpKeep), loraFeeds: (l) => this.loraFeeds(l),
     };
   }
@@ -319,12 +323,21 @@ export class Trainer implements LayerProbe {
   /** AdamW on every LoRA factor with its gradient (freed here). */
   private async adamwStep(grads: Map<string, Tensor>): Promise<void> {
     const rt = this.rt;
-    const hyper = adamwHyper(rt, { ...this.adamw, lr: this.adamw.lr * (this.schedule?.(this.stepCount) ?? 1) }, this.stepCount);
+    const settings = { ...this.adamw, lr: this.adamw.lr * (this.schedule?.(this.stepCount) ?? 1) };
+    const hyper = adamwHyper(rt, settings, this.stepCount);
+    const k = this.stepCount;
     for (const p of this.params) {
-      const zeros = () => rt.upload(rt.tensor('float32', new Float32Array(p.shape[0] * p.shape[1]), p.shape));
+      const zeros = async () => {
+        const z = await rt.upload(rt.tensor('float32', new Float32Array(p.shape[0] * p.shape[1]), p.shape));
+        // The kernel updates the moments in place (the graph path tracks the tensors it makes).
+        if (this.kernels) rt.memory.track(z, 'optimizer');
+        return z;
+      };
       p.m ??= await zeros();
       p.v ??= await zeros();
-      await adamwApply(rt, p as { value: Tensor; m: Tensor; v: Tensor }, grads.get(p.peft)!, hyper, 'adapter');
+      // In place on the GPU with the kernel; otherwise the AdamW graph makes new tensors.
+      if (this.kernels) this.kernels.adamw({ p: p.value, g: grads.get(p.peft)!, m: p.m, v: p.v }, { ...settings, bc1: 1 - settings.beta1 ** k, bc2: 1 - settings.beta2 ** k });
+      else await adamwApply(rt, p as { value: Tensor; m: Tensor; v: Tensor }, grads.get(p.peft)!, hyper, 'adapter');
       rt.dispose(grads.get(p.peft));
     }
   }

@@ -1,0 +1,287 @@
+// WGSL of causal attention over rows in ascending original positions (every row of a dense
+// layer, or the kept rows of a token-eliminating one), flash style: no rows × rows tensor, an
+// online softmax in the forward, scores recomputed tile by tile in the backward. One thread
+// owns one query row (forward, dQ) or one key row (dK, dV); tiles of the other side pass
+// through workgroup memory. Masking is by original position (a key later than the query is
+// hidden), and with shifted sparse attention by group, per head, as LongLoRA's S²-Attn.
+//
+// Layouts: q (B, H, N, D), k and v (B, KV, N, D), o (B, H, N, D), lse and delta (B, H, N);
+// meta (N + ceil(N / ROWS)): the rows' original positions, then for each query tile the first key
+// row it may see (0, or the start of its earliest group under S²-Attn); stats (B, H, N) of
+// vec2 (lse, delta), delta = rowsum(dO ∘ o). At most 8 storage buffers a kernel, WebGPU's default.
+
+/** Threads per workgroup: query rows of a forward or dQ tile, key rows of a dK/dV tile. */
+export const ROWS = 64;
+
+const header = (D: number, tile: number) => /* wgsl */ `
+const D4: u32 = ${D / 4}u;
+const ROWS: u32 = ${ROWS}u;
+const TILE: u32 = ${tile}u;
+struct Params { n: u32, heads: u32, kvHeads: u32, pad: u32, group: f32, scale: f32, pad1: f32, pad2: f32 }
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> pos: array<u32>;
+fn start(tile: u32) -> u32 { return pos[P.n + tile]; }
+
+fn visible(kp: u32, qp: u32, h: u32) -> bool {
+  if (kp > qp) { return false; }
+  if (P.group == 0.0) { return true; }
+  let shift = select(0.0, P.group * 0.5, 2u * h >= P.heads);
+  return floor((f32(kp) + shift) / P.group) == floor((f32(qp) + shift) / P.group);
+}
+`;
+
+/** Loads TILE key rows (from k0) of k and v into workgroup memory, with their positions. */
+const loadKeys = /* wgsl */ `
+fn loadKeys(k0: u32, kbase: u32, li: u32) {
+  let n = P.n;
+  for (var e = li; e < TILE * D4; e += ROWS) {
+    let src = (kbase + min(k0 + e / D4, n - 1u)) * D4 + e % D4;
+    kt[e] = k[src];
+    vt[e] = v[src];
+  }
+  if (li < TILE) { kpos[li] = select(0xffffffffu, pos[min(k0 + li, n - 1u)], k0 + li < n); }
+}
+`;
+
+const keyTiles = /* wgsl */ `
+@group(0) @binding(3) var<storage, read> k: array<vec4f>;
+@group(0) @binding(4) var<storage, read> v: array<vec4f>;
+var<workgroup> kt: array<vec4f, TILE * D4>;
+var<workgroup> vt: array<vec4f, TILE * D4>;
+var<workgroup> kpos: array<u32, TILE>;
+`;
+
+/** Forward: o and the log-sum-exp of each query row's scores. */
+export function forwardWgsl(D: number, tile: number): string {
+  return header(D, tile) + keyTiles + loadKeys + /* wgsl */ `
+@group(0) @binding(2) var<storage, read> q: array<vec4f>;
+@group(0) @binding(5) var<storage, read_write> o: array<vec4f>;
+@group(0) @binding(6) var<storage, read_write> lse: array<f32>;
+
+@compute @workgroup_size(ROWS)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let n = P.n;
+  let h = wg.y;
+  let b = wg.z;
+  let i = wg.x * ROWS + li;
+  let row = min(i, n - 1u);
+  let qbase = ((b * P.heads + h) * n + row) * D4;
+  let kbase = (b * P.kvHeads + h / (P.heads / P.kvHeads)) * n;
+  var qr: array<vec4f, D4>;
+  var acc: array<vec4f, D4>;
+  for (var c = 0u; c < D4; c++) { qr[c] = q[qbase + c] * P.scale; }
+  let qp = pos[row];
+  var m = -1e30;
+  var l = 0.0;
+  let last = min(n, wg.x * ROWS + ROWS);
+  for (var k0 = start(wg.x); k0 < last; k0 += TILE) {
+    workgroupBarrier();
+    loadKeys(k0, kbase, li);
+    workgroupBarrier();
+    for (var j = 0u; j < TILE; j++) {
+      if (!visible(kpos[j], qp, h)) { continue; }
+      var s = 0.0;
+      for (var c = 0u; c < D4; c++) { s += dot(qr[c], kt[j * D4 + c]); }
+      if (s > m) {
+        let corr = exp(m - s);
+        l *= corr;
+        for (var c = 0u; c < D4; c++) { acc[c] *= corr; }
+        m = s;
+      }
+      let p = exp(s - m);
+      l += p;
+      for (var c = 0u; c < D4; c++) { acc[c] += p * vt[j * D4 + c]; }
+    }
+  }
+  if (i < n) {
+    let inv = 1.0 / l;
+    for (var c = 0u; c < D4; c++) { o[qbase + c] = acc[c] * inv; }
+    lse[(b * P.heads + h) * n + i] = m + log(l);
+  }
+}
+`;
+}
+
+/** Backward for queries: dq. */
+export function backwardQueryWgsl(D: number, tile: number): string {
+  return header(D, tile) + keyTiles + loadKeys + /* wgsl */ `
+@group(0) @binding(2) var<storage, read> q: array<vec4f>;
+@group(0) @binding(5) var<storage, read> stats: array<vec2f>;
+@group(0) @binding(6) var<storage, read> dout: array<vec4f>;
+@group(0) @binding(7) var<storage, read_write> dq: array<vec4f>;
+
+@compute @workgroup_size(ROWS)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let n = P.n;
+  let h = wg.y;
+  let b = wg.z;
+  let i = wg.x * ROWS + li;
+  let row = min(i, n - 1u);
+  let qbase = ((b * P.heads + h) * n + row) * D4;
+  let kbase = (b * P.kvHeads + h / (P.heads / P.kvHeads)) * n;
+  var qr: array<vec4f, D4>;
+  var dr: array<vec4f, D4>;
+  var acc: array<vec4f, D4>;
+  for (var c = 0u; c < D4; c++) {
+    qr[c] = q[qbase + c] * P.scale;
+    dr[c] = dout[qbase + c];
+  }
+  let qp = pos[row];
+  let st = stats[(b * P.heads + h) * n + row];
+  let ls = st.x;
+  let dl = st.y;
+  let last = min(n, wg.x * ROWS + ROWS);
+  for (var k0 = start(wg.x); k0 < last; k0 += TILE) {
+    workgroupBarrier();
+    loadKeys(k0, kbase, li);
+    workgroupBarrier();
+    for (var j = 0u; j < TILE; j++) {
+      if (!visible(kpos[j], qp, h)) { continue; }
+      var s = 0.0;
+      var dp = 0.0;
+      for (var c = 0u; c < D4; c++) {
+        s += dot(qr[c], kt[j * D4 + c]);
+        dp += dot(dr[c], vt[j * D4 + c]);
+      }
+      let ds = exp(s - ls) * (dp - dl);
+      for (var c = 0u; c < D4; c++) { acc[c] += ds * kt[j * D4 + c]; }
+    }
+  }
+  if (i < n) {
+    for (var c = 0u; c < D4; c++) { dq[qbase + c] = acc[c] * P.scale; }
+  }
+}
+`;
+}
+
+const when = (on: boolean, s: string) => (on ? s : '');
+
+/** Bindings and workgroup memory of the key kernel (only what its parts use, as 'auto' layouts require). */
+const keyDecls = (K: boolean, V: boolean) => /* wgsl */ `
+@group(0) @binding(2) var<storage, read> q: array<vec4f>;
+@group(0) @binding(3) var<storage, read> k: array<vec4f>;
+${when(K, '@group(0) @binding(4) var<storage, read> v: array<vec4f>;')}
+@group(0) @binding(5) var<storage, read> stats: array<vec2f>;
+@group(0) @binding(6) var<storage, read> dout: array<vec4f>;
+${when(K, '@group(0) @binding(7) var<storage, read_write> dk: array<vec4f>;')}
+${when(V, '@group(0) @binding(8) var<storage, read_write> dv: array<vec4f>;')}
+var<workgroup> qt: array<vec4f, TILE * D4>;
+var<workgroup> dt: array<vec4f, TILE * D4>;
+var<workgroup> qs: array<vec3f, TILE>;
+`;
+
+/** Loads TILE query rows (from i0) of q and dO under head h, with their stats and positions. */
+const loadQueries = /* wgsl */ `
+fn loadQueries(i0: u32, hbase: u32, li: u32) {
+  let n = P.n;
+  for (var e = li; e < TILE * D4; e += ROWS) {
+    let src = (hbase + min(i0 + e / D4, n - 1u)) * D4 + e % D4;
+    qt[e] = q[src];
+    dt[e] = dout[src];
+  }
+  if (li < TILE) {
+    let r = min(i0 + li, n - 1u);
+    qs[li] = vec3f(stats[hbase + r], bitcast<f32>(select(0u, pos[r], i0 + li < n)));
+  }
+}
+`;
+
+/**
+ * Backward for keys: dk and/or dv of each key row, summed over the query heads that share its
+ * key-value head. `parts` picks which (both at once hold four rows of D floats per thread).
+ */
+export function backwardKeyWgsl(D: number, tile: number, parts: 'kv' | 'k' | 'v'): string {
+  const K = parts !== 'v';
+  const V = parts !== 'k';
+  return header(D, tile) + keyDecls(K, V) + loadQueries + /* wgsl */ `
+@compute @workgroup_size(ROWS)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let n = P.n;
+  let g = wg.y;
+  let group = P.heads / P.kvHeads;
+  let j = wg.x * ROWS + li;
+  let kbase = ((wg.z * P.kvHeads + g) * n + min(j, n - 1u)) * D4;
+  var kr: array<vec4f, D4>;
+  ${when(K, 'var vr: array<vec4f, D4>;\n  var ak: array<vec4f, D4>;')}
+  ${when(V, 'var av: array<vec4f, D4>;')}
+  for (var c = 0u; c < D4; c++) {
+    kr[c] = k[kbase + c] * P.scale;
+    ${when(K, 'vr[c] = v[kbase + c];')}
+  }
+  let kp = pos[min(j, n - 1u)];
+  for (var h = g * group; h < (g + 1u) * group; h++) {
+    for (var i0 = wg.x * ROWS; i0 < n; i0 += TILE) {
+      workgroupBarrier();
+      loadQueries(i0, (wg.z * P.heads + h) * n, li);
+      workgroupBarrier();
+      for (var ii = 0u; ii < TILE; ii++) {
+        if (i0 + ii >= n || !visible(kp, bitcast<u32>(qs[ii].z), h)) { continue; }
+        var s = 0.0;
+        ${when(K, 'var dp = 0.0;')}
+        for (var c = 0u; c < D4; c++) {
+          s += dot(qt[ii * D4 + c], kr[c]);
+          ${when(K, 'dp += dot(dt[ii * D4 + c], vr[c]);')}
+        }
+        let p = exp(s - qs[ii].x);
+        ${when(K, 'let ds = p * (dp - qs[ii].y);')}
+        for (var c = 0u; c < D4; c++) {
+          ${when(V, 'av[c] += p * dt[ii * D4 + c];')}
+          ${when(K, 'ak[c] += ds * qt[ii * D4 + c];')}
+        }
+      }
+    }
+  }
+  if (j < n) {
+    for (var c = 0u; c < D4; c++) {
+      ${when(K, 'dk[kbase + c] = ak[c] * P.scale;')}
+      ${when(V, 'dv[kbase + c] = av[c];')}
+    }
+  }
+}
+`;
+}
+
+/** stats = (lse, rowsum(dO ∘ o)) of every query row, for the backward kernels. */
+export function statsWgsl(D: number): string {
+  return /* wgsl */ `
+const D4: u32 = ${D / 4}u;
+struct Params { rows: u32, pad0: u32, pad1: u32, pad2: u32 }
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> lse: array<f32>;
+@group(0) @binding(2) var<storage, read> o: array<vec4f>;
+@group(0) @binding(3) var<storage, read> dout: array<vec4f>;
+@group(0) @binding(4) var<storage, read_write> stats: array<vec2f>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups) nw: vec3u) {
+  let r = id.x + id.y * nw.x * 256u;
+  if (r >= P.rows) { return; }
+  var d = 0.0;
+  for (var c = 0u; c < D4; c++) { d += dot(dout[r * D4 + c], o[r * D4 + c]); }
+  stats[r] = vec2f(lse[r], d);
+}
+`;
+}
+
+/** AdamW on one tensor in place, as torch.optim.AdamW (decoupled decay, bias-corrected moments). */
+export const adamwWgsl = /* wgsl */ `
+struct A { lr: f32, beta1: f32, beta2: f32, eps: f32, wd: f32, bc1: f32, bc2: f32, n: u32 }
+@group(0) @binding(0) var<uniform> a: A;
+@group(0) @binding(1) var<storage, read> g: array<f32>;
+@group(0) @binding(2) var<storage, read_write> p: array<f32>;
+@group(0) @binding(3) var<storage, read_write> m: array<f32>;
+@group(0) @binding(4) var<storage, read_write> v: array<f32>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups) nw: vec3u) {
+  let i = id.x + id.y * nw.x * 256u;
+  if (i >= a.n) { return; }
+  let gi = g[i];
+  let m2 = m[i] * a.beta1 + gi * (1.0 - a.beta1);
+  let v2 = v[i] * a.beta2 + gi * gi * (1.0 - a.beta2);
+  let denom = sqrt(v2 / a.bc2) + a.eps;
+  p[i] = p[i] * (1.0 - a.lr * a.wd) - a.lr * ((m2 / a.bc1) / denom);
+  m[i] = m2;
+  v[i] = v2;
+}
+`;

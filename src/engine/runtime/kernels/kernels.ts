@@ -1,0 +1,173 @@
+/// <reference types="@webgpu/types" />
+// The engine's own WGSL kernels on onnxruntime's GPU device: flash-style causal attention over
+// the rows a layer keeps (forward and backward, read in place: no gather of kept rows into a
+// packed copy and no scatter back) and AdamW in place. They take and give onnxruntime tensors
+// whose data are GPU buffers, so nothing leaves the GPU between them and the sessions.
+import type * as ortTypes from 'onnxruntime-common';
+import { adamwWgsl, backwardKeyWgsl, backwardQueryWgsl, forwardWgsl, ROWS, statsWgsl } from './attention-wgsl';
+import { dispatch, readBack, release } from './stream';
+
+type Ort = typeof ortTypes;
+type Tensor = ortTypes.Tensor;
+
+/** Shapes of one attention call: q (B, H, N, D), k and v (B, KV, N, D). */
+export interface AttentionShape {
+  B: number;
+  H: number;
+  KV: number;
+  N: number;
+  D: number;
+  /** Shifted sparse attention's group size, or 0 for full causal attention. */
+  group: number;
+}
+
+/** The hyperparameters of one AdamW step (bias corrections for the step's count). */
+export interface AdamWStep {
+  lr: number; beta1: number; beta2: number; eps: number; weightDecay: number; bc1: number; bc2: number;
+}
+
+export { ROWS as KERNEL_ROWS };
+
+export function attentionShape(q: Tensor, k: Tensor, group: number | null): AttentionShape {
+  const [B, H, N, D] = q.dims;
+  return { B, H, KV: k.dims[1], N, D, group: group ?? 0 };
+}
+
+const STORAGE = 0x80 | 0x04 | 0x08; // STORAGE | COPY_SRC | COPY_DST
+const UNIFORM = 0x40; // UNIFORM
+
+export class GpuKernels {
+  private pipelines = new Map<string, GPUComputePipeline>();
+  /** Dispatches so far by kernel (attn_fwd, attn_dq, attn_dk, attn_dv, attn_dkv, attn_stats, adamw). */
+  readonly runs: Record<string, number> = {};
+  /** Keys per tile in workgroup memory, as the device's limit allows (8 to 32). */
+  private readonly tile: (D: number) => number;
+
+  /** `flush` makes onnxruntime submit the commands it has recorded (a read of one of its tensors). */
+  constructor(readonly device: GPUDevice, private readonly ort: Ort, private readonly flush: () => Promise<void>) {
+    const limit = device.limits.maxComputeWorkgroupStorageSize;
+    this.tile = (D) => [32, 16, 8].find((t) => 2 * t * D * 4 + 16 * t <= limit) ?? 4;
+  }
+
+  /** Whether these kernels run attention of this head size. */
+  supports(D: number): boolean {
+    return D % 4 === 0 && D <= 256 && 2 * this.tile(D) * D * 4 + 16 * this.tile(D) <= this.device.limits.maxComputeWorkgroupStorageSize;
+  }
+
+  private pipeline(key: string, code: () => string): GPUComputePipeline {
+    let p = this.pipelines.get(key);
+    if (!p) {
+      p = this.device.createComputePipeline({ layout: 'auto', compute: { module: this.device.createShaderModule({ code: code(), label: key }), entryPoint: 'main' }, label: key });
+      this.pipelines.set(key, p);
+    }
+    return p;
+  }
+
+  /** A buffer filled at creation (uniforms, row lists), destroyed once its commands are submitted. */
+  private constant(data: ArrayBuffer, usage: number): GPUBuffer {
+    const size = Math.max(16, Math.ceil(data.byteLength / 16) * 16);
+    const b = this.device.createBuffer({ size, usage, mappedAtCreation: true });
+    new Uint8Array(b.getMappedRange()).set(new Uint8Array(data));
+    b.unmap();
+    return b;
+  }
+
+  /** A new float32 tensor on the GPU, freed with the tensor. */
+  private output(dims: number[]): Tensor {
+    const bytes = Math.max(16, dims.reduce((a, b) => a * b, 1) * 4);
+    const buffer = this.device.createBuffer({ size: bytes, usage: STORAGE });
+    let alive = true;
+    return this.ort.Tensor.fromGpuBuffer(buffer, {
+      dataType: 'float32', dims,
+      dispose: () => {
+        if (alive) release(buffer);
+        alive = false;
+      },
+      download: async () => new Float32Array(await this.read(buffer, dims.reduce((a, b) => a * b, 1) * 4)),
+    });
+  }
+
+  private async read(buffer: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
+    await this.flush();
+    return readBack(this.device, buffer, Math.max(4, Math.ceil(bytes / 4) * 4));
+  }
+
+  private run(pipeline: GPUComputePipeline, buffers: (GPUBuffer | undefined)[], groups: [number, number, number]): void {
+    const name = pipeline.label.split('_').slice(0, 2).join('_');
+    this.runs[name] = (this.runs[name] ?? 0) + 1;
+    const entries: GPUBindGroupEntry[] = [];
+    buffers.forEach((buffer, binding) => buffer && entries.push({ binding, resource: { buffer } }));
+    const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    dispatch(this.device, pipeline, bindGroup, ...groups);
+  }
+
+  /** Uniforms of the attention kernels and the rows' positions then each query tile's first key row. */
+  private attentionInputs(s: AttentionShape, positions: ArrayLike<number>, starts: ArrayLike<number> | null): [GPUBuffer, GPUBuffer] {
+    const params = new ArrayBuffer(32);
+    new Uint32Array(params, 0, 4).set([s.N, s.H, s.KV, 0]);
+    new Float32Array(params, 16, 4).set([s.group, 1 / Math.sqrt(s.D), 0, 0]);
+    const tiles = Math.ceil(s.N / ROWS);
+    const meta = new Uint32Array(s.N + tiles);
+    meta.set(Array.from(positions), 0);
+    if (starts) meta.set(Array.from(starts), s.N);
+    return [this.constant(params, UNIFORM), this.constant(meta.buffer, STORAGE)];
+  }
+
+  /**
+   * Causal attention of q over k, v (rows in ascending positions); `starts`: each query tile's
+   * first visible key row under shifted sparse attention (null: 0). Returns o and each row's log-sum-exp.
+   */
+  attentionForward(q: Tensor, k: Tensor, v: Tensor, s: AttentionShape, positions: ArrayLike<number>, starts: ArrayLike<number> | null): { o: Tensor; lse: Tensor } {
+    const o = this.output([s.B, s.H, s.N, s.D]);
+    const lse = this.output([s.B, s.H, s.N]);
+    const [params, meta] = this.attentionInputs(s, positions, starts);
+    const tile = this.tile(s.D);
+    const p = this.pipeline(`attn_fwd_${s.D}_${tile}`, () => forwardWgsl(s.D, tile));
+    this.run(p, [params, meta, q.gpuBuffer, k.gpuBuffer, v.gpuBuffer, o.gpuBuffer, lse.gpuBuffer], [Math.ceil(s.N / ROWS), s.H, s.B]);
+    for (const b of [params, meta]) release(b);
+    return { o, lse };
+  }
+
+  /** The gradients of q, k and v from the output's gradient dO, recomputing scores by tiles. */
+  attentionBackward(t: { q: Tensor; k: Tensor; v: Tensor; o: Tensor; lse: Tensor; dO: Tensor }, s: AttentionShape, positions: ArrayLike<number>, starts: ArrayLike<number> | null): { dq: Tensor; dk: Tensor; dv: Tensor } {
+    const [params, meta] = this.attentionInputs(s, positions, starts);
+    const tile = this.tile(s.D);
+    const rows = s.B * s.H * s.N;
+    const stats = this.device.createBuffer({ size: rows * 8, usage: STORAGE });
+    const statParams = new Uint32Array([rows, 0, 0, 0]).buffer;
+    const sp = this.constant(statParams, UNIFORM);
+    this.run(this.pipeline(`attn_stats_${s.D}`, () => statsWgsl(s.D)), [sp, t.lse.gpuBuffer, t.o.gpuBuffer, t.dO.gpuBuffer, stats], grid(rows));
+    const dq = this.output([s.B, s.H, s.N, s.D]);
+    const dk = this.output([s.B, s.KV, s.N, s.D]);
+    const dv = this.output([s.B, s.KV, s.N, s.D]);
+    const qk = [params, meta, t.q.gpuBuffer, t.k.gpuBuffer, t.v.gpuBuffer, stats, t.dO.gpuBuffer];
+    this.run(this.pipeline(`attn_dq_${s.D}_${tile}`, () => backwardQueryWgsl(s.D, tile)), [...qk, dq.gpuBuffer], [Math.ceil(s.N / ROWS), s.H, s.B]);
+    // Both key gradients at once hold 4 rows of D floats per thread: split above D = 32.
+    const parts: ('kv' | 'k' | 'v')[] = s.D <= 32 ? ['kv'] : ['k', 'v'];
+    for (const part of parts) {
+      const p = this.pipeline(`attn_d${part}_${s.D}_${tile}`, () => backwardKeyWgsl(s.D, tile, part));
+      const buffers = [params, meta, t.q.gpuBuffer, t.k.gpuBuffer, part === 'v' ? undefined : t.v.gpuBuffer, stats, t.dO.gpuBuffer, part === 'v' ? undefined : dk.gpuBuffer, part === 'k' ? undefined : dv.gpuBuffer];
+      this.run(p, buffers, [Math.ceil(s.N / ROWS), s.KV, s.B]);
+    }
+    for (const b of [params, meta, sp, stats]) release(b);
+    return { dq, dk, dv };
+  }
+
+  /** One AdamW update of p, m and v in place from the gradient g (all float32 GPU tensors of equal size). */
+  adamw(t: { p: Tensor; g: Tensor; m: Tensor; v: Tensor }, a: AdamWStep): void {
+    const n = t.p.dims.reduce((x, y) => x * y, 1);
+    const u = new ArrayBuffer(32);
+    new Float32Array(u, 0, 7).set([a.lr, a.beta1, a.beta2, a.eps, a.weightDecay, a.bc1, a.bc2]);
+    new Uint32Array(u, 28, 1)[0] = n;
+    const params = this.constant(u, UNIFORM);
+    this.run(this.pipeline('adamw', () => adamwWgsl), [params, t.g.gpuBuffer, t.p.gpuBuffer, t.m.gpuBuffer, t.v.gpuBuffer], grid(n));
+    release(params);
+  }
+}
+
+/** Workgroups of 256 threads for n items, as a 2D grid when n needs more than 65,535 in x. */
+function grid(n: number): [number, number, number] {
+  const groups = Math.ceil(n / 256);
+  const x = Math.min(groups, 65535);
+  return [x, Math.ceil(groups / x), 1];
+}

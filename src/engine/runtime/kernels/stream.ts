@@ -1,0 +1,115 @@
+/// <reference types="@webgpu/types" />
+// The engine's kernels run on onnxruntime's GPU device, in its command stream. onnxruntime
+// records its kernels into a command encoder it submits only every few dispatches (or when it
+// reads a tensor back), so a kernel of ours submitted on its own could run before the session
+// that produced its inputs. Instead, each of our dispatches joins the encoder onnxruntime has
+// open (in its open compute pass, or a pass of its own on that encoder): the GPU then runs every
+// kernel in the order the host asked for them, with no extra submit and no read back.
+//
+// install() wraps the WebGPU prototypes once, before onnxruntime creates its first encoder, to
+// know which encoder and pass are open. Buffers our kernels release are destroyed after the next
+// submit (the commands that read them may not have been submitted yet).
+
+interface Open {
+  encoder: GPUCommandEncoder | null;
+  pass: GPUComputePassEncoder | null;
+}
+
+const open: Open = { encoder: null, pass: null };
+/** Set while we create an encoder or pass of our own, so it is not taken for onnxruntime's. */
+let ours = false;
+const afterSubmit: GPUBuffer[] = [];
+let installed = false;
+
+type Proto<T> = { prototype: T };
+
+/** Wraps the WebGPU prototypes (idempotent). Returns false where WebGPU has no globals. */
+export function installStream(): boolean {
+  const g = globalThis as unknown as {
+    GPUDevice?: Proto<GPUDevice>; GPUCommandEncoder?: Proto<GPUCommandEncoder>; GPUComputePassEncoder?: Proto<GPUComputePassEncoder>; GPUQueue?: Proto<GPUQueue>;
+  };
+  if (installed) return true;
+  if (!g.GPUDevice || !g.GPUCommandEncoder || !g.GPUComputePassEncoder || !g.GPUQueue) return false;
+  installed = true;
+  const device = g.GPUDevice.prototype;
+  const createCommandEncoder = device.createCommandEncoder;
+  device.createCommandEncoder = function (this: GPUDevice, d?: GPUCommandEncoderDescriptor) {
+    const e = createCommandEncoder.call(this, d);
+    if (!ours) [open.encoder, open.pass] = [e, null];
+    return e;
+  };
+  const encoder = g.GPUCommandEncoder.prototype;
+  const beginComputePass = encoder.beginComputePass;
+  encoder.beginComputePass = function (this: GPUCommandEncoder, d?: GPUComputePassDescriptor) {
+    const p = beginComputePass.call(this, d);
+    if (!ours && this === open.encoder) open.pass = p;
+    return p;
+  };
+  const finish = encoder.finish;
+  encoder.finish = function (this: GPUCommandEncoder, d?: GPUCommandBufferDescriptor) {
+    if (this === open.encoder) [open.encoder, open.pass] = [null, null];
+    return finish.call(this, d);
+  };
+  const pass = g.GPUComputePassEncoder.prototype;
+  const end = pass.end;
+  pass.end = function (this: GPUComputePassEncoder) {
+    if (this === open.pass) open.pass = null;
+    return end.call(this);
+  };
+  const queue = g.GPUQueue.prototype;
+  const submit = queue.submit;
+  queue.submit = function (this: GPUQueue, buffers: Iterable<GPUCommandBuffer>) {
+    const r = submit.call(this, buffers);
+    for (const b of afterSubmit.splice(0)) b.destroy();
+    return r;
+  };
+  return true;
+}
+
+/** Records one dispatch in the open stream (or submits it alone when nothing is open). */
+export function dispatch(device: GPUDevice, pipeline: GPUComputePipeline, bindGroup: GPUBindGroup, x: number, y = 1, z = 1): void {
+  const record = (p: GPUComputePassEncoder) => {
+    p.setPipeline(pipeline);
+    p.setBindGroup(0, bindGroup);
+    p.dispatchWorkgroups(x, y, z);
+  };
+  if (open.pass) return record(open.pass);
+  ours = true;
+  try {
+    const e = open.encoder ?? device.createCommandEncoder();
+    const p = e.beginComputePass();
+    record(p);
+    p.end();
+    if (e !== open.encoder) device.queue.submit([e.finish()]);
+  } finally {
+    ours = false;
+  }
+}
+
+/** Destroys a buffer once the commands recorded so far are submitted. */
+export function release(buffer: GPUBuffer): void {
+  if (open.encoder) afterSubmit.push(buffer);
+  else buffer.destroy();
+}
+
+/** True while onnxruntime (or a dispatch) has commands recorded and not yet submitted. */
+export function pending(): boolean {
+  return open.encoder !== null;
+}
+
+/** Copies `bytes` of a buffer out to the host, once everything recorded before has been submitted. */
+export async function readBack(device: GPUDevice, src: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
+  const staging = device.createBuffer({ size: bytes, usage: 0x1 | 0x8 /* MAP_READ | COPY_DST */ });
+  ours = true;
+  try {
+    const e = device.createCommandEncoder();
+    e.copyBufferToBuffer(src, 0, staging, 0, bytes);
+    device.queue.submit([e.finish()]);
+  } finally {
+    ours = false;
+  }
+  await staging.mapAsync(1 /* GPUMapMode.READ */);
+  const out = staging.getMappedRange().slice(0);
+  staging.destroy();
+  return out;
+}
