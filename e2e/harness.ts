@@ -67,6 +67,9 @@ async function bench(provider: ProviderChoice, ctxs: number[], modes: ('dense' |
   }
 }
 
-Object.assign(harness, { bench });
-(window as unknown as { harness: typeof harness & { bench: typeof bench } }).harness = harness as typeof harness & { bench: typeof bench };
+/** The WGSL kernels' checks, on the page's own WebGPU device (loaded when first asked for). */
+const kernels = () => import('./kernel-check');
+
+Object.assign(harness, { bench, kernels });
+(window as unknown as { harness: typeof harness & { bench: typeof bench; kernels: typeof kernels } }).harness = harness as typeof harness & { bench: typeof bench; kernels: typeof kernels };
 document.body.dataset.ready = 'true';

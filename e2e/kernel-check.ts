@@ -1,0 +1,151 @@
+// The engine's WGSL attention and AdamW kernels against the graph path they replace (the
+// segment graphs and their differentiated backward, the AdamW graph), and the attention's
+// backward against central finite differences of its own forward. Runs in the page, on
+// onnxruntime-web's WebGPU device.
+import * as ortWebgpu from 'onnxruntime-web/webgpu';
+import { adamwGraph } from '../src/engine/train/adamw';
+import { gradName } from '../src/engine/graph/autodiff';
+import type { ModelConfig } from '../src/engine/model/config';
+import { Runtime, type Ort, type Tensor } from '../src/engine/runtime/runtime';
+import { attentionShape, KERNEL_ROWS } from '../src/engine/runtime/kernels/kernels';
+import { segmentGraphs } from '../src/engine/train/layer-graphs';
+import { shiftedGroups, tileStarts } from '../src/engine/train/segments';
+import { mulberry32 } from '../src/engine/train/random';
+
+export interface KernelCase {
+  H: number;
+  KV: number;
+  D: number;
+  /** Rows in ascending original positions (gaps: a token-eliminating layer's kept rows). */
+  positions: number[];
+  /** Shifted sparse attention's group, or 0. */
+  group: number;
+}
+
+const ort = ortWebgpu as unknown as Ort;
+let runtime: Runtime | null = null;
+
+async function rt(): Promise<Runtime> {
+  ort.env.logLevel = 'error';
+  runtime ??= new Runtime(ort, { provider: 'webgpu' });
+  return runtime;
+}
+
+const maxRel = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num = Math.max(num, Math.abs(a[i] - b[i]));
+    den = Math.max(den, Math.abs(b[i]));
+  }
+  return num / Math.max(den, 1e-12);
+};
+
+/** Largest difference over the largest reference value, per output, kernel against graphs. */
+export async function attentionAgainstGraphs(c: KernelCase, seed: number) {
+  const r = await rt();
+  const kernels = (await r.kernels())!;
+  const N = c.positions.length;
+  const rand = mulberry32(seed);
+  const host = (n: number) => Float32Array.from({ length: n }, () => rand() * 2 - 1);
+  const up = (data: Float32Array, dims: number[]) => r.upload(r.tensor('float32', data, dims));
+  const q = await up(host(c.H * N * c.D), [1, c.H, N, c.D]);
+  const k = await up(host(c.KV * N * c.D), [1, c.KV, N, c.D]);
+  const v = await up(host(c.KV * N * c.D), [1, c.KV, N, c.D]);
+  const dO = await up(host(c.H * N * c.D), [1, c.H, N, c.D]);
+  const shape = attentionShape(q, k, c.group || null);
+  const starts = c.group ? tileStarts(c.positions, c.group, KERNEL_ROWS) : null;
+  const fwd = kernels.attentionForward(q, k, v, shape, c.positions, starts);
+  const bwd = kernels.attentionBackward({ q, k, v, o: fwd.o, lse: fwd.lse, dO }, shape, c.positions, starts);
+
+  const cfg = { family: 'llama', heads: c.H, kvHeads: c.KV, headDim: c.D } as ModelConfig;
+  const seg = segmentGraphs(cfg, c.group > 0);
+  const i64 = (xs: number[]) => r.tensor('int64', BigInt64Array.from(xs.map(BigInt)), [xs.length]);
+  const all = Array.from({ length: N }, (_, i) => i);
+  const feeds: Record<string, Tensor> = {
+    q, k, v, qrows: i64(all), krows: i64(all), qpos: r.tensor('float32', Float32Array.from(c.positions), [N]), kpos: r.tensor('float32', Float32Array.from(c.positions), [N]),
+  };
+  if (c.group) feeds.qgrp = feeds.kgrp = r.tensor('float32', shiftedGroups(c.positions, c.H, c.group), [c.H, N]);
+  const go = (await r.run(seg.first, feeds)).o;
+  const gb = await r.run(seg.backwardFirst, { ...feeds, [gradName('o')]: dO });
+  const read = async (t: Tensor) => Float32Array.from((await r.read(t)) as Float32Array);
+  const out = {
+    o: maxRel(await read(fwd.o), await read(go)),
+    dq: maxRel(await read(bwd.dq), await read(gb[gradName('q')])),
+    dk: maxRel(await read(bwd.dk), await read(gb[gradName('k')])),
+    dv: maxRel(await read(bwd.dv), await read(gb[gradName('v')])),
+    runs: r.kernelRuns,
+  };
+  for (const t of [q, k, v, dO, fwd.o, fwd.lse, bwd.dq, bwd.dk, bwd.dv, go, ...Object.values(gb)]) r.dispose(t);
+  return out;
+}
+
+/**
+ * The kernel backward's gradient of L = Σ o ∘ R against (L(x + ε) − L(x − ε)) / 2ε from the
+ * kernel forward, at `count` coordinates of each of q, k and v (in float64 on the host).
+ */
+export async function attentionFiniteDifferences(c: KernelCase, seed: number, count: number, eps: number) {
+  const r = await rt();
+  const kernels = (await r.kernels())!;
+  const N = c.positions.length;
+  const rand = mulberry32(seed);
+  const host = (n: number) => Float32Array.from({ length: n }, () => rand() * 2 - 1);
+  const data = { q: host(c.H * N * c.D), k: host(c.KV * N * c.D), v: host(c.KV * N * c.D) };
+  const R = host(c.H * N * c.D);
+  const dims = { q: [1, c.H, N, c.D], k: [1, c.KV, N, c.D], v: [1, c.KV, N, c.D] };
+  const up = (x: Float32Array, d: number[]) => r.upload(r.tensor('float32', x, d));
+  const starts = c.group ? tileStarts(c.positions, c.group, KERNEL_ROWS) : null;
+  const loss = async (x: typeof data) => {
+    // One session run at a time: onnxruntime's WebGPU build cannot interleave them.
+    const [q, k, v] = [await up(x.q, dims.q), await up(x.k, dims.k), await up(x.v, dims.v)];
+    const f = kernels.attentionForward(q, k, v, attentionShape(q, k, c.group || null), c.positions, starts);
+    const o = (await r.read(f.o)) as Float32Array;
+    for (const t of [q, k, v, f.o, f.lse]) r.dispose(t);
+    let s = 0;
+    for (let i = 0; i < o.length; i++) s += o[i] * R[i];
+    return s;
+  };
+  const [q, k, v] = [await up(data.q, dims.q), await up(data.k, dims.k), await up(data.v, dims.v)];
+  const f = kernels.attentionForward(q, k, v, attentionShape(q, k, c.group || null), c.positions, starts);
+  const dO = await up(R, dims.q);
+  const b = kernels.attentionBackward({ q, k, v, o: f.o, lse: f.lse, dO }, attentionShape(q, k, c.group || null), c.positions, starts);
+  const grads = { q: (await r.read(b.dq)) as Float32Array, k: (await r.read(b.dk)) as Float32Array, v: (await r.read(b.dv)) as Float32Array };
+  const worst: Record<string, number> = {};
+  for (const name of ['q', 'k', 'v'] as const) {
+    let err = 0;
+    for (let n = 0; n < count; n++) {
+      const i = Math.floor(rand() * data[name].length);
+      const plus = { ...data, [name]: Float32Array.from(data[name]) };
+      const minus = { ...data, [name]: Float32Array.from(data[name]) };
+      plus[name][i] += eps;
+      minus[name][i] -= eps;
+      const fd = ((await loss(plus)) - (await loss(minus))) / (2 * eps);
+      err = Math.max(err, Math.abs(fd - grads[name][i]) / Math.max(1, Math.abs(fd)));
+    }
+    worst[name] = err;
+  }
+  for (const t of [q, k, v, dO, f.o, f.lse, b.dq, b.dk, b.dv]) r.dispose(t);
+  return worst;
+}
+
+/** One AdamW step by the kernel (in place) and by the AdamW graph, from the same state. */
+export async function adamwAgainstGraph(n: number, step: number, seed: number) {
+  const r = await rt();
+  const kernels = (await r.kernels())!;
+  const rand = mulberry32(seed);
+  const host = (scale: number) => Float32Array.from({ length: n }, () => (rand() * 2 - 1) * scale);
+  const [p, g, m] = [host(1), host(1), host(0.1)];
+  const v = Float32Array.from(host(0.01), (x) => Math.abs(x));
+  const s = { lr: 3e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 };
+  const up = (x: Float32Array) => r.upload(r.tensor('float32', x, [1, n]));
+  const t = { p: await up(p), g: await up(g), m: await up(m), v: await up(v) };
+  kernels.adamw(t, { ...s, bc1: 1 - s.beta1 ** step, bc2: 1 - s.beta2 ** step });
+  const scalar = (x: number) => r.tensor('float32', Float32Array.of(x), []);
+  const ref = await r.run(adamwGraph(), {
+    p: await up(p), g: await up(g), m: await up(m), v: await up(v),
+    lr: scalar(s.lr), beta1: scalar(s.beta1), beta2: scalar(s.beta2), eps: scalar(s.eps), wd: scalar(s.weightDecay), bc1: scalar(1 - s.beta1 ** step), bc2: scalar(1 - s.beta2 ** step),
+  });
+  const read = async (x: Tensor) => Float32Array.from((await r.read(x)) as Float32Array);
+  const moved = maxRel(await read(t.p), p);
+  return { p: maxRel(await read(t.p), await read(ref.p_new)), m: maxRel(await read(t.m), await read(ref.m_new)), v: maxRel(await read(t.v), await read(ref.v_new)), moved };
+}

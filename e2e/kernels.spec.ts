@@ -1,0 +1,48 @@
+// The engine's WGSL kernels on the WebGPU adapter (SwiftShader here): attention forward and
+// backward against the graphs they replace, at sizes that cross tiles (rows not a multiple of
+// the tile, gaps in the positions as a token-eliminating layer has, grouped query heads, head
+// sizes on both sides of the dk/dv split, shifted sparse attention), the backward against finite
+// differences, and AdamW against its graph.
+import { test, expect, type Page } from '@playwright/test';
+import type { KernelCase } from './kernel-check';
+
+/** Ascending positions with gaps: every third token left out after the first 20. */
+const gapped = (n: number) => Array.from({ length: n * 2 }, (_, i) => i).filter((i) => i < 20 || i % 3 !== 0).slice(0, n);
+const dense = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+const CASES: [string, KernelCase][] = [
+  ['dense, D 32, grouped heads, 150 rows', { H: 4, KV: 2, D: 32, positions: dense(150), group: 0 }],
+  ['kept rows with gaps, D 64, 131 rows', { H: 2, KV: 1, D: 64, positions: gapped(131), group: 0 }],
+  ['shifted sparse attention, group 32, kept rows', { H: 4, KV: 2, D: 16, positions: gapped(140), group: 32 }],
+];
+
+async function open(page: Page) {
+  await page.goto('/e2e/harness.html');
+  await expect(page.locator('body[data-ready="true"]')).toBeAttached();
+}
+
+test.describe('WGSL kernels on WebGPU', () => {
+  for (const [name, c] of CASES) {
+    test(`attention against the graph path: ${name}`, async ({ page }) => {
+      await open(page);
+      const r = await page.evaluate(async ([kc]) => (await (window as any).harness.kernels()).attentionAgainstGraphs(kc, 7), [c] as const);
+      for (const k of ['o', 'dq', 'dk', 'dv'] as const) expect(r[k], k).toBeLessThan(1e-4);
+      expect(r.runs.attn_fwd).toBe(1);
+      expect(r.runs.attn_dq).toBe(1);
+    });
+  }
+
+  test('attention backward against finite differences', async ({ page }) => {
+    await open(page);
+    const c: KernelCase = { H: 2, KV: 1, D: 8, positions: gapped(70), group: 0 };
+    const r = await page.evaluate(async ([kc]) => (await (window as any).harness.kernels()).attentionFiniteDifferences(kc, 3, 6, 1e-2), [c] as const);
+    for (const k of ['q', 'k', 'v'] as const) expect(r[k], k).toBeLessThan(2e-2);
+  });
+
+  test('AdamW in place against the AdamW graph', async ({ page }) => {
+    await open(page);
+    const r = await page.evaluate(async () => (await (window as any).harness.kernels()).adamwAgainstGraph(70_000, 3, 5));
+    expect(r.moved).toBeGreaterThan(1e-4);
+    for (const k of ['p', 'm', 'v'] as const) expect(r[k], k).toBeLessThan(1e-5);
+  });
+});
