@@ -12,7 +12,10 @@
 # engine's WebGPU default, 128, when unset), BASELINE_MIB (then also BASELINE_MODES, dense, at BASELINE_CTX, 4096, with that budget),
 # TORCH_VARIANTS (precision:attention list for torch_ref.py), POLICY (per-layer kept share, JSON),
 # MLP_KEEP (MLP channel share in sparse layers), ORT_LOG (onnxruntime's session log severity; 0
-# lists the nodes placed off the GPU).
+# lists the nodes placed off the GPU), SHAPE (a real model's shape with random weights made here by
+# make_model.py, e.g. smollm2-135m, tokens from lemo-tiny's tokenizer; the default model otherwise),
+# KERNELS (on, off or on,off: the engine's WGSL kernels, or onnxruntime's graphs only; each under
+# OUT/kernels-on|off).
 set -uo pipefail
 stage=${1:?stage: node or webgpu}
 OUT=${OUT:-bench/gpu/out}
@@ -21,9 +24,15 @@ CTX=${CTX:-2048,4096,8192,16384}
 KEEP=/var/tmp/lemo-gpu
 mkdir -p "$KEEP"
 
+model_args=()
+if [ -n "${SHAPE:-}" ]; then
+  python3 bench/gpu/make_model.py --shape "$SHAPE" --out "$KEEP/$SHAPE" || exit 5
+  model_args=(--model "$KEEP/$SHAPE" --tokenizer public/models/lemo-tiny)
+fi
+
 torch_ref() {
   [ "${TORCH:-1}" = 1 ] || return 0
-  PYTHONUNBUFFERED=1 python3 bench/gpu/torch_ref.py --ctx "$CTX" --variants "${TORCH_VARIANTS:-fp32:sdpa,fp32:eager,bf16-autocast:sdpa}" --out "$OUT/torch.jsonl" 2>&1 | grep -v 'Loading weights' | tee "$OUT/torch-$stage.log"
+  PYTHONUNBUFFERED=1 python3 bench/gpu/torch_ref.py "${model_args[@]}" --ctx "$CTX" --variants "${TORCH_VARIANTS:-fp32:sdpa,fp32:eager,bf16-autocast:sdpa}" --out "$OUT/torch.jsonl" 2>&1 | grep -v 'Loading weights' | tee "$OUT/torch-$stage.log"
 }
 
 case "$stage" in
@@ -52,7 +61,7 @@ webgpu)
   [ -f "$icd" ] && export VK_DRIVER_FILES=$icd
   torch_ref
   args=(--dawn "$KEEP/dawn.node" --ort .gpu-pack/ort.bundle.min.mjs --wasm "$KEEP/ort-wasm-simd-threaded.jsep.wasm"
-    --ctx "$CTX" --modes "${MODES:-dense,oracle}" --steps "${STEPS:-4}" --out "$OUT" --ceiling)
+    "${model_args[@]}" --ctx "$CTX" --modes "${MODES:-dense,oracle}" --steps "${STEPS:-4}")
   [ -n "${PROFILE_CTX-4096}" ] && args+=(--profile-ctx "${PROFILE_CTX-4096}")
   [ -n "${PREDICTORS:-}" ] && args+=(--predictors "$PREDICTORS")
   [ -n "${TRANSIENT_MIB:-}" ] && args+=(--transient-mib "$TRANSIENT_MIB")
@@ -60,8 +69,17 @@ webgpu)
   [ -n "${MLP_KEEP:-}" ] && args+=(--mlp-keep "$MLP_KEEP")
   [ -n "${ORT_LOG:-}" ] && args+=(--ort-log "$ORT_LOG")
   [ -n "${BASELINE_MIB:-}" ] && args+=(--baseline-mib "$BASELINE_MIB" --baseline-ctx "${BASELINE_CTX:-4096}" --baseline-modes "${BASELINE_MODES:-dense}")
-  timeout "${WEBGPU_TIMEOUT:-420}" "$KEEP/node" .gpu-pack/bench.mjs "${args[@]}" 2>&1 | grep -v 'VerifyEachNodeIsAssignedToAnEp' | tee "$OUT/webgpu.log"
-  echo "webgpu exit: ${PIPESTATUS[0]}"
+  first=1
+  for k in $(echo "${KERNELS:-on}" | tr , ' '); do
+    run_args=("${args[@]}" --out "$OUT/kernels-$k")
+    [ "$k" = off ] && run_args+=(--no-kernels)
+    # The matmul ceiling once, in the first run.
+    [ "$first" = 1 ] && run_args+=(--ceiling)
+    [ "$k" = on ] && [ "${ATTENTION_BENCH:-1}" = 1 ] && run_args+=(--attention-bench)
+    first=0
+    timeout "${WEBGPU_TIMEOUT:-420}" "$KEEP/node" .gpu-pack/bench.mjs "${run_args[@]}" 2>&1 | grep -v 'VerifyEachNodeIsAssignedToAnEp' | tee "$OUT/webgpu-kernels-$k.log"
+    echo "webgpu (kernels $k) exit: ${PIPESTATUS[0]}"
+  done
   ;;
 *)
   echo "stage must be node or webgpu" >&2

@@ -17,6 +17,7 @@ import {
   decodeDataset, DEFAULT_SETTINGS, EngineSession, gpuBufferBytes, GraphBuilder, installGpuBufferTracker, parseDataset, Runtime,
   type BenchRow, type Ort, type Sparsity, type TrainSettings,
 } from '../../src/engine/node';
+import { loadTokenizer } from '../../src/engine/model/tokenizer';
 import { usefulFlops } from './flops';
 import { wgslMatmulCeiling } from './wgsl-matmul';
 
@@ -25,6 +26,8 @@ const program = new Command()
   .requiredOption('--ort <file>', "onnxruntime-web's JSEP bundle (ort.bundle.min.mjs)")
   .requiredOption('--wasm <file>', 'ort-wasm-simd-threaded.jsep.wasm')
   .option('--model <dir>', 'model folder', 'public/models/lemo-tiny')
+  .option('--tokenizer <dir>', "folder whose tokenizer.json makes the token ids (the model folder's when it has one)")
+  .option('--no-kernels', "keep attention and AdamW in onnxruntime's graphs (the engine's WGSL kernels otherwise)")
   .option('--data <file>', 'dataset', 'public/data/books-long/train.jsonl.gz')
   .option('--ctx <list>', 'contexts', '2048,4096,8192,16384')
   .option('--modes <list>', 'modes', 'dense,oracle')
@@ -37,6 +40,7 @@ const program = new Command()
   .option('--block <n>', "the oracle's block size", '32')
   .option('--profile-ctx <n>', "also profile one step per mode at this context with onnxruntime's WebGPU profiling")
   .option('--ceiling', 'measure the matrix-multiply ceiling (own WGSL kernel and onnxruntime MatMul)')
+  .option('--attention-bench', "time the engine's attention kernels alone at each context, in the model's head layout")
   .option('--transient-mib <n>', "bytes (MiB) one transient tensor of a segmented run may take (the engine's WebGPU default, 128, when unset)")
   .option('--baseline-mib <n>', 'after the main runs, the same benchmark at --baseline-ctx with this transient budget (before/after)')
   .option('--baseline-ctx <list>', 'contexts of the baseline runs', '4096')
@@ -49,6 +53,7 @@ const o = program.opts<{
   dawn: string; ort: string; wasm: string; model: string; data: string; ctx: string; modes: string; steps: string; seed: string; lr: string;
   predictors?: string; policy?: string; mlpKeep?: string; block: string; profileCtx?: string; ceiling?: boolean; dawnFlags: string; out: string;
   ortLog?: string; transientMib?: string; baselineMib?: string; baselineCtx: string; baselineModes: string;
+  tokenizer?: string; kernels: boolean; attentionBench?: boolean;
 }>();
 
 mkdirSync(o.out, { recursive: true });
@@ -122,7 +127,7 @@ const info = adapter.info;
 emit('environment', {
   node: process.version, adapter: { vendor: info.vendor, architecture: info.architecture, device: info.device, description: info.description },
   features: [...adapter.features].sort(), limits: { maxBufferSize: adapter.limits.maxBufferSize, maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize },
-  args: o,
+  args: o, kernels: o.kernels,
 });
 log(`adapter: ${info.vendor} ${info.architecture} ${info.description}`);
 
@@ -149,7 +154,7 @@ ort.env.webgpu.profiling = { mode: 'off', ondata: (d) => kernels?.push({ ...d })
 
 const born = performance.now();
 const mib = (v: string | undefined) => (v === undefined ? undefined : Number(v) * 2 ** 20);
-const rt = new Runtime(ort, { provider: 'webgpu', probe: gpuBufferBytes, transientBudget: mib(o.transientMib), sessionLogLevel: o.ortLog === undefined ? undefined : (Number(o.ortLog) as 0 | 1 | 2 | 3 | 4), log: (line) => {
+const rt = new Runtime(ort, { provider: 'webgpu', kernels: o.kernels, probe: gpuBufferBytes, transientBudget: mib(o.transientMib), sessionLogLevel: o.ortLog === undefined ? undefined : (Number(o.ortLog) as 0 | 1 | 2 | 3 | 4), log: (line) => {
   emit('session', { t: performance.now() - born, line });
   if (o.ortLog !== undefined) log(line);
 } });
@@ -158,15 +163,21 @@ const session = new EngineSession(rt, () => {});
 const tokenize = session.tokenize.bind(session);
 let tokenized: number[][] | null = null;
 session.tokenize = (d) => (tokenized ??= tokenize(d));
-const tokPath = join(o.model, 'tokenizer.json');
-const tokCfgPath = join(o.model, 'tokenizer_config.json');
 const readJson = (path: string) => JSON.parse(readFileSync(path, 'utf8')) as unknown;
+// A model folder made on this machine (bench/gpu/make_model.py) has no tokenizer: the ids come
+// from another folder's, all inside its vocabulary.
+const tokDir = o.tokenizer ?? o.model;
+const ownTokenizer = tokDir === o.model;
 session.loadModel({
   config: readJson(join(o.model, 'config.json')),
   weights: new Uint8Array(readFileSync(join(o.model, 'model.safetensors'))),
-  tokenizer: readJson(tokPath),
-  tokenizerConfig: existsSync(tokCfgPath) ? readJson(tokCfgPath) : undefined,
+  tokenizer: ownTokenizer ? readJson(join(tokDir, 'tokenizer.json')) : undefined,
+  tokenizerConfig: ownTokenizer && existsSync(join(tokDir, 'tokenizer_config.json')) ? readJson(join(tokDir, 'tokenizer_config.json')) : undefined,
 });
+if (!ownTokenizer) {
+  const tok = loadTokenizer(readJson(join(tokDir, 'tokenizer.json')));
+  session.tokenize = (d) => (tokenized ??= d.map((x) => tok.encode(x.text)));
+}
 const cfg = session.config;
 const docs = parseDataset(basename(o.data), decodeDataset(basename(o.data), new Uint8Array(readFileSync(o.data))));
 const ctxs = o.ctx.split(',').map(Number);
@@ -318,13 +329,59 @@ async function baseline(ctx: number) {
   }
 }
 
+// The attention kernels alone: forward, and forward + backward, causal over every row, timed
+// over 5 runs after a warm-up (a read back of the output waits for the GPU).
+async function attentionBench(ctx: number) {
+  const kernels = await rt.kernels();
+  if (!kernels) return;
+  const [H, KV, D] = [cfg.heads, cfg.kvHeads, cfg.headDim];
+  const rand = (n: number) => Float32Array.from({ length: n }, () => Math.random() * 2 - 1);
+  const up = (n: number, dims: number[]) => rt.upload(rt.tensor('float32', rand(n), dims));
+  const [q, k, v, dO] = [await up(H * ctx * D, [1, H, ctx, D]), await up(KV * ctx * D, [1, KV, ctx, D]), await up(KV * ctx * D, [1, KV, ctx, D]), await up(H * ctx * D, [1, H, ctx, D])];
+  const shape = { B: 1, H, KV, N: ctx, D, group: 0 };
+  const positions = Array.from({ length: ctx }, (_, i) => i);
+  const time = async (backward: boolean) => {
+    const once = async () => {
+      const f = kernels.attentionForward(q, k, v, shape, positions, null);
+      const out = [f.o, f.lse];
+      if (backward) {
+        const b = kernels.attentionBackward({ q, k, v, o: f.o, lse: f.lse, dO }, shape, positions, null);
+        out.push(b.dq, b.dk, b.dv);
+      }
+      return out;
+    };
+    for (const t of await once()) t.dispose();
+    const runs = 5;
+    const t0 = performance.now();
+    const all: Awaited<ReturnType<typeof once>>[] = [];
+    for (let r = 0; r < runs; r++) all.push(await once());
+    await all[runs - 1][all[runs - 1].length - 1].getData();
+    const ms = (performance.now() - t0) / runs;
+    all.flat().forEach((t) => t.dispose());
+    return ms;
+  };
+  const fwdMs = await time(false);
+  const stepMs = await time(true);
+  // Causal: half of the N² score pairs; forward 2 products (QKᵀ, PV), backward 5 of FlashAttention-2's count.
+  const pairs = (ctx * ctx) / 2 * H;
+  const fwdFlop = 2 * 2 * pairs * D;
+  const bwdFlop = 5 * 2 * pairs * D;
+  emit('attention', { ctx, H, KV, D, fwdMs, bwdMs: stepMs - fwdMs, fwdTflops: fwdFlop / fwdMs / 1e9, bwdTflops: bwdFlop / (stepMs - fwdMs) / 1e9 });
+  log(`attention kernels ctx ${ctx} (H ${H}, KV ${KV}, D ${D}): forward ${fwdMs.toFixed(2)} ms (${(fwdFlop / fwdMs / 1e9).toFixed(1)} TFLOP/s), backward ${(stepMs - fwdMs).toFixed(2)} ms (${(bwdFlop / (stepMs - fwdMs) / 1e9).toFixed(1)} TFLOP/s)`);
+  for (const t of [q, k, v, dO]) rt.dispose(t);
+}
+
 const rows: BenchRow[] = [];
 for (const ctx of ctxs) {
+  if (o.attentionBench) await attentionBench(ctx).catch((e: Error) => {
+    emit('error', { ctx, phase: 'attention-bench', message: e.message });
+    log(`attention bench at ${ctx} failed: ${e.message}`);
+  });
   setRope(ctx);
   try {
     await session.bench(docs, { ctxs: [ctx], modes: await modesFor(ctx), steps: Number(o.steps), seed: Number(o.seed), lr: Number(o.lr), lora }, (r) => {
       const flops = usefulFlops(cfg, ctx, lora.loraR);
-      const row = { ...r, transientBudget: rt.transientBudget ?? null, ropeScale: cfg.rope?.linearFactor ?? null, usefulGflop: flops / 1e9, usefulGflops: flops / (r.medianStepMs / 1e3) / 1e9 };
+      const row = { ...r, kernels: o.kernels, kernelRuns: rt.kernelRuns, model: basename(o.model), transientBudget: rt.transientBudget ?? null, ropeScale: cfg.rope?.linearFactor ?? null, usefulGflop: flops / 1e9, usefulGflops: flops / (r.medianStepMs / 1e3) / 1e9 };
       rows.push(r);
       emit('bench', row);
       log(`${r.mode.padEnd(7)} ctx ${String(ctx).padStart(6)}  step ${r.medianStepMs.toFixed(0).padStart(7)} ms  [${r.stepMs.map((t) => t.toFixed(0)).join(' ')}]  peak ${(r.peakBytes / 2 ** 20).toFixed(0)} MB  gpu ${((r.devicePeakBytes ?? 0) / 2 ** 20).toFixed(0)} MB  loss ${r.loss.toFixed(4)}  kept ${r.keptShare.map((k) => k.toFixed(2)).join(' ')}`);

@@ -11,6 +11,7 @@ Median over the steps after the first; peak = torch.cuda.max_memory_allocated ov
 """
 
 import argparse
+import gzip
 import json
 import sys
 import time
@@ -21,9 +22,11 @@ from tokenizers import Tokenizer
 from transformers import AutoConfig, LlamaForCausalLM
 
 
-def windows_source(model_dir: str, data: str) -> list[int]:
-    tok = Tokenizer.from_file(f"{model_dir}/tokenizer.json")
-    docs = [json.loads(line)["text"] for line in open(data, encoding="utf-8") if line.strip()]
+def windows_source(tokenizer_dir: str, data: str) -> list[int]:
+    tok = Tokenizer.from_file(f"{tokenizer_dir}/tokenizer.json")
+    opener = gzip.open if data.endswith(".gz") else open
+    with opener(data, "rt", encoding="utf-8") as f:
+        docs = [json.loads(line)["text"] for line in f if line.strip()]
     longest = max(docs, key=len)
     return tok.encode(longest).ids
 
@@ -63,7 +66,7 @@ def step_bench(model_dir: str, ids: list[int], ctx: int, precision: str, attn: s
     row = {
         "kind": "torch", "ctx": ctx, "precision": precision, "attn": attn, "steps": steps, "medianStepMs": rest[len(rest) // 2],
         "stepMs": times, "peakBytes": peak, "loss": loss, "ropeScale": factor,
-        "torch": torch.__version__, "device": torch.cuda.get_device_name() if cuda else "cpu", "tf32": torch.backends.cuda.matmul.allow_tf32,
+        "model": model_dir.rstrip("/").split("/")[-1], "torch": torch.__version__, "device": torch.cuda.get_device_name() if cuda else "cpu", "tf32": torch.backends.cuda.matmul.allow_tf32,
     }
     del model, opt, out
     if cuda:
@@ -74,14 +77,15 @@ def step_bench(model_dir: str, ids: list[int], ctx: int, precision: str, attn: s
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--model", default="public/models/lemo-tiny")
-    p.add_argument("--data", default="public/data/sotu-long/train.jsonl")
+    p.add_argument("--data", default="public/data/books-long/train.jsonl.gz")
+    p.add_argument("--tokenizer", help="folder whose tokenizer.json makes the ids (the model folder's by default)")
     p.add_argument("--ctx", default="2048,4096,8192,16384")
     p.add_argument("--steps", type=int, default=6)
     p.add_argument("--variants", default="fp32:sdpa,fp32:eager,bf16-autocast:sdpa")
     p.add_argument("--device", default="cuda")
     p.add_argument("--out", required=True)
     a = p.parse_args()
-    ids = windows_source(a.model, a.data)
+    ids = windows_source(a.tokenizer or a.model, a.data)
     with open(a.out, "a", encoding="utf-8") as f:
         for ctx in [int(c) for c in a.ctx.split(",")]:
             if ctx > len(ids):

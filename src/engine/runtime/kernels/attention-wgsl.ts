@@ -28,6 +28,7 @@ fn visible(kp: u32, qp: u32, h: u32) -> bool {
   let shift = select(0.0, P.group * 0.5, 2u * h >= P.heads);
   return floor((f32(kp) + shift) / P.group) == floor((f32(qp) + shift) / P.group);
 }
+fn sum4(a: vec4f) -> f32 { return (a.x + a.y) + (a.z + a.w); }
 `;
 
 /** Loads TILE key rows (from k0) of k and v into workgroup memory, with their positions. */
@@ -51,9 +52,7 @@ var<workgroup> vt: array<vec4f, TILE * D4>;
 var<workgroup> kpos: array<u32, TILE>;
 `;
 
-/** Forward: o and the log-sum-exp of each query row's scores. */
-export function forwardWgsl(D: number, tile: number): string {
-  return header(D, tile) + keyTiles + loadKeys + /* wgsl */ `
+const forwardMain = /* wgsl */ `
 @group(0) @binding(2) var<storage, read> q: array<vec4f>;
 @group(0) @binding(5) var<storage, read_write> o: array<vec4f>;
 @group(0) @binding(6) var<storage, read_write> lse: array<f32>;
@@ -78,19 +77,34 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
     workgroupBarrier();
     loadKeys(k0, kbase, li);
     workgroupBarrier();
-    for (var j = 0u; j < TILE; j++) {
-      if (!visible(kpos[j], qp, h)) { continue; }
-      var s = 0.0;
-      for (var c = 0u; c < D4; c++) { s += dot(qr[c], kt[j * D4 + c]); }
-      if (s > m) {
-        let corr = exp(m - s);
+    // Four keys at a time: sixteen independent chains of multiply-adds per thread.
+    for (var j = 0u; j < TILE; j += 4u) {
+      let vis = vec4<bool>(visible(kpos[j], qp, h), visible(kpos[j + 1u], qp, h), visible(kpos[j + 2u], qp, h), visible(kpos[j + 3u], qp, h));
+      if (!any(vis)) { continue; }
+      var a0 = vec4f();
+      var a1 = vec4f();
+      var a2 = vec4f();
+      var a3 = vec4f();
+      for (var c = 0u; c < D4; c++) {
+        let x = qr[c];
+        a0 += x * kt[j * D4 + c];
+        a1 += x * kt[(j + 1u) * D4 + c];
+        a2 += x * kt[(j + 2u) * D4 + c];
+        a3 += x * kt[(j + 3u) * D4 + c];
+      }
+      let s = select(vec4f(-1e30), vec4f(sum4(a0), sum4(a1), sum4(a2), sum4(a3)), vis);
+      let mx = max(max(s.x, s.y), max(s.z, s.w));
+      if (mx > m) {
+        let corr = exp(m - mx);
         l *= corr;
         for (var c = 0u; c < D4; c++) { acc[c] *= corr; }
-        m = s;
+        m = mx;
       }
-      let p = exp(s - m);
-      l += p;
-      for (var c = 0u; c < D4; c++) { acc[c] += p * vt[j * D4 + c]; }
+      let p = select(vec4f(), exp(s - vec4f(m)), vis);
+      l += sum4(p);
+      for (var c = 0u; c < D4; c++) {
+        acc[c] += p.x * vt[j * D4 + c] + p.y * vt[(j + 1u) * D4 + c] + p.z * vt[(j + 2u) * D4 + c] + p.w * vt[(j + 3u) * D4 + c];
+      }
     }
   }
   if (i < n) {
@@ -100,11 +114,13 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   }
 }
 `;
+
+/** Forward: o and the log-sum-exp of each query row's scores. */
+export function forwardWgsl(D: number, tile: number): string {
+  return header(D, tile) + keyTiles + loadKeys + forwardMain;
 }
 
-/** Backward for queries: dq. */
-export function backwardQueryWgsl(D: number, tile: number): string {
-  return header(D, tile) + keyTiles + loadKeys + /* wgsl */ `
+const backwardQueryMain = /* wgsl */ `
 @group(0) @binding(2) var<storage, read> q: array<vec4f>;
 @group(0) @binding(5) var<storage, read> stats: array<vec2f>;
 @group(0) @binding(6) var<storage, read> dout: array<vec4f>;
@@ -135,16 +151,35 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
     workgroupBarrier();
     loadKeys(k0, kbase, li);
     workgroupBarrier();
-    for (var j = 0u; j < TILE; j++) {
-      if (!visible(kpos[j], qp, h)) { continue; }
-      var s = 0.0;
-      var dp = 0.0;
+    for (var j = 0u; j < TILE; j += 4u) {
+      let vis = vec4<bool>(visible(kpos[j], qp, h), visible(kpos[j + 1u], qp, h), visible(kpos[j + 2u], qp, h), visible(kpos[j + 3u], qp, h));
+      if (!any(vis)) { continue; }
+      var a0 = vec4f();
+      var a1 = vec4f();
+      var a2 = vec4f();
+      var a3 = vec4f();
+      var d0 = vec4f();
+      var d1 = vec4f();
+      var d2 = vec4f();
+      var d3 = vec4f();
       for (var c = 0u; c < D4; c++) {
-        s += dot(qr[c], kt[j * D4 + c]);
-        dp += dot(dr[c], vt[j * D4 + c]);
+        let x = qr[c];
+        let y = dr[c];
+        a0 += x * kt[j * D4 + c];
+        a1 += x * kt[(j + 1u) * D4 + c];
+        a2 += x * kt[(j + 2u) * D4 + c];
+        a3 += x * kt[(j + 3u) * D4 + c];
+        d0 += y * vt[j * D4 + c];
+        d1 += y * vt[(j + 1u) * D4 + c];
+        d2 += y * vt[(j + 2u) * D4 + c];
+        d3 += y * vt[(j + 3u) * D4 + c];
       }
-      let ds = exp(s - ls) * (dp - dl);
-      for (var c = 0u; c < D4; c++) { acc[c] += ds * kt[j * D4 + c]; }
+      let s = vec4f(sum4(a0), sum4(a1), sum4(a2), sum4(a3));
+      let dp = vec4f(sum4(d0), sum4(d1), sum4(d2), sum4(d3));
+      let ds = select(vec4f(), exp(s - vec4f(ls)) * (dp - vec4f(dl)), vis);
+      for (var c = 0u; c < D4; c++) {
+        acc[c] += ds.x * kt[j * D4 + c] + ds.y * kt[(j + 1u) * D4 + c] + ds.z * kt[(j + 2u) * D4 + c] + ds.w * kt[(j + 3u) * D4 + c];
+      }
     }
   }
   if (i < n) {
@@ -152,6 +187,10 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   }
 }
 `;
+
+/** Backward for queries: dq. */
+export function backwardQueryWgsl(D: number, tile: number): string {
+  return header(D, tile) + keyTiles + loadKeys + backwardQueryMain;
 }
 
 const when = (on: boolean, s: string) => (on ? s : '');
@@ -167,7 +206,8 @@ ${when(K, '@group(0) @binding(7) var<storage, read_write> dk: array<vec4f>;')}
 ${when(V, '@group(0) @binding(8) var<storage, read_write> dv: array<vec4f>;')}
 var<workgroup> qt: array<vec4f, TILE * D4>;
 var<workgroup> dt: array<vec4f, TILE * D4>;
-var<workgroup> qs: array<vec3f, TILE>;
+var<workgroup> qs: array<vec2f, TILE>;
+var<workgroup> qpos: array<u32, TILE>;
 `;
 
 /** Loads TILE query rows (from i0) of q and dO under head h, with their stats and positions. */
@@ -181,14 +221,49 @@ fn loadQueries(i0: u32, hbase: u32, li: u32) {
   }
   if (li < TILE) {
     let r = min(i0 + li, n - 1u);
-    qs[li] = vec3f(stats[hbase + r], bitcast<f32>(select(0u, pos[r], i0 + li < n)));
+    qs[li] = stats[hbase + r];
+    qpos[li] = pos[r];
   }
+}
+fn visibleQuery(i: u32, kp: u32, h: u32) -> bool {
+  return i < P.n && visible(kp, qpos[i % TILE], h);
 }
 `;
 
+/** The key kernel's pass over one tile of queries, four at a time. */
+const keyTileLoop = (K: boolean, V: boolean) => /* wgsl */ `
+    for (var ii = 0u; ii < TILE; ii += 4u) {
+      let vis = vec4<bool>(visibleQuery(i0 + ii, kp, h), visibleQuery(i0 + ii + 1u, kp, h), visibleQuery(i0 + ii + 2u, kp, h), visibleQuery(i0 + ii + 3u, kp, h));
+      if (!any(vis)) { continue; }
+      var a0 = vec4f();
+      var a1 = vec4f();
+      var a2 = vec4f();
+      var a3 = vec4f();
+      ${when(K, 'var d0 = vec4f();\n      var d1 = vec4f();\n      var d2 = vec4f();\n      var d3 = vec4f();')}
+      for (var c = 0u; c < D4; c++) {
+        let x = kr[c];
+        a0 += qt[ii * D4 + c] * x;
+        a1 += qt[(ii + 1u) * D4 + c] * x;
+        a2 += qt[(ii + 2u) * D4 + c] * x;
+        a3 += qt[(ii + 3u) * D4 + c] * x;
+        ${when(K, 'let y = vr[c];\n        d0 += dt[ii * D4 + c] * y;\n        d1 += dt[(ii + 1u) * D4 + c] * y;\n        d2 += dt[(ii + 2u) * D4 + c] * y;\n        d3 += dt[(ii + 3u) * D4 + c] * y;')}
+      }
+      let s0 = qs[ii];
+      let s1 = qs[ii + 1u];
+      let s2 = qs[ii + 2u];
+      let s3 = qs[ii + 3u];
+      let p = select(vec4f(), exp(vec4f(sum4(a0), sum4(a1), sum4(a2), sum4(a3)) - vec4f(s0.x, s1.x, s2.x, s3.x)), vis);
+      ${when(K, 'let ds = p * (vec4f(sum4(d0), sum4(d1), sum4(d2), sum4(d3)) - vec4f(s0.y, s1.y, s2.y, s3.y));')}
+      for (var c = 0u; c < D4; c++) {
+        ${when(V, 'av[c] += p.x * dt[ii * D4 + c] + p.y * dt[(ii + 1u) * D4 + c] + p.z * dt[(ii + 2u) * D4 + c] + p.w * dt[(ii + 3u) * D4 + c];')}
+        ${when(K, 'ak[c] += ds.x * qt[ii * D4 + c] + ds.y * qt[(ii + 1u) * D4 + c] + ds.z * qt[(ii + 2u) * D4 + c] + ds.w * qt[(ii + 3u) * D4 + c];')}
+      }
+    }`;
+
 /**
- * Backward for keys: dk and/or dv of each key row, summed over the query heads that share its
- * key-value head. `parts` picks which (both at once hold four rows of D floats per thread).
+ * Backward for keys under one query head: dk and/or dv of each key row (per query head: the
+ * heads sharing a key-value head are summed by sumHeadsWgsl). `parts` picks which (both at
+ * once hold four rows of D floats per thread).
  */
 export function backwardKeyWgsl(D: number, tile: number, parts: 'kv' | 'k' | 'v'): string {
   const K = parts !== 'v';
@@ -197,10 +272,9 @@ export function backwardKeyWgsl(D: number, tile: number, parts: 'kv' | 'k' | 'v'
 @compute @workgroup_size(ROWS)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
   let n = P.n;
-  let g = wg.y;
-  let group = P.heads / P.kvHeads;
+  let h = wg.y;
   let j = wg.x * ROWS + li;
-  let kbase = ((wg.z * P.kvHeads + g) * n + min(j, n - 1u)) * D4;
+  let kbase = ((wg.z * P.kvHeads + h / (P.heads / P.kvHeads)) * n + min(j, n - 1u)) * D4;
   var kr: array<vec4f, D4>;
   ${when(K, 'var vr: array<vec4f, D4>;\n  var ak: array<vec4f, D4>;')}
   ${when(V, 'var av: array<vec4f, D4>;')}
@@ -209,34 +283,46 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
     ${when(K, 'vr[c] = v[kbase + c];')}
   }
   let kp = pos[min(j, n - 1u)];
-  for (var h = g * group; h < (g + 1u) * group; h++) {
-    for (var i0 = wg.x * ROWS; i0 < n; i0 += TILE) {
-      workgroupBarrier();
-      loadQueries(i0, (wg.z * P.heads + h) * n, li);
-      workgroupBarrier();
-      for (var ii = 0u; ii < TILE; ii++) {
-        if (i0 + ii >= n || !visible(kp, bitcast<u32>(qs[ii].z), h)) { continue; }
-        var s = 0.0;
-        ${when(K, 'var dp = 0.0;')}
-        for (var c = 0u; c < D4; c++) {
-          s += dot(qt[ii * D4 + c], kr[c]);
-          ${when(K, 'dp += dot(dt[ii * D4 + c], vr[c]);')}
-        }
-        let p = exp(s - qs[ii].x);
-        ${when(K, 'let ds = p * (dp - qs[ii].y);')}
-        for (var c = 0u; c < D4; c++) {
-          ${when(V, 'av[c] += p * dt[ii * D4 + c];')}
-          ${when(K, 'ak[c] += ds * qt[ii * D4 + c];')}
-        }
-      }
-    }
+  let hbase = (wg.z * P.heads + h) * n;
+  for (var i0 = wg.x * ROWS; i0 < n; i0 += TILE) {
+    workgroupBarrier();
+    loadQueries(i0, hbase, li);
+    workgroupBarrier();
+    ${keyTileLoop(K, V)}
   }
   if (j < n) {
+    let out = (hbase + j) * D4;
     for (var c = 0u; c < D4; c++) {
-      ${when(K, 'dk[kbase + c] = ak[c] * P.scale;')}
-      ${when(V, 'dv[kbase + c] = av[c];')}
+      ${when(K, 'dk[out + c] = ak[c] * P.scale;')}
+      ${when(V, 'dv[out + c] = av[c];')}
     }
   }
+}
+`;
+}
+
+/** Sums per-query-head key gradients (B, H, N, D) over each key-value head's group into (B, KV, N, D). */
+export function sumHeadsWgsl(D: number): string {
+  return /* wgsl */ `
+const D4: u32 = ${D / 4}u;
+struct Params { n: u32, heads: u32, kvHeads: u32, total: u32 }
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> part: array<vec4f>;
+@group(0) @binding(2) var<storage, read_write> out: array<vec4f>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups) nw: vec3u) {
+  let e = id.x + id.y * nw.x * 256u;
+  if (e >= P.total) { return; }
+  let group = P.heads / P.kvHeads;
+  let rowLen = P.n * D4;
+  let bg = e / rowLen;
+  let rest = e % rowLen;
+  let b = bg / P.kvHeads;
+  let g = bg % P.kvHeads;
+  var s = vec4f();
+  for (var hh = 0u; hh < group; hh++) { s += part[(b * P.heads + g * group + hh) * rowLen + rest]; }
+  out[e] = s;
 }
 `;
 }

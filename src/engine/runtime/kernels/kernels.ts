@@ -4,7 +4,7 @@
 // packed copy and no scatter back) and AdamW in place. They take and give onnxruntime tensors
 // whose data are GPU buffers, so nothing leaves the GPU between them and the sessions.
 import type * as ortTypes from 'onnxruntime-common';
-import { adamwWgsl, backwardKeyWgsl, backwardQueryWgsl, forwardWgsl, ROWS, statsWgsl } from './attention-wgsl';
+import { adamwWgsl, backwardKeyWgsl, backwardQueryWgsl, forwardWgsl, ROWS, statsWgsl, sumHeadsWgsl } from './attention-wgsl';
 import { dispatch, readBack, release } from './stream';
 
 type Ort = typeof ortTypes;
@@ -72,6 +72,11 @@ export class GpuKernels {
     return b;
   }
 
+  /** A buffer for one call's intermediate values, released with its inputs. */
+  private scratch(bytes: number): GPUBuffer {
+    return this.device.createBuffer({ size: Math.max(16, bytes), usage: STORAGE });
+  }
+
   /** A new float32 tensor on the GPU, freed with the tensor. */
   private output(dims: number[]): Tensor {
     const bytes = Math.max(16, dims.reduce((a, b) => a * b, 1) * 4);
@@ -133,7 +138,7 @@ export class GpuKernels {
     const [params, meta] = this.attentionInputs(s, positions, starts);
     const tile = this.tile(s.D);
     const rows = s.B * s.H * s.N;
-    const stats = this.device.createBuffer({ size: rows * 8, usage: STORAGE });
+    const stats = this.scratch(rows * 8);
     const statParams = new Uint32Array([rows, 0, 0, 0]).buffer;
     const sp = this.constant(statParams, UNIFORM);
     this.run(this.pipeline(`attn_stats_${s.D}`, () => statsWgsl(s.D)), [sp, t.lse.gpuBuffer, t.o.gpuBuffer, t.dO.gpuBuffer, stats], grid(rows));
@@ -142,12 +147,23 @@ export class GpuKernels {
     const dv = this.output([s.B, s.KV, s.N, s.D]);
     const qk = [params, meta, t.q.gpuBuffer, t.k.gpuBuffer, t.v.gpuBuffer, stats, t.dO.gpuBuffer];
     this.run(this.pipeline(`attn_dq_${s.D}_${tile}`, () => backwardQueryWgsl(s.D, tile)), [...qk, dq.gpuBuffer], [Math.ceil(s.N / ROWS), s.H, s.B]);
-    // Both key gradients at once hold 4 rows of D floats per thread: split above D = 32.
+    // Key gradients per query head (more threads than per key-value head), summed over each
+    // group after; both at once hold 4 rows of D floats per thread: split above D = 32.
+    const shared = s.H !== s.KV;
+    const [pk, pv] = shared ? [this.scratch(s.B * s.H * s.N * s.D * 4), this.scratch(s.B * s.H * s.N * s.D * 4)] : [dk.gpuBuffer, dv.gpuBuffer];
     const parts: ('kv' | 'k' | 'v')[] = s.D <= 32 ? ['kv'] : ['k', 'v'];
     for (const part of parts) {
       const p = this.pipeline(`attn_d${part}_${s.D}_${tile}`, () => backwardKeyWgsl(s.D, tile, part));
-      const buffers = [params, meta, t.q.gpuBuffer, t.k.gpuBuffer, part === 'v' ? undefined : t.v.gpuBuffer, stats, t.dO.gpuBuffer, part === 'v' ? undefined : dk.gpuBuffer, part === 'k' ? undefined : dv.gpuBuffer];
-      this.run(p, buffers, [Math.ceil(s.N / ROWS), s.KV, s.B]);
+      const buffers = [params, meta, t.q.gpuBuffer, t.k.gpuBuffer, part === 'v' ? undefined : t.v.gpuBuffer, stats, t.dO.gpuBuffer, part === 'v' ? undefined : pk, part === 'k' ? undefined : pv];
+      this.run(p, buffers, [Math.ceil(s.N / ROWS), s.H, s.B]);
+    }
+    if (shared) {
+      const total = s.B * s.KV * s.N * (s.D / 4);
+      const up = this.constant(new Uint32Array([s.N, s.H, s.KV, total]).buffer, UNIFORM);
+      const sum = this.pipeline(`attn_sum_${s.D}`, () => sumHeadsWgsl(s.D));
+      this.run(sum, [up, pk, dk.gpuBuffer], grid(total));
+      this.run(sum, [up, pv, dv.gpuBuffer], grid(total));
+      for (const b of [up, pk, pv]) release(b);
     }
     for (const b of [params, meta, sp, stats]) release(b);
     return { dq, dk, dv };
