@@ -379,9 +379,17 @@ for (const ctx of ctxs) {
   });
   setRope(ctx);
   try {
+    rt.runTime.clear();
+    let before = { ...counters };
     await session.bench(docs, { ctxs: [ctx], modes: await modesFor(ctx), steps: Number(o.steps), seed: Number(o.seed), lr: Number(o.lr), lora }, (r) => {
+      // Submits, buffers made and GPU reads (each waits for the GPU) over this row's steps.
+      const host = Object.fromEntries(Object.entries(counters).map(([k, v]) => [k, v - before[k as keyof typeof counters]]));
+      before = { ...counters };
       const flops = usefulFlops(cfg, ctx, lora.loraR);
-      const row = { ...r, kernels: o.kernels, kernelRuns: rt.kernelRuns, model: basename(o.model), transientBudget: rt.transientBudget ?? null, ropeScale: cfg.rope?.linearFactor ?? null, usefulGflop: flops / 1e9, usefulGflops: flops / (r.medianStepMs / 1e3) / 1e9 };
+      // Host milliseconds inside session runs, per graph, over this row's steps (and its warm-up).
+      const hostByGraph = Object.fromEntries([...rt.runTime.entries()].sort((p, q) => q[1] - p[1]).slice(0, 12));
+      rt.runTime.clear();
+      const row = { ...r, hostByGraph, host, kernels: o.kernels, kernelRuns: rt.kernelRuns, model: basename(o.model), transientBudget: rt.transientBudget ?? null, ropeScale: cfg.rope?.linearFactor ?? null, usefulGflop: flops / 1e9, usefulGflops: flops / (r.medianStepMs / 1e3) / 1e9 };
       rows.push(r);
       emit('bench', row);
       log(`${r.mode.padEnd(7)} ctx ${String(ctx).padStart(6)}  step ${r.medianStepMs.toFixed(0).padStart(7)} ms  [${r.stepMs.map((t) => t.toFixed(0)).join(' ')}]  peak ${(r.peakBytes / 2 ** 20).toFixed(0)} MB  gpu ${((r.devicePeakBytes ?? 0) / 2 ** 20).toFixed(0)} MB  loss ${r.loss.toFixed(4)}  kept ${r.keptShare.map((k) => k.toFixed(2)).join(' ')}`);

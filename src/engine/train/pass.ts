@@ -65,6 +65,16 @@ export interface PassContext {
   loraFeeds(layer: number): Record<string, Tensor>;
   /** The engine's WGSL kernels (attention runs there when they take its head size), or null. */
   kernels: GpuKernels | null;
+  /** Rotary tables of every row, made once per pass for all the layers that keep every row. */
+  allRope?: { rows: number[]; tables: Promise<{ cos: Tensor; sin: Tensor } | null> };
+}
+
+/** The layer's rotary tables: shared by the pass when the layer keeps every row (then not its to free). */
+async function ropeOf(c: PassContext, rows: number[]): Promise<{ tables: { cos: Tensor; sin: Tensor } | null; shared: boolean }> {
+  if (c.allRope?.rows === rows) return { tables: await c.allRope.tables, shared: true };
+  const tables = await c.dm.ropeFor(rows);
+  if (tables) Object.values(tables).forEach((t) => c.tensors.adopt(t));
+  return { tables, shared: false };
 }
 
 /** What one layer's forward left for its backward. */
@@ -80,6 +90,8 @@ export interface LayerSaved {
   /** The kernel path's attention output and log-sum-exp per row (its backward reads both). */
   o?: Tensor;
   lse?: Tensor;
+  /** Its rotary tables are the pass's shared ones (freed with the pass). */
+  sharedRope: boolean;
 }
 
 /** The kernels, when they run this attention (the graphs by segments otherwise). */
@@ -113,8 +125,7 @@ export async function layerForward(c: PassContext, l: number, h: Tensor, kept: n
   const { dm, tensors } = c;
   const rows = kept ?? allRows;
   const g = c.graphs(l, kept !== null);
-  const rope = await dm.ropeFor(rows);
-  if (rope) Object.values(rope).forEach((t) => tensors.adopt(t));
+  const { tables: rope, shared } = await ropeOf(c, rows);
   const common: Record<string, Tensor> = { ...dm.layerWeights(l), ...c.loraFeeds(l), ...(rope ?? {}) };
   if (kept) common.idx = dm.rt.tensor('int64', BigInt64Array.from(kept.map(BigInt)), [kept.length]);
   const preFeeds = { ...common, h };
@@ -124,11 +135,11 @@ export async function layerForward(c: PassContext, l: number, h: Tensor, kept: n
   const post = await tensors.run(backward ? g.post.forward : g.post.plain, postFeeds);
   if (!backward) {
     for (const t of [pre.q, pre.k, pre.v, o, lse, h]) tensors.free(t);
-    if (rope) Object.values(rope).forEach((t) => tensors.free(t));
+    if (rope && !shared) Object.values(rope).forEach((t) => tensors.free(t));
     return { out: post.out, saved: null };
   }
   const keep = (names: string[], out: Record<string, Tensor>, feeds: Record<string, Tensor>) => Object.fromEntries(names.map((n) => [n, out[n] ?? feeds[n]]));
-  const saved: LayerSaved = { rows, sparse: kept !== null, pre: keep(g.pre.saved, pre, preFeeds), post: keep(g.post.saved, post, postFeeds), q: pre.q, k: pre.k, v: pre.v, common };
+  const saved: LayerSaved = { rows, sparse: kept !== null, pre: keep(g.pre.saved, pre, preFeeds), post: keep(g.post.saved, post, postFeeds), q: pre.q, k: pre.k, v: pre.v, common, sharedRope: shared };
   if (lse) [saved.o, saved.lse] = [o, lse];
   // The layer's input and o stay only if a backward reads them (a sparse layer keeps just the
   // gathered rows of h).
@@ -199,6 +210,8 @@ export async function layerBackward(c: PassContext, l: number, sv: LayerSaved, d
   collect(pre);
   Object.values(acc).forEach((t) => tensors.free(t));
   tensors.free(post[gradName('h')]);
-  for (const t of [...Object.values(sv.pre), ...Object.values(sv.post), sv.q, sv.k, sv.v, sv.o, sv.lse, sv.common.cos, sv.common.sin]) tensors.free(t);
+  const rope = sv.sharedRope ? [] : [sv.common.cos, sv.common.sin];
+  const shared = new Set(sv.sharedRope ? [sv.common.cos, sv.common.sin] : []);
+  for (const t of [...Object.values(sv.pre), ...Object.values(sv.post), sv.q, sv.k, sv.v, sv.o, sv.lse, ...rope]) if (!(t && shared.has(t))) tensors.free(t);
   return pre[gradName('h')];
 }

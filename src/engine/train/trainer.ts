@@ -227,6 +227,11 @@ export class Trainer implements LayerProbe {
   private async forwardLayers(c: PassContext, ids: number[][], selector: TokenSelector, backward: boolean) {
     const { T } = this.dm.checkBatch(ids);
     const allRows = Array.from({ length: T }, (_, i) => i);
+    const tables = this.dm.ropeFor(allRows).then((r) => {
+      if (r) Object.values(r).forEach((t) => c.tensors.adopt(t));
+      return r;
+    });
+    c.allRope = { rows: allRows, tables };
     const saved: LayerSaved[] = [];
     let h = (await c.tensors.run(this.dm.embedGraph, this.dm.embedFeeds(ids))).h;
     for (let l = 0; l < this.config.layers; l++) {
