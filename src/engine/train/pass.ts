@@ -66,12 +66,12 @@ export interface PassContext {
   /** The engine's WGSL kernels (attention runs there when they take its head size), or null. */
   kernels: GpuKernels | null;
   /** Rotary tables of every row, made once per pass for all the layers that keep every row. */
-  allRope?: { rows: number[]; tables: Promise<{ cos: Tensor; sin: Tensor } | null> };
+  allRope?: { rows: number[]; tables: { cos: Tensor; sin: Tensor } | null };
 }
 
 /** The layer's rotary tables: shared by the pass when the layer keeps every row (then not its to free). */
 async function ropeOf(c: PassContext, rows: number[]): Promise<{ tables: { cos: Tensor; sin: Tensor } | null; shared: boolean }> {
-  if (c.allRope?.rows === rows) return { tables: await c.allRope.tables, shared: true };
+  if (c.allRope?.rows === rows) return { tables: c.allRope.tables, shared: true };
   const tables = await c.dm.ropeFor(rows);
   if (tables) Object.values(tables).forEach((t) => c.tensors.adopt(t));
   return { tables, shared: false };

@@ -227,10 +227,9 @@ export class Trainer implements LayerProbe {
   private async forwardLayers(c: PassContext, ids: number[][], selector: TokenSelector, backward: boolean) {
     const { T } = this.dm.checkBatch(ids);
     const allRows = Array.from({ length: T }, (_, i) => i);
-    const tables = this.dm.ropeFor(allRows).then((r) => {
-      if (r) Object.values(r).forEach((t) => c.tensors.adopt(t));
-      return r;
-    });
+    // One session run at a time: onnxruntime's WebGPU provider cannot interleave them.
+    const tables = await this.dm.ropeFor(allRows);
+    if (tables) Object.values(tables).forEach((t) => c.tensors.adopt(t));
     c.allRope = { rows: allRows, tables };
     const saved: LayerSaved[] = [];
     let h = (await c.tensors.run(this.dm.embedGraph, this.dm.embedFeeds(ids))).h;
