@@ -32,7 +32,7 @@ const fmtSci = (v: number) => (v === 0 ? '0' : Math.abs(v) < 0.01 ? v.toExponent
 
 export const LR_SERIES: Series = {
   id: 'lr-chart', title: 'Learning rate', name: 'learning rate', column: 'lr', color: '#7c3aed',
-  value: (s) => s.lr, fmt: (v) => v.toPrecision(3), empty: 'The learning rate of each step, after the schedule and its warm-up, appears here once a run starts.',
+  value: (s) => s.lr, fmt: (v) => (v !== 0 && Math.abs(v) < 0.001 ? v.toExponential(2) : v.toPrecision(3)), empty: 'The learning rate of each step, after the schedule and its warm-up, appears here once a run starts.',
 };
 export const GRAD_NORM_SERIES: Series = {
   id: 'grad-norm-chart', title: 'Gradient norm', name: 'gradient norm (LoRA, L2)', column: 'grad_norm', color: '#0891b2',
