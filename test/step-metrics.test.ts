@@ -1,6 +1,8 @@
 // What each step reports beside its loss: the learning rate the update used (after the schedule)
 // and the global L2 norm of the LoRA gradients before the update.
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Trainer } from '../src/engine/train/trainer';
@@ -53,5 +55,18 @@ describe('the step metrics', () => {
     steps.forEach((e) => expect(e.lr).toBeCloseTo(settings.lr * scheduleFactor('cosine', 1, 3, e.step), 12));
     expect(steps[0].lr).toBe(0);
     steps.forEach((e) => expect(e.gradNorm).toBeGreaterThan(0));
+  });
+
+  it('are on each step line lemo train prints', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lemo-step-metrics-'));
+    const data = join(dir, 'data.txt');
+    writeFileSync(data, 'The keeper climbed the stairs of the lighthouse every evening and lit the lamp. '.repeat(30));
+    const r = spawnSync(process.execPath, ['bin/lemo.js', 'train', '--model', 'public/models/lemo-tiny', '--data', data, '--sparsity', 'dense', '--ctx', '64', '--steps', '3',
+      '--lr', '0.002', '--schedule', 'cosine', '--warmup', '1', '--backend', 'wasm', '--out', join(dir, 'out')], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    const lines = [...r.stderr.matchAll(/^step (\d)\/3 .* lr (\S+)  grad norm (\S+) /gm)];
+    expect(lines.map((m) => Number(m[1]))).toEqual([1, 2, 3]);
+    lines.forEach((m) => expect(Number(m[2])).toBeCloseTo(0.002 * scheduleFactor('cosine', 1, 3, Number(m[1])), 9));
+    lines.forEach((m) => expect(Number(m[3])).toBeGreaterThan(0));
   });
 });
