@@ -99,6 +99,7 @@ test('dropped files show their tokens and first characters, can be removed, and 
   const e = await evals(page);
   expect(e).toHaveLength(1);
   expect(e[0].tokens).toBe(held.tokens - 1);
+  await expect(page.getByTestId('heldout-source')).toHaveText(`${held.tokens - 1} tokens of my-heldout.txt`);
 
   // At 390 px wide, long file names and previews wrap: nothing scrolls sideways.
   await page.setViewportSize({ width: 390, height: 800 });

@@ -493,6 +493,7 @@ export async function start(override?: Settings, suffix = ''): Promise<void> {
 /** Runs (or resumes) training; when the run fails, what it left to resume is offered. */
 async function train(c: EngineClient, settings: Settings, resume: boolean): Promise<void> {
   const evalEvery = heldout.length ? settings.evalEvery : 0;
+  store().set({ runHeldout: heldout.map((f) => f.name).join(', ') + (store().heldoutDefault ? ' (the default held-out set)' : '') });
   try {
     await c.request('train', { files: texts, settings: trainSettings(settings), heldout: { files: heldout, every: evalEvery, chunks: settings.evalChunks }, resume }, 0);
   } catch (e) {

@@ -63,6 +63,8 @@ export interface StudioState {
   heldoutFiles: TextFileInfo[];
   /** The held-out files are the default held-out set (not a dropped one). */
   heldoutDefault: boolean;
+  /** The held-out text the current (or last) run is evaluated on, named for the loss chart. */
+  runHeldout: string;
   dataset: DatasetSummary | null;
   run: RunState;
   step: number;
@@ -165,6 +167,7 @@ export const useStudio = create<StudioState>()((set) => ({
   dataCount: null,
   heldoutFiles: [],
   heldoutDefault: true,
+  runHeldout: '',
   dataset: null,
   run: 'loading',
   step: 0,

@@ -75,6 +75,7 @@ const LossPlot = memo(function LossPlot({ rows, hasEval, dots, smoothed, log, zo
 export function LossChart() {
   const steps = useStudio((s) => s.steps);
   const evals = useStudio((s) => s.evals);
+  const heldoutName = useStudio((s) => s.runHeldout);
   const [smoothing, setSmoothing] = useState(0);
   const [scale, setScale] = useState<'linear' | 'log'>('linear');
   const rows = useMemo(() => rowsOf(steps, evals, smoothing), [steps, evals, smoothing]);
@@ -96,7 +97,7 @@ export function LossChart() {
   const summary = last ? (
     <>
       step {last.step} · loss {last.loss.toFixed(4)}
-      {lastEval && <> · <span style={{ color: HELDOUT_COLOR }}>held-out perplexity <strong data-testid="heldout-perplexity">{lastEval.perplexity.toFixed(1)}</strong></span> at step {lastEval.step} ({lastEval.tokens} tokens)</>}
+      {lastEval && <> · <span style={{ color: HELDOUT_COLOR }}>held-out perplexity <strong data-testid="heldout-perplexity">{lastEval.perplexity.toFixed(1)}</strong></span> at step {lastEval.step} (<span data-testid="heldout-source">{lastEval.tokens} tokens of {heldoutName}</span>)</>}
     </>
   ) : 'no steps yet';
   return (
