@@ -152,7 +152,7 @@ async function train(o: TrainOptions, flags: TrainFlags, files: RunFiles, resume
 
 function report(e: EngineEvent): void {
   if (e.type === 'step') {
-    process.stderr.write(`step ${e.step}/${e.totalSteps}  loss ${e.loss.toFixed(4)}  ${Math.round(e.tokensPerSecond)} tok/s  ${Math.round(e.ms)} ms\n`);
+    process.stderr.write(`step ${e.step}/${e.totalSteps}  loss ${e.loss.toFixed(4)}  lr ${e.lr?.toPrecision(3)}  grad norm ${e.gradNorm?.toPrecision(4)}  ${Math.round(e.tokensPerSecond)} tok/s  ${Math.round(e.ms)} ms\n`);
   } else if (e.type === 'dataset') {
     process.stderr.write(`dataset: ${e.summary.documents} documents, ${e.summary.tokens} tokens, ${e.summary.windows} windows of ${e.summary.ctx}\n`);
   } else if (e.type === 'skipped') {

@@ -36,6 +36,10 @@ export interface StepEvent {
   tokens: number;
   ms: number;
   tokensPerSecond: number;
+  /** The learning rate the update used, after the schedule (absent in histories of older checkpoints). */
+  lr?: number;
+  /** Global L2 norm of the LoRA gradients before the update (absent in histories of older checkpoints). */
+  gradNorm?: number;
 }
 
 /** The accountant over one step: a sample after every session run, and the peak so far. */

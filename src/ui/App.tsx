@@ -10,6 +10,7 @@ import { SparsityHeatmap } from './components/SparsityHeatmap';
 import { RunsCard } from './components/RunsCard';
 import { ResumeBanner, RunNotices } from './components/ResumeBanner';
 import { TryCard } from './components/TryCard';
+import { GRAD_NORM_SERIES, LR_SERIES, StepSeriesChart } from './components/StepSeriesChart';
 
 export function App() {
   const error = useStudio((s) => s.error);
@@ -38,6 +39,8 @@ export function App() {
           <RunsCard />
           <LossChart />
           <SparsityBars />
+          <StepSeriesChart series={LR_SERIES} />
+          <StepSeriesChart series={GRAD_NORM_SERIES} />
           <MemoryChart />
           <SparsityHeatmap />
           <TryCard />

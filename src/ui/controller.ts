@@ -4,7 +4,8 @@
 import { EngineClient, EngineError } from '../worker/client';
 import type { EngineEvent } from '../engine/events';
 import type { TextFile } from '../worker/protocol';
-import { useStudio, type LoadedPredictors, type Settings } from './store';
+import { useStudio, type LoadedPredictors, type Settings, type TextFileInfo } from './store';
+import { previewText } from './lib/data-preview';
 import { modelFolder, shardFiles, type ModelFolder } from './lib/model-folder';
 import { checkDatasetSize, DATASET_NAME, decodeDataset, parseDataset } from '../engine/train/data';
 import { checkJsonDepth } from '../engine/model/json';
@@ -21,6 +22,9 @@ export const DEFAULT_HELDOUT = BUNDLED.heldout;
 let client: EngineClient | null = null;
 let texts: TextFile[] = [];
 let heldout: TextFile[] = [];
+/** The default data and held-out set, kept to return to after dropped files. */
+let defaultTexts: { files: TextFile[]; bytes: number[] } | null = null;
+let defaultHeldout: { files: TextFile[]; bytes: number[] } | null = null;
 
 const store = () => useStudio.getState();
 
@@ -126,15 +130,35 @@ function dropLemoIfUnavailable(): void {
   if (!s.predictors && s.settings.sparsity === 'lemo') s.setSettings({ sparsity: 'oracle' });
 }
 
-/** Documents and tokens of the data files, for the dataset card before a run. */
+/** The card's entry of a text file: its size as given and its first characters (tokens come once counted). */
+function fileInfo(f: TextFile, bytes: number): TextFileInfo {
+  return { name: f.name, bytes, preview: previewText(f.name, f.text) };
+}
+
+/** The card's entries with each file's documents and tokens, as the engine counted them. */
+function withCounts(infos: TextFileInfo[], counted: { name: string; documents: number; tokens: number }[]): TextFileInfo[] {
+  return infos.map((f, i) => (counted[i]?.name === f.name ? { ...f, documents: counted[i].documents, tokens: counted[i].tokens } : f));
+}
+
+/** Documents and tokens of the data files (in all and per file), for the dataset card before a run. */
 async function countTokens(c: EngineClient, files: TextFile[]): Promise<void> {
   store().set({ dataCount: null });
   try {
     const count = await c.request('count-tokens', { files });
-    if (files === texts && c === client) store().set({ dataCount: count });
+    if (files === texts && c === client) store().set({ dataCount: { documents: count.documents, tokens: count.tokens }, dataFiles: withCounts(store().dataFiles, count.files) });
   } catch (e) {
     // A worker replaced meanwhile (the provider changed) counts them again itself.
     if (files === texts && c === client) fail(e);
+  }
+}
+
+/** Tokens of each held-out file, for the card. */
+async function countHeldout(c: EngineClient, files: TextFile[]): Promise<void> {
+  try {
+    const count = await c.request('count-tokens', { files });
+    if (files === heldout && c === client) store().set({ heldoutFiles: withCounts(store().heldoutFiles, count.files) });
+  } catch (e) {
+    if (files === heldout && c === client) fail(e);
   }
 }
 
@@ -176,22 +200,15 @@ export async function boot(opts: { keepError?: boolean } = {}): Promise<void> {
     if (!lemoChosen) store().setSettings({ sparsity: typeof predictors !== 'string' ? 'lemo' : 'oracle' });
     lemoChosen = true;
     dropLemoIfUnavailable();
-    if (heldout.length === 0) {
-      heldout = await Promise.all(DEFAULT_HELDOUT.map(async (d) => ({ name: d.name, text: decodeDataset(d.name, new Uint8Array(await (await fetchOk(d.url)).arrayBuffer())) })));
-      store().set({ heldoutFiles: heldout.map((h) => ({ name: h.name, bytes: new Blob([h.text]).size })) });
-    }
-    if (texts.length === 0) {
-      const blobs = await Promise.all(DEFAULT_DATA.map(async (d) => ({ name: d.name, blob: await (await fetchOk(d.url)).blob() })));
-      const loaded = await Promise.all(blobs.map(async (b) => ({ name: b.name, text: decodeDataset(b.name, new Uint8Array(await b.blob.arrayBuffer())) })));
-      if (!current()) return;
-      // A file dropped meanwhile wins over the default data.
-      if (texts.length === 0) {
-        texts = loaded;
-        store().set({ dataFiles: blobs.map((b) => ({ name: b.name, bytes: b.blob.size })) });
-      }
-    }
+    defaultHeldout ??= await fetchTexts(DEFAULT_HELDOUT);
+    if (heldout.length === 0) takeHeldout(defaultHeldout, true);
+    defaultTexts ??= await fetchTexts(DEFAULT_DATA);
+    if (!current()) return;
+    // A file dropped meanwhile wins over the default data.
+    if (texts.length === 0) takeTexts(defaultTexts, true);
     store().set({ run: 'idle' });
     void countTokens(c, texts);
+    void countHeldout(c, heldout);
     void findInterrupted(c);
   } catch (e) {
     if (!current()) return;
@@ -229,30 +246,101 @@ export async function changeProvider(choice: ProviderChoice): Promise<void> {
   await boot();
 }
 
+/** Files under public/ (the default data or held-out set), decoded, with their sizes as served. */
+async function fetchTexts(list: { name: string; url: string }[]): Promise<{ files: TextFile[]; bytes: number[] }> {
+  const blobs = await Promise.all(list.map(async (d) => ({ name: d.name, blob: await (await fetchOk(d.url)).blob() })));
+  const files = await Promise.all(blobs.map(async (b) => ({ name: b.name, text: decodeDataset(b.name, new Uint8Array(await b.blob.arrayBuffer())) })));
+  return { files, bytes: blobs.map((b) => b.blob.size) };
+}
+
+function takeTexts(set: { files: TextFile[]; bytes: number[] }, isDefault: boolean): void {
+  texts = set.files;
+  store().set({ dataFiles: set.files.map((f, i) => fileInfo(f, set.bytes[i])), dataDefault: isDefault, dataset: null });
+}
+
+function takeHeldout(set: { files: TextFile[]; bytes: number[] }, isDefault: boolean): void {
+  heldout = set.files;
+  store().set({ heldoutFiles: set.files.map((f, i) => fileInfo(f, set.bytes[i])), heldoutDefault: isDefault });
+}
+
+const NOT_TEXT = 'Drop .txt, .md or .jsonl files, gzipped or not (JSONL lines need a "text" field).';
+
+/** Dropped files read and checked as datasets (a bad one throws its sentence); null when none is a text file. */
+async function readTextFiles(files: File[]): Promise<{ files: TextFile[]; bytes: number[] } | null> {
+  const accepted = files.filter((f) => DATASET_NAME.test(f.name));
+  if (accepted.length === 0) return null;
+  const read = await Promise.all(accepted.map(async (f) => {
+    checkDatasetSize(f.name, f.size);
+    const text = decodeDataset(f.name, new Uint8Array(await f.arrayBuffer()));
+    parseDataset(f.name, text);
+    return { name: f.name, text };
+  }));
+  return { files: read, bytes: accepted.map((f) => f.size) };
+}
+
+/** Dropped data files: they replace the default data, or join the files dropped before (a file of the same name is replaced). */
 export async function addDataFiles(files: File[]): Promise<void> {
   if (running()) return void store().set({ error: DATA_DURING_RUN });
-  const accepted = files.filter((f) => DATASET_NAME.test(f.name));
-  if (accepted.length === 0) {
-    store().set({ error: 'Drop .txt, .md or .jsonl files, gzipped or not (JSONL lines need a "text" field).' });
-    return;
-  }
   // Checked before anything is replaced: a bad file leaves the data already loaded in place.
-  let loaded: TextFile[];
+  let loaded: { files: TextFile[]; bytes: number[] } | null;
   try {
-    loaded = await Promise.all(accepted.map(async (f) => {
-      checkDatasetSize(f.name, f.size);
-      const text = decodeDataset(f.name, new Uint8Array(await f.arrayBuffer()));
-      parseDataset(f.name, text);
-      return { name: f.name, text };
-    }));
+    loaded = await readTextFiles(files);
   } catch (e) {
     return fail(e);
   }
+  if (!loaded) return void store().set({ error: NOT_TEXT });
   // A run started while the files were read keeps its data, and the card keeps showing it.
   if (running()) return void store().set({ error: DATA_DURING_RUN });
-  texts = loaded;
-  store().set({ dataFiles: accepted.map((f) => ({ name: f.name, bytes: f.size })), dataset: null, error: null });
+  const names = new Set(loaded.files.map((f) => f.name));
+  const kept = store().dataDefault ? [] : texts.map((f, i) => ({ f, bytes: store().dataFiles[i]?.bytes ?? 0 })).filter((k) => !names.has(k.f.name));
+  takeTexts({ files: [...kept.map((k) => k.f), ...loaded.files], bytes: [...kept.map((k) => k.bytes), ...loaded.bytes] }, false);
+  store().set({ error: null });
   if (client && store().model) await countTokens(client, texts);
+}
+
+/** Drops one file from the data; without any left, the default data comes back. */
+export async function removeDataFile(name: string): Promise<void> {
+  if (running()) return void store().set({ error: DATA_DURING_RUN });
+  const i = texts.findIndex((f) => f.name === name);
+  if (i < 0 || store().dataDefault) return;
+  const bytes = store().dataFiles.map((f) => f.bytes);
+  if (texts.length === 1) return restoreDefaultData();
+  takeTexts({ files: texts.filter((_, j) => j !== i), bytes: bytes.filter((_, j) => j !== i) }, false);
+  if (client && store().model) await countTokens(client, texts);
+}
+
+/** Back to the default data, instead of the dropped files. */
+export async function restoreDefaultData(): Promise<void> {
+  if (running()) return void store().set({ error: DATA_DURING_RUN });
+  if (!defaultTexts) return;
+  takeTexts(defaultTexts, true);
+  if (client && store().model) await countTokens(client, texts);
+}
+
+const HELDOUT_DURING_RUN = 'Stop the run (or let it finish) before changing the held-out text: the run evaluates on the files shown.';
+
+/** A dropped held-out file (or files): the run's held-out perplexity is measured on them instead of the default set. */
+export async function setHeldoutFiles(files: File[]): Promise<void> {
+  if (running()) return void store().set({ error: HELDOUT_DURING_RUN });
+  let loaded: { files: TextFile[]; bytes: number[] } | null;
+  try {
+    loaded = await readTextFiles(files);
+  } catch (e) {
+    return fail(e);
+  }
+  if (!loaded) return void store().set({ error: NOT_TEXT });
+  if (running()) return void store().set({ error: HELDOUT_DURING_RUN });
+  takeHeldout(loaded, false);
+  store().set({ error: null });
+  if (client && store().model) await countHeldout(client, heldout);
+}
+
+/** Back to the default held-out set. */
+export async function restoreDefaultHeldout(): Promise<void> {
+  if (running()) return void store().set({ error: HELDOUT_DURING_RUN });
+  if (!defaultHeldout) return;
+  takeHeldout(defaultHeldout, true);
+  if (client && store().model) await countHeldout(client, heldout);
 }
 
 /** The engine's part of the settings. */
@@ -313,6 +401,7 @@ export async function loadModelFolder(files: File[], fallbackName?: string): Pro
     await loadPredictors(c, folder.predictors ? await folder.predictors.arrayBuffer() : null, folder.name);
     dropLemoIfUnavailable();
     await countTokens(c, texts);
+    await countHeldout(c, heldout);
   } catch (e) {
     if (c !== client) return;
     const message = e instanceof EngineError || e instanceof Error ? e.message : String(e);
@@ -404,6 +493,7 @@ export async function start(override?: Settings, suffix = ''): Promise<void> {
 /** Runs (or resumes) training; when the run fails, what it left to resume is offered. */
 async function train(c: EngineClient, settings: Settings, resume: boolean): Promise<void> {
   const evalEvery = heldout.length ? settings.evalEvery : 0;
+  store().set({ runHeldout: heldout.map((f) => f.name).join(', ') + (store().heldoutDefault ? ' (the default held-out set)' : '') });
   try {
     await c.request('train', { files: texts, settings: trainSettings(settings), heldout: { files: heldout, every: evalEvery, chunks: settings.evalChunks }, resume }, 0);
   } catch (e) {

@@ -17,6 +17,13 @@ export interface LoadedFile {
   bytes: number;
 }
 
+/** A text file of the data or the held-out set: its tokens once counted, and its first characters. */
+export interface TextFileInfo extends LoadedFile {
+  documents?: number;
+  tokens?: number;
+  preview: string;
+}
+
 /** The dense baseline's peak for the run's settings (a 'baseline' event). */
 export type Baseline = Omit<BaselineEvent, 'type'>;
 
@@ -48,10 +55,16 @@ export interface StudioState {
   predictors: LoadedPredictors | null;
   /** Why lemo mode is unavailable, when no predictors are loaded. */
   predictorsNote: string;
-  dataFiles: LoadedFile[];
+  dataFiles: TextFileInfo[];
+  /** The data files are the default data (not dropped ones). */
+  dataDefault: boolean;
   /** Documents and tokens of the data files, counted when they load. */
   dataCount: { documents: number; tokens: number } | null;
-  heldoutFiles: LoadedFile[];
+  heldoutFiles: TextFileInfo[];
+  /** The held-out files are the default held-out set (not a dropped one). */
+  heldoutDefault: boolean;
+  /** The held-out text the current (or last) run is evaluated on, named for the loss chart. */
+  runHeldout: string;
   dataset: DatasetSummary | null;
   run: RunState;
   step: number;
@@ -150,8 +163,11 @@ export const useStudio = create<StudioState>()((set) => ({
   predictors: null,
   predictorsNote: 'none loaded yet',
   dataFiles: [],
+  dataDefault: true,
   dataCount: null,
   heldoutFiles: [],
+  heldoutDefault: true,
+  runHeldout: '',
   dataset: null,
   run: 'loading',
   step: 0,

@@ -110,9 +110,11 @@ const handlers: { [K in RequestType]: (args: RequestMap[K]['args']) => Promise<R
     return null;
   },
   async 'count-tokens'(a) {
-    const docs = a.files.flatMap((f) => parseDataset(f.name, f.text));
-    const ids = need().tokenize(docs);
-    return { documents: docs.length, tokens: ids.reduce((n, d) => n + d.length, 0) };
+    const files = a.files.map((f) => {
+      const docs = parseDataset(f.name, f.text);
+      return { name: f.name, documents: docs.length, tokens: need().tokenize(docs).reduce((n, d) => n + d.length, 0) };
+    });
+    return { documents: files.reduce((n, f) => n + f.documents, 0), tokens: files.reduce((n, f) => n + f.tokens, 0), files };
   },
   async 'load-predictors'(a) {
     return need().loadPredictors(new Uint8Array(a.bytes));

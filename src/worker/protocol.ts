@@ -36,8 +36,8 @@ export interface RequestMap {
   /** The run a reload, a crash or a lost GPU interrupted (its checkpoint in the browser's storage), if any. */
   'interrupted-run': { args: Record<string, never>; result: InterruptedRun | null };
   'discard-run': { args: Record<string, never>; result: null };
-  /** Documents and tokens of a dataset, before a run. */
-  'count-tokens': { args: { files: TextFile[] }; result: { documents: number; tokens: number } };
+  /** Documents and tokens of a dataset, before a run: in all, and per file. */
+  'count-tokens': { args: { files: TextFile[] }; result: { documents: number; tokens: number; files: { name: string; documents: number; tokens: number }[] } };
   /** Pattern predictors for the loaded model (lemo mode). */
   'load-predictors': { args: { bytes: ArrayBuffer }; result: PredictorSummary };
   control: { args: { action: 'pause' | 'resume' | 'stop' }; result: null };

@@ -132,7 +132,7 @@ export class TrainingRun {
       return;
     }
     this.lastLoss = r.loss;
-    this.emit(this.journal.stepped({ type: 'step', step, totalSteps: settings.steps, loss: r.loss, tokens: r.tokens, ms, tokensPerSecond: (r.tokens / ms) * 1000 }));
+    this.emit(this.journal.stepped({ type: 'step', step, totalSteps: settings.steps, loss: r.loss, tokens: r.tokens, ms, tokensPerSecond: (r.tokens / ms) * 1000, lr: r.lr, gradNorm: r.gradNorm }));
     const mem = this.rt.memory;
     this.emit({ type: 'memory', step, samples: this.samples, peakTotal: mem.peakTotal, peakSplit: { ...mem.peakSplit } });
     this.samples = [];

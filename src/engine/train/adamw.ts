@@ -65,6 +65,32 @@ export function adamwGraph(): Graph {
   return cached;
 }
 
+const normGraphs = new Map<number, Graph>();
+
+/** Inputs g0 … g(n−1), each (R, C); output `norm`, the global L2 norm of them all (as torch's clip_grad_norm_ measures it). */
+export function gradNormGraph(n: number): Graph {
+  let g = normGraphs.get(n);
+  if (g) return g;
+  const b = new GraphBuilder(`grad-norm-${n}`);
+  const squares = Array.from({ length: n }, (_, i) => {
+    const x = b.input(`g${i}`, 'float32', [`R${i}`, `C${i}`]);
+    return b.reduceSum(b.mul(x, x), [0, 1], false);
+  });
+  b.output(b.sqrt(squares.reduce((a, x) => b.add(a, x))), 'norm');
+  g = b.build();
+  normGraphs.set(n, g);
+  return g;
+}
+
+/** The global L2 norm of gradients still on the device, in one run; only the scalar comes back. */
+export async function gradNorm(rt: Runtime, grads: Tensor[]): Promise<number> {
+  if (grads.length === 0) return 0;
+  const out = await rt.run(gradNormGraph(grads.length), Object.fromEntries(grads.map((g, i) => [`g${i}`, g])));
+  const norm = await rt.readScalar(out.norm);
+  rt.dispose(out.norm);
+  return norm;
+}
+
 /** The scalar inputs of the AdamW graph for one step (1-based). */
 export function adamwHyper(rt: Runtime, o: AdamWSettings, step: number): Record<string, Tensor> {
   const scalar = (x: number) => rt.tensor('float32', Float32Array.of(x), []);

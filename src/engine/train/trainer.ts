@@ -14,7 +14,7 @@ import type { Graph } from '../graph/ir';
 import { UserError } from '../errors';
 import { attentionGroup } from '../settings';
 import type { GpuKernels } from '../runtime/kernels/kernels';
-import { adamwApply, adamwHyper, ADAMW_DEFAULTS, type AdamWSettings } from './adamw';
+import { adamwApply, adamwHyper, ADAMW_DEFAULTS, gradNorm, type AdamWSettings } from './adamw';
 import { DeviceModel } from './device-model';
 import { headGraphs, layerGraphs, segmentGraphs, type HeadGraphs, type LayerGraphs, type SegmentGraphs } from './layer-graphs';
 import { headForward, layerBackward, layerForward, PassTensors, type LayerSaved, type PassContext } from './pass';
@@ -41,6 +41,10 @@ export interface StepResult {
   tokens: number;
   /** True when the loss was NaN or infinite: no update was applied. */
   skipped: boolean;
+  /** The learning rate the update used, after the schedule (NaN when skipped). */
+  lr: number;
+  /** Global L2 norm of every LoRA factor's gradient, before the update (NaN when skipped). */
+  gradNorm: number;
 }
 
 /** Everything the optimizer holds, on the host: LoRA factors, AdamW moments and step count. */
@@ -317,17 +321,19 @@ export class Trainer implements LayerProbe {
     const { loss, tokens, grads } = await this.lossAndGrads(ids, selector);
     if (!Number.isFinite(loss)) {
       for (const g of grads.values()) this.rt.dispose(g);
-      return { loss, tokens, skipped: true };
+      return { loss, tokens, skipped: true, lr: NaN, gradNorm: NaN };
     }
     this.stepCount++;
-    await this.adamwStep(grads);
-    return { loss, tokens, skipped: false };
+    const norm = await gradNorm(this.rt, this.params.map((p) => grads.get(p.peft)!));
+    const lr = this.adamw.lr * (this.schedule?.(this.stepCount) ?? 1);
+    await this.adamwStep(grads, lr);
+    return { loss, tokens, skipped: false, lr, gradNorm: norm };
   }
 
-  /** AdamW on every LoRA factor with its gradient (freed here). */
-  private async adamwStep(grads: Map<string, Tensor>): Promise<void> {
+  /** AdamW at rate `lr` on every LoRA factor with its gradient (freed here). */
+  private async adamwStep(grads: Map<string, Tensor>, lr: number): Promise<void> {
     const rt = this.rt;
-    const settings = { ...this.adamw, lr: this.adamw.lr * (this.schedule?.(this.stepCount) ?? 1) };
+    const settings = { ...this.adamw, lr };
     const hyper = adamwHyper(rt, settings, this.stepCount);
     const k = this.stepCount;
     for (const p of this.params) {

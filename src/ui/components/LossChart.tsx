@@ -11,6 +11,7 @@ import { EmptyPanel } from './EmptyPanel';
 import { comparing, LossCompare, useDrawnRuns } from './RunsCompare';
 import { Toggle } from './Toggle';
 import { ema, logAxis } from '../lib/smoothing';
+import { inRange, useXZoom, ZoomProbe, ZoomReset, ZoomShade } from './ChartZoom';
 
 const TRAIN_COLOR = '#2563eb';
 const HELDOUT_COLOR = '#dc2626';
@@ -47,31 +48,39 @@ function rowsOf(steps: readonly StepEvent[], evals: readonly EvalEvent[], alpha:
 
 const SMOOTHED = 'training loss, smoothed';
 
-const LossPlot = memo(function LossPlot({ rows, hasEval, dots, smoothed, log }: { rows: Row[]; hasEval: boolean; dots: boolean; smoothed: boolean; log: boolean }) {
+type Zoom = ReturnType<typeof useXZoom>;
+
+const LossPlot = memo(function LossPlot({ rows, hasEval, dots, smoothed, log, zoom }: { rows: Row[]; hasEval: boolean; dots: boolean; smoothed: boolean; log: boolean; zoom: Zoom }) {
   const logY = useMemo(() => (log ? logAxis(rows.flatMap((r) => [r.loss, r.heldout, r.smooth].filter((v): v is number => v !== undefined))) : null), [rows, log]);
   return (
+    <div className="zoomable" data-testid="loss-zoom-area" title="drag across the chart to zoom; double-click to show everything" {...zoom.handlers}>
     <ResponsiveContainer width="100%" height={240}>
       <LineChart data={rows} margin={MARGIN}>
         <CartesianGrid strokeDasharray="3 3" stroke="#e5e7eb" />
-        <XAxis dataKey="step" type="number" domain={X_DOMAIN} allowDecimals={false} label={X_LABEL} />
+        <XAxis dataKey="step" type="number" domain={zoom.zoom ?? X_DOMAIN} allowDataOverflow={!!zoom.zoom} allowDecimals={false} label={X_LABEL} />
         <YAxis domain={logY?.domain ?? Y_DOMAIN} ticks={logY?.ticks} scale={logY ? 'log' : 'auto'} allowDataOverflow={!!logY} width={axisWidth(5)} tickFormatter={fmtAxis} />
         <Tooltip formatter={value} labelFormatter={stepLabel} isAnimationActive={false} />
         <Legend verticalAlign="top" height={24} iconSize={10} wrapperStyle={LEGEND_STYLE} />
         <Line type="linear" dataKey="loss" name={TRAINING} stroke={TRAIN_COLOR} strokeOpacity={smoothed ? 0.25 : 1} dot={dots && !smoothed} isAnimationActive={false} connectNulls />
         {smoothed && <Line type="linear" dataKey="smooth" name={SMOOTHED} stroke={TRAIN_COLOR} strokeWidth={2} dot={false} isAnimationActive={false} connectNulls />}
         {hasEval && <Line type="linear" dataKey="heldout" name={HELDOUT} stroke={HELDOUT_COLOR} strokeWidth={2} dot connectNulls isAnimationActive={false} />}
+        <ZoomShade drag={zoom.drag} />
+        <ZoomProbe probe={zoom.probe} />
       </LineChart>
     </ResponsiveContainer>
+    </div>
   );
 });
 
 export function LossChart() {
   const steps = useStudio((s) => s.steps);
   const evals = useStudio((s) => s.evals);
+  const heldoutName = useStudio((s) => s.runHeldout);
   const [smoothing, setSmoothing] = useState(0);
   const [scale, setScale] = useState<'linear' | 'log'>('linear');
   const rows = useMemo(() => rowsOf(steps, evals, smoothing), [steps, evals, smoothing]);
-  const rowsLate = useDeferredValue(rows);
+  const zoom = useXZoom(true);
+  const rowsLate = useDeferredValue(useMemo(() => inRange(rows, (r) => r.step, zoom.zoom), [rows, zoom.zoom]));
   const drawn = useDeferredValue(useDrawnRuns());
   const compare = comparing(drawn);
   const last = steps[steps.length - 1];
@@ -88,7 +97,7 @@ export function LossChart() {
   const summary = last ? (
     <>
       step {last.step} · loss {last.loss.toFixed(4)}
-      {lastEval && <> · <span style={{ color: HELDOUT_COLOR }}>held-out perplexity <strong data-testid="heldout-perplexity">{lastEval.perplexity.toFixed(1)}</strong></span> at step {lastEval.step} ({lastEval.tokens} tokens)</>}
+      {lastEval && <> · <span style={{ color: HELDOUT_COLOR }}>held-out perplexity <strong data-testid="heldout-perplexity">{lastEval.perplexity.toFixed(1)}</strong></span> at step {lastEval.step} (<span data-testid="heldout-source">{lastEval.tokens} tokens of {heldoutName}</span>)</>}
     </>
   ) : 'no steps yet';
   return (
@@ -98,13 +107,14 @@ export function LossChart() {
           smoothing <input type="range" min={0} max={0.95} step={0.05} value={smoothing} data-testid="loss-smoothing" onChange={(e) => setSmoothing(Number(e.target.value))} /> <span className="num">{smoothing.toFixed(2)}</span>
         </label>
         <Toggle<'linear' | 'log'> label="y axis" value={scale} onChange={setScale} options={[{ value: 'linear', label: 'linear' }, { value: 'log', label: 'log' }]} testId="loss-scale" />
+        {!compare && <ZoomReset zoom={zoom.zoom} reset={zoom.reset} unit="steps" testId="loss-zoom-reset" />}
       </>
     )}>
-      <div className="plot" data-scale={scale} data-smoothing={smoothing}>
+      <div className="plot" data-scale={scale} data-smoothing={smoothing} data-zoom={zoom.zoom?.join('-') ?? ''} data-drawn-steps={rowsLate.filter((r) => r.loss !== undefined).map((r) => r.step).join(' ')}>
         {compare ? <LossCompare drawn={drawn} smoothing={smoothing} log={scale === 'log'} />
           : steps.length && drawn.length ? (
             <>
-              <LossPlot rows={rowsLate} hasEval={evals.length > 0} dots={steps.length < 40} smoothed={smoothing > 0} log={scale === 'log'} />
+              <LossPlot rows={rowsLate} hasEval={evals.length > 0} dots={steps.length < 40} smoothed={smoothing > 0} log={scale === 'log'} zoom={zoom} />
               <ol className="sr-only" data-testid="loss-runs">
                 {drawn.map((r) => <li key={r.id} data-run={r.id} data-name={r.name} data-color={r.color} data-steps={r.steps.length} data-evals={r.evals.length}>{r.name}</li>)}
               </ol>

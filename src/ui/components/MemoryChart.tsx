@@ -1,6 +1,6 @@
 // Memory over the run: the accountant's samples by kind (MemoryPlot), a legend with bytes now,
 // at the peak and at the dense baseline's peak, and the per-step figures tests read.
-import { useDeferredValue, useMemo, useState } from 'react';
+import { useDeferredValue, useEffect, useMemo, useState } from 'react';
 import { useStudio } from '../store';
 import { downsample, memoryCsv, memoryPoints, perStep, stepStarts } from '../lib/memory-series';
 import { fmtBytes, fmtChange } from '../lib/format';
@@ -10,6 +10,7 @@ import { MemoryLegend } from './MemoryLegend';
 import { MemoryPlot, type MemoryAxis } from './MemoryPlot';
 import { Toggle } from './Toggle';
 import { comparing, MemoryCompare, useDrawnRuns } from './RunsCompare';
+import { inRange, useXZoom, ZoomReset } from './ChartZoom';
 
 /** Points drawn at most; the CSV keeps every sample. */
 const MAX_POINTS = 400;
@@ -33,7 +34,11 @@ export function MemoryChart() {
   // so input on the page is answered first.
   const pointsLate = useDeferredValue(points);
   const axisLate = useDeferredValue(axis);
-  const shown = useMemo(() => downsample(pointsLate, MAX_POINTS), [pointsLate]);
+  const zoom = useXZoom(axis === 'sample');
+  const { reset } = zoom;
+  useEffect(reset, [axis, reset]);
+  // Zoomed, the samples of the range are drawn at full resolution (up to MAX_POINTS).
+  const shown = useMemo(() => downsample(inRange(pointsLate, (p) => (axisLate === 'time' ? p.x : p.i), zoom.zoom), MAX_POINTS), [pointsLate, axisLate, zoom.zoom]);
   // A step begins where the previous one's last sample ends (areas are drawn step-before).
   // Boundaries are grid lines and ticks of a top axis, not one component per step.
   const boundaries = useMemo(() => {
@@ -55,12 +60,17 @@ export function MemoryChart() {
       className="wide"
       summary={summary}
       csv={points.length ? () => memoryCsv(points) : null}
-      controls={compare ? null : <Toggle<MemoryAxis> label="x axis" value={axis} onChange={setAxis} options={[{ value: 'time', label: 'seconds' }, { value: 'sample', label: 'runs' }]} testId="memory-axis" />}
+      controls={compare ? null : (
+        <>
+          <Toggle<MemoryAxis> label="x axis" value={axis} onChange={setAxis} options={[{ value: 'time', label: 'seconds' }, { value: 'sample', label: 'runs' }]} testId="memory-axis" />
+          <ZoomReset zoom={zoom.zoom} reset={zoom.reset} unit={axis === 'time' ? 's' : 'runs'} testId="memory-zoom-reset" />
+        </>
+      )}
     >
       <div className="memory-body" data-peak={peak?.total ?? ''} data-baseline={baseline?.peakTotal ?? ''}>
-        <div className="plot">
+        <div className="plot" data-zoom={zoom.zoom?.join('-') ?? ''} data-drawn={shown.length}>
           {compare ? <MemoryCompare drawn={drawn} /> : points.length ? (
-            <MemoryPlot points={shown} axis={axisLate} boundaries={boundaries} baseline={baseline?.peakTotal ?? null} hasDevice={hasDevice} deviceLabel={deviceLabel} />
+            <MemoryPlot points={shown} axis={axisLate} boundaries={boundaries} baseline={baseline?.peakTotal ?? null} hasDevice={hasDevice} deviceLabel={deviceLabel} zoom={zoom} />
           ) : (
             <EmptyPanel>Memory by kind appears here after the first step: the accountant samples it after every session run.</EmptyPanel>
           )}

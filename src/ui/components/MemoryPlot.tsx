@@ -8,6 +8,7 @@ import type { MemoryPoint } from '../lib/memory-series';
 import { BASELINE_COLOR, DEVICE_COLOR, KIND_COLOR, KIND_LABEL, MEMORY_KINDS } from '../lib/kinds';
 import { axisWidth, fmtBytes, fmtMB } from '../lib/format';
 import { MemoryTooltip } from './MemoryTooltip';
+import { ZoomProbe, ZoomShade, type useXZoom } from './ChartZoom';
 
 export type MemoryAxis = 'time' | 'sample';
 
@@ -19,6 +20,7 @@ interface Props {
   baseline: number | null;
   hasDevice: boolean;
   deviceLabel: string;
+  zoom: ReturnType<typeof useXZoom>;
 }
 
 const MARGIN = { top: 4, right: 16, bottom: 16, left: 0 };
@@ -34,16 +36,17 @@ const X_TICK: Record<MemoryAxis, (v: number) => string> = {
 };
 const tooltip = (p: TooltipContentProps) => <MemoryTooltip active={p.active} point={p.payload[0]?.payload as MemoryPoint | undefined} />;
 
-export const MemoryPlot = memo(function MemoryPlot({ points, axis, boundaries, baseline, hasDevice, deviceLabel }: Props) {
+export const MemoryPlot = memo(function MemoryPlot({ points, axis, boundaries, baseline, hasDevice, deviceLabel, zoom }: Props) {
   const xKey = axis === 'time' ? 'x' : 'i';
-  const marks = useMemo(() => [...boundaries.keys()], [boundaries]);
-  const domain = useMemo<[number, number]>(() => [points[0]?.[xKey] ?? 0, points[points.length - 1]?.[xKey] ?? 1], [points, xKey]);
+  const domain = useMemo<[number, number]>(() => zoom.zoom ?? [points[0]?.[xKey] ?? 0, points[points.length - 1]?.[xKey] ?? 1], [points, xKey, zoom.zoom]);
+  const marks = useMemo(() => [...boundaries.keys()].filter((x) => x >= domain[0] && x <= domain[1]), [boundaries, domain]);
   const stepOf = useCallback((v: number) => `${boundaries.get(v) ?? ''}`, [boundaries]);
   const baselineLabel = useMemo(
     () => (baseline === null ? undefined : { value: `dense baseline peak ${fmtBytes(baseline)}`, position: 'insideTopRight' as const, fontSize: 11, fill: BASELINE_COLOR }),
     [baseline],
   );
   return (
+    <div className="zoomable" data-testid="memory-zoom-area" title="drag across the chart to zoom; double-click to show everything" {...zoom.handlers}>
     <ResponsiveContainer width="100%" height={280}>
       <ComposedChart data={points} margin={MARGIN}>
         <CartesianGrid strokeDasharray="3 3" stroke="#e5e7eb" vertical={false} />
@@ -61,7 +64,10 @@ export const MemoryPlot = memo(function MemoryPlot({ points, axis, boundaries, b
         {baseline !== null && (
           <ReferenceLine y={baseline} stroke={BASELINE_COLOR} strokeDasharray="6 4" strokeWidth={1.5} ifOverflow="extendDomain" label={baselineLabel} />
         )}
+        <ZoomShade drag={zoom.drag} />
+        <ZoomProbe probe={zoom.probe} />
       </ComposedChart>
     </ResponsiveContainer>
+    </div>
   );
 });
