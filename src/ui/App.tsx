@@ -10,6 +10,7 @@ import { SparsityHeatmap } from './components/SparsityHeatmap';
 import { RunsCard } from './components/RunsCard';
 import { ResumeBanner, RunNotices } from './components/ResumeBanner';
 import { TryCard } from './components/TryCard';
+import { pageSentence } from './lib/page-sentence';
 
 export function App() {
   const error = useStudio((s) => s.error);
@@ -25,7 +26,7 @@ export function App() {
       </header>
       {error && (
         <div className="error" role="alert" data-testid="error">
-          {error}
+          {pageSentence(error)}
           <button onClick={() => set({ error: null })} aria-label="dismiss">×</button>
         </div>
       )}
