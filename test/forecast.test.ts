@@ -62,7 +62,7 @@ describe('a run beyond the memory', () => {
   it('says when dense does not fit and lemo does, and refuses a run that fits in neither, keeping what was trained', async () => {
     const policy = [null, 0.1, 0.1, 0.1, 0.1, 0.1];
     const f = session.forecast(run({ ctx: 1024, sparsity: 'lemo', policy })).forecast;
-    const budget = { bytes: (f.dense.peak + f.sparse.peak) / 2, source: 'the budget of this test' };
+    const budget = { bytes: (f.dense.peak + f.sparse.peak) / 2, source: 'the budget of this test', maxTensor: null };
     const refusal = forecastRefusal({ ...f, budget }, 'dense');
     expect(refusal).toMatch(/^A dense run of 1 × 1024 tokens would peak at about 0\.\d\d GiB \(0\.\d\d GiB of them activations\), but 0\.\d\d GiB is available \(the budget of this test\); with lemo's token elimination it would take about 0\.\d\d GiB: choose lemo, or lower the batch \(--batch\) or the context \(--ctx\)\.$/);
     expect(forecastRefusal({ ...f, budget }, 'lemo')).toBeNull();
@@ -75,6 +75,18 @@ describe('a run beyond the memory', () => {
     expect(s.forecast(huge).forecast.dense.peak).toBeGreaterThan(2 ** 30);
     await expect(s.train(docs, huge)).rejects.toThrow(/^An oracle run of 64 × 1024 tokens would peak at about \d+\.\d GiB .* but 1\.0 GiB is available \(a 1 GiB budget\): lower the batch \(--batch\) or the context \(--ctx\)\.$/);
     expect((await s.exportAdapter('lemo-tiny')).weights).toEqual(before.weights);
+  });
+
+  it("under WebGPU, refuses a run holding a tensor larger than the GPU's largest buffer", async () => {
+    const gpu = { bytes: 32 * 2 ** 20, source: "this GPU's maxStorageBufferBindingSize" };
+    const s = new EngineSession(await nodeRuntime(), () => {});
+    s.loadModel(folder(), { memoryBudget: { bytes: Infinity, source: '', deviceSeparate: true, maxTensor: gpu } });
+    const small = s.forecast(run({ ctx: 256, sparsity: 'dense' })).forecast;
+    expect(small.dense.largestTensor).toBeLessThan(gpu.bytes);
+    expect(forecastRefusal(small, 'dense')).toBeNull();
+    const big = run({ ctx: 1024, batch: 16, sparsity: 'dense' });
+    expect(s.forecast(big).forecast.dense.largestTensor).toBeGreaterThan(gpu.bytes);
+    await expect(s.train(docs, big)).rejects.toThrow(/^A dense run of 16 × 1024 tokens would hold a tensor of 0\.\d\d GiB, but this GPU's maxStorageBufferBindingSize is 0\.03 GiB: lower the batch \(--batch\) or the context \(--ctx\)\.$/);
   });
 });
 

@@ -25,6 +25,8 @@ export interface StepForecast {
   split: ByKind;
   /** Rows (tokens of a window) each layer keeps. */
   keptRows: number[];
+  /** The largest tensor a part of the step outputs (a GPU buffer under WebGPU). */
+  largestTensor: number;
 }
 
 export interface ForecastPlan {
@@ -54,6 +56,7 @@ const zero = (): ByKind => ({ weights: 0, adapter: 0, optimizer: 0, gradients: 0
 class Walk {
   act = 0;
   grads = 0;
+  largest = 0;
   peak = zero();
   private peakSum = -1;
 
@@ -67,7 +70,7 @@ class Walk {
   run(g: Graph, env: Map<string, number>): Map<string, number> {
     const r = runBytes(g, env);
     this.at(r.transient);
-    for (const b of r.outputs.values()) this.act += b;
+    for (const b of r.outputs.values()) [this.act, this.largest] = [this.act + b, Math.max(this.largest, b)];
     return r.outputs;
   }
 }
@@ -177,7 +180,7 @@ export function forecastStep(rt: Pick<Runtime, 'transientBudget'>, plan: Forecas
   for (let l = cfg.layers - 1; l >= 0; l--) backwardLayer(w, parts, plan, l, saved[l]);
   const adapter = adapterBytes(plan.model, plan.lora);
   const split: ByKind = { ...w.peak, weights: modelWeightBytes(plan.model) + plan.extraWeights, adapter, optimizer: 2 * adapter };
-  return { peak: MEMORY_KINDS.reduce((s, k) => s + split[k], 0), split, keptRows: [...plan.rows] };
+  return { peak: MEMORY_KINDS.reduce((s, k) => s + split[k], 0), split, keptRows: [...plan.rows], largestTensor: w.largest };
 }
 
 /** A run's forecast: dense, and with the run's token elimination (lemo, or the oracle without predictors), against the tab's budget. */
@@ -186,8 +189,11 @@ export interface RunForecast {
   ctx: number;
   dense: StepForecast;
   sparse: StepForecast & { mode: 'lemo' | 'oracle' };
-  /** What the memory of this engine may hold (null: no limit known). */
-  budget: { bytes: number; source: string } | null;
+  /**
+   * What the memory of this engine may hold (bytes Infinity: no limit known, as under WebGPU, whose
+   * GPU memory the browser does not report), and the most one tensor may take there; null: no budget.
+   */
+  budget: { bytes: number; source: string; maxTensor: { bytes: number; source: string } | null } | null;
 }
 
 export interface RunForecastPlan {
@@ -209,9 +215,10 @@ export function sparseRows(p: Pick<RunForecastPlan, 'settings' | 'modelPolicy' |
   return { rows: r.policy.map((lp, l) => keptRows(lp, p.settings.ctx, block, share(l))), mlpKeep: r.mlpKeep };
 }
 
-/** The budget a forecast is held to: the engine's memory when the run's tensors live in it (WASM, the CPU), else none known. */
+/** The budget a forecast is held to: the engine's memory when the run's tensors live in it (WASM, the CPU), and the device's largest tensor. */
 function budgetOf(b: MemoryBudget | undefined): RunForecast['budget'] {
-  return b && !b.deviceSeparate && Number.isFinite(b.bytes) ? { bytes: b.bytes, source: b.source } : null;
+  if (!b) return null;
+  return { bytes: b.deviceSeparate ? Infinity : b.bytes, source: b.deviceSeparate ? '' : b.source, maxTensor: b.maxTensor ?? null };
 }
 
 export function forecastRun(rt: Pick<Runtime, 'transientBudget'>, p: RunForecastPlan): RunForecast {

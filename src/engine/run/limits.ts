@@ -56,9 +56,12 @@ export function checkTrainRun(given: TrainSettings, s: TrainSettings, at: { mode
 export function forecastRefusal(f: RunForecast, mode: SparsityMode): string | null {
   const b = f.budget;
   const run = mode === 'dense' ? f.dense : f.sparse;
-  if (!b || run.peak <= b.bytes) return null;
   const name = mode === 'dense' ? 'dense' : f.sparse.mode;
-  const over = `${/^[aeiou]/.test(name) ? 'An' : 'A'} ${name} run of ${f.batch} × ${f.ctx} tokens would peak at about ${gib(run.peak)} (${gib(run.split.activations)} of them activations), but ${gib(b.bytes)} is available (${b.source})`;
+  const aRun = `${/^[aeiou]/.test(name) ? 'An' : 'A'} ${name} run of ${f.batch} × ${f.ctx} tokens`;
+  const t = b?.maxTensor;
+  if (t && run.largestTensor > t.bytes) return `${aRun} would hold a tensor of ${gib(run.largestTensor)}, but ${t.source} is ${gib(t.bytes)}: lower the batch (--batch) or the context (--ctx).`;
+  if (!b || run.peak <= b.bytes) return null;
+  const over = `${aRun} would peak at about ${gib(run.peak)} (${gib(run.split.activations)} of them activations), but ${gib(b.bytes)} is available (${b.source})`;
   if (mode === 'dense' && f.sparse.peak <= b.bytes) return `${over}; with ${f.sparse.mode}'s token elimination it would take about ${gib(f.sparse.peak)}: choose ${f.sparse.mode}, or lower the batch (--batch) or the context (--ctx).`;
   return `${over}: lower the batch (--batch) or the context (--ctx).`;
 }

@@ -21,7 +21,7 @@ export function ForecastCard() {
               <td>{r.label}</td><td>{fmtBytes(r.dense)}</td><td>{fmtBytes(r.sparse)}</td>
             </tr>
           ))}
-          {f.budget && <tr><td>this tab’s budget</td><td colSpan={2}>{fmtBytes(f.budget.bytes)}</td></tr>}
+          {f.budget && Number.isFinite(f.budget.bytes) && <tr><td>this tab’s budget</td><td colSpan={2}>{fmtBytes(f.budget.bytes)}</td></tr>}
         </tbody>
       </table>
       <p className={refused ? 'field-error' : 'muted small'} data-testid="forecast-verdict" role={refused ? 'alert' : undefined}>

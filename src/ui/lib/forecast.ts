@@ -21,9 +21,12 @@ export function forecastRows(f: RunForecast): { label: string; dense: number; sp
 /** One sentence: what fits this tab's budget, and the reason Start is refused when neither does. */
 export function forecastVerdict(f: PageForecast): string {
   const mode = f.sparse.mode;
-  if (!f.budget) return `Dense would peak at about ${fmtBytes(f.dense.peak)}, ${mode} at about ${fmtBytes(f.sparse.peak)}; the browser reports no memory limit for this engine (WebGPU keeps the tensors on the GPU).`;
-  const budget = `${fmtBytes(f.budget.bytes)} (${f.budget.source})`;
   if (f.refusal) return pageSentence(f.refusal);
+  if (!f.budget || !Number.isFinite(f.budget.bytes)) {
+    const t = f.budget?.maxTensor;
+    return `Dense would peak at about ${fmtBytes(f.dense.peak)}, ${mode} at about ${fmtBytes(f.sparse.peak)}; the browser reports no memory size for the GPU${t ? `, whose buffers take at most ${fmtBytes(t.bytes)} each (${t.source}): both fit that` : ''}.`;
+  }
+  const budget = `${fmtBytes(f.budget.bytes)} (${f.budget.source})`;
   const dense = f.dense.peak <= f.budget.bytes;
   const sparse = f.sparse.peak <= f.budget.bytes;
   if (dense && sparse) return `Both fit in ${budget}: dense at about ${fmtBytes(f.dense.peak)}, ${mode} at about ${fmtBytes(f.sparse.peak)}.`;
