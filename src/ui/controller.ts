@@ -11,6 +11,7 @@ import { checkJsonDepth } from '../engine/model/json';
 import { BUNDLED } from './lib/bundled';
 import { blockSources, settingsIssue, settingsProblem } from './lib/run-settings';
 import { pageSentence } from './lib/page-sentence';
+import type { PageForecast } from './lib/forecast';
 import type { ProviderChoice } from '../worker/protocol';
 import { nextRunNumber, runName, saveRuns, seriesOf, MAX_RUNS, type RunRecord } from './lib/runs';
 
@@ -396,9 +397,9 @@ export async function start(override?: Settings, suffix = ''): Promise<void> {
   // Settings no run can use, or a run that would not fit the memory, are refused before anything of the last run is cleared.
   const problem = settingsProblem(settings, blockSources(s));
   if (problem) return void s.set({ error: problem });
-  const refusal = await forecastOf(client, settings).then((f) => f.refusal, (e: unknown) => (e instanceof Error ? e.message : String(e)));
+  // The card's forecast of these very settings refuses at once; any other run the engine checks itself as it starts.
+  const refusal = lastForecast?.key === forecastKey(settings) ? lastForecast.forecast.refusal : null;
   if (refusal) return void s.set({ error: pageSentence(refusal) });
-  if (running()) return;
   s.set({
     steps: [], evals: [], memory: [], memoryPeak: null, baseline: null, sparsity: null, recall: null, dataset: null, step: 0, error: null,
     startedAt: performance.now(), runningAt: null, endedAt: null, pausedAt: null, pausedMs: 0, runSettings: settings, run: 'running', pending: null, notices: [], checkpoint: null, interrupted: null,
@@ -407,9 +408,9 @@ export async function start(override?: Settings, suffix = ''): Promise<void> {
   await train(client, settings, false);
 }
 
-function forecastOf(c: EngineClient, settings: Settings) {
-  return c.request('forecast', { settings: trainSettings(settings) });
-}
+const forecastKey = (settings: Settings) => JSON.stringify(trainSettings(settings));
+/** The latest forecast the engine gave, and the settings it was for. */
+let lastForecast: { key: string; forecast: PageForecast } | null = null;
 
 // The forecast card follows the settings, the model and the predictors, once they rest for a moment.
 const FORECAST_MS = 250;
@@ -424,7 +425,8 @@ async function refreshForecast(): Promise<void> {
   if (!c || !s.model || s.run === 'loading' || settingsIssue(s.settings, blockSources(s))) return void s.set({ forecast: null });
   const settings = s.settings;
   try {
-    const forecast = await forecastOf(c, settings);
+    const forecast = await c.request('forecast', { settings: trainSettings(settings) });
+    if (c === client) lastForecast = { key: forecastKey(settings), forecast };
     if (c === client && store().settings === settings) store().set({ forecast });
   } catch {
     if (c === client && store().settings === settings) store().set({ forecast: null });
