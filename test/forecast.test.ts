@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS, EngineSession, type TrainSettings } from '../src/engine/session';
-import type { MemoryEvent } from '../src/engine/events';
+import type { EngineEvent, MemoryEvent } from '../src/engine/events';
 import { decodeDataset, parseDataset } from '../src/engine/train/data';
 import { forecastRefusal } from '../src/engine/run/limits';
 import { readJson, readModelDir } from '../src/cli/files';
@@ -75,6 +75,22 @@ describe('a run beyond the memory', () => {
     expect(s.forecast(huge).forecast.dense.peak).toBeGreaterThan(2 ** 30);
     await expect(s.train(docs, huge)).rejects.toThrow(/^An oracle run of 64 × 1024 tokens would peak at about \d+\.\d GiB .* but 1\.0 GiB is available \(a 1 GiB budget\): lower the batch \(--batch\) or the context \(--ctx\)\.$/);
     expect((await s.exportAdapter('lemo-tiny')).weights).toEqual(before.weights);
+  });
+
+  it('a lemo run that fits where dense does not trains, without the dense baseline step, and says why', async () => {
+    const policy = [null, 0.1, 0.1, 0.1, 0.1, 0.1];
+    const f = session.forecast(run({ ctx: 1024, sparsity: 'lemo', policy })).forecast;
+    const seen: EngineEvent[] = [];
+    const s = new EngineSession(await nodeRuntime(), (e) => seen.push(e));
+    s.loadModel(folder(), { memoryBudget: { bytes: (f.dense.peak + f.sparse.peak) / 2, source: 'a budget between the two' } });
+    s.loadPredictors(new Uint8Array(readFileSync(join(MODEL, 'predictors.safetensors'))));
+    await expect(s.train(docs, run({ ctx: 1024, steps: 1, sparsity: 'dense', policy }))).rejects.toThrow(/^A dense run of 1 × 1024 tokens .*; with lemo's token elimination it would take about/);
+    const r = await s.train(docs, run({ ctx: 1024, steps: 1, sparsity: 'lemo', policy }));
+    expect(Number.isFinite(r.lastLoss)).toBe(true);
+    expect(seen.filter((e) => e.type === 'baseline')).toEqual([]);
+    expect(seen.filter((e) => e.type === 'log').map((e) => (e as { message: string }).message)).toContainEqual(
+      expect.stringMatching(/^The dense baseline is not measured: its dense step of 1 × 1024 tokens would peak at about .*, but .* is available \(a budget between the two\); with lemo's token elimination it would take about 0\.\d\d GiB\.$/),
+    );
   });
 
   it("under WebGPU, refuses a run holding a tensor larger than the GPU's largest buffer", async () => {

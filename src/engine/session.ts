@@ -28,7 +28,7 @@ import { perplexity, type EvalResult } from './run/evaluate';
 import { generateText, stopIds, type GeneratePlan } from './run/generate';
 import { gradients } from './run/gradients';
 import { RunControl } from './run/loop';
-import { checkBenchPlan, checkSparsityBlock, checkStepFits } from './run/limits';
+import { checkBenchPlan, checkSparsityBlock, checkStepFits, forecastRefusal } from './run/limits';
 import { prepareRun, startRun, trainerOf, type PreparedRun } from './run/start';
 import type { AdapterFiles, HeldOut, RunOptions } from './run/options';
 import { adapterFiles, adapterFolder, mergedFolder, type LoadedFolder } from './export/folder';
@@ -173,9 +173,9 @@ export class EngineSession {
 
   /** Trains on documents until the step count, or until stopped; emits a step event per step (see run/). */
   async train(docs: Document[], given: TrainSettings, heldout?: HeldOut, options: RunOptions = {}): Promise<{ steps: number; lastLoss: number }> {
-    const { settings, restoreRope } = this.forecast(given, true);
+    const { settings, forecast, restoreRope } = this.forecast(given, true);
     const { run, trainer } = await startRun({
-      docs, settings, heldout, options, tokenize: (d) => this.tokenize(d), tokenizer: this.tokens?.tokenizer ?? null, lora: () => this.loraFor(settings),
+      docs, settings, heldout, options, denseRefusal: forecastRefusal(forecast, 'dense'), tokenize: (d) => this.tokenize(d), tokenizer: this.tokens?.tokenizer ?? null, lora: () => this.loraFor(settings),
       // Asked for once the data is read: the last run's adapter and optimizer state are freed then (refused data leaves them).
       device: async () => { this.trainer?.dispose(); this.trainer = null; return this.deviceModel(); },
       sparsity: () => this.sparsityFor(settings), weightsHash: () => weightsHash(weightSet(this.files!.weights, this.files!.index)),

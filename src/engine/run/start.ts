@@ -92,6 +92,8 @@ export interface RunStart {
   tokenizer: TextTokenizer | null;
   heldout?: HeldOut;
   options: RunOptions;
+  /** Why a dense step would not fit the memory (run/limits.ts forecastRefusal): the dense baseline is then not measured. */
+  denseRefusal?: string | null;
 }
 
 /** A run ready to loop: its trainer is fresh, or carries the checkpoint's state when resuming. */
@@ -105,7 +107,8 @@ export async function startRun(s: RunStart, control: RunControl, emit: (e: Engin
   const chunks = h && h.every > 0 ? heldoutChunks(h.docs, h.chunks, settings.ctx, (d) => s.tokenize([d])[0]) : null;
   const dm = await s.device();
   const sparsity = await s.sparsity();
-  if (sparsity.mode !== 'dense') await measureBaseline(dm, s.lora(), settings.seed, new WindowSampler(all, settings.seed).next(settings.batch), emit);
+  if (sparsity.mode !== 'dense' && s.denseRefusal) emit({ type: 'log', message: `The dense baseline is not measured: ${s.denseRefusal.replace(/^A dense run/, 'its dense step').replace(/: [^:]*$/, '.')}` });
+  else if (sparsity.mode !== 'dense') await measureBaseline(dm, s.lora(), settings.seed, new WindowSampler(all, settings.seed).next(settings.batch), emit);
   const schedule = (step: number) => scheduleFactor(settings.schedule, settings.warmup, settings.steps, step);
   const trainer = await Trainer.create(dm, dm.model, s.lora(), { seed: settings.seed, optimizer: { ...ADAMW_DEFAULTS, lr: settings.lr, weightDecay: settings.weightDecay }, schedule });
   const tok = s.tokenizer;
