@@ -58,6 +58,24 @@ describe('the memory forecast', () => {
   });
 });
 
+describe("the forecast of a model's policy.json", () => {
+  it('counts a threshold layer at the share of blocks the file measured: the predictors\' for lemo, the oracle\'s for oracle; else every block', async () => {
+    const layers = (kept: number[]) => kept.map((k, i) => ({ layer: 3 + i, factor: 1, predicted: 1, recall: 0.95, kept: k, oracleKept: k, loss: 1 }));
+    const policy = {
+      block: 32, ctx: 256, policy: [null, null, null, { threshold: 1 }, { threshold: 1 }, null],
+      calibrated: { data: 'd', windows: 1, recall: 0.95, predictors: 'p', layers: layers([0.25, 0.5]) },
+      tuned: { data: 'd', windows: 1, bound: 0.01, totalBound: null, step: 0.05, denseLoss: 1, loss: 1, layers: layers([0.125, 0.75]) },
+    };
+    const s = new EngineSession(await nodeRuntime(), () => {});
+    s.loadModel({ ...folder(), policy });
+    s.loadPredictors(new Uint8Array(readFileSync(join(MODEL, 'predictors.safetensors'))));
+    expect(s.forecast(run({ ctx: 256, sparsity: 'lemo' })).forecast.sparse.keptRows).toEqual([256, 256, 256, 64, 128, 256]);
+    expect(s.forecast(run({ ctx: 256, sparsity: 'oracle' })).forecast.sparse.keptRows).toEqual([256, 256, 256, 32, 192, 256]);
+    // The same thresholds given as the run's own policy: nothing measured them, so every block counts.
+    expect(s.forecast(run({ ctx: 256, sparsity: 'oracle', policy: policy.policy })).forecast.sparse.keptRows).toEqual([256, 256, 256, 256, 256, 256]);
+  });
+});
+
 describe('a run beyond the memory', () => {
   it('says when dense does not fit and lemo does, and refuses a run that fits in neither, keeping what was trained', async () => {
     const policy = [null, 0.1, 0.1, 0.1, 0.1, 0.1];

@@ -199,7 +199,7 @@ export interface RunForecast {
 export interface RunForecastPlan {
   model: Model;
   lora: LoraConfig;
-  /** The run's settings, with the model's policy pinned (sparsity/run-policy.ts). */
+  /** The run's settings as given: the policy is the one runPolicy picks (the model's policy.json, with its measured shares, unless they give one). */
   settings: TrainSettings;
   modelPolicy: PolicyFile | null;
   predictors: { block: number; bytes: number } | null;

@@ -63,7 +63,7 @@ export function prepareRun(given: TrainSettings, at: RunGround, run: boolean): P
     const p = at.predictors;
     checkTrainRun(given, settings, { model: at.model, budget: at.budget, predictorsBlock: p?.config.block });
     const predictors = p && { block: p.config.block, bytes: 4 * p.parameterCount };
-    const forecast = forecastRun(at.rt, { model: at.model, lora: settingsLora(settings, cfg), settings, modelPolicy: at.modelPolicy, predictors, budget: at.budget });
+    const forecast = forecastRun(at.rt, { model: at.model, lora: settingsLora(settings, cfg), settings: given, modelPolicy: at.modelPolicy, predictors, budget: at.budget });
     if (run) checkRunFits(forecast, settings.sparsity);
     else if (cfg.rope) cfg.rope.linearFactor = before;
     return { settings, forecast, restoreRope };
