@@ -31,6 +31,25 @@ test('the forecast card shows the peak of dense and lemo against the tab’s bud
   expect(errors).toEqual([]);
 });
 
+test('the card says plainly when dense will not fit and token elimination will; a dense run of it is refused, naming the mode that fits', async ({ page }) => {
+  const errors = collectErrors(page);
+  await openStudio(page);
+  await setUpRun(page, { ctx: 4096, steps: 1, sparsity: 'oracle', batch: 10 });
+  // Layers 1 to 5 keep a tenth of their blocks.
+  for (const l of [1, 2, 5]) await page.getByTestId(`policy-kind-${l}`).selectOption('keep');
+  for (const l of [1, 2, 3, 4, 5]) await page.getByTestId(`policy-value-${l}`).fill('0.1');
+  const verdict = page.getByTestId('forecast-verdict');
+  await expect(verdict).toHaveText(/^Dense will not fit in 4\.29 GB \(WebAssembly's 4 GiB memory, which the WASM engine works in\): it needs about \d\.\d\d GB\. Oracle fits, at about \d\.\d\d GB\.$/);
+  await expect(page.getByTestId('forecast')).toHaveAttribute('data-refused', 'false');
+  // Dense chosen: the card weighs it against lemo, which the predictors make available.
+  await page.getByTestId('sparsity-select').selectOption('dense');
+  await expect(verdict).toHaveText(/^Start is refused: A dense run of 10 × 4096 tokens would peak at about \d\.\d GiB .*; with lemo's token elimination it would take about \d\.\d GiB: choose lemo, or lower the batch or the context\.$/);
+  await page.getByTestId('start').click();
+  await expect(page.getByTestId('error')).toContainText('choose lemo, or lower the batch or the context.');
+  await expect(page.getByTestId('run-state')).toHaveText('idle');
+  expect(errors).toEqual([]);
+});
+
 test('a context past the model’s 1024 positions sets the RoPE scale with a sentence; a scale too small or out of range is refused at its field; the run trains', async ({ page }) => {
   const errors = collectErrors(page);
   await openStudio(page);
