@@ -46,15 +46,17 @@ describe('the memory forecast', () => {
     });
   }
 
-  it("agrees within 10% with a lemo run's own memory samples", async () => {
+  it("agrees within 10% with a lemo run's own memory samples, its MLP channel share among the settings", async () => {
     // The same session: the runtime's accountant counts the tensors of every session on it.
     const s = session;
     events.length = 0;
-    const settings = run({ ctx: 256, sparsity: 'lemo', policy: [null, 0.25, 0.25, 0.25, 0.25, null] });
+    const settings = run({ ctx: 256, sparsity: 'lemo', policy: [null, 0.25, 0.25, 0.25, 0.25, null], mlpKeep: 0.5 });
     const f = s.forecast(settings).forecast;
     await s.train(docs, settings);
     expect(within(f.sparse.peak, events.at(-1)!.peakTotal)).toBeLessThan(0.1);
     expect(f.sparse.keptRows).toEqual([256, 64, 64, 64, 64, 256]);
+    // The backward saves half of the MLP's channels.
+    expect(f.sparse.split.activations).toBeLessThan(s.forecast({ ...settings, mlpKeep: null }).forecast.sparse.split.activations);
   });
 });
 
