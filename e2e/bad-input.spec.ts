@@ -56,10 +56,11 @@ test('bad dataset files get a sentence and leave the model, the data and the run
   await page.getByTestId('export-adapter').click();
   expect((await download).suggestedFilename()).toBe('lemo-tiny-lora.zip');
 
-  // A context beyond the model's 1024 positions: the sentence names the RoPE scale that reaches it.
+  // A context beyond the model's 1024 positions at a RoPE scale of 1: the sentence names the RoPE scale that reaches it.
   await page.getByTestId('ctx').fill('4096');
+  await page.getByTestId('rope-scale').fill('1');
   await page.getByTestId('start').click();
-  await expect(page.getByTestId('error')).toContainText('A context of 4096 tokens is longer than this model reaches: 1024 positions × RoPE scale 1 = 1024 tokens. A linear RoPE scale of 4 (--rope-scale 4) reaches 4096.');
+  await expect(page.getByTestId('error')).toContainText('A RoPE scale of 1 reaches 1024 tokens (1024 positions × 1), short of the 4096-token context: use a RoPE scale of at least 4, or a shorter context.');
   await expect(page.getByTestId('model-name')).toHaveText('lemo-tiny');
   expect(errors).toEqual([]);
 });

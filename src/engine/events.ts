@@ -17,6 +17,8 @@ export interface ModelSummary {
   vocabSize: number;
   maxPositions: number;
   weightBytes: number;
+  /** The linear RoPE scale it loaded with (positions × scale tokens reached); null: its positions cannot be scaled linearly (learned positions, Llama 3 or YaRN scaling). */
+  ropeScale: number | null;
   /** The model folder's policy.json, validated: the keep policy (and block) its runs use unless given another. */
   policy?: PolicyFile | null;
 }

@@ -24,6 +24,8 @@ export { defaultSizes, PredictorSet } from './sparsity/predictor';
 export { meanRecall, type PredictorProgress } from './sparsity/predictor-train';
 export type { Sparsity } from './sparsity/selectors';
 export type { BenchRow } from './run/bench';
+export type { RunForecast, StepForecast } from './run/forecast';
+export { forecastRefusal } from './run/limits';
 export { decodeCheckpoint, type Checkpoint } from './run/checkpoint';
 export { evalChunks } from './run/evaluate';
 export { COPIED_FILES, mergeAdapter, type FolderFile } from './export/merged';

@@ -19,7 +19,7 @@ import { parseKeepSpec } from './sparsity/blocks';
 import { selectorFor, sparsityOf, type Sparsity } from './sparsity/selectors';
 import { calibratePredicted } from './sparsity/policy-calibrate';
 import { calibrationWindows, tunePolicy, type TunePlan, type TuneProgress, type TuneResult } from './sparsity/policy-tune';
-import { modelPolicyOf, pinnedSettings, type PolicyFile } from './sparsity/run-policy';
+import { modelPolicyOf, type PolicyFile } from './sparsity/run-policy';
 import { windows, type Document } from './train/data';
 import { DeviceModel } from './train/device-model';
 import { Trainer } from './train/trainer';
@@ -28,8 +28,8 @@ import { perplexity, type EvalResult } from './run/evaluate';
 import { generateText, stopIds, type GeneratePlan } from './run/generate';
 import { gradients } from './run/gradients';
 import { RunControl } from './run/loop';
-import { checkBenchPlan, checkSparsityBlock, checkStepFits, checkTrainRun } from './run/limits';
-import { startRun, trainerOf } from './run/start';
+import { checkBenchPlan, checkSparsityBlock, checkStepFits, forecastRefusal } from './run/limits';
+import { prepareRun, startRun, trainerOf, type PreparedRun } from './run/start';
 import type { AdapterFiles, HeldOut, RunOptions } from './run/options';
 import { adapterFiles, adapterFolder, mergedFolder, type LoadedFolder } from './export/folder';
 import type { FolderFile } from './export/merged';
@@ -173,16 +173,20 @@ export class EngineSession {
 
   /** Trains on documents until the step count, or until stopped; emits a step event per step (see run/). */
   async train(docs: Document[], given: TrainSettings, heldout?: HeldOut, options: RunOptions = {}): Promise<{ steps: number; lastLoss: number }> {
-    const settings = pinnedSettings(given, this.config.layers, this.modelPolicy);
-    checkTrainRun(given, settings, { model: this.requireModel(), budget: this.budget, predictorsBlock: this.predictors?.set.config.block });
+    const { settings, forecast, restoreRope } = this.forecast(given, true);
     const { run, trainer } = await startRun({
-      docs, settings, heldout, options, tokenize: (d) => this.tokenize(d), tokenizer: this.tokens?.tokenizer ?? null, lora: () => this.loraFor(settings),
+      docs, settings, heldout, options, denseRefusal: forecastRefusal(forecast, 'dense'), tokenize: (d) => this.tokenize(d), tokenizer: this.tokens?.tokenizer ?? null, lora: () => this.loraFor(settings),
       // Asked for once the data is read: the last run's adapter and optimizer state are freed then (refused data leaves them).
       device: async () => { this.trainer?.dispose(); this.trainer = null; return this.deviceModel(); },
       sparsity: () => this.sparsityFor(settings), weightsHash: () => weightsHash(weightSet(this.files!.weights, this.files!.index)),
-    }, this.control, this.emit);
+    }, this.control, this.emit).catch(restoreRope);
     this.trainer = trainer;
     return run.loop();
+  }
+
+  /** A run's settings checked, with its memory forecast (run/start.ts prepareRun); with `run`, the run's RoPE scale stays set and the forecast must fit. */
+  forecast(given: TrainSettings, run = false): PreparedRun {
+    return prepareRun(given, { model: this.requireModel(), rt: this.rt, budget: this.budget, predictors: this.predictors?.set ?? null, modelPolicy: this.modelPolicy }, run);
   }
 
   setControl(action: 'pause' | 'resume' | 'stop'): void {
@@ -212,7 +216,6 @@ export class EngineSession {
     return mergedFolder(this.files, this.requireModel().config, this.trainer.lora, await this.trainer.adapterTensors());
   }
 
-  /** Perplexity over documents, with the base model, a given adapter, or the one just trained. */
   /**
    * Continues text with the base model, an adapter, or the one trained here, token by token
    * (run/generate.ts); onText hears the text added so far after each token (false stops).

@@ -40,6 +40,11 @@ export const ATTENTION_MODES = ['full', 's2'] as const;
 export const trainSettingsSchema = z.object({
   /** Tokens per training window: the default model's pretraining context. */
   ctx: z.number().default(2048),
+  /**
+   * Linear RoPE position scale of the run (Llama family): the model reaches its positions × this
+   * many tokens; null: the scale the model was loaded with.
+   */
+  ropeScale: z.number().nullable().default(null),
   /** Optimizer steps of a run. */
   steps: z.number().default(20),
   /** Windows per step. */

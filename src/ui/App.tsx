@@ -11,6 +11,7 @@ import { RunsCard } from './components/RunsCard';
 import { ResumeBanner, RunNotices } from './components/ResumeBanner';
 import { TryCard } from './components/TryCard';
 import { GRAD_NORM_SERIES, LR_SERIES, StepSeriesChart } from './components/StepSeriesChart';
+import { pageSentence } from './lib/page-sentence';
 
 export function App() {
   const error = useStudio((s) => s.error);
@@ -26,7 +27,7 @@ export function App() {
       </header>
       {error && (
         <div className="error" role="alert" data-testid="error">
-          {error}
+          {pageSentence(error)}
           <button onClick={() => set({ error: null })} aria-label="dismiss">×</button>
         </div>
       )}

@@ -10,7 +10,9 @@ import { modelFolder, shardFiles, type ModelFolder } from './lib/model-folder';
 import { checkDatasetSize, DATASET_NAME, decodeDataset, parseDataset } from '../engine/train/data';
 import { checkJsonDepth } from '../engine/model/json';
 import { BUNDLED } from './lib/bundled';
-import { blockSources, settingsProblem } from './lib/run-settings';
+import { blockSources, settingsIssue, settingsProblem } from './lib/run-settings';
+import { pageSentence } from './lib/page-sentence';
+import type { PageForecast } from './lib/forecast';
 import type { ProviderChoice } from '../worker/protocol';
 import { nextRunNumber, runName, saveRuns, seriesOf, MAX_RUNS, type RunRecord } from './lib/runs';
 
@@ -392,7 +394,9 @@ export async function loadModelFolder(files: File[], fallbackName?: string): Pro
     const transfer = weights instanceof ArrayBuffer ? [weights] : weights.map((w) => w.bytes);
     const summary = await c.request('load-model', { config, weights, index, tokenizer, tokenizerConfig, policy }, 120_000, transfer);
     if (c !== client) return;
+    store().setSettings({ ropeScale: null });
     store().set({
+      ropeNote: null,
       model: { ...summary, name: folder.name },
       modelFiles: [folder.config, ...weightFiles, folder.tokenizer, ...(folder.policy ? [folder.policy] : [])].map((f) => ({ name: f.name, bytes: f.size })),
       steps: [], evals: [], memory: [], memoryPeak: null, baseline: null, sparsity: null, recall: null, dataset: null, step: 0, startedAt: null, runningAt: null, endedAt: null, runSettings: null, currentRunId: null,
@@ -479,9 +483,12 @@ export async function start(override?: Settings, suffix = ''): Promise<void> {
   const s = store();
   if (running()) return;
   const settings = override ?? s.settings;
-  // Settings no run can use are refused before anything of the last run is cleared.
+  // Settings no run can use, or a run that would not fit the memory, are refused before anything of the last run is cleared.
   const problem = settingsProblem(settings, blockSources(s));
   if (problem) return void s.set({ error: problem });
+  // The card's forecast of these very settings refuses at once; any other run the engine checks itself as it starts.
+  const refusal = lastForecast?.key === forecastKey(settings) ? lastForecast.forecast.refusal : null;
+  if (refusal) return void s.set({ error: pageSentence(refusal) });
   s.set({
     steps: [], evals: [], memory: [], memoryPeak: null, baseline: null, sparsity: null, recall: null, dataset: null, step: 0, error: null,
     startedAt: performance.now(), runningAt: null, endedAt: null, pausedAt: null, pausedMs: 0, runSettings: settings, run: 'running', pending: null, notices: [], checkpoint: null, interrupted: null,
@@ -489,6 +496,37 @@ export async function start(override?: Settings, suffix = ''): Promise<void> {
   beginRun(settings, suffix);
   await train(client, settings, false);
 }
+
+const forecastKey = (settings: Settings) => JSON.stringify(trainSettings(settings));
+/** The latest forecast the engine gave, and the settings it was for. */
+let lastForecast: { key: string; forecast: PageForecast } | null = null;
+
+// The forecast card follows the settings, the model and the predictors, once they rest for a moment.
+const FORECAST_MS = 250;
+let forecastTimer: ReturnType<typeof setTimeout> | null = null;
+
+async function refreshForecast(): Promise<void> {
+  forecastTimer = null;
+  const s = store();
+  const c = client;
+  // A run going keeps the forecast it started with.
+  if (running()) return;
+  if (!c || !s.model || s.run === 'loading' || settingsIssue(s.settings, blockSources(s))) return void s.set({ forecast: null });
+  const settings = s.settings;
+  try {
+    const forecast = await c.request('forecast', { settings: trainSettings(settings) });
+    if (c === client) lastForecast = { key: forecastKey(settings), forecast };
+    if (c === client && store().settings === settings) store().set({ forecast });
+  } catch {
+    if (c === client && store().settings === settings) store().set({ forecast: null });
+  }
+}
+
+useStudio.subscribe((s, prev) => {
+  if (s.settings === prev.settings && s.model === prev.model && s.predictors === prev.predictors && s.run === prev.run) return;
+  if (forecastTimer) clearTimeout(forecastTimer);
+  forecastTimer = setTimeout(() => void refreshForecast(), FORECAST_MS);
+});
 
 /** Runs (or resumes) training; when the run fails, what it left to resume is offered. */
 async function train(c: EngineClient, settings: Settings, resume: boolean): Promise<void> {

@@ -9,6 +9,7 @@ import type { ProviderChoice } from '../worker/protocol';
 import type { InterruptedRun } from '../worker/checkpoint-store';
 import type { StepSample } from './lib/memory-series';
 import { loadRuns, type RunRecord } from './lib/runs';
+import type { PageForecast } from './lib/forecast';
 
 export type RunState = 'loading' | 'idle' | 'running' | 'paused' | 'stopped' | 'finished' | 'error';
 
@@ -106,6 +107,10 @@ export interface StudioState {
   /** The run the live series belong to (its record's series are written when it ends). */
   currentRunId: string | null;
   settings: Settings;
+  /** Why the page set the RoPE scale (the context passed the model's positions); null: the user's or the model's. */
+  ropeNote: string | null;
+  /** The engine's memory forecast of the settings shown (null: not yet, or settings no run can use). */
+  forecast: PageForecast | null;
   setSettings(patch: Partial<Settings>): void;
   /** Applies a batch of engine events in one update (one render). */
   onEvents(events: readonly EngineEvent[]): void;
@@ -194,6 +199,8 @@ export const useStudio = create<StudioState>()((set) => ({
   runs: loadRuns(typeof localStorage === 'undefined' ? null : localStorage),
   currentRunId: null,
   settings: { ...DEFAULT_SETTINGS, ...STUDIO_DEFAULTS, ...BUNDLED.settings },
+  ropeNote: null,
+  forecast: null,
   setSettings: (patch) => set((s) => ({ settings: { ...s.settings, ...patch } })),
   set: (patch) => set(patch),
   onEvents: (events) => set((s) => events.reduce<StudioState>((cur, e) => ({ ...cur, ...applyEvent(cur, e) }), s)),

@@ -2,7 +2,7 @@
 // onnxruntime is loaded with a dynamic import so its WASM threads (which start from its own
 // module URL) never re-run this file.
 import {
-  BENCH_DEFAULTS, DEFAULT_SETTINGS, EngineSession, gpuBufferBytes, installGpuBufferTracker, installWasmMemoryTracker, parseDataset, Runtime, UserError, wasmHeapBytes,
+  BENCH_DEFAULTS, DEFAULT_SETTINGS, EngineSession, forecastRefusal, gpuBufferBytes, installGpuBufferTracker, installWasmMemoryTracker, parseDataset, Runtime, UserError, wasmHeapBytes,
   WEBGPU_TRANSIENT_BUDGET, weightFileOf, zipFolder, type MemoryBudget, type Ort, type Provider,
 } from '../engine';
 import { parseRequest, type RequestMap, type RequestType, type WorkerMessage, type ProviderChoice } from './protocol';
@@ -101,6 +101,10 @@ const handlers: { [K in RequestType]: (args: RequestMap[K]['args']) => Promise<R
     // The run ended (finished or stopped): nothing is left to resume.
     await clearRun().catch(() => {});
     return r;
+  },
+  async forecast(a) {
+    const { forecast } = need().forecast(a.settings);
+    return { ...forecast, refusal: forecastRefusal(forecast, a.settings.sparsity) };
   },
   async 'interrupted-run'() {
     return interruptedRun();

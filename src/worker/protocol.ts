@@ -1,7 +1,7 @@
 // The one message protocol between the page and the engine worker. Requests are parsed with zod
 // where they enter the worker: a malformed one is refused with what was wrong.
 import { z } from 'zod';
-import { SPARSITY_MODES, trainSettingsSchema, type BenchRow, type EngineEvent, type ModelSummary, type PredictorSummary, type Provider, type TrainSettings } from '../engine';
+import { SPARSITY_MODES, trainSettingsSchema, type BenchRow, type EngineEvent, type ModelSummary, type PredictorSummary, type Provider, type RunForecast, type TrainSettings } from '../engine';
 import type { InterruptedRun } from './checkpoint-store';
 
 export type ProviderChoice = 'auto' | Provider;
@@ -33,6 +33,8 @@ export interface RequestMap {
     args: { files: TextFile[]; settings: TrainSettings; heldout?: { files: TextFile[]; every: number; chunks: number }; resume?: boolean };
     result: { steps: number; lastLoss: number };
   };
+  /** The memory a run of these settings would take at its peak, dense and with token elimination, and why it would be refused (null: it fits). */
+  forecast: { args: { settings: TrainSettings }; result: RunForecast & { refusal: string | null } };
   /** The run a reload, a crash or a lost GPU interrupted (its checkpoint in the browser's storage), if any. */
   'interrupted-run': { args: Record<string, never>; result: InterruptedRun | null };
   'discard-run': { args: Record<string, never>; result: null };
@@ -82,6 +84,7 @@ const argSchemas: { [K in RequestType]: z.ZodType } = {
     heldout: z.object({ files: textFiles, every: z.number(), chunks: z.number() }).optional(),
     resume: z.boolean().optional(),
   }),
+  forecast: z.object({ settings: trainSettingsSchema }),
   'interrupted-run': z.object({}),
   'discard-run': z.object({}),
   'count-tokens': z.object({ files: textFiles }),

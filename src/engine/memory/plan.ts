@@ -50,3 +50,15 @@ export function plannedPeakBytes(g: Graph, env: Map<string, number>): number {
   });
   return peak;
 }
+
+/** Bytes of one value of a graph under bound dims (0 for a name the graph does not have). */
+export function valueBytes(g: Graph, name: string, env: Map<string, number>): number {
+  const v = g.values.get(name);
+  if (!v) return 0;
+  return v.shape.reduce<number>((p, d) => p * resolve(d, env), 1) * DTYPE_BYTES[v.dtype];
+}
+
+/** What one run of a graph takes: its planned transient peak and the bytes of each output. */
+export function runBytes(g: Graph, env: Map<string, number>): { transient: number; outputs: Map<string, number> } {
+  return { transient: plannedPeakBytes(g, env), outputs: new Map(g.outputs.map((o) => [o.name, valueBytes(g, o.name, env)])) };
+}

@@ -25,6 +25,8 @@ export interface Model {
   /** LM head transposed to [C, V] (a copy of the embedding when tied). */
   lmHead: HostTensor;
   parameterCount: number;
+  /** The linear RoPE scale it was loaded with (absent: 1); a run's scale of null returns to it. */
+  ropeScale?: number;
 }
 
 export interface ModelFiles {
@@ -46,8 +48,17 @@ function transpose2d(t: HostTensor): HostTensor {
 /** Linear RoPE position scaling for contexts beyond the model's positions (Llama family). */
 function scaleRope(config: ModelConfig, ropeScale: number | undefined): void {
   if (ropeScale === undefined || ropeScale === 1) return;
+  applyRopeScale(config, ropeScale);
+}
+
+/**
+ * Sets a linear RoPE scale on a loaded model's config (it replaces the one config.json gives),
+ * checked: a positive number up to MAX_ROPE_SCALE, on a model whose RoPE is not scaled otherwise.
+ */
+export function applyRopeScale(config: ModelConfig, ropeScale: number, what = 'The RoPE scale asked for (--rope-scale)'): void {
+  if (ropeScale === (config.rope?.linearFactor ?? 1)) return;
   if (!config.rope) throw new UserError('RoPE scaling applies to the Llama family only; GPT-2 models have learned positions.');
-  checkRopeScale(ropeScale, 'The RoPE scale asked for (--rope-scale)');
+  checkRopeScale(ropeScale, what);
   if (config.rope.llama3 || config.rope.yarn) {
     const kind = config.rope.llama3 ? 'llama3' : 'yarn';
     throw new UserError(
@@ -64,6 +75,7 @@ export function modelSummary(model: Model): ModelSummary {
   return {
     architecture: c.architecture, family: c.family, parameters: model.parameterCount, layers: c.layers, hidden: c.hidden,
     heads: c.heads, kvHeads: c.kvHeads, vocabSize: c.vocabSize, maxPositions: c.maxPositions, weightBytes: model.parameterCount * 4,
+    ropeScale: c.rope && !c.rope.llama3 && !c.rope.yarn ? c.rope.linearFactor : null,
   };
 }
 
@@ -138,5 +150,5 @@ export function loadModel(files: ModelFiles, ropeScale?: number): Model {
   const parts = layout(config, getter(config, set, true), untiedHead);
   let parameterCount = 0;
   for (const { entry } of set.tensors.values()) parameterCount += elementsOf(entry);
-  return { config, ...parts, parameterCount };
+  return { config, ...parts, parameterCount, ropeScale: config.rope?.linearFactor ?? 1 };
 }

@@ -5,7 +5,8 @@ import { savedActivationBytes } from '../memory/forecast';
 import { checkContext, type ModelConfig } from '../model/config';
 import type { Model } from '../model/model';
 import type { MemoryBudget } from '../model/safetensors';
-import type { TrainSettings } from '../settings';
+import type { SparsityMode, TrainSettings } from '../settings';
+import type { RunForecast } from './forecast';
 import { checkBlock } from '../sparsity/blocks';
 import type { Sparsity } from '../sparsity/selectors';
 import { checkLearningRate, checkSchedule } from '../train/adamw';
@@ -34,7 +35,7 @@ export function checkBenchPlan(plan: { lr: number; ctxs: number[]; modes: { spar
 
 /**
  * Refuses settings a run cannot use: the context (against the model's reach too), steps, batch, learning rate, the block against the
- * context, and a step beyond the memory. `settings` are `given` with the model's policy pinned
+ * context (the memory is checked with the run's forecast, checkRunFits). `settings` are `given` with the model's policy pinned
  * (so a block that came from policy.json is named as such); lemo splits by the predictors' block.
  */
 export function checkTrainRun(given: TrainSettings, s: TrainSettings, at: { model: Model; budget?: MemoryBudget; predictorsBlock?: number }): void {
@@ -46,7 +47,29 @@ export function checkTrainRun(given: TrainSettings, s: TrainSettings, at: { mode
   checkSchedule(s);
   if (s.sparsity === 'lemo' && at.predictorsBlock !== undefined) checkBlock(at.predictorsBlock, s.ctx, "The predictors' block size");
   else if (s.sparsity !== 'dense') checkBlock(s.block, s.ctx, !given.policy && s.policy ? "The block size of the model's policy.json" : undefined);
-  checkStepFits({ cfg: at.model.config, weightBytes: 4 * at.model.parameterCount, budget: at.budget }, s.batch, s.ctx);
+}
+
+/**
+ * Why a run of these settings would not fit the forecast's budget (null: it fits, or no budget is
+ * known), saying what the other mode would take when it fits where this one does not.
+ */
+export function forecastRefusal(f: RunForecast, mode: SparsityMode): string | null {
+  const b = f.budget;
+  const run = mode === 'dense' ? f.dense : f.sparse;
+  const name = mode === 'dense' ? 'dense' : f.sparse.mode;
+  const aRun = `${/^[aeiou]/.test(name) ? 'An' : 'A'} ${name} run of ${f.batch} × ${f.ctx} tokens`;
+  const t = b?.maxTensor;
+  if (t && run.largestTensor > t.bytes) return `${aRun} would hold a tensor of ${gib(run.largestTensor)}, but ${t.source} is ${gib(t.bytes)}: lower the batch (--batch) or the context (--ctx).`;
+  if (!b || run.peak <= b.bytes) return null;
+  const over = `${aRun} would peak at about ${gib(run.peak)} (${gib(run.split.activations)} of them activations), but ${gib(b.bytes)} is available (${b.source})`;
+  if (mode === 'dense' && f.sparse.peak <= b.bytes) return `${over}; with ${f.sparse.mode}'s token elimination it would take about ${gib(f.sparse.peak)}: choose ${f.sparse.mode}, or lower the batch (--batch) or the context (--ctx).`;
+  return `${over}: lower the batch (--batch) or the context (--ctx).`;
+}
+
+/** Refuses a run whose forecast peak would not fit the memory budget. */
+export function checkRunFits(f: RunForecast, mode: SparsityMode): void {
+  const refusal = forecastRefusal(f, mode);
+  if (refusal) throw new UserError(refusal);
 }
 
 /** Refuses a step whose saved activations, with the weights, would not fit the memory budget (when the budget holds them). */

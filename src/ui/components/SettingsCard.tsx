@@ -7,12 +7,17 @@ import { parseTargets } from '../lib/policy-table';
 import { PolicyTable } from './PolicyTable';
 import type { ProviderChoice } from '../../worker/protocol';
 import { Field } from './Field';
+import { ropeForContext } from '../lib/rope-scale';
 
 type NumberKey = 'ctx' | 'batch' | 'steps' | 'lr' | 'loraR' | 'loraAlpha' | 'seed' | 'block' | 'keepRatio' | 'evalEvery' | 'evalChunks' | 'recallEvery' | 'checkpointEvery' | 'warmup' | 'weightDecay';
 
 export function SettingsCard() {
   const settings = useStudio((s) => s.settings);
   const setSettings = useStudio((s) => s.setSettings);
+  const setState = useStudio((s) => s.set);
+  const ropeNote = useStudio((s) => s.ropeNote);
+  const loaded = useStudio((s) => s.model);
+  const positions = loaded && { maxPositions: loaded.maxPositions, ropeScale: loaded.ropeScale };
   const run = useStudio((s) => s.run);
   const busy = run === 'running' || run === 'paused';
   const predictors = useStudio((s) => s.predictors);
@@ -45,7 +50,20 @@ export function SettingsCard() {
   return (
     <section className="card" data-testid="settings">
       <h2>Settings</h2>
-      <Field label="Context length" hint="tokens per training window" {...f('ctx')}><input data-testid="ctx" min={16} step={16} {...num('ctx')} /></Field>
+      <Field label="Context length" hint="tokens per training window" {...f('ctx')}>
+        <input data-testid="ctx" min={16} step={16} {...num('ctx')} onChange={(e) => {
+          const r = ropeForContext(Number(e.target.value), positions, { ropeScale: settings.ropeScale, note: ropeNote });
+          setSettings({ ctx: Number(e.target.value), ropeScale: r.ropeScale });
+          setState({ ropeNote: r.note });
+        }} />
+      </Field>
+      <Field label="RoPE scale" {...f('rope-scale')} hint={positions?.ropeScale != null
+        ? `linear position scaling: the model reaches its ${positions.maxPositions} positions × this many tokens; empty: the model’s own (${positions.ropeScale})`
+        : 'this model’s positions cannot be scaled linearly (learned positions, or RoPE scaling of its own)'}>
+        <input data-testid="rope-scale" type="number" min={1} step={1} placeholder={String(positions?.ropeScale ?? 1)} disabled={busy || positions?.ropeScale == null}
+          value={settings.ropeScale ?? ''} onChange={(e) => { setSettings({ ropeScale: e.target.value === '' ? null : Number(e.target.value) }); setState({ ropeNote: null }); }} />
+        {ropeNote && <small className="note" data-testid="rope-note">{ropeNote}</small>}
+      </Field>
       <Field label="Batch / steps" hint="windows per step; optimizer steps to run" {...f('batch', 'steps')}>
         <span className="pair"><input data-testid="batch" min={1} {...num('batch')} /><input data-testid="steps" min={1} {...num('steps')} /></span>
       </Field>

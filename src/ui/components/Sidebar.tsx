@@ -2,6 +2,7 @@
 import { ModelCard } from './ModelCard';
 import { DataCard } from './DataCard';
 import { SettingsCard } from './SettingsCard';
+import { ForecastCard } from './ForecastCard';
 import { ExportCard } from './ExportCard';
 
 export function Sidebar() {
@@ -10,6 +11,7 @@ export function Sidebar() {
       <ModelCard />
       <DataCard />
       <SettingsCard />
+      <ForecastCard />
       <ExportCard />
     </aside>
   );

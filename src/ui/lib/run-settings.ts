@@ -4,6 +4,8 @@
 import type { Settings } from '../store';
 import { attentionGroup } from '../../engine/settings';
 import { mlpKeepProblem, policyProblem, targetsProblem } from './policy-table';
+import { ropeProblem, type Positions } from './rope-scale';
+import { pageSentence } from './page-sentence';
 
 /** A learning rate above this one makes LoRA fine-tuning diverge at once; it is a typo, not a choice. */
 export const MAX_LEARNING_RATE = 1;
@@ -13,11 +15,15 @@ export interface BlockSources {
   predictorsBlock: number | null;
   modelPolicyBlock: number | null;
   layers?: number | null;
+  /** The model's positions and the RoPE scale it loaded with. */
+  positions?: Positions | null;
 }
 
 /** The blocks the loaded model brings, from the page's state. */
-export function blockSources(s: { predictors: { block: number } | null; model: { policy?: { block: number } | null; layers?: number } | null }): BlockSources {
-  return { predictorsBlock: s.predictors?.block ?? null, modelPolicyBlock: s.model?.policy?.block ?? null, layers: s.model?.layers ?? null };
+export function blockSources(s: { predictors: { block: number } | null; model: { policy?: { block: number } | null; layers?: number; maxPositions?: number; ropeScale?: number | null } | null }): BlockSources {
+  const m = s.model;
+  const positions = m?.maxPositions !== undefined ? { maxPositions: m.maxPositions, ropeScale: m.ropeScale ?? null } : null;
+  return { predictorsBlock: s.predictors?.block ?? null, modelPolicyBlock: m?.policy?.block ?? null, layers: m?.layers ?? null, positions };
 }
 
 /** A setting that cannot run, and the form field it belongs to (a data-testid of the form). */
@@ -44,10 +50,12 @@ function nearMultiples(ctx: number, block: number): string {
   return below >= block ? `${below} or ${below + block}` : `${block}`;
 }
 
-function countProblem(s: Settings): SettingsIssue | null {
+function countProblem(s: Settings, from: BlockSources): SettingsIssue | null {
   if (!whole(s.steps, 1)) return at('steps', `Steps must be a whole number of at least 1 (it is ${s.steps}): set how many optimizer steps the run takes.`);
   if (!whole(s.batch, 1)) return at('batch', `Batch must be a whole number of at least 1 (it is ${s.batch}): set how many windows each step trains on.`);
   if (!whole(s.ctx, 16)) return at('ctx', `Context length must be a whole number of at least 16 tokens (it is ${s.ctx}).`);
+  const rope = ropeProblem(s, from.positions ?? null);
+  if (rope) return at('rope-scale', rope);
   if (!whole(s.evalEvery, 0)) return at('eval-every', `Held-out every must be a whole number of steps, 0 for never (it is ${s.evalEvery}).`);
   if (s.evalEvery > 0 && !whole(s.evalChunks, 1)) return at('eval-chunks', `Held-out chunks must be a whole number of at least 1 (it is ${s.evalChunks}), or set held-out every to 0.`);
   if (!whole(s.checkpointEvery, 0)) return at('checkpoint-every', `Checkpoint every must be a whole number of steps, 0 for never (it is ${s.checkpointEvery}).`);
@@ -83,7 +91,7 @@ function engineProblem(s: Settings, from: BlockSources): SettingsIssue | null {
   try {
     attentionGroup(s, s.ctx);
   } catch (e) {
-    return at('group', (e as Error).message.replace(' (--group)', ''));
+    return at('group', pageSentence((e as Error).message));
   }
   if (s.sparsity === 'dense') return null;
   const mlp = mlpKeepProblem(s.mlpKeep);
@@ -94,7 +102,7 @@ function engineProblem(s: Settings, from: BlockSources): SettingsIssue | null {
 
 /** Why these settings cannot start a run, with the field to change; null when they can. */
 export function settingsIssue(s: Settings, from: BlockSources): SettingsIssue | null {
-  return countProblem(s) ?? optimizerProblem(s) ?? engineProblem(s, from) ?? sparsityProblem(s, from);
+  return countProblem(s, from) ?? optimizerProblem(s) ?? engineProblem(s, from) ?? sparsityProblem(s, from);
 }
 
 /** Why these settings cannot start a run, in one sentence naming what to change; null when they can. */

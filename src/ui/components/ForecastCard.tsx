@@ -1,0 +1,32 @@
+// The memory a run of the settings shown would take at its peak, by kind, dense and with token
+// elimination, against this tab's budget: forecast by the engine before Start.
+import { useStudio } from '../store';
+import { fmtBytes } from '../lib/format';
+import { forecastRows, forecastVerdict } from '../lib/forecast';
+
+export function ForecastCard() {
+  const f = useStudio((s) => s.forecast);
+  if (!f) return null;
+  const refused = f.refusal !== null;
+  return (
+    <section className="card" data-testid="forecast" data-refused={refused} data-dense={f.dense.peak} data-sparse={f.sparse.peak} data-budget={f.budget?.bytes ?? ''}>
+      <h2>Memory forecast</h2>
+      <table className="forecast">
+        <thead>
+          <tr><th>peak of a step, {f.batch} × {f.ctx} tokens</th><th>dense</th><th>{f.sparse.mode}</th></tr>
+        </thead>
+        <tbody>
+          {forecastRows(f).map((r) => (
+            <tr key={r.label} data-testid={`forecast-${r.label === 'peak' ? 'peak' : 'kind'}`}>
+              <td>{r.label}</td><td>{fmtBytes(r.dense)}</td><td>{fmtBytes(r.sparse)}</td>
+            </tr>
+          ))}
+          {f.budget && Number.isFinite(f.budget.bytes) && <tr><td>this tab’s budget</td><td colSpan={2}>{fmtBytes(f.budget.bytes)}</td></tr>}
+        </tbody>
+      </table>
+      <p className={refused ? 'field-error' : 'muted small'} data-testid="forecast-verdict" role={refused ? 'alert' : undefined}>
+        {refused ? 'Start is refused: ' : ''}{forecastVerdict(f)}
+      </p>
+    </section>
+  );
+}
