@@ -24,6 +24,7 @@ export { defaultSizes, PredictorSet } from './sparsity/predictor';
 export { meanRecall, type PredictorProgress } from './sparsity/predictor-train';
 export type { Sparsity } from './sparsity/selectors';
 export type { BenchRow } from './run/bench';
+export type { OffloadOptions, SpillStore } from './train/offload';
 export { decodeCheckpoint, type Checkpoint } from './run/checkpoint';
 export { evalChunks } from './run/evaluate';
 export { COPIED_FILES, mergeAdapter, type FolderFile } from './export/merged';
