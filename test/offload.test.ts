@@ -1,6 +1,7 @@
 // Offload of saved activations: the same losses and LoRA gradients with and without it, the
 // device-side activations lower with it, and disk offload's files gone afterwards, also after
 // a failure.
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +17,9 @@ import type { TokenSelector } from '../src/engine/train/selection';
 import { Trainer } from '../src/engine/train/trainer';
 import type { Runtime } from '../src/engine/runtime/runtime';
 import { diskStore } from '../src/cli/spill-dir';
+import { readJson, readModelDir } from '../src/cli/files';
+import { DEFAULT_SETTINGS, EngineSession } from '../src/engine/session';
+import { decodeDataset, parseDataset } from '../src/engine/train/data';
 import { nodeRuntime, rng } from './helpers/runtime';
 
 const MODEL = 'public/models/lemo-tiny';
@@ -122,5 +126,41 @@ describe('offload of saved activations', () => {
     t.dispose();
     broken.dispose();
     dm.dispose();
+  });
+});
+
+describe('offload from the shells', () => {
+  const DATA = 'test/fixtures/books-slice/slice.jsonl';
+  const train = (tmp: string, out: string, extra: string[]) => spawnSync(process.execPath, ['bin/lemo.js', 'train', '--model', MODEL, '--data', DATA, '--ctx', '64', '--steps', '2', '--sparsity', 'dense', '--out', out, ...extra], { encoding: 'utf8', env: { ...process.env, TMPDIR: tmp } });
+
+  // Others (tsx, onnxruntime) write to TMPDIR too: only offload's folders count.
+  const offloadDirs = (tmp: string) => readdirSync(tmp).filter((n) => n.startsWith('lemo-offload-'));
+
+  it('lemo train --offload disk trains as without, and removes its temporary folder, also when the run is refused', () => {
+    const tmp = tempDir();
+    const none = train(tmp, join(tempDir(), 'a'), []);
+    expect(none.status, none.stderr).toBe(0);
+    const disk = train(tmp, join(tempDir(), 'b'), ['--offload', 'disk']);
+    expect(disk.status, disk.stderr).toBe(0);
+    expect(JSON.parse(disk.stdout).loss).toBe(JSON.parse(none.stdout).loss);
+    expect(offloadDirs(tmp)).toEqual([]);
+    const refused = train(tmp, join(tempDir(), 'c'), ['--offload', 'disk', '--sparsity', 'oracle', '--block', '128']);
+    expect(refused.status).toBe(2);
+    expect(offloadDirs(tmp)).toEqual([]);
+    const bad = train(tmp, join(tempDir(), 'd'), ['--offload', 'gpu']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/--offload/);
+  });
+
+  it('refuses disk offload where no folder is given for it (the page), and trains with host offload there', async () => {
+    const rt = await nodeRuntime('node');
+    const s = new EngineSession(rt, () => {});
+    s.loadModel({ ...readModelDir(MODEL), tokenizer: readJson(join(MODEL, 'tokenizer.json'), 'tokenizer.json'), tokenizerConfig: readJson(join(MODEL, 'tokenizer_config.json'), 'tokenizer_config.json') });
+    const docs = parseDataset('slice.jsonl', decodeDataset('slice.jsonl', readFileSync(DATA)));
+    const settings = { ...DEFAULT_SETTINGS, sparsity: 'dense' as const, ctx: 64, steps: 1, checkpointEvery: 0 };
+    await expect(s.train(docs, { ...settings, offload: 'disk' })).rejects.toThrow('Offload to disk is only available from the command line (lemo train --offload disk); choose host or none here.');
+    const r = await s.train(docs, { ...settings, offload: 'host' });
+    expect(r.steps).toBe(1);
+    expect(Number.isFinite(r.lastLoss)).toBe(true);
   });
 });
