@@ -15,6 +15,8 @@ import { DeviceModel } from '../src/engine/train/device-model';
 import type { OffloadOptions } from '../src/engine/train/offload';
 import type { TokenSelector } from '../src/engine/train/selection';
 import { Trainer } from '../src/engine/train/trainer';
+import { checkStepFits } from '../src/engine/run/limits';
+import { savedActivationBytes } from '../src/engine/memory/forecast';
 import type { Runtime } from '../src/engine/runtime/runtime';
 import { diskStore } from '../src/cli/spill-dir';
 import { readJson, readModelDir } from '../src/cli/files';
@@ -162,5 +164,17 @@ describe('offload from the shells', () => {
     const r = await s.train(docs, { ...settings, offload: 'host' });
     expect(r.steps).toBe(1);
     expect(Number.isFinite(r.lastLoss)).toBe(true);
+  });
+});
+
+describe('the memory forecast with offload', () => {
+  it('counts two layers of saved activations when they wait on disk, every layer otherwise', () => {
+    const cfg = tinyModel().config;
+    const weightBytes = 25e6;
+    const all = savedActivationBytes(cfg, 4096);
+    const budget = { bytes: weightBytes + all / 2, source: '--memory-budget' };
+    expect(() => checkStepFits({ cfg, weightBytes, budget }, 1, 4096)).toThrow(/A step of 1 × 4096 tokens would keep about/);
+    expect(() => checkStepFits({ cfg, weightBytes, budget }, 1, 4096, 'host')).toThrow(/A step of 1 × 4096 tokens would keep about/);
+    expect(() => checkStepFits({ cfg, weightBytes, budget }, 1, 4096, 'disk')).not.toThrow();
   });
 });

@@ -66,6 +66,6 @@ export function checkStepFits(l: { cfg: ModelConfig; weightBytes: number; budget
   if (activations + l.weightBytes <= b.bytes) return;
   throw new UserError(
     `A step of ${batch} × ${ctx} tokens would keep about ${gib(activations)} of activations for its backward, besides ${gib(l.weightBytes)} of weights, ` +
-      `but ${gib(b.bytes)} is available (${b.source}): lower the batch (--batch) or the context (--ctx)${offload === 'disk' ? '' : ', or offload them to disk (--offload disk)'}.`,
+      `but ${gib(b.bytes)} is available (${b.source}): lower the batch (--batch) or the context (--ctx).`,
   );
 }
