@@ -2,7 +2,8 @@
 // may leave the computing device: to host memory (read out of WebGPU's buffers), or to a store
 // the shell provides (the CLI: files in a temporary folder). The backward takes each layer back
 // with the next one already on its way (layer l-1's copy is issued before layer l's backward
-// runs), so the transfer overlaps compute.
+// runs), so the transfer overlaps compute. The copy out is awaited after each layer's forward
+// (onnxruntime's own read of a GPU buffer; disk writes go on in the background).
 //
 // Where saved activations live without offload: under WebGPU, in GPU buffers; under WASM and
 // onnxruntime-node's CPU provider, in JavaScript typed arrays that onnxruntime copied out of its
