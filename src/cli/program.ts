@@ -1,6 +1,6 @@
 // `lemo`'s commands and options; their defaults are the settings module's.
 import { Command, Option } from 'commander';
-import { ATTENTION_MODES, BENCH_DEFAULTS, CALIBRATE_DEFAULTS, DEFAULT_SETTINGS, GENERATE_DEFAULTS, GRAD_DEFAULTS, POLICY_TUNE_DEFAULTS, PREDICTOR_DEFAULTS, SPARSITY_MODES } from '../engine/node';
+import { ATTENTION_MODES, BENCH_DEFAULTS, CALIBRATE_DEFAULTS, DEFAULT_SETTINGS, GENERATE_DEFAULTS, GRAD_DEFAULTS, OFFLOAD_MODES, POLICY_TUNE_DEFAULTS, PREDICTOR_DEFAULTS, SPARSITY_MODES } from '../engine/node';
 import { gradCommand } from './grad';
 import { trainCommand } from './train';
 import { evalCommand } from './evaluate';
@@ -91,6 +91,7 @@ program
   .addOption(backend())
   .addOption(modeOption())
   .option('--recall-every <n>', 'lemo: measure the predictors\' recall against the oracle every n steps (0: never)', String(D.recallEvery))
+  .addOption(new Option('--offload <where>', `where saved activations wait for their backward: none, host (host memory), disk (files in a temporary folder under TMPDIR, removed at the end); same losses and gradients (default: ${D.offload}, or the resumed run's)`).choices([...OFFLOAD_MODES]))
   .action((o, cmd: Command) => trainCommand(o, { modeDefaulted: cmd.getOptionValueSource('sparsity') === 'default', given: (k) => cmd.getOptionValueSource(k) === 'cli' }));
 sparsityOptions(program.commands.at(-1)!);
 
@@ -146,6 +147,7 @@ program
   .option('--lora-r <n>', 'LoRA rank', String(D.loraR))
   .option('--lora-alpha <n>', 'LoRA alpha', String(D.loraAlpha))
   .option('--rope-scale <s>', 'linear RoPE position scaling factor')
+  .addOption(new Option('--offload <where>', 'run each mode again with saved activations offloaded (host memory, or files in a temporary folder), and print the step-time ratio').choices(['host', 'disk']))
   .addOption(threads())
   .addOption(backend())
   .action(benchCommand);

@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { basename, join, resolve } from 'node:path';
-import { decodeDataset, DEFAULT_PATHS, EngineSession, loadOrtForNode, parseDataset, Runtime, UserError, type Document, type EngineEvent, type MemoryBudget } from '../engine/node';
+import { decodeDataset, DEFAULT_PATHS, EngineSession, installWasmMemoryTracker, loadOrtForNode, parseDataset, Runtime, UserError, wasmHeapBytes, type Document, type EngineEvent, type MemoryBudget, type TrainSettings } from '../engine/node';
 import { readDatasetBytes, readJson, readModelDir } from './files';
 
 /** The studio's default model, shipped under public/. */
@@ -30,13 +30,15 @@ export function memoryBudgetOf(flags: RuntimeFlags): MemoryBudget {
 export async function nodeRuntime(flags: RuntimeFlags): Promise<Runtime> {
   if (flags.backend !== 'node' && flags.backend !== 'wasm') throw new UserError(`--backend must be node or wasm, got "${flags.backend}".`);
   const threads = int(flags.threads, 'threads');
+  // Under WASM the device figure is onnxruntime's heap (its high-water mark), as in the page.
+  if (flags.backend === 'wasm') installWasmMemoryTracker();
   const { ort, provider } = await loadOrtForNode(threads, flags.backend);
-  return new Runtime(ort, { provider, threads });
+  return new Runtime(ort, { provider, threads, probe: flags.backend === 'wasm' ? wasmHeapBytes : undefined });
 }
 
 /** policy: read the folder's policy.json too (the commands that eliminate tokens). */
 /** step: a run's batch and context, forecast against the memory before the weights are read. */
-export async function openSession(modelDir: string, flags: RuntimeFlags, opts: { ropeScale?: number; onEvent?: (e: EngineEvent) => void; policy?: boolean; step?: { batch: number; ctx: number } } = {}) {
+export async function openSession(modelDir: string, flags: RuntimeFlags, opts: { ropeScale?: number; onEvent?: (e: EngineEvent) => void; policy?: boolean; step?: { batch: number; ctx: number; offload?: TrainSettings['offload'] } } = {}) {
   const rt = await nodeRuntime(flags);
   const session = new EngineSession(rt, (e) => (e.type === 'tokenizing' ? tokenizing(e.done, e.total) : opts.onEvent?.(e)));
   const tokPath = join(modelDir, 'tokenizer.json');

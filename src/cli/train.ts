@@ -6,10 +6,12 @@ import { checkNotModelDir, checkOutput, ensureDir, writeFile } from './files';
 import { DEFAULT_DATA_FILE, DEFAULT_MODEL_DIR, int, num, openSession, readDataset } from './session';
 import { checkpointDir, lockCheckpointDir, readCheckpointDir, type RunFiles } from './checkpoint-dir';
 import { copiedFiles, writeFolder } from './export';
+import { withSpillDir } from './spill-dir';
 import { attentionSettings, loadPredictors, policyJson, policySettings, type SparsityFlags } from './sparsity-options';
 
 export interface TrainOptions extends SparsityFlags {
   recallEvery?: string;
+  offload?: TrainSettings['offload'];
   model?: string;
   data?: string;
   ctx?: string;
@@ -104,12 +106,13 @@ export async function trainCommand(o: TrainOptions, flags: TrainFlags = {}): Pro
 async function train(o: TrainOptions, flags: TrainFlags, files: RunFiles, resumed: Resumed | null, dir: string | undefined): Promise<void> {
   const started = Date.now();
   const run = resumed?.checkpoint.run.settings;
-  const step = run ? { batch: run.batch, ctx: run.ctx } : { batch: int(o.batch, 'batch'), ctx: int(o.ctx ?? String(DEFAULT_SETTINGS.ctx), 'ctx', 2) };
+  const offload = o.offload ?? run?.offload ?? DEFAULT_SETTINGS.offload;
+  const step = run ? { batch: run.batch, ctx: run.ctx, offload } : { batch: int(o.batch, 'batch'), ctx: int(o.ctx ?? String(DEFAULT_SETTINGS.ctx), 'ctx', 2), offload };
   const { session, name, summary } = await openSession(files.model, o, { ropeScale: files.ropeScale, policy: true, onEvent: report, step });
   const docs = readDataset(files.data);
   const sparsity = (o.sparsity ?? DEFAULT_SETTINGS.sparsity) as TrainSettings['sparsity'];
   const policy = resumed || sparsity === 'dense' ? null : policySettings(o, { dir: files.model, policy: summary.policy }, summary.layers);
-  const settings: TrainSettings = resumed ? { ...resumed.checkpoint.run.settings, steps: o.steps ? int(o.steps, 'steps') : resumed.checkpoint.run.settings.steps } : {
+  const settings: TrainSettings = resumed ? { ...resumed.checkpoint.run.settings, offload, steps: o.steps ? int(o.steps, 'steps') : resumed.checkpoint.run.settings.steps } : {
     ...DEFAULT_SETTINGS,
     ctx: int(o.ctx ?? String(DEFAULT_SETTINGS.ctx), 'ctx', 2),
     steps: int(o.steps ?? String(DEFAULT_SETTINGS.steps), 'steps'),
@@ -127,6 +130,7 @@ async function train(o: TrainOptions, flags: TrainFlags, files: RunFiles, resume
     policy: policy?.policy ?? null,
     mlpKeep: policy?.mlpKeep ?? num(o.mlpKeep, 'mlp-keep') ?? null,
     recallEvery: o.recallEvery ? int(o.recallEvery, 'recall-every', 0) : 0,
+    offload,
     ...attentionSettings(o),
   };
   if (settings.sparsity === 'lemo' && flags.modeDefaulted && !o.predictors && !existsSync(join(files.model, 'predictors.safetensors'))) {
@@ -141,7 +145,8 @@ async function train(o: TrainOptions, flags: TrainFlags, files: RunFiles, resume
   const save = dir ? checkpointDir(dir, files, dir === o.resume ? resumed?.checkpoint.run.step : 0) : undefined;
   let result: { steps: number; lastLoss: number };
   try {
-    result = await session.train(docs, settings, undefined, { resume: resumed?.checkpoint, onCheckpoint: save });
+    const options = { resume: resumed?.checkpoint, onCheckpoint: save };
+    result = await (offload === 'disk' ? withSpillDir((spill) => session.train(docs, settings, undefined, { ...options, spill })) : session.train(docs, settings, undefined, options));
   } catch (e) {
     if (e instanceof RunStopped) throw await keptAdapter(e, o, session, name, files.model);
     throw e;

@@ -26,6 +26,7 @@ export type { Sparsity } from './sparsity/selectors';
 export type { BenchRow } from './run/bench';
 export type { RunForecast, StepForecast } from './run/forecast';
 export { forecastRefusal } from './run/limits';
+export type { OffloadOptions, SpillStore } from './train/offload';
 export { decodeCheckpoint, type Checkpoint } from './run/checkpoint';
 export { evalChunks } from './run/evaluate';
 export { COPIED_FILES, mergeAdapter, type FolderFile } from './export/merged';

@@ -28,7 +28,7 @@ import { perplexity, type EvalResult } from './run/evaluate';
 import { generateText, stopIds, type GeneratePlan } from './run/generate';
 import { gradients } from './run/gradients';
 import { RunControl } from './run/loop';
-import { checkBenchPlan, checkSparsityBlock, checkStepFits, forecastRefusal } from './run/limits';
+import { checkBenchPlan, checkOffload, checkSparsityBlock, checkStepFits, forecastRefusal } from './run/limits';
 import { prepareRun, startRun, trainerOf, type PreparedRun } from './run/start';
 import type { AdapterFiles, HeldOut, RunOptions } from './run/options';
 import { adapterFiles, adapterFolder, mergedFolder, type LoadedFolder } from './export/folder';
@@ -58,11 +58,11 @@ export class EngineSession {
    * headers, with `step` (a run's batch and context, when known) of a training step beside it, and
    * the tokenizer and policy.json against the config.
    */
-  loadModel(files: LoadedFolder, opts: { ropeScale?: number; memoryBudget?: MemoryBudget; step?: { batch: number; ctx: number } } = {}): ModelSummary {
+  loadModel(files: LoadedFolder, opts: { ropeScale?: number; memoryBudget?: MemoryBudget; step?: { batch: number; ctx: number; offload?: TrainSettings['offload'] } } = {}): ModelSummary {
     const weights = weightSet(files.weights, files.index);
     checkFits(weights.files, opts.memoryBudget);
     const cfg = parseConfig(files.config);
-    if (opts.step) checkStepFits({ cfg, weightBytes: 4 * predictLoadBytes(weights.files).parameters, budget: opts.memoryBudget }, opts.step.batch, opts.step.ctx);
+    if (opts.step) checkStepFits({ cfg, weightBytes: 4 * predictLoadBytes(weights.files).parameters, budget: opts.memoryBudget }, opts.step.batch, opts.step.ctx, opts.step.offload);
     // The tokenizer and policy.json are checked before the weights are read too.
     const tokenizer = files.tokenizer ? modelTokenizer(files.tokenizer, files.tokenizerConfig, cfg.vocabSize) : null;
     const policy = modelPolicyOf(files.policy, cfg.layers);
@@ -174,6 +174,7 @@ export class EngineSession {
   /** Trains on documents until the step count, or until stopped; emits a step event per step (see run/). */
   async train(docs: Document[], given: TrainSettings, heldout?: HeldOut, options: RunOptions = {}): Promise<{ steps: number; lastLoss: number }> {
     const { settings, forecast, restoreRope } = this.forecast(given, true);
+    checkOffload(settings.offload, !!options.spill);
     const { run, trainer } = await startRun({
       docs, settings, heldout, options, denseRefusal: forecastRefusal(forecast, 'dense'), tokenize: (d) => this.tokenize(d), tokenizer: this.tokens?.tokenizer ?? null, lora: () => this.loraFor(settings),
       // Asked for once the data is read: the last run's adapter and optimizer state are freed then (refused data leaves them).

@@ -32,6 +32,13 @@ export const DEFAULT_PATHS = BUNDLED_MODELS['lemo-books'];
 export const SPARSITY_MODES = ['dense', 'oracle', 'lemo'] as const;
 export type SparsityMode = (typeof SPARSITY_MODES)[number];
 
+/**
+ * Where saved activations wait for their backward: none (where they are computed), host (host
+ * memory: off WebGPU's buffers), disk (files of a temporary folder; the command line only).
+ */
+export const OFFLOAD_MODES = ['none', 'host', 'disk'] as const;
+export type OffloadMode = (typeof OFFLOAD_MODES)[number];
+
 /** full: causal attention over the whole window; s2: LongLoRA's shifted sparse attention while training. */
 export const ATTENTION_MODES = ['full', 's2'] as const;
 
@@ -91,6 +98,8 @@ export const trainSettingsSchema = z.object({
    * model's policy file's share when its policy is used, else all.
    */
   mlpKeep: z.number().nullable().default(null),
+  /** Saved activations offloaded between each layer's forward and backward (same losses and gradients). */
+  offload: z.enum(OFFLOAD_MODES).default('none'),
   /** Write a checkpoint every this many steps (0: never), where the shell keeps them. */
   checkpointEvery: z.number().default(5),
   /** lemo mode: measure the predictors' recall against the oracle every this many steps (0: never). */

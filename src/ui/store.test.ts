@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { ByKind } from '../engine/events';
 import { useStudio } from './store';
 
-const split: ByKind = { weights: 1, adapter: 2, optimizer: 3, gradients: 4, activations: 5, transient: 6 };
+const split: ByKind = { weights: 1, adapter: 2, optimizer: 3, gradients: 4, activations: 5, offloaded: 0, transient: 6 };
 
 describe('the studio store', () => {
   it('takes the baseline, sparsity and memory events of a run in one batch', () => {

@@ -1,7 +1,8 @@
 // The accountant: every tensor the engine holds is registered under a kind; live bytes and
-// the peak of each kind (and of their sum) are kept, and sampled on request.
+// the peak of each kind (and of their sum) are kept, and sampled on request. `offloaded` is
+// saved activations parked off the computing device (host memory) until their backward.
 import { DTYPE_BYTES } from '../graph/ir';
-export const MEMORY_KINDS = ['weights', 'adapter', 'optimizer', 'gradients', 'activations', 'transient'] as const;
+export const MEMORY_KINDS = ['weights', 'adapter', 'optimizer', 'gradients', 'activations', 'offloaded', 'transient'] as const;
 export type MemoryKind = (typeof MEMORY_KINDS)[number];
 export type ByKind = Record<MemoryKind, number>;
 
@@ -16,7 +17,7 @@ export function tensorBytes(t: Sized): number {
   return t.dims.reduce((a, b) => a * b, 1) * (ELEMENT[t.type] ?? 4);
 }
 
-const zero = (): ByKind => ({ weights: 0, adapter: 0, optimizer: 0, gradients: 0, activations: 0, transient: 0 });
+const zero = (): ByKind => ({ weights: 0, adapter: 0, optimizer: 0, gradients: 0, activations: 0, offloaded: 0, transient: 0 });
 
 export class MemoryAccountant {
   private held = new Map<object, { kind: MemoryKind; bytes: number }>();

@@ -1,7 +1,10 @@
 // The benchmark behind `lemo bench`: for each context length and mode, the same windows,
 // the same seed, a few optimizer steps; peak memory from the accountant, step times, loss and
-// the share of tokens each layer kept.
+// the share of tokens each layer kept. With an offload, each (mode, ctx) runs without and then
+// with it on the same windows, and the second row carries the step-time ratio.
 import type { ByKind } from '../memory/accountant';
+import type { OffloadMode } from '../settings';
+import type { OffloadOptions } from '../train/offload';
 import type { LoraConfig } from '../model/lora';
 import { blocksToRows } from '../sparsity/blocks';
 import { selectorFor, type Selector, type Sparsity } from '../sparsity/selectors';
@@ -13,6 +16,8 @@ import { UserError } from '../errors';
 
 export interface BenchRow {
   mode: string;
+  /** Where saved activations waited for their backward. */
+  offload: OffloadMode;
   ctx: number;
   steps: number;
   /** Accountant's peak of all kinds together (weights included), and its split at that moment. */
@@ -21,6 +26,10 @@ export interface BenchRow {
   /** Peak of saved activations alone. */
   savedActivationBytes: number;
   transientPeakBytes: number;
+  /** Peak of saved activations parked in host memory (host offload). */
+  offloadedPeakBytes: number;
+  /** With offload: median step time over the same mode's without offload, measured in this run. */
+  offloadTimeRatio?: number;
   /** Peak of the device's own figure (GPU buffers alive) over the steps, when the runtime has a probe. */
   devicePeakBytes: number | null;
   /** Median over the steps after the first (which compiles the sessions). */
@@ -43,6 +52,8 @@ export interface BenchPlan {
   seed: number;
   lora: LoraConfig;
   lr: number;
+  /** Each row again with this offload (host or disk). */
+  offload?: OffloadOptions;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -79,8 +90,8 @@ async function measure(trainer: Trainer, selector: Selector, sampler: WindowSamp
 }
 
 /** One (mode, ctx) row: the timed steps, then (lemo) recall on the last window outside them. */
-async function benchRow(dm: DeviceModel, all: number[][], ctx: number, mode: BenchPlan['modes'][number], plan: BenchPlan): Promise<BenchRow> {
-  const trainer = await Trainer.create(dm, dm.model, plan.lora, { seed: plan.seed, optimizer: { ...ADAMW_DEFAULTS, lr: plan.lr } });
+async function benchRow(dm: DeviceModel, all: number[][], ctx: number, mode: BenchPlan['modes'][number], plan: BenchPlan, offload: OffloadOptions): Promise<BenchRow> {
+  const trainer = await Trainer.create(dm, dm.model, plan.lora, { seed: plan.seed, optimizer: { ...ADAMW_DEFAULTS, lr: plan.lr }, offload });
   const layers = dm.model.config.layers;
   const selector = selectorFor(mode.sparsity, layers);
   const m = await measure(trainer, selector, new WindowSampler(all, plan.seed), plan.steps);
@@ -91,8 +102,8 @@ async function benchRow(dm: DeviceModel, all: number[][], ctx: number, mode: Ben
   });
   const mem = dm.rt.memory;
   const row: BenchRow = {
-    mode: mode.name, ctx, steps: plan.steps, peakBytes: mem.peakTotal, peakSplit: { ...mem.peakSplit },
-    savedActivationBytes: mem.peak.activations, transientPeakBytes: mem.peak.transient, devicePeakBytes: m.devicePeak,
+    mode: mode.name, offload: offload.mode, ctx, steps: plan.steps, peakBytes: mem.peakTotal, peakSplit: { ...mem.peakSplit },
+    savedActivationBytes: mem.peak.activations, transientPeakBytes: mem.peak.transient, offloadedPeakBytes: mem.peak.offloaded, devicePeakBytes: m.devicePeak,
     medianStepMs: median(later(m.stepMs)), stepMs: m.stepMs, loss: m.loss, keptShare,
   };
   if (mode.sparsity.mode === 'lemo') {
@@ -114,9 +125,14 @@ export async function benchmark(dm: DeviceModel, docs: number[][], plan: BenchPl
     const all = windows(docs, ctx);
     if (all.length === 0) throw new UserError(`No document has ${ctx} tokens; the benchmark needs at least one window of that length.`);
     for (const mode of plan.modes) {
-      const row = await benchRow(dm, all, ctx, mode, plan);
+      const row = await benchRow(dm, all, ctx, mode, plan, { mode: 'none' });
       rows.push(row);
       onRow(row);
+      if (!plan.offload || plan.offload.mode === 'none') continue;
+      const off = await benchRow(dm, all, ctx, mode, plan, plan.offload);
+      off.offloadTimeRatio = off.medianStepMs / row.medianStepMs;
+      rows.push(off);
+      onRow(off);
     }
   }
   return rows;

@@ -50,7 +50,7 @@ export function keptRows(p: LayerPolicy, ctx: number, block: number, share: numb
   return k >= n ? ctx : k * block;
 }
 
-const zero = (): ByKind => ({ weights: 0, adapter: 0, optimizer: 0, gradients: 0, activations: 0, transient: 0 });
+const zero = (): ByKind => ({ weights: 0, adapter: 0, optimizer: 0, gradients: 0, activations: 0, offloaded: 0, transient: 0 });
 
 /** The walk's running activations and gradients, and the largest moment seen. */
 class Walk {

@@ -5,7 +5,7 @@ import { savedActivationBytes } from '../memory/forecast';
 import { checkContext, type ModelConfig } from '../model/config';
 import type { Model } from '../model/model';
 import type { MemoryBudget } from '../model/safetensors';
-import type { SparsityMode, TrainSettings } from '../settings';
+import type { OffloadMode, SparsityMode, TrainSettings } from '../settings';
 import type { RunForecast } from './forecast';
 import { checkBlock } from '../sparsity/blocks';
 import type { Sparsity } from '../sparsity/selectors';
@@ -72,11 +72,20 @@ export function checkRunFits(f: RunForecast, mode: SparsityMode): void {
   if (refusal) throw new UserError(refusal);
 }
 
-/** Refuses a step whose saved activations, with the weights, would not fit the memory budget (when the budget holds them). */
-export function checkStepFits(l: { cfg: ModelConfig; weightBytes: number; budget?: MemoryBudget }, batch: number, ctx: number): void {
+/** Refuses disk offload where the shell gives no place for its files (the page). */
+export function checkOffload(mode: OffloadMode, hasStore: boolean): void {
+  if (mode === 'disk' && !hasStore) throw new UserError('Offload to disk is only available from the command line (lemo train --offload disk); choose host or none here.');
+}
+
+/**
+ * Refuses a step whose saved activations, with the weights, would not fit the memory budget (when
+ * the budget holds them). Offloaded to disk, two layers' worth are in memory at once.
+ */
+export function checkStepFits(l: { cfg: ModelConfig; weightBytes: number; budget?: MemoryBudget }, batch: number, ctx: number, offload: OffloadMode = 'none'): void {
   const b = l.budget;
   if (!b || b.deviceSeparate) return;
-  const activations = savedActivationBytes(l.cfg, batch * ctx);
+  const all = savedActivationBytes(l.cfg, batch * ctx);
+  const activations = offload === 'disk' ? (all * Math.min(2, l.cfg.layers)) / l.cfg.layers : all;
   if (activations + l.weightBytes <= b.bytes) return;
   throw new UserError(
     `A step of ${batch} × ${ctx} tokens would keep about ${gib(activations)} of activations for its backward, besides ${gib(l.weightBytes)} of weights, ` +

@@ -1,5 +1,6 @@
 // What the shells hand a run besides its settings.
 import type { Document } from '../train/data';
+import type { SpillStore } from '../train/offload';
 import type { Checkpoint } from './checkpoint';
 
 /** Continuing from a checkpoint, and where new checkpoints go. */
@@ -7,6 +8,8 @@ export interface RunOptions {
   resume?: Checkpoint;
   /** Stores a checkpoint (every settings.checkpointEvery steps); the run waits for it. */
   onCheckpoint?: (bytes: Uint8Array, step: number) => Promise<void>;
+  /** Where disk offload (settings.offload 'disk') keeps saved activations; the CLI's temporary folder. */
+  spill?: SpillStore;
 }
 
 /** Held-out text the run evaluates on every `every` steps (and after its last step). */

@@ -110,7 +110,7 @@ export async function startRun(s: RunStart, control: RunControl, emit: (e: Engin
   if (sparsity.mode !== 'dense' && s.denseRefusal) emit({ type: 'log', message: `The dense baseline is not measured: ${s.denseRefusal.replace(/^A dense run/, 'its dense step').replace(/: [^:]*$/, '.')}` });
   else if (sparsity.mode !== 'dense') await measureBaseline(dm, s.lora(), settings.seed, new WindowSampler(all, settings.seed).next(settings.batch), emit);
   const schedule = (step: number) => scheduleFactor(settings.schedule, settings.warmup, settings.steps, step);
-  const trainer = await Trainer.create(dm, dm.model, s.lora(), { seed: settings.seed, optimizer: { ...ADAMW_DEFAULTS, lr: settings.lr, weightDecay: settings.weightDecay }, schedule });
+  const trainer = await Trainer.create(dm, dm.model, s.lora(), { seed: settings.seed, optimizer: { ...ADAMW_DEFAULTS, lr: settings.lr, weightDecay: settings.weightDecay }, schedule, offload: { mode: settings.offload, store: s.options.spill } });
   const tok = s.tokenizer;
   const resume = s.options.resume;
   const run = new TrainingRun({

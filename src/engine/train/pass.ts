@@ -25,6 +25,11 @@ export class PassTensors {
     return out;
   }
 
+  /** Whether the pass produced (or adopted) this tensor and frees it. */
+  owns(t: Tensor): boolean {
+    return this.produced.has(t);
+  }
+
   adopt(t: Tensor): void {
     this.produced.add(t);
   }

@@ -17,7 +17,8 @@ import type { GpuKernels } from '../runtime/kernels/kernels';
 import { adamwApply, adamwHyper, ADAMW_DEFAULTS, gradNorm, type AdamWSettings } from './adamw';
 import { DeviceModel } from './device-model';
 import { headGraphs, layerGraphs, segmentGraphs, type HeadGraphs, type LayerGraphs, type SegmentGraphs } from './layer-graphs';
-import { headForward, layerBackward, layerForward, PassTensors, type LayerSaved, type PassContext } from './pass';
+import { headForward, layerBackward, layerForward, PassTensors, type PassContext } from './pass';
+import { SavedLayers, type OffloadOptions } from './offload';
 import { mulberry32 } from './random';
 import { Segments, type SegmentRows } from './segments';
 import { DENSE, type LayerProbe, type TokenSelector } from './selection';
@@ -61,6 +62,8 @@ export interface TrainerOptions extends SegmentRows {
   optimizer?: AdamWSettings;
   /** The learning rate's multiplier at each optimizer step (1-based); default 1. */
   schedule?: (step: number) => number;
+  /** Where saved activations wait for their backward (default: where they are computed). */
+  offload?: OffloadOptions;
 }
 
 export class Trainer implements LayerProbe {
@@ -76,6 +79,7 @@ export class Trainer implements LayerProbe {
   private stepCount = 0;
   private adamw: AdamWSettings;
   private schedule: ((step: number) => number) | undefined;
+  private offload: OffloadOptions;
 
   private constructor(readonly dm: DeviceModel, readonly lora: LoraConfig, opts: TrainerOptions) {
     const cfg = dm.model.config;
@@ -88,6 +92,7 @@ export class Trainer implements LayerProbe {
     this.segments = new Segments(dm.rt, cfg, opts);
     this.adamw = { ...(opts.optimizer ?? ADAMW_DEFAULTS) };
     this.schedule = opts.schedule;
+    this.offload = opts.offload ?? { mode: 'none' };
   }
 
   get rt(): Runtime {
@@ -227,27 +232,26 @@ export class Trainer implements LayerProbe {
     };
   }
 
-  /** Every layer's forward, each on the rows the selector keeps; with `backward`, what each saved. */
-  private async forwardLayers(c: PassContext, ids: number[][], selector: TokenSelector, backward: boolean) {
+  /** Every layer's forward, each on the rows the selector keeps; with `saved`, what each saved goes there. */
+  private async forwardLayers(c: PassContext, ids: number[][], selector: TokenSelector, saved: SavedLayers | null): Promise<Tensor> {
     const { T } = this.dm.checkBatch(ids);
     const allRows = Array.from({ length: T }, (_, i) => i);
     // One session run at a time: onnxruntime's WebGPU provider cannot interleave them.
     const tables = await this.dm.ropeFor(allRows);
     if (tables) Object.values(tables).forEach((t) => c.tensors.adopt(t));
     c.allRope = { rows: allRows, tables };
-    const saved: LayerSaved[] = [];
     let h = (await c.tensors.run(this.dm.embedGraph, this.dm.embedFeeds(ids))).h;
     for (let l = 0; l < this.config.layers; l++) {
       const kept = await selector.select(l, h, T, this);
-      const r = await layerForward(c, l, h, kept, allRows, backward);
-      if (r.saved) saved.push(r.saved);
+      const r = await layerForward(c, l, h, kept, allRows, saved !== null);
+      if (r.saved) await saved!.push(l, r.saved, r.out);
       h = r.out;
     }
-    return { h, saved };
+    return h;
   }
 
   /** Every layer's backward in reverse from the head's dh; the LoRA gradients by PEFT name. */
-  private async backwardLayers(c: PassContext, saved: LayerSaved[], dh: Tensor): Promise<Map<string, Tensor>> {
+  private async backwardLayers(c: PassContext, saved: SavedLayers, dh: Tensor): Promise<Map<string, Tensor>> {
     const grads = new Map<string, Tensor>();
     for (let l = this.config.layers - 1; l >= 0; l--) {
       const collect = (out: Record<string, Tensor>) => {
@@ -260,8 +264,7 @@ export class Trainer implements LayerProbe {
           grads.set(p.peft, grad);
         }
       };
-      dh = await layerBackward(c, l, saved[l], dh, collect);
-      saved[l] = undefined as unknown as LayerSaved;
+      dh = await layerBackward(c, l, await saved.take(l), dh, collect);
     }
     c.tensors.free(dh);
     return grads;
@@ -278,13 +281,19 @@ export class Trainer implements LayerProbe {
     const group = this.groupOf(selector, backward, T);
     const tensors = new PassTensors(this.rt);
     const c = this.context(tensors, selector, group);
-    const { h, saved } = await this.forwardLayers(c, ids, selector, backward);
-    const tokens = B * (T - 1);
-    const { loss, dh } = await headForward(c, ids, h, tokens, backward);
-    tensors.free(h);
-    const grads = backward ? await this.backwardLayers(c, saved, dh!) : new Map<string, Tensor>();
-    tensors.freeAll();
-    return { loss, tokens, grads };
+    const saved = backward ? new SavedLayers(this.rt, tensors, this.offload) : null;
+    try {
+      const h = await this.forwardLayers(c, ids, selector, saved);
+      const tokens = B * (T - 1);
+      const { loss, dh } = await headForward(c, ids, h, tokens, backward);
+      tensors.free(h);
+      const grads = saved ? await this.backwardLayers(c, saved, dh!) : new Map<string, Tensor>();
+      return { loss, tokens, grads };
+    } finally {
+      // Also after a failure: nothing parked stays in memory or in the store.
+      await saved?.discard();
+      tensors.freeAll();
+    }
   }
 
   /** Loss and the gradient of every LoRA factor (device tensors, by PEFT name). */
@@ -306,7 +315,7 @@ export class Trainer implements LayerProbe {
       },
     };
     const tensors = new PassTensors(this.rt);
-    await this.forwardLayers(this.context(tensors, visiting), ids, visiting, false);
+    await this.forwardLayers(this.context(tensors, visiting), ids, visiting, null);
     tensors.freeAll();
   }
 

@@ -81,7 +81,7 @@ export function MemoryChart() {
       <ol className="sr-only" data-testid="memory-steps">
         {steps.map((s) => (
           <li key={s.step} data-step={s.step} data-samples={s.samples} data-weights={s.weights} data-activations-max={s.activationsMax}
-            data-activations-end={s.activationsEnd} data-total-max={s.totalMax} data-device-max={s.deviceMax ?? ''}>
+            data-activations-end={s.activationsEnd} data-offloaded-max={s.offloadedMax} data-total-max={s.totalMax} data-device-max={s.deviceMax ?? ''}>
             step {s.step}: {s.samples} samples, peak {s.totalMax} bytes
           </li>
         ))}

@@ -3,7 +3,7 @@ import { forecastRows, forecastVerdict, type PageForecast } from './forecast';
 import { pageSentence } from './page-sentence';
 import { ropeForContext, ropeProblem } from './rope-scale';
 
-const kinds = (activations: number) => ({ weights: 30e6, adapter: 1e6, optimizer: 2e6, gradients: 0, activations, transient: 10e6 });
+const kinds = (activations: number) => ({ weights: 30e6, adapter: 1e6, optimizer: 2e6, gradients: 0, activations, offloaded: 0, transient: 10e6 });
 const step = (activations: number) => ({ peak: 43e6 + activations, split: kinds(activations), keptRows: [], largestTensor: 8e6 });
 const gpu = { bytes: 128e6, source: "this GPU's maxStorageBufferBindingSize" };
 const forecast = (budget: number | null, refusal: string | null = null, maxTensor: typeof gpu | null = null): PageForecast => ({

@@ -9,6 +9,7 @@ export const KIND_COLOR: Record<MemoryKind, string> = {
   optimizer: '#f59e0b',
   gradients: '#ec4899',
   activations: '#2563eb',
+  offloaded: '#93c5fd',
   transient: '#14b8a6',
 };
 
@@ -18,6 +19,7 @@ export const KIND_LABEL: Record<MemoryKind, string> = {
   optimizer: 'optimizer state',
   gradients: 'gradients',
   activations: 'saved activations',
+  offloaded: 'offloaded activations (host)',
   transient: 'transient (ORT)',
 };
 

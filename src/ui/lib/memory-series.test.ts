@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { downsample, memoryCsv, memoryPoints, perStep, stepStarts, type StepSample } from './memory-series';
 
-const bytes = (weights: number, activations: number, transient = 0) => ({ weights, adapter: 10, optimizer: 20, gradients: 0, activations, transient });
+const bytes = (weights: number, activations: number, transient = 0) => ({ weights, adapter: 10, optimizer: 20, gradients: 0, activations, offloaded: 0, transient });
 const samples: StepSample[] = [
   { t: 1000, phase: 'fwd', bytes: bytes(100, 5), step: 1 },
   { t: 1500, phase: 'bwd', bytes: bytes(100, 2, 7), step: 1, device: 300 },
@@ -21,8 +21,8 @@ describe('memory series', () => {
 
   it('summarises each step: weights at its end, the activations high-water mark and end', () => {
     expect(perStep(memoryPoints(samples))).toEqual([
-      { step: 1, samples: 3, weights: 100, activationsMax: 5, activationsEnd: 0, totalMax: 139, deviceMax: 300 },
-      { step: 2, samples: 2, weights: 100, activationsMax: 6, activationsEnd: 0, totalMax: 136, deviceMax: null },
+      { step: 1, samples: 3, weights: 100, activationsMax: 5, activationsEnd: 0, offloadedMax: 0, totalMax: 139, deviceMax: 300 },
+      { step: 2, samples: 2, weights: 100, activationsMax: 6, activationsEnd: 0, offloadedMax: 0, totalMax: 136, deviceMax: null },
     ]);
   });
 
@@ -38,9 +38,20 @@ describe('memory series', () => {
 
   it('writes every sample as a CSV row', () => {
     const rows = memoryCsv(memoryPoints(samples)).trim().split('\n');
-    expect(rows[0]).toBe('sample,step,seconds,phase,weights_bytes,adapter_bytes,optimizer_bytes,gradients_bytes,activations_bytes,transient_bytes,total_bytes,device_bytes');
+    expect(rows[0]).toBe('sample,step,seconds,phase,weights_bytes,adapter_bytes,optimizer_bytes,gradients_bytes,activations_bytes,offloaded_bytes,transient_bytes,total_bytes,device_bytes');
     expect(rows).toHaveLength(6);
-    expect(rows[2]).toBe('1,1,0.500,bwd,100,10,20,0,2,7,139,300');
+    expect(rows[2]).toBe('1,1,0.500,bwd,100,10,20,0,2,0,7,139,300');
     expect(rows[1].endsWith(',')).toBe(true);
+  });
+
+  it('draws offloaded activations as their own kind, and reads samples stored without it as zero', () => {
+    const old = { t: 0, phase: 'fwd', step: 1, bytes: { weights: 100, adapter: 10, optimizer: 20, gradients: 0, activations: 5, transient: 0 } } as unknown as StepSample;
+    const parked = { t: 500, phase: 'fwd', step: 1, bytes: { ...bytes(100, 1), offloaded: 4 } };
+    const p = memoryPoints([old, parked]);
+    expect(p[0].offloaded).toBe(0);
+    expect(p[0].total).toBe(135);
+    expect(p[1].offloaded).toBe(4);
+    expect(p[1].total).toBe(135);
+    expect(perStep(p)[0].offloadedMax).toBe(4);
   });
 });

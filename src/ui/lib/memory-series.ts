@@ -19,13 +19,16 @@ export interface MemoryPoint extends ByKind {
 
 export function total(b: ByKind): number {
   let s = 0;
-  for (const k of MEMORY_KINDS) s += b[k];
+  for (const k of MEMORY_KINDS) s += b[k] ?? 0;
   return s;
 }
 
+const ZERO = Object.fromEntries(MEMORY_KINDS.map((k) => [k, 0])) as ByKind;
+
 export function memoryPoints(samples: readonly StepSample[]): MemoryPoint[] {
   const t0 = samples[0]?.t ?? 0;
-  return samples.map((m, i) => ({ i, x: (m.t - t0) / 1000, step: m.step, phase: m.phase, ...m.bytes, total: total(m.bytes), device: m.device }));
+  // Samples stored before a kind existed (an older run in the Runs card) read it as zero.
+  return samples.map((m, i) => ({ i, x: (m.t - t0) / 1000, step: m.step, phase: m.phase, ...ZERO, ...m.bytes, total: total(m.bytes), device: m.device }));
 }
 
 /** At most `max` points, keeping the highest total of each bucket so peaks stay visible. */
@@ -54,6 +57,8 @@ export interface StepMemory {
   activationsMax: number;
   /** Saved activations at the step's last sample (after the optimizer: none should remain). */
   activationsEnd: number;
+  /** Saved activations parked in host memory (offload), their high-water mark. */
+  offloadedMax: number;
   totalMax: number;
   deviceMax: number | null;
 }
@@ -63,13 +68,14 @@ export function perStep(points: readonly MemoryPoint[]): StepMemory[] {
   for (const p of points) {
     let s = out[out.length - 1];
     if (!s || s.step !== p.step) {
-      s = { step: p.step, samples: 0, weights: 0, activationsMax: 0, activationsEnd: 0, totalMax: 0, deviceMax: null };
+      s = { step: p.step, samples: 0, weights: 0, activationsMax: 0, activationsEnd: 0, offloadedMax: 0, totalMax: 0, deviceMax: null };
       out.push(s);
     }
     s.samples++;
     s.weights = p.weights;
     s.activationsEnd = p.activations;
     s.activationsMax = Math.max(s.activationsMax, p.activations);
+    s.offloadedMax = Math.max(s.offloadedMax, p.offloaded);
     s.totalMax = Math.max(s.totalMax, p.total);
     if (p.device !== undefined) s.deviceMax = Math.max(s.deviceMax ?? 0, p.device);
   }

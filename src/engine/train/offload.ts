@@ -1,0 +1,212 @@
+// Offload of saved activations. Between a layer's forward and its backward, what the layer saved
+// may leave the computing device: to host memory (read out of WebGPU's buffers), or to a store
+// the shell provides (the CLI: files in a temporary folder). The backward takes each layer back
+// with the next one already on its way (layer l-1's copy is issued before layer l's backward
+// runs), so the transfer overlaps compute. The copy out is awaited after each layer's forward
+// (onnxruntime's own read of a GPU buffer; disk writes go on in the background).
+//
+// Where saved activations live without offload: under WebGPU, in GPU buffers; under WASM and
+// onnxruntime-node's CPU provider, in JavaScript typed arrays that onnxruntime copied out of its
+// heap (a run's inputs are copied in for that run only). There, host offload moves the arrays
+// out of the provider's tensors and into the "offloaded" kind without a copy; only disk offload
+// frees memory.
+import type { DType } from '../graph/ir';
+import type { OffloadMode } from '../settings';
+import type { Runtime, Tensor, TensorData } from '../runtime/runtime';
+import type { LayerSaved, PassTensors } from './pass';
+
+/** Bytes kept outside memory by key (the CLI: one file each in a temporary folder). */
+export interface SpillStore {
+  write(key: string, bytes: Uint8Array): Promise<void>;
+  read(key: string): Promise<Uint8Array>;
+  remove(key: string): Promise<void>;
+}
+
+export interface OffloadOptions {
+  mode: OffloadMode;
+  /** Where disk offload writes (required for 'disk'). */
+  store?: SpillStore;
+}
+
+/** A saved tensor off the device: its bytes in host memory, or under a key of the store. */
+class Parked {
+  data: TensorData | null = null;
+  written: Promise<void> | null = null;
+  /** The prefetch: the tensor on the device again (accounted as activations once there). */
+  ready: Promise<Tensor> | null = null;
+  back: Tensor | null = null;
+  constructor(readonly type: DType, readonly dims: readonly number[], readonly key: string | null) {}
+}
+
+interface GpuDevice {
+  createBuffer(d: { size: number; usage: number }): { destroy(): void };
+  queue: { writeBuffer(b: unknown, offset: number, data: ArrayBufferView): void };
+}
+
+// GPUBufferUsage.STORAGE | COPY_SRC | COPY_DST: what onnxruntime's own buffers carry; their
+// sizes are rounded up to 16 bytes, which its copies assume.
+const GPU_USAGE = 0x80 | 0x04 | 0x08;
+const GPU_ALIGN = 16;
+
+/**
+ * Host data as a tensor in a GPU buffer of onnxruntime's device, written through the device's
+ * queue (no session run, so it can be issued while another layer's runs are in flight).
+ */
+async function gpuTensor(rt: Runtime, type: DType, data: TensorData, dims: readonly number[]): Promise<Tensor> {
+  const device = (await (rt.ort.env.webgpu as unknown as { device: Promise<GpuDevice> }).device) as GpuDevice;
+  const size = Math.max(GPU_ALIGN, Math.ceil(data.byteLength / GPU_ALIGN) * GPU_ALIGN);
+  const buffer = device.createBuffer({ size, usage: GPU_USAGE });
+  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  const padded = size === bytes.byteLength ? bytes : new Uint8Array(size);
+  if (padded !== bytes) padded.set(bytes);
+  device.queue.writeBuffer(buffer, 0, padded);
+  const T = rt.ort.Tensor as unknown as { fromGpuBuffer(b: unknown, o: { dataType: string; dims: readonly number[]; dispose(): void }): Tensor };
+  return T.fromGpuBuffer(buffer, { dataType: type, dims, dispose: () => buffer.destroy() });
+}
+
+/** A layer's saved tensors, some of them parked. */
+interface ParkedLayer {
+  saved: LayerSaved;
+  slots: Map<Tensor, Parked>;
+}
+
+const ARRAYS: Partial<Record<DType, new (b: ArrayBuffer, o: number, n: number) => TensorData>> = {
+  float32: Float32Array, float64: Float64Array, int64: BigInt64Array, int32: Int32Array, bool: Uint8Array,
+};
+
+/** Typed data of a tensor's type over bytes read back (copied when misaligned). */
+function typedOf(type: DType, bytes: Uint8Array): TensorData {
+  const Ctor = ARRAYS[type];
+  if (!Ctor) throw new Error(`offload: no array type for ${type}`);
+  const n = bytes.byteLength / (Ctor as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT;
+  const aligned = bytes.byteOffset % 8 === 0 ? bytes : bytes.slice();
+  return new Ctor(aligned.buffer as ArrayBuffer, aligned.byteOffset, n);
+}
+
+/** The tensors of a saved layer, each once, but the pass's shared rotary tables (other layers read them). */
+function tensorsOf(sv: LayerSaved): Tensor[] {
+  const all = [...Object.values(sv.pre), ...Object.values(sv.post), sv.q, sv.k, sv.v, ...Object.values(sv.common), ...(sv.o && sv.lse ? [sv.o, sv.lse] : [])];
+  const shared = new Set(sv.sharedRope ? [sv.common.cos, sv.common.sin] : []);
+  return [...new Set(all)].filter((t) => !shared.has(t));
+}
+
+/** The same layer with each tensor replaced (the rows, the sparsity and the weights' slots as they are). */
+function mapSaved(sv: LayerSaved, f: (t: Tensor) => Tensor): LayerSaved {
+  const rec = (r: Record<string, Tensor>) => Object.fromEntries(Object.entries(r).map(([n, t]) => [n, f(t)]));
+  const kernel = sv.o && sv.lse ? { o: f(sv.o), lse: f(sv.lse) } : {};
+  return { rows: sv.rows, sparse: sv.sparse, pre: rec(sv.pre), post: rec(sv.post), q: f(sv.q), k: f(sv.k), v: f(sv.v), common: rec(sv.common), sharedRope: sv.sharedRope, ...kernel };
+}
+
+/** A placeholder standing for a parked tensor in a layer's record until it comes back. */
+const placeholder = (p: Parked) => p as unknown as Tensor;
+
+/**
+ * The saved layers of one training pass, in order: kept as they are (no offload) or parked off
+ * the device after each forward and brought back, one layer ahead, for the backward.
+ */
+export class SavedLayers {
+  private layers: (LayerSaved | ParkedLayer | null)[] = [];
+  /** Store keys written and not yet removed, with their writes. */
+  private writes = new Map<string, Promise<void>>();
+  private static passes = 0;
+  private readonly pass = SavedLayers.passes++;
+
+  constructor(private readonly rt: Runtime, private readonly tensors: PassTensors, private readonly opts: OffloadOptions) {
+    if (opts.mode === 'disk' && !opts.store) throw new Error('offload: disk offload needs a store');
+  }
+
+  /** Keeps layer l's saved tensors; offloading parks those the pass produced, except `out` (the next layer's input). */
+  async push(l: number, sv: LayerSaved, out: Tensor): Promise<void> {
+    if (this.opts.mode === 'none') {
+      this.layers[l] = sv;
+      return;
+    }
+    const slots = new Map<Tensor, Parked>();
+    for (const [i, t] of tensorsOf(sv).entries()) {
+      if (t === out || !this.tensors.owns(t)) continue;
+      slots.set(t, await this.park(t, `${this.pass}-${l}-${i}`));
+    }
+    this.layers[l] = { saved: mapSaved(sv, (t) => (slots.has(t) ? placeholder(slots.get(t)!) : t)), slots: new Map([...slots.values()].map((p) => [placeholder(p), p])) };
+  }
+
+  /** Reads a tensor out (WebGPU: a copy to host memory) and frees it on the device. */
+  private async park(t: Tensor, key: string): Promise<Parked> {
+    const data = (await t.getData()) as TensorData;
+    const p = new Parked(t.type as DType, [...t.dims], this.opts.mode === 'disk' ? key : null);
+    this.tensors.free(t);
+    if (p.key === null) {
+      p.data = data;
+      this.rt.memory.track(p, 'offloaded');
+    } else {
+      const written = this.opts.store!.write(p.key, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+      written.catch(() => undefined);
+      this.writes.set(p.key, written);
+    }
+    return p;
+  }
+
+  /** Starts bringing layer l's parked tensors back (disk: reading them; WebGPU: writing them to new buffers). */
+  prefetch(l: number): void {
+    const layer = this.layers[l];
+    if (!layer || !('slots' in layer)) return;
+    for (const p of layer.slots.values()) {
+      // Awaited by take() or discard(); a failure surfaces there, not as an unhandled rejection.
+      p.ready ??= this.bringBack(p);
+      p.ready.catch(() => undefined);
+    }
+  }
+
+  private async bringBack(p: Parked): Promise<Tensor> {
+    const data = p.data ?? (await this.read(p));
+    const t = this.rt.onDevice ? await gpuTensor(this.rt, p.type, data, p.dims) : this.rt.tensor(p.type, data, p.dims);
+    p.back = t;
+    p.data = null;
+    this.rt.memory.release(p);
+    this.rt.memory.track(t, 'activations');
+    return t;
+  }
+
+  private async read(p: Parked): Promise<TensorData> {
+    const store = this.opts.store!;
+    await this.writes.get(p.key!);
+    const data = typedOf(p.type, await store.read(p.key!));
+    this.writes.delete(p.key!);
+    await store.remove(p.key!);
+    return data;
+  }
+
+  /** Layer l's saved tensors on the device again, owned by the pass; layer l-1's are prefetched. */
+  async take(l: number): Promise<LayerSaved> {
+    const layer = this.layers[l];
+    if (!layer) throw new Error(`offload: layer ${l} was not saved`);
+    if (!('slots' in layer)) {
+      this.layers[l] = null;
+      return layer;
+    }
+    this.prefetch(l);
+    if (l > 0) this.prefetch(l - 1);
+    const back = new Map<Tensor, Tensor>();
+    for (const [ph, p] of layer.slots) back.set(ph, await p.ready!);
+    this.layers[l] = null;
+    for (const t of back.values()) this.tensors.adopt(t);
+    return mapSaved(layer.saved, (t) => back.get(t) ?? t);
+  }
+
+  /** Frees every layer still parked or on its way back, and removes what the store holds (after the backward, or a failure). */
+  async discard(): Promise<void> {
+    const parked = this.layers.flatMap((layer) => (layer && 'slots' in layer ? [...layer.slots.values()] : []));
+    this.layers = [];
+    await Promise.allSettled(parked.map((p) => p.ready));
+    for (const p of parked) {
+      this.rt.memory.release(p);
+      this.rt.dispose(p.back ?? undefined);
+    }
+    const store = this.opts.store;
+    const writes = [...this.writes];
+    this.writes.clear();
+    for (const [key, written] of writes) {
+      await written.catch(() => undefined);
+      await store!.remove(key).catch(() => undefined);
+    }
+  }
+}
