@@ -28,7 +28,7 @@ import { perplexity, type EvalResult } from './run/evaluate';
 import { generateText, stopIds, type GeneratePlan } from './run/generate';
 import { gradients } from './run/gradients';
 import { RunControl } from './run/loop';
-import { checkBenchPlan, checkOffload, checkSparsityBlock, checkStepFits, forecastRefusal } from './run/limits';
+import { checkBenchPlan, checkSparsityBlock, checkStepFits, forecastRefusal } from './run/limits';
 import { prepareRun, startRun, trainerOf, type PreparedRun } from './run/start';
 import type { AdapterFiles, HeldOut, RunOptions } from './run/options';
 import { adapterFiles, adapterFolder, mergedFolder, type LoadedFolder } from './export/folder';
@@ -174,7 +174,6 @@ export class EngineSession {
   /** Trains on documents until the step count, or until stopped; emits a step event per step (see run/). */
   async train(docs: Document[], given: TrainSettings, heldout?: HeldOut, options: RunOptions = {}): Promise<{ steps: number; lastLoss: number }> {
     const { settings, forecast, restoreRope } = this.forecast(given, true);
-    checkOffload(settings.offload, !!options.spill);
     const { run, trainer } = await startRun({
       docs, settings, heldout, options, denseRefusal: forecastRefusal(forecast, 'dense'), tokenize: (d) => this.tokenize(d), tokenizer: this.tokens?.tokenizer ?? null, lora: () => this.loraFor(settings),
       // Asked for once the data is read: the last run's adapter and optimizer state are freed then (refused data leaves them).

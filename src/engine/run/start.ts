@@ -20,7 +20,7 @@ import { heldoutChunks } from './evaluate';
 import { RunControl, TrainingRun } from './loop';
 import type { AdapterFiles, HeldOut, RunOptions } from './options';
 import { forecastRun, type RunForecast } from './forecast';
-import { checkRunFits, checkTrainRun } from './limits';
+import { checkOffload, checkRunFits, checkTrainRun } from './limits';
 
 /** What a checkpoint must match to continue on a model. */
 export function modelIdentity(m: Model): ModelIdentity {
@@ -99,6 +99,7 @@ export interface RunStart {
 /** A run ready to loop: its trainer is fresh, or carries the checkpoint's state when resuming. */
 export async function startRun(s: RunStart, control: RunControl, emit: (e: EngineEvent) => void): Promise<{ run: TrainingRun; trainer: Trainer }> {
   const { settings, docs } = s;
+  checkOffload(settings.offload, !!s.options.spill);
   const ids = s.tokenize(docs);
   const all = windows(ids, settings.ctx);
   emit({ type: 'dataset', summary: { documents: docs.length, tokens: ids.reduce((a, d) => a + d.length, 0), windows: all.length, ctx: settings.ctx } });
