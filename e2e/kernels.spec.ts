@@ -14,6 +14,9 @@ const CASES: [string, KernelCase][] = [
   ['dense, D 32, grouped heads, 150 rows', { H: 4, KV: 2, D: 32, positions: dense(150), group: 0 }],
   ['kept rows with gaps, D 64, 131 rows', { H: 2, KV: 1, D: 64, positions: gapped(131), group: 0 }],
   ['shifted sparse attention, group 32, kept rows', { H: 4, KV: 2, D: 16, positions: gapped(140), group: 32 }],
+  // Past 1,024 rows the other side's rows are cut into chunks whose parts are merged after.
+  ['two chunks: 1,100 kept rows, grouped heads', { H: 4, KV: 2, D: 16, positions: gapped(1100), group: 0 }],
+  ['two chunks with shifted sparse attention, group 128', { H: 2, KV: 1, D: 8, positions: gapped(1100), group: 128 }],
 ];
 
 async function open(page: Page) {
@@ -29,6 +32,7 @@ test.describe('WGSL kernels on WebGPU', () => {
       for (const k of ['o', 'dq', 'dk', 'dv'] as const) expect(r[k], k).toBeLessThan(1e-4);
       expect(r.runs.attn_fwd).toBe(1);
       expect(r.runs.attn_dq).toBe(1);
+      expect(r.runs.attn_merge ?? 0).toBe(c.positions.length > 1024 ? 1 : 0);
     });
   }
 

@@ -330,7 +330,7 @@ async function baseline(ctx: number) {
 }
 
 // The attention kernels alone: forward, and forward + backward, causal over every row, timed
-// over 5 runs after a warm-up (a read back of the output waits for the GPU).
+// after a warm-up (a read back of the output waits for the GPU).
 async function attentionBench(ctx: number) {
   const kernels = await rt.kernels();
   if (!kernels) return;
@@ -351,14 +351,18 @@ async function attentionBench(ctx: number) {
       return out;
     };
     for (const t of await once()) t.dispose();
-    const runs = 5;
-    const t0 = performance.now();
-    const all: Awaited<ReturnType<typeof once>>[] = [];
-    for (let r = 0; r < runs; r++) all.push(await once());
-    await all[runs - 1][all[runs - 1].length - 1].getData();
-    const ms = (performance.now() - t0) / runs;
-    all.flat().forEach((t) => t.dispose());
-    return ms;
+    // The best of 3 rounds of 5 runs (the GPU's clock rises under load).
+    let best = Infinity;
+    for (let round = 0; round < 3; round++) {
+      const runs = 5;
+      const t0 = performance.now();
+      const all: Awaited<ReturnType<typeof once>>[] = [];
+      for (let r = 0; r < runs; r++) all.push(await once());
+      await all[runs - 1][all[runs - 1].length - 1].getData();
+      best = Math.min(best, (performance.now() - t0) / runs);
+      all.flat().forEach((t) => t.dispose());
+    }
+    return best;
   };
   const fwdMs = await time(false);
   const stepMs = await time(true);

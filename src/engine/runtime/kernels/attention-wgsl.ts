@@ -17,7 +17,7 @@ const header = (D: number, tile: number) => /* wgsl */ `
 const D4: u32 = ${D / 4}u;
 const ROWS: u32 = ${ROWS}u;
 const TILE: u32 = ${tile}u;
-struct Params { n: u32, heads: u32, kvHeads: u32, pad: u32, group: f32, scale: f32, pad1: f32, pad2: f32 }
+struct Params { n: u32, heads: u32, kvHeads: u32, chunkLen: u32, chunks: u32, group: f32, scale: f32, pad: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> pos: array<u32>;
 fn start(tile: u32) -> u32 { return pos[P.n + tile]; }
@@ -29,18 +29,22 @@ fn visible(kp: u32, qp: u32, h: u32) -> bool {
   return floor((f32(kp) + shift) / P.group) == floor((f32(qp) + shift) / P.group);
 }
 fn sum4(a: vec4f) -> f32 { return (a.x + a.y) + (a.z + a.w); }
+// A workgroup covers one chunk of the other side's rows (chunkLen of them, the whole of it when
+// chunks is 1): split so that short contexts still give the GPU enough threads.
+fn chunkOf(z: u32) -> u32 { return z % P.chunks; }
+fn batchOf(z: u32) -> u32 { return z / P.chunks; }
 `;
 
 /** Loads TILE key rows (from k0) of k and v into workgroup memory, with their positions. */
 const loadKeys = /* wgsl */ `
-fn loadKeys(k0: u32, kbase: u32, li: u32) {
+fn loadKeys(k0: u32, hi: u32, kbase: u32, li: u32) {
   let n = P.n;
   for (var e = li; e < TILE * D4; e += ROWS) {
     let src = (kbase + min(k0 + e / D4, n - 1u)) * D4 + e % D4;
     kt[e] = k[src];
     vt[e] = v[src];
   }
-  if (li < TILE) { kpos[li] = select(0xffffffffu, pos[min(k0 + li, n - 1u)], k0 + li < n); }
+  if (li < TILE) { kpos[li] = select(0xffffffffu, pos[min(k0 + li, n - 1u)], k0 + li < hi); }
 }
 `;
 
@@ -54,6 +58,7 @@ var<workgroup> kpos: array<u32, TILE>;
 
 const forwardMain = /* wgsl */ `
 @group(0) @binding(2) var<storage, read> q: array<vec4f>;
+// One chunk: o and lse; several: each chunk's unnormalised o and (max, sum) per row, (B, chunks, H, N).
 @group(0) @binding(5) var<storage, read_write> o: array<vec4f>;
 @group(0) @binding(6) var<storage, read_write> lse: array<f32>;
 
@@ -61,7 +66,8 @@ const forwardMain = /* wgsl */ `
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
   let n = P.n;
   let h = wg.y;
-  let b = wg.z;
+  let b = batchOf(wg.z);
+  let ch = chunkOf(wg.z);
   let i = wg.x * ROWS + li;
   let row = min(i, n - 1u);
   let qbase = ((b * P.heads + h) * n + row) * D4;
@@ -72,10 +78,10 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   let qp = pos[row];
   var m = -1e30;
   var l = 0.0;
-  let last = min(n, wg.x * ROWS + ROWS);
-  for (var k0 = start(wg.x); k0 < last; k0 += TILE) {
+  let hi = min(min(n, wg.x * ROWS + ROWS), (ch + 1u) * P.chunkLen);
+  for (var k0 = max(start(wg.x), ch * P.chunkLen); k0 < hi; k0 += TILE) {
     workgroupBarrier();
-    loadKeys(k0, kbase, li);
+    loadKeys(k0, hi, kbase, li);
     workgroupBarrier();
     // Four keys at a time: sixteen independent chains of multiply-adds per thread.
     for (var j = 0u; j < TILE; j += 4u) {
@@ -107,10 +113,15 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
       }
     }
   }
-  if (i < n) {
+  if (i < n && P.chunks == 1u) {
     let inv = 1.0 / l;
     for (var c = 0u; c < D4; c++) { o[qbase + c] = acc[c] * inv; }
     lse[(b * P.heads + h) * n + i] = m + log(l);
+  } else if (i < n) {
+    let r = (wg.z * P.heads + h) * n + i;
+    for (var c = 0u; c < D4; c++) { o[r * D4 + c] = acc[c]; }
+    lse[2u * r] = m;
+    lse[2u * r + 1u] = l;
   }
 }
 `;
@@ -124,13 +135,15 @@ const backwardQueryMain = /* wgsl */ `
 @group(0) @binding(2) var<storage, read> q: array<vec4f>;
 @group(0) @binding(5) var<storage, read> stats: array<vec2f>;
 @group(0) @binding(6) var<storage, read> dout: array<vec4f>;
+// dq, or with several chunks each chunk's part, (B, chunks, H, N, D).
 @group(0) @binding(7) var<storage, read_write> dq: array<vec4f>;
 
 @compute @workgroup_size(ROWS)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
   let n = P.n;
   let h = wg.y;
-  let b = wg.z;
+  let b = batchOf(wg.z);
+  let ch = chunkOf(wg.z);
   let i = wg.x * ROWS + li;
   let row = min(i, n - 1u);
   let qbase = ((b * P.heads + h) * n + row) * D4;
@@ -146,10 +159,10 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   let st = stats[(b * P.heads + h) * n + row];
   let ls = st.x;
   let dl = st.y;
-  let last = min(n, wg.x * ROWS + ROWS);
-  for (var k0 = start(wg.x); k0 < last; k0 += TILE) {
+  let hi = min(min(n, wg.x * ROWS + ROWS), (ch + 1u) * P.chunkLen);
+  for (var k0 = max(start(wg.x), ch * P.chunkLen); k0 < hi; k0 += TILE) {
     workgroupBarrier();
-    loadKeys(k0, kbase, li);
+    loadKeys(k0, hi, kbase, li);
     workgroupBarrier();
     for (var j = 0u; j < TILE; j += 4u) {
       let vis = vec4<bool>(visible(kpos[j], qp, h), visible(kpos[j + 1u], qp, h), visible(kpos[j + 2u], qp, h), visible(kpos[j + 3u], qp, h));
@@ -183,7 +196,8 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
     }
   }
   if (i < n) {
-    for (var c = 0u; c < D4; c++) { dq[qbase + c] = acc[c] * P.scale; }
+    let out = ((wg.z * P.heads + h) * n + i) * D4;
+    for (var c = 0u; c < D4; c++) { dq[out + c] = acc[c] * P.scale; }
   }
 }
 `;
@@ -225,15 +239,15 @@ fn loadQueries(i0: u32, hbase: u32, li: u32) {
     qpos[li] = pos[r];
   }
 }
-fn visibleQuery(i: u32, kp: u32, h: u32) -> bool {
-  return i < P.n && visible(kp, qpos[i % TILE], h);
+fn visibleQuery(i: u32, hi: u32, kp: u32, h: u32) -> bool {
+  return i < hi && visible(kp, qpos[i % TILE], h);
 }
 `;
 
 /** The key kernel's pass over one tile of queries, four at a time. */
 const keyTileLoop = (K: boolean, V: boolean) => /* wgsl */ `
     for (var ii = 0u; ii < TILE; ii += 4u) {
-      let vis = vec4<bool>(visibleQuery(i0 + ii, kp, h), visibleQuery(i0 + ii + 1u, kp, h), visibleQuery(i0 + ii + 2u, kp, h), visibleQuery(i0 + ii + 3u, kp, h));
+      let vis = vec4<bool>(visibleQuery(i0 + ii, hi, kp, h), visibleQuery(i0 + ii + 1u, hi, kp, h), visibleQuery(i0 + ii + 2u, hi, kp, h), visibleQuery(i0 + ii + 3u, hi, kp, h));
       if (!any(vis)) { continue; }
       var a0 = vec4f();
       var a1 = vec4f();
@@ -274,7 +288,9 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   let n = P.n;
   let h = wg.y;
   let j = wg.x * ROWS + li;
-  let kbase = ((wg.z * P.kvHeads + h / (P.heads / P.kvHeads)) * n + min(j, n - 1u)) * D4;
+  let b = batchOf(wg.z);
+  let ch = chunkOf(wg.z);
+  let kbase = ((b * P.kvHeads + h / (P.heads / P.kvHeads)) * n + min(j, n - 1u)) * D4;
   var kr: array<vec4f, D4>;
   ${when(K, 'var vr: array<vec4f, D4>;\n  var ak: array<vec4f, D4>;')}
   ${when(V, 'var av: array<vec4f, D4>;')}
@@ -283,15 +299,16 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
     ${when(K, 'vr[c] = v[kbase + c];')}
   }
   let kp = pos[min(j, n - 1u)];
-  let hbase = (wg.z * P.heads + h) * n;
-  for (var i0 = wg.x * ROWS; i0 < n; i0 += TILE) {
+  let hbase = (b * P.heads + h) * n;
+  let hi = min(n, (ch + 1u) * P.chunkLen);
+  for (var i0 = max(wg.x * ROWS, ch * P.chunkLen); i0 < hi; i0 += TILE) {
     workgroupBarrier();
     loadQueries(i0, hbase, li);
     workgroupBarrier();
     ${keyTileLoop(K, V)}
   }
   if (j < n) {
-    let out = (hbase + j) * D4;
+    let out = ((wg.z * P.heads + h) * n + j) * D4;
     for (var c = 0u; c < D4; c++) {
       ${when(K, 'dk[out + c] = ak[c] * P.scale;')}
       ${when(V, 'dv[out + c] = av[c];')}
@@ -301,11 +318,14 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
 `;
 }
 
-/** Sums per-query-head key gradients (B, H, N, D) over each key-value head's group into (B, KV, N, D). */
-export function sumHeadsWgsl(D: number): string {
+/**
+ * Sums chunk parts (B, chunks, H, N, D) over the chunks and over each key-value head's query
+ * heads into (B, KV, N, D) (for dq, KV = H: over the chunks only).
+ */
+export function sumPartsWgsl(D: number): string {
   return /* wgsl */ `
 const D4: u32 = ${D / 4}u;
-struct Params { n: u32, heads: u32, kvHeads: u32, total: u32 }
+struct Params { n: u32, heads: u32, kvHeads: u32, chunks: u32, total: u32, pad0: u32, pad1: u32, pad2: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> part: array<vec4f>;
 @group(0) @binding(2) var<storage, read_write> out: array<vec4f>;
@@ -321,8 +341,44 @@ fn main(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups) nw: v
   let b = bg / P.kvHeads;
   let g = bg % P.kvHeads;
   var s = vec4f();
-  for (var hh = 0u; hh < group; hh++) { s += part[(b * P.heads + g * group + hh) * rowLen + rest]; }
+  for (var c = 0u; c < P.chunks; c++) {
+    for (var hh = 0u; hh < group; hh++) { s += part[((b * P.chunks + c) * P.heads + g * group + hh) * rowLen + rest]; }
+  }
   out[e] = s;
+}
+`;
+}
+
+/** Merges the forward's chunks (B, chunks, H, N) into o and lse: rescaled to the largest maximum and normalised. */
+export function mergeWgsl(D: number): string {
+  return /* wgsl */ `
+const D4: u32 = ${D / 4}u;
+struct Params { n: u32, heads: u32, chunks: u32, rows: u32 }
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> part: array<vec4f>;
+@group(0) @binding(2) var<storage, read> ml: array<f32>;
+@group(0) @binding(3) var<storage, read_write> o: array<vec4f>;
+@group(0) @binding(4) var<storage, read_write> lse: array<f32>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups) nw: vec3u) {
+  let r = id.x + id.y * nw.x * 256u;
+  if (r >= P.rows) { return; }
+  let hn = P.heads * P.n;
+  let b = r / hn;
+  let rest = r % hn;
+  var mx = -1e30;
+  for (var c = 0u; c < P.chunks; c++) { mx = max(mx, ml[2u * ((b * P.chunks + c) * hn + rest)]); }
+  var l = 0.0;
+  var acc: array<vec4f, D4>;
+  for (var c = 0u; c < P.chunks; c++) {
+    let idx = (b * P.chunks + c) * hn + rest;
+    let w = exp(ml[2u * idx] - mx);
+    l += ml[2u * idx + 1u] * w;
+    for (var d = 0u; d < D4; d++) { acc[d] += part[idx * D4 + d] * w; }
+  }
+  for (var d = 0u; d < D4; d++) { o[r * D4 + d] = acc[d] / l; }
+  lse[r] = mx + log(l);
 }
 `;
 }

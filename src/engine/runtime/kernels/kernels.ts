@@ -4,7 +4,7 @@
 // packed copy and no scatter back) and AdamW in place. They take and give onnxruntime tensors
 // whose data are GPU buffers, so nothing leaves the GPU between them and the sessions.
 import type * as ortTypes from 'onnxruntime-common';
-import { adamwWgsl, backwardKeyWgsl, backwardQueryWgsl, forwardWgsl, ROWS, statsWgsl, sumHeadsWgsl } from './attention-wgsl';
+import { adamwWgsl, backwardKeyWgsl, backwardQueryWgsl, forwardWgsl, mergeWgsl, ROWS, statsWgsl, sumPartsWgsl } from './attention-wgsl';
 import { dispatch, readBack, release } from './stream';
 
 type Ort = typeof ortTypes;
@@ -35,6 +35,8 @@ export function attentionShape(q: Tensor, k: Tensor, group: number | null): Atte
 
 const STORAGE = 0x80 | 0x04 | 0x08; // STORAGE | COPY_SRC | COPY_DST
 const UNIFORM = 0x40; // UNIFORM
+/** Bytes the chunks' parts of one output may take together (the forward's o, the backward's dq, dk and dv). */
+const CHUNK_SCRATCH = 64 * 2 ** 20;
 
 export class GpuKernels {
   private pipelines = new Map<string, GPUComputePipeline>();
@@ -107,15 +109,33 @@ export class GpuKernels {
   }
 
   /** Uniforms of the attention kernels and the rows' positions then each query tile's first key row. */
-  private attentionInputs(s: AttentionShape, positions: ArrayLike<number>, starts: ArrayLike<number> | null): [GPUBuffer, GPUBuffer] {
+  /**
+   * How many chunks the other side's rows are cut into: enough threads for a large GPU at short
+   * contexts (one chunk per 1,024 rows, at most 8), the parts of all chunks of one output within CHUNK_SCRATCH bytes.
+   */
+  static chunks(s: AttentionShape): number {
+    const part = s.B * s.H * s.N * s.D * 4;
+    return Math.max(1, Math.min(8, Math.ceil(s.N / 1024), Math.floor(CHUNK_SCRATCH / part)));
+  }
+
+  private attentionInputs(s: AttentionShape, positions: ArrayLike<number>, starts: ArrayLike<number> | null, chunks: number, tile: number): [GPUBuffer, GPUBuffer] {
     const params = new ArrayBuffer(32);
-    new Uint32Array(params, 0, 4).set([s.N, s.H, s.KV, 0]);
-    new Float32Array(params, 16, 4).set([s.group, 1 / Math.sqrt(s.D), 0, 0]);
+    const chunkLen = Math.ceil(Math.ceil(s.N / chunks) / tile) * tile;
+    new Uint32Array(params, 0, 5).set([s.N, s.H, s.KV, chunkLen, chunks]);
+    new Float32Array(params, 20, 2).set([s.group, 1 / Math.sqrt(s.D)]);
     const tiles = Math.ceil(s.N / ROWS);
     const meta = new Uint32Array(s.N + tiles);
     meta.set(Array.from(positions), 0);
     if (starts) meta.set(Array.from(starts), s.N);
     return [this.constant(params, UNIFORM), this.constant(meta.buffer, STORAGE)];
+  }
+
+  /** Sums chunk parts (B, chunks, H, N, D) over chunks and each key-value head's query heads into `out` (B, KV, N, D). */
+  private sumParts(s: AttentionShape, kvHeads: number, chunks: number, part: GPUBuffer, out: GPUBuffer): void {
+    const total = s.B * kvHeads * s.N * (s.D / 4);
+    const up = this.constant(new Uint32Array([s.N, s.H, kvHeads, chunks, total, 0, 0, 0]).buffer, UNIFORM);
+    this.run(this.pipeline(`attn_sum_${s.D}`, () => sumPartsWgsl(s.D)), [up, part, out], grid(total));
+    release(up);
   }
 
   /**
@@ -125,47 +145,51 @@ export class GpuKernels {
   attentionForward(q: Tensor, k: Tensor, v: Tensor, s: AttentionShape, positions: ArrayLike<number>, starts: ArrayLike<number> | null): { o: Tensor; lse: Tensor } {
     const o = this.output([s.B, s.H, s.N, s.D]);
     const lse = this.output([s.B, s.H, s.N]);
-    const [params, meta] = this.attentionInputs(s, positions, starts);
     const tile = this.tile(s.D);
+    const chunks = GpuKernels.chunks(s);
+    const [params, meta] = this.attentionInputs(s, positions, starts, chunks, tile);
     const p = this.pipeline(`attn_fwd_${s.D}_${tile}`, () => forwardWgsl(s.D, tile));
-    this.run(p, [params, meta, q.gpuBuffer, k.gpuBuffer, v.gpuBuffer, o.gpuBuffer, lse.gpuBuffer], [Math.ceil(s.N / ROWS), s.H, s.B]);
+    const rows = s.B * s.H * s.N;
+    const [po, pml] = chunks > 1 ? [this.scratch(rows * chunks * s.D * 4), this.scratch(rows * chunks * 8)] : [o.gpuBuffer, lse.gpuBuffer];
+    this.run(p, [params, meta, q.gpuBuffer, k.gpuBuffer, v.gpuBuffer, po, pml], [Math.ceil(s.N / ROWS), s.H, s.B * chunks]);
+    if (chunks > 1) {
+      const up = this.constant(new Uint32Array([s.N, s.H, chunks, rows]).buffer, UNIFORM);
+      this.run(this.pipeline(`attn_merge_${s.D}`, () => mergeWgsl(s.D)), [up, po, pml, o.gpuBuffer, lse.gpuBuffer], grid(rows));
+      for (const b of [up, po, pml]) release(b);
+    }
     for (const b of [params, meta]) release(b);
     return { o, lse };
   }
 
   /** The gradients of q, k and v from the output's gradient dO, recomputing scores by tiles. */
   attentionBackward(t: { q: Tensor; k: Tensor; v: Tensor; o: Tensor; lse: Tensor; dO: Tensor }, s: AttentionShape, positions: ArrayLike<number>, starts: ArrayLike<number> | null): { dq: Tensor; dk: Tensor; dv: Tensor } {
-    const [params, meta] = this.attentionInputs(s, positions, starts);
     const tile = this.tile(s.D);
+    const chunks = GpuKernels.chunks(s);
+    const [params, meta] = this.attentionInputs(s, positions, starts, chunks, tile);
     const rows = s.B * s.H * s.N;
     const stats = this.scratch(rows * 8);
-    const statParams = new Uint32Array([rows, 0, 0, 0]).buffer;
-    const sp = this.constant(statParams, UNIFORM);
+    const sp = this.constant(new Uint32Array([rows, 0, 0, 0]).buffer, UNIFORM);
     this.run(this.pipeline(`attn_stats_${s.D}`, () => statsWgsl(s.D)), [sp, t.lse.gpuBuffer, t.o.gpuBuffer, t.dO.gpuBuffer, stats], grid(rows));
-    const dq = this.output([s.B, s.H, s.N, s.D]);
-    const dk = this.output([s.B, s.KV, s.N, s.D]);
-    const dv = this.output([s.B, s.KV, s.N, s.D]);
+    const [dq, dk, dv] = [this.output([s.B, s.H, s.N, s.D]), this.output([s.B, s.KV, s.N, s.D]), this.output([s.B, s.KV, s.N, s.D])];
     const qk = [params, meta, t.q.gpuBuffer, t.k.gpuBuffer, t.v.gpuBuffer, stats, t.dO.gpuBuffer];
-    this.run(this.pipeline(`attn_dq_${s.D}_${tile}`, () => backwardQueryWgsl(s.D, tile)), [...qk, dq.gpuBuffer], [Math.ceil(s.N / ROWS), s.H, s.B]);
-    // Key gradients per query head (more threads than per key-value head), summed over each
-    // group after; both at once hold 4 rows of D floats per thread: split above D = 32.
-    const shared = s.H !== s.KV;
-    const [pk, pv] = shared ? [this.scratch(s.B * s.H * s.N * s.D * 4), this.scratch(s.B * s.H * s.N * s.D * 4)] : [dk.gpuBuffer, dv.gpuBuffer];
-    const parts: ('kv' | 'k' | 'v')[] = s.D <= 32 ? ['kv'] : ['k', 'v'];
-    for (const part of parts) {
+    const groups: [number, number, number] = [Math.ceil(s.N / ROWS), s.H, s.B * chunks];
+    const pq = chunks > 1 ? this.scratch(rows * chunks * s.D * 4) : dq.gpuBuffer;
+    this.run(this.pipeline(`attn_dq_${s.D}_${tile}`, () => backwardQueryWgsl(s.D, tile)), [...qk, pq], groups);
+    if (chunks > 1) this.sumParts(s, s.H, chunks, pq, dq.gpuBuffer);
+    // Key gradients per query head and chunk of queries (more threads), summed after; both at
+    // once hold 4 rows of D floats per thread: split above D = 32.
+    const direct = s.H === s.KV && chunks === 1;
+    const [pk, pv] = direct ? [dk.gpuBuffer, dv.gpuBuffer] : [this.scratch(rows * chunks * s.D * 4), this.scratch(rows * chunks * s.D * 4)];
+    for (const part of s.D <= 32 ? (['kv'] as const) : (['k', 'v'] as const)) {
       const p = this.pipeline(`attn_d${part}_${s.D}_${tile}`, () => backwardKeyWgsl(s.D, tile, part));
-      const buffers = [params, meta, t.q.gpuBuffer, t.k.gpuBuffer, part === 'v' ? undefined : t.v.gpuBuffer, stats, t.dO.gpuBuffer, part === 'v' ? undefined : pk, part === 'k' ? undefined : pv];
-      this.run(p, buffers, [Math.ceil(s.N / ROWS), s.H, s.B]);
+      this.run(p, [params, meta, t.q.gpuBuffer, t.k.gpuBuffer, part === 'v' ? undefined : t.v.gpuBuffer, stats, t.dO.gpuBuffer, part === 'v' ? undefined : pk, part === 'k' ? undefined : pv], groups);
     }
-    if (shared) {
-      const total = s.B * s.KV * s.N * (s.D / 4);
-      const up = this.constant(new Uint32Array([s.N, s.H, s.KV, total]).buffer, UNIFORM);
-      const sum = this.pipeline(`attn_sum_${s.D}`, () => sumHeadsWgsl(s.D));
-      this.run(sum, [up, pk, dk.gpuBuffer], grid(total));
-      this.run(sum, [up, pv, dv.gpuBuffer], grid(total));
-      for (const b of [up, pk, pv]) release(b);
+    if (!direct) {
+      this.sumParts(s, s.KV, chunks, pk, dk.gpuBuffer);
+      this.sumParts(s, s.KV, chunks, pv, dv.gpuBuffer);
+      for (const b of [pk, pv]) release(b);
     }
-    for (const b of [params, meta, sp, stats]) release(b);
+    for (const b of [params, meta, sp, stats, ...(chunks > 1 ? [pq] : [])]) release(b);
     return { dq, dk, dv };
   }
 
