@@ -141,7 +141,7 @@ export class Runtime {
         executionProviders: [this.provider],
         graphOptimizationLevel: 'all',
         ...(this.provider === 'cpu' && this.opts.threads ? { intraOpNumThreads: this.opts.threads } : {}),
-        preferredOutputLocation: this.onDevice ? 'gpu-buffer' : 'cpu',
+        preferredOutputLocation: this.onDevice ? outputLocations(graph) : 'cpu',
         ...(this.opts.sessionLogLevel !== undefined ? { logSeverityLevel: this.opts.sessionLogLevel, logVerbosityLevel: 0 } : {}),
       }).then((s) => {
         this.opts.log?.(`session ${graph.name}: ${bytes.length} bytes, ${Date.now() - started} ms to create`);
@@ -215,6 +215,15 @@ export class Runtime {
   get sessionCount(): number {
     return this.sessions.size;
   }
+}
+
+/**
+ * Under WebGPU, float outputs stay in GPU buffers; int64 outputs (shapes a forward hands its
+ * backward, index lists) stay on the host, where the operators that read them (Expand, Reshape)
+ * want them: on the GPU, each such input cost a read back that waited for the whole GPU queue.
+ */
+function outputLocations(graph: Graph): Record<string, 'cpu' | 'gpu-buffer'> {
+  return Object.fromEntries(graph.outputs.map((o) => [o.name, o.dtype === 'int64' ? 'cpu' : 'gpu-buffer']));
 }
 
 const identities = new Map<string, Graph>();
