@@ -11,6 +11,10 @@ import { attentionShape, KERNEL_ROWS } from '../src/engine/runtime/kernels/kerne
 import { segmentGraphs } from '../src/engine/train/layer-graphs';
 import { shiftedGroups, tileStarts } from '../src/engine/train/segments';
 import { mulberry32 } from '../src/engine/train/random';
+import { loadModel } from '../src/engine/model/model';
+import { settingsLora } from '../src/engine/model/lora';
+import { Trainer } from '../src/engine/train/trainer';
+import { DEFAULT_SETTINGS } from '../src/engine/settings';
 
 export interface KernelCase {
   H: number;
@@ -148,4 +152,44 @@ export async function adamwAgainstGraph(n: number, step: number, seed: number) {
   const read = async (x: Tensor) => Float32Array.from((await r.read(x)) as Float32Array);
   const moved = maxRel(await read(t.p), p);
   return { p: maxRel(await read(t.p), await read(ref.p_new)), m: maxRel(await read(t.m), await read(ref.m_new)), v: maxRel(await read(t.v), await read(ref.v_new)), moved };
+}
+
+/**
+ * GPU read backs (mapAsync) during one training step of lemo-tiny on T tokens (after a first
+ * step that compiles everything), by what asked for them: a graph's name when a session run
+ * waited on one, `read:…` for the engine's own reads.
+ */
+export async function stepReadBacks(T: number) {
+  const counts = new Map<string, number>();
+  let phase = 'setup';
+  const proto = (globalThis as unknown as { GPUBuffer: { prototype: { mapAsync(...a: unknown[]): Promise<void> } } }).GPUBuffer.prototype;
+  const map = proto.mapAsync;
+  proto.mapAsync = function (...a: unknown[]) {
+    counts.set(phase, (counts.get(phase) ?? 0) + 1);
+    return map.apply(this, a);
+  };
+  try {
+    const r = new Runtime(ort, { provider: 'webgpu' });
+    const within = <T>(name: string, f: () => Promise<T>) => async () => {
+      const prev = phase;
+      phase = name;
+      try { return await f(); } finally { phase = prev; }
+    };
+    const run = r.run.bind(r);
+    r.run = (g, feeds) => within(g.name, () => run(g, feeds))();
+    const read = r.read.bind(r);
+    r.read = (t) => within(`read:${phase}`, () => read(t))();
+    const base = '/models/lemo-tiny';
+    const config = await (await fetch(`${base}/config.json`)).json();
+    const model = loadModel({ config, weights: new Uint8Array(await (await fetch(`${base}/model.safetensors`)).arrayBuffer()) });
+    const trainer = await Trainer.create(r, model, settingsLora(DEFAULT_SETTINGS, model.config));
+    const ids = [Array.from({ length: T }, (_, i) => (i * 7919) % model.config.vocabSize)];
+    await trainer.step(ids);
+    counts.clear();
+    phase = 'step';
+    const step = await trainer.step(ids);
+    return { counts: Object.fromEntries(counts), loss: step.loss, runs: r.kernelRuns };
+  } finally {
+    proto.mapAsync = map;
+  }
 }

@@ -49,4 +49,14 @@ test.describe('WGSL kernels on WebGPU', () => {
     expect(r.moved).toBeGreaterThan(1e-4);
     for (const k of ['p', 'm', 'v'] as const) expect(r[k], k).toBeLessThan(1e-5);
   });
+
+  test('a training step reads back from the GPU only its loss and gradient norm', async ({ page }) => {
+    await open(page);
+    const r = await page.evaluate(async () => (await (window as any).harness.kernels()).stepReadBacks(128));
+    expect(Number.isFinite(r.loss)).toBe(true);
+    expect(r.runs.adamw).toBeGreaterThan(0);
+    // No session run waits on the GPU: the only reads are the engine's own (the loss of the
+    // head's one segment at 128 tokens, and the gradient norm).
+    expect(r.counts).toEqual({ 'read:step': 2 });
+  });
 });
