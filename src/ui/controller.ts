@@ -280,19 +280,32 @@ async function readTextFiles(files: File[]): Promise<{ files: TextFile[]; bytes:
   return { files: read, bytes: accepted.map((f) => f.size) };
 }
 
-/** Dropped data files: they replace the default data, or join the files dropped before (a file of the same name is replaced). */
-export async function addDataFiles(files: File[]): Promise<void> {
-  if (running()) return void store().set({ error: DATA_DURING_RUN });
-  // Checked before anything is replaced: a bad file leaves the data already loaded in place.
+/**
+ * Dropped text files read and checked, or null with the reason on the page (a bad file, or a run
+ * going, before or after reading: a run started meanwhile keeps its data, and the card shows it).
+ */
+async function readDropped(files: File[], duringRun: string): Promise<{ files: TextFile[]; bytes: number[] } | null> {
+  const refuse = (error: string) => {
+    store().set({ error });
+    return null;
+  };
+  if (running()) return refuse(duringRun);
   let loaded: { files: TextFile[]; bytes: number[] } | null;
   try {
     loaded = await readTextFiles(files);
   } catch (e) {
-    return fail(e);
+    fail(e);
+    return null;
   }
-  if (!loaded) return void store().set({ error: NOT_TEXT });
-  // A run started while the files were read keeps its data, and the card keeps showing it.
-  if (running()) return void store().set({ error: DATA_DURING_RUN });
+  if (!loaded) return refuse(NOT_TEXT);
+  return running() ? refuse(duringRun) : loaded;
+}
+
+/** Dropped data files: they replace the default data, or join the files dropped before (a file of the same name is replaced). */
+export async function addDataFiles(files: File[]): Promise<void> {
+  // Checked before anything is replaced: a bad file leaves the data already loaded in place.
+  const loaded = await readDropped(files, DATA_DURING_RUN);
+  if (!loaded) return;
   const names = new Set(loaded.files.map((f) => f.name));
   const kept = store().dataDefault ? [] : texts.map((f, i) => ({ f, bytes: store().dataFiles[i]?.bytes ?? 0 })).filter((k) => !names.has(k.f.name));
   takeTexts({ files: [...kept.map((k) => k.f), ...loaded.files], bytes: [...kept.map((k) => k.bytes), ...loaded.bytes] }, false);
@@ -323,15 +336,8 @@ const HELDOUT_DURING_RUN = 'Stop the run (or let it finish) before changing the 
 
 /** A dropped held-out file (or files): the run's held-out perplexity is measured on them instead of the default set. */
 export async function setHeldoutFiles(files: File[]): Promise<void> {
-  if (running()) return void store().set({ error: HELDOUT_DURING_RUN });
-  let loaded: { files: TextFile[]; bytes: number[] } | null;
-  try {
-    loaded = await readTextFiles(files);
-  } catch (e) {
-    return fail(e);
-  }
-  if (!loaded) return void store().set({ error: NOT_TEXT });
-  if (running()) return void store().set({ error: HELDOUT_DURING_RUN });
+  const loaded = await readDropped(files, HELDOUT_DURING_RUN);
+  if (!loaded) return;
   takeHeldout(loaded, false);
   store().set({ error: null });
   if (client && store().model) await countHeldout(client, heldout);

@@ -56,6 +56,31 @@ var<workgroup> vt: array<vec4f, TILE * D4>;
 var<workgroup> kpos: array<u32, TILE>;
 `;
 
+/** A query-row thread's coordinates (forward and dq): head, batch, chunk, row, and where its q and its keys start. */
+const queryRow = /* wgsl */ `
+  let n = P.n;
+  let h = wg.y;
+  let b = batchOf(wg.z);
+  let ch = chunkOf(wg.z);
+  let i = wg.x * ROWS + li;
+  let row = min(i, n - 1u);
+  let qbase = ((b * P.heads + h) * n + row) * D4;
+  let kbase = (b * P.kvHeads + h / (P.heads / P.kvHeads)) * n;`;
+
+/**
+ * Opens the loop over the key tiles a query tile sees within its chunk, and over each tile's keys
+ * four at a time (sixteen independent chains of multiply-adds a thread); closed by the kernel.
+ */
+const keyTiles4 = /* wgsl */ `
+  let hi = min(min(n, wg.x * ROWS + ROWS), (ch + 1u) * P.chunkLen);
+  for (var k0 = max(start(wg.x), ch * P.chunkLen); k0 < hi; k0 += TILE) {
+    workgroupBarrier();
+    loadKeys(k0, hi, kbase, li);
+    workgroupBarrier();
+    for (var j = 0u; j < TILE; j += 4u) {
+      let vis = vec4<bool>(visible(kpos[j], qp, h), visible(kpos[j + 1u], qp, h), visible(kpos[j + 2u], qp, h), visible(kpos[j + 3u], qp, h));
+      if (!any(vis)) { continue; }`;
+
 const forwardMain = /* wgsl */ `
 @group(0) @binding(2) var<storage, read> q: array<vec4f>;
 // One chunk: o and lse; several: each chunk's unnormalised o and (max, sum) per row, (B, chunks, H, N).
@@ -64,29 +89,14 @@ const forwardMain = /* wgsl */ `
 
 @compute @workgroup_size(ROWS)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
-  let n = P.n;
-  let h = wg.y;
-  let b = batchOf(wg.z);
-  let ch = chunkOf(wg.z);
-  let i = wg.x * ROWS + li;
-  let row = min(i, n - 1u);
-  let qbase = ((b * P.heads + h) * n + row) * D4;
-  let kbase = (b * P.kvHeads + h / (P.heads / P.kvHeads)) * n;
+${queryRow}
   var qr: array<vec4f, D4>;
   var acc: array<vec4f, D4>;
   for (var c = 0u; c < D4; c++) { qr[c] = q[qbase + c] * P.scale; }
   let qp = pos[row];
   var m = -1e30;
   var l = 0.0;
-  let hi = min(min(n, wg.x * ROWS + ROWS), (ch + 1u) * P.chunkLen);
-  for (var k0 = max(start(wg.x), ch * P.chunkLen); k0 < hi; k0 += TILE) {
-    workgroupBarrier();
-    loadKeys(k0, hi, kbase, li);
-    workgroupBarrier();
-    // Four keys at a time: sixteen independent chains of multiply-adds per thread.
-    for (var j = 0u; j < TILE; j += 4u) {
-      let vis = vec4<bool>(visible(kpos[j], qp, h), visible(kpos[j + 1u], qp, h), visible(kpos[j + 2u], qp, h), visible(kpos[j + 3u], qp, h));
-      if (!any(vis)) { continue; }
+${keyTiles4}
       var a0 = vec4f();
       var a1 = vec4f();
       var a2 = vec4f();
@@ -140,14 +150,7 @@ const backwardQueryMain = /* wgsl */ `
 
 @compute @workgroup_size(ROWS)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
-  let n = P.n;
-  let h = wg.y;
-  let b = batchOf(wg.z);
-  let ch = chunkOf(wg.z);
-  let i = wg.x * ROWS + li;
-  let row = min(i, n - 1u);
-  let qbase = ((b * P.heads + h) * n + row) * D4;
-  let kbase = (b * P.kvHeads + h / (P.heads / P.kvHeads)) * n;
+${queryRow}
   var qr: array<vec4f, D4>;
   var dr: array<vec4f, D4>;
   var acc: array<vec4f, D4>;
@@ -159,14 +162,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   let st = stats[(b * P.heads + h) * n + row];
   let ls = st.x;
   let dl = st.y;
-  let hi = min(min(n, wg.x * ROWS + ROWS), (ch + 1u) * P.chunkLen);
-  for (var k0 = max(start(wg.x), ch * P.chunkLen); k0 < hi; k0 += TILE) {
-    workgroupBarrier();
-    loadKeys(k0, hi, kbase, li);
-    workgroupBarrier();
-    for (var j = 0u; j < TILE; j += 4u) {
-      let vis = vec4<bool>(visible(kpos[j], qp, h), visible(kpos[j + 1u], qp, h), visible(kpos[j + 2u], qp, h), visible(kpos[j + 3u], qp, h));
-      if (!any(vis)) { continue; }
+${keyTiles4}
       var a0 = vec4f();
       var a1 = vec4f();
       var a2 = vec4f();
