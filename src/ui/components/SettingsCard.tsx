@@ -125,7 +125,7 @@ export function SettingsCard() {
             value={settings.group ?? ''} onChange={(e) => setSettings({ group: e.target.value === '' ? null : Number(e.target.value) })} />
         </span>
       </Field>
-      <Field label="Offload activations" hint="host: each layer's saved activations wait in host memory between its forward and backward, brought back one layer ahead (off the GPU's buffers under WebGPU; under WASM they already sit outside its heap). Same losses; disk offload is on the command line (lemo train --offload disk)">
+      <Field label="Offload activations" hint="host: each layer's saved activations wait in host memory between its forward and backward, brought back one layer ahead (off the GPU's buffers under WebGPU; under WASM they already sit outside its heap). Same losses. Offload to disk is an option of the command-line tool">
         <select data-testid="offload" value={settings.offload} disabled={busy} onChange={(e) => setSettings({ offload: e.target.value as Settings['offload'] })}>
           <option value="none">none</option>
           <option value="host">host memory</option>
