@@ -9,6 +9,7 @@ import type { ModelConfig } from '../src/engine/model/config';
 import { Runtime, type Ort, type Tensor } from '../src/engine/runtime/runtime';
 import { attentionShape, KERNEL_ROWS } from '../src/engine/runtime/kernels/kernels';
 import { segmentGraphs } from '../src/engine/train/layer-graphs';
+import { blockTiles, buildScoreGraph } from '../src/engine/sparsity/oracle';
 import { shiftedGroups, tileStarts } from '../src/engine/train/segments';
 import { mulberry32 } from '../src/engine/train/random';
 import { loadModel } from '../src/engine/model/model';
@@ -192,4 +193,21 @@ export async function stepReadBacks(T: number) {
   } finally {
     proto.mapAsync = map;
   }
+}
+
+/** The oracle's tile map by the kernel against the score graph (by query segments of 64 rows). */
+export async function blockScoresAgainstGraph(c: { H: number; KV: number; D: number; T: number; block: number }, seed: number) {
+  const r = await rt();
+  const kernels = (await r.kernels())!;
+  const rand = mulberry32(seed);
+  const host = (n: number) => Float32Array.from({ length: n }, () => rand() * 2 - 1);
+  const q = await r.upload(r.tensor('float32', host(c.H * c.T * c.D), [1, c.H, c.T, c.D]));
+  const k = await r.upload(r.tensor('float32', host(c.KV * c.T * c.D), [1, c.KV, c.T, c.D]));
+  const cfg = { family: 'llama', heads: c.H, kvHeads: c.KV, headDim: c.D } as ModelConfig;
+  const supported = kernels.supportsBlocks(c.block, c.D);
+  const mine = await kernels.blockTiles(q, k, c.block);
+  const ref = await blockTiles(r, buildScoreGraph(cfg, c.block), q, k, c.T, c.block, 64);
+  for (const t of [q, k]) r.dispose(t);
+  const nonzero = ref.filter((x) => x > 0).length;
+  return { supported, err: maxRel(mine, ref), tiles: ref.length, nonzero, runs: r.kernelRuns };
 }

@@ -59,4 +59,15 @@ test.describe('WGSL kernels on WebGPU', () => {
     // head's one segment at 128 tokens, and the gradient norm).
     expect(r.counts).toEqual({ 'read:step': 2 });
   });
+
+  test("the oracle's block scores against its score graph", async ({ page }) => {
+    await open(page);
+    // 200 tokens: a last block of 8 rows, grouped heads.
+    const r = await page.evaluate(async () => (await (window as any).harness.kernels()).blockScoresAgainstGraph({ H: 4, KV: 2, D: 16, T: 200, block: 32 }, 11));
+    expect(r.supported).toBe(true);
+    expect(r.tiles).toBe(49);
+    expect(r.nonzero).toBeGreaterThan(20);
+    expect(r.err).toBeLessThan(1e-4);
+    expect(r.runs.block_scores).toBe(1);
+  });
 });

@@ -105,7 +105,8 @@ for (const provider of ['wasm', 'webgpu'] as const) {
       const baseline = Number(await body.getAttribute('data-baseline'));
       expect(peak).toBeGreaterThanOrEqual(Math.max(...mem.map((s) => s.totalMax)));
       expect(baseline).toBeGreaterThan(weightBytes);
-      await expect(page.getByTestId('memory-chart').locator('.recharts-area')).toHaveCount(6);
+      // One area per kind: weights, adapter, optimizer, gradients, saved and offloaded activations, transient.
+      await expect(page.getByTestId('memory-chart').locator('.recharts-area')).toHaveCount(7);
       await expect(page.getByTestId('peak-baseline')).toBeVisible();
       await expect(page.getByTestId('memory-legend')).toContainText(provider === 'webgpu' ? 'GPU buffers (measured)' : 'WASM heap (measured)');
 

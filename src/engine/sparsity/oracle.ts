@@ -104,9 +104,13 @@ function scoreGraph(cfg: ModelConfig, block: number): Graph {
 
 /** The oracle's tile map for one layer's input h: the step's q and k of that layer over every token, then the score graph. */
 export async function oracleTiles(probe: LayerProbe, layer: number, h: Tensor, T: number, block: number): Promise<Float64Array> {
-  const graph = scoreGraph(probe.config, block);
   const { q, k, release } = await probe.queryKeys(layer, h, T);
-  const tiles = await blockTiles(probe.rt, graph, q, k, T, block, probe.attentionRows(T));
-  release();
-  return tiles;
+  try {
+    // Under WebGPU one kernel scores every tile and the map is read back once.
+    const kernels = await probe.rt.kernels();
+    if (kernels?.supportsBlocks(block, probe.config.headDim)) return await kernels.blockTiles(q, k, block);
+    return await blockTiles(probe.rt, scoreGraph(probe.config, block), q, k, T, block, probe.attentionRows(T));
+  } finally {
+    release();
+  }
 }

@@ -423,3 +423,71 @@ fn main(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups) nw: v
   v[i] = v2;
 }
 `;
+
+/**
+ * The oracle's block scores (LEMO.md 2): for query block m and key block n ≤ m, the largest over
+ * the tile's pairs of a strictly earlier key (j < i) of the heads' mean of relu(q·k/√D); 0 where
+ * no pair counts. One workgroup a tile: BLOCK query rows × BLOCK/4 threads of four keys each.
+ * tiles (B, NB, NB), zero above the diagonal. Rows are token positions 0..N-1.
+ */
+export function blockScoresWgsl(D: number, block: number): string {
+  return /* wgsl */ `
+const D4: u32 = ${D / 4}u;
+const BLOCK: u32 = ${block}u;
+const LANES: u32 = ${block / 4}u;
+struct Params { n: u32, heads: u32, kvHeads: u32, nb: u32, scale: f32, pad0: f32, pad1: f32, pad2: f32 }
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> q: array<vec4f>;
+@group(0) @binding(2) var<storage, read> k: array<vec4f>;
+@group(0) @binding(3) var<storage, read_write> tiles: array<f32>;
+var<workgroup> kt: array<vec4f, BLOCK * D4>;
+var<workgroup> red: array<f32, BLOCK * LANES>;
+fn sum4(a: vec4f) -> f32 { return (a.x + a.y) + (a.z + a.w); }
+
+@compute @workgroup_size(BLOCK, LANES)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_index) li: u32) {
+  let m = wg.x;
+  let nk = wg.y;
+  let b = wg.z;
+  let out = (b * P.nb + m) * P.nb + nk;
+  if (nk > m) {
+    if (li == 0u) { tiles[out] = 0.0; }
+    return;
+  }
+  let i = m * BLOCK + lid.x;
+  let row = min(i, P.n - 1u);
+  let j0 = lid.y * 4u;
+  var acc = vec4f();
+  for (var h = 0u; h < P.heads; h++) {
+    let g = h / (P.heads / P.kvHeads);
+    workgroupBarrier();
+    for (var e = li; e < BLOCK * D4; e += BLOCK * LANES) {
+      kt[e] = k[((b * P.kvHeads + g) * P.n + min(nk * BLOCK + e / D4, P.n - 1u)) * D4 + e % D4];
+    }
+    workgroupBarrier();
+    let qb = ((b * P.heads + h) * P.n + row) * D4;
+    var s0 = vec4f();
+    var s1 = vec4f();
+    var s2 = vec4f();
+    var s3 = vec4f();
+    for (var c = 0u; c < D4; c++) {
+      let x = q[qb + c];
+      s0 += x * kt[j0 * D4 + c];
+      s1 += x * kt[(j0 + 1u) * D4 + c];
+      s2 += x * kt[(j0 + 2u) * D4 + c];
+      s3 += x * kt[(j0 + 3u) * D4 + c];
+    }
+    acc += max(vec4f(sum4(s0), sum4(s1), sum4(s2), sum4(s3)) * P.scale, vec4f());
+  }
+  let kj = vec4u(nk * BLOCK + j0) + vec4u(0u, 1u, 2u, 3u);
+  let counted = (kj < vec4u(i)) & vec4<bool>(i < P.n);
+  let v = select(vec4f(), acc / f32(P.heads), counted);
+  red[li] = max(max(v.x, v.y), max(v.z, v.w));
+  for (var half = BLOCK * LANES / 2u; half > 0u; half /= 2u) {
+    workgroupBarrier();
+    if (li < half) { red[li] = max(red[li], red[li + half]); }
+  }
+  if (li == 0u) { tiles[out] = red[0]; }
+}
+`;
+}

@@ -4,7 +4,7 @@
 // packed copy and no scatter back) and AdamW in place. They take and give onnxruntime tensors
 // whose data are GPU buffers, so nothing leaves the GPU between them and the sessions.
 import type * as ortTypes from 'onnxruntime-common';
-import { adamwWgsl, backwardKeyWgsl, backwardQueryWgsl, forwardWgsl, mergeWgsl, ROWS, statsWgsl, sumPartsWgsl } from './attention-wgsl';
+import { adamwWgsl, backwardKeyWgsl, blockScoresWgsl, backwardQueryWgsl, forwardWgsl, mergeWgsl, ROWS, statsWgsl, sumPartsWgsl } from './attention-wgsl';
 import { dispatch, readBack, release } from './stream';
 
 type Ort = typeof ortTypes;
@@ -191,6 +191,32 @@ export class GpuKernels {
     }
     for (const b of [params, meta, sp, stats, ...(chunks > 1 ? [pq] : [])]) release(b);
     return { dq, dk, dv };
+  }
+
+  /** Whether blockTiles takes blocks of this size (a power of two from 4 to 32) and this head size. */
+  supportsBlocks(block: number, D: number): boolean {
+    return [4, 8, 16, 32].includes(block) && D % 4 === 0 && block * D * 4 + block * block <= this.device.limits.maxComputeWorkgroupStorageSize;
+  }
+
+  /**
+   * The oracle's b×b tile map of q (B, H, T, D) and k (B, KV, T, D) over positions 0..T-1, summed
+   * over the batch: tiles[m·NB + n] for query block m ≥ key block n (read back: the host picks blocks).
+   */
+  async blockTiles(q: Tensor, k: Tensor, block: number): Promise<Float64Array> {
+    const [B, H, T, D] = q.dims;
+    const nb = Math.ceil(T / block);
+    const params = new ArrayBuffer(32);
+    new Uint32Array(params, 0, 4).set([T, H, k.dims[1], nb]);
+    new Float32Array(params, 16, 1)[0] = 1 / Math.sqrt(D);
+    const up = this.constant(params, UNIFORM);
+    const out = this.scratch(B * nb * nb * 4);
+    this.run(this.pipeline(`block_scores_${D}_${block}`, () => blockScoresWgsl(D, block)), [up, q.gpuBuffer, k.gpuBuffer, out], [nb, nb, B]);
+    release(up);
+    const data = new Float32Array(await this.read(out, B * nb * nb * 4));
+    release(out);
+    const tiles = new Float64Array(nb * nb);
+    for (let b = 0; b < B; b++) for (let x = 0; x < nb * nb; x++) tiles[x] += data[b * nb * nb + x];
+    return tiles;
   }
 
   /** One AdamW update of p, m and v in place from the gradient g (all float32 GPU tensors of equal size). */
