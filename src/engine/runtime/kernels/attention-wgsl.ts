@@ -424,6 +424,17 @@ fn main(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups) nw: v
 }
 `;
 
+const blockScoreDecls = /* wgsl */ `
+struct Params { n: u32, heads: u32, kvHeads: u32, nb: u32, scale: f32, pad0: f32, pad1: f32, pad2: f32 }
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> q: array<vec4f>;
+@group(0) @binding(2) var<storage, read> k: array<vec4f>;
+@group(0) @binding(3) var<storage, read_write> tiles: array<f32>;
+var<workgroup> kt: array<vec4f, BLOCK * D4>;
+var<workgroup> red: array<f32, BLOCK * LANES>;
+fn sum4(a: vec4f) -> f32 { return (a.x + a.y) + (a.z + a.w); }
+`;
+
 /**
  * The oracle's block scores (LEMO.md 2): for query block m and key block n ≤ m, the largest over
  * the tile's pairs of a strictly earlier key (j < i) of the heads' mean of relu(q·k/√D); 0 where
@@ -435,15 +446,7 @@ export function blockScoresWgsl(D: number, block: number): string {
 const D4: u32 = ${D / 4}u;
 const BLOCK: u32 = ${block}u;
 const LANES: u32 = ${block / 4}u;
-struct Params { n: u32, heads: u32, kvHeads: u32, nb: u32, scale: f32, pad0: f32, pad1: f32, pad2: f32 }
-@group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> q: array<vec4f>;
-@group(0) @binding(2) var<storage, read> k: array<vec4f>;
-@group(0) @binding(3) var<storage, read_write> tiles: array<f32>;
-var<workgroup> kt: array<vec4f, BLOCK * D4>;
-var<workgroup> red: array<f32, BLOCK * LANES>;
-fn sum4(a: vec4f) -> f32 { return (a.x + a.y) + (a.z + a.w); }
-
+${blockScoreDecls}
 @compute @workgroup_size(BLOCK, LANES)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_index) li: u32) {
   let m = wg.x;
