@@ -7,6 +7,7 @@ import { adamwGraph } from '../src/engine/train/adamw';
 import { gradName } from '../src/engine/graph/autodiff';
 import type { ModelConfig } from '../src/engine/model/config';
 import { Runtime, type Ort, type Tensor } from '../src/engine/runtime/runtime';
+import { installGpuBufferTracker } from '../src/engine/runtime/device-memory';
 import { attentionShape, KERNEL_ROWS } from '../src/engine/runtime/kernels/kernels';
 import { segmentGraphs } from '../src/engine/train/layer-graphs';
 import { blockTiles, buildScoreGraph } from '../src/engine/sparsity/oracle';
@@ -31,6 +32,8 @@ const ort = ortWebgpu as unknown as Ort;
 let runtime: Runtime | null = null;
 
 async function rt(): Promise<Runtime> {
+  // As the engine's worker does, before onnxruntime asks for its device.
+  installGpuBufferTracker();
   ort.env.logLevel = 'error';
   runtime ??= new Runtime(ort, { provider: 'webgpu' });
   return runtime;
@@ -210,4 +213,13 @@ export async function blockScoresAgainstGraph(c: { H: number; KV: number; D: num
   for (const t of [q, k]) r.dispose(t);
   const nonzero = ref.filter((x) => x > 0).length;
   return { supported, err: maxRel(mine, ref), tiles: ref.length, nonzero, runs: r.kernelRuns };
+}
+
+/** The limits of onnxruntime's device against its adapter's (the storage binding, the buffer, workgroup memory). */
+export async function deviceLimits() {
+  const r = await rt();
+  const kernels = (await r.kernels())!;
+  const adapter = await (navigator as unknown as { gpu: GPU }).gpu.requestAdapter();
+  const pick = (l: GPUSupportedLimits) => ({ binding: l.maxStorageBufferBindingSize, buffer: l.maxBufferSize, workgroup: l.maxComputeWorkgroupStorageSize, storageBuffers: l.maxStorageBuffersPerShaderStage });
+  return { device: pick(kernels.device.limits), adapter: pick(adapter!.limits) };
 }

@@ -70,4 +70,12 @@ test.describe('WGSL kernels on WebGPU', () => {
     expect(r.err).toBeLessThan(1e-4);
     expect(r.runs.block_scores).toBe(1);
   });
+
+  test("onnxruntime's device has its adapter's largest buffers, storage bindings and workgroup memory", async ({ page }) => {
+    await open(page);
+    const r = await page.evaluate(async () => (await (window as any).harness.kernels()).deviceLimits());
+    expect(r.device).toEqual(r.adapter);
+    // WebGPU's defaults, which a device gets unless it asks: 128 MiB bindings, 16 KiB of workgroup memory.
+    expect(r.device.binding).toBeGreaterThan(128 * 2 ** 20);
+  });
 });
