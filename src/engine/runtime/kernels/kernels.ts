@@ -1,8 +1,9 @@
 /// <reference types="@webgpu/types" />
 // The engine's own WGSL kernels on onnxruntime's GPU device: flash-style causal attention over
 // the rows a layer keeps (forward and backward, read in place: no gather of kept rows into a
-// packed copy and no scatter back) and AdamW in place. They take and give onnxruntime tensors
-// whose data are GPU buffers, so nothing leaves the GPU between them and the sessions.
+// packed copy and no scatter back), AdamW in place, and the oracle's block scores. They take and
+// give onnxruntime tensors whose data are GPU buffers, so nothing leaves the GPU between them and
+// the sessions; their dispatches join onnxruntime's command stream (stream.ts).
 import type * as ortTypes from 'onnxruntime-common';
 import { adamwWgsl, backwardKeyWgsl, blockScoresWgsl, backwardQueryWgsl, forwardWgsl, mergeWgsl, ROWS, statsWgsl, sumPartsWgsl } from './attention-wgsl';
 import { dispatch, readBack, release } from './stream';
@@ -40,7 +41,7 @@ const CHUNK_SCRATCH = 64 * 2 ** 20;
 
 export class GpuKernels {
   private pipelines = new Map<string, GPUComputePipeline>();
-  /** Dispatches so far by kernel (attn_fwd, attn_dq, attn_dk, attn_dv, attn_dkv, attn_stats, adamw). */
+  /** Dispatches so far by kernel (attn_fwd, attn_merge, attn_stats, attn_dq, attn_dk, attn_dv, attn_dkv, attn_sum, adamw, block_scores). */
   readonly runs: Record<string, number> = {};
   /** Keys per tile in workgroup memory, as the device's limit allows (8 to 32). */
   private readonly tile: (D: number) => number;
