@@ -39,6 +39,9 @@ async function rt(): Promise<Runtime> {
   return runtime;
 }
 
+/** n values drawn uniformly from [-1, 1). */
+const uniform = (rand: () => number, n: number) => Float32Array.from({ length: n }, () => rand() * 2 - 1);
+
 const maxRel = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   let num = 0;
   let den = 0;
@@ -55,7 +58,7 @@ export async function attentionAgainstGraphs(c: KernelCase, seed: number) {
   const kernels = (await r.kernels())!;
   const N = c.positions.length;
   const rand = mulberry32(seed);
-  const host = (n: number) => Float32Array.from({ length: n }, () => rand() * 2 - 1);
+  const host = (n: number) => uniform(rand, n);
   const up = (data: Float32Array, dims: number[]) => r.upload(r.tensor('float32', data, dims));
   const q = await up(host(c.H * N * c.D), [1, c.H, N, c.D]);
   const k = await up(host(c.KV * N * c.D), [1, c.KV, N, c.D]);
@@ -97,7 +100,7 @@ export async function attentionFiniteDifferences(c: KernelCase, seed: number, co
   const kernels = (await r.kernels())!;
   const N = c.positions.length;
   const rand = mulberry32(seed);
-  const host = (n: number) => Float32Array.from({ length: n }, () => rand() * 2 - 1);
+  const host = (n: number) => uniform(rand, n);
   const data = { q: host(c.H * N * c.D), k: host(c.KV * N * c.D), v: host(c.KV * N * c.D) };
   const R = host(c.H * N * c.D);
   const dims = { q: [1, c.H, N, c.D], k: [1, c.KV, N, c.D], v: [1, c.KV, N, c.D] };
@@ -203,7 +206,7 @@ export async function blockScoresAgainstGraph(c: { H: number; KV: number; D: num
   const r = await rt();
   const kernels = (await r.kernels())!;
   const rand = mulberry32(seed);
-  const host = (n: number) => Float32Array.from({ length: n }, () => rand() * 2 - 1);
+  const host = (n: number) => uniform(rand, n);
   const q = await r.upload(r.tensor('float32', host(c.H * c.T * c.D), [1, c.H, c.T, c.D]));
   const k = await r.upload(r.tensor('float32', host(c.KV * c.T * c.D), [1, c.KV, c.T, c.D]));
   const cfg = { family: 'llama', heads: c.H, kvHeads: c.KV, headDim: c.D } as ModelConfig;

@@ -121,6 +121,10 @@ deviceProto.createBuffer = function (this: GPUDevice, ...args: Parameters<GPUDev
   return createBuffer.apply(this, args);
 };
 
+/** The host counters' growth since a snapshot of them. */
+const countersSince = (before: typeof counters) =>
+  Object.fromEntries(Object.entries(counters).map(([k, v]) => [k, v - before[k as keyof typeof counters]]));
+
 const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
 if (!adapter) throw new Error('No WebGPU adapter: Dawn found no Vulkan driver (check VK_DRIVER_FILES and libvulkan.so.1).');
 const info = adapter.info;
@@ -285,7 +289,7 @@ async function profile(ctx: number) {
     await session.bench(docs, { ctxs: [ctx], modes: [mode], steps: 2, seed: Number(o.seed), lr: Number(o.lr), lora }, () => {});
     const wallMs = performance.now() - t0;
     rt.onSample = previous;
-    const host = Object.fromEntries(Object.entries(counters).map(([k, v]) => [k, v - before[k as keyof typeof counters]]));
+    const host = countersSince(before);
     // Timestamps arrive after the GPU finishes and their buffers map.
     await (await ort.env.webgpu.device).queue.onSubmittedWorkDone();
     await new Promise((r) => setTimeout(r, 500));
@@ -387,7 +391,7 @@ for (const ctx of ctxs) {
     let before = { ...counters };
     await session.bench(docs, { ctxs: [ctx], modes: await modesFor(ctx), steps: Number(o.steps), seed: Number(o.seed), lr: Number(o.lr), lora }, (r) => {
       // Submits, buffers made and GPU reads (each waits for the GPU) over this row's steps.
-      const host = Object.fromEntries(Object.entries(counters).map(([k, v]) => [k, v - before[k as keyof typeof counters]]));
+      const host = countersSince(before);
       before = { ...counters };
       const flops = usefulFlops(cfg, ctx, lora.loraR);
       // Host milliseconds inside session runs, per graph, over this row's steps (and its warm-up).

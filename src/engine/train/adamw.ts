@@ -91,12 +91,18 @@ export async function gradNorm(rt: Runtime, grads: Tensor[]): Promise<number> {
   return norm;
 }
 
+/** The settings of one AdamW step (1-based) with its bias corrections. */
+export function adamwStepValues(o: AdamWSettings, step: number): AdamWSettings & { bc1: number; bc2: number } {
+  return { ...o, bc1: 1 - o.beta1 ** step, bc2: 1 - o.beta2 ** step };
+}
+
 /** The scalar inputs of the AdamW graph for one step (1-based). */
 export function adamwHyper(rt: Runtime, o: AdamWSettings, step: number): Record<string, Tensor> {
   const scalar = (x: number) => rt.tensor('float32', Float32Array.of(x), []);
+  const v = adamwStepValues(o, step);
   return {
-    lr: scalar(o.lr), beta1: scalar(o.beta1), beta2: scalar(o.beta2), eps: scalar(o.eps), wd: scalar(o.weightDecay),
-    bc1: scalar(1 - o.beta1 ** step), bc2: scalar(1 - o.beta2 ** step),
+    lr: scalar(v.lr), beta1: scalar(v.beta1), beta2: scalar(v.beta2), eps: scalar(v.eps), wd: scalar(v.weightDecay),
+    bc1: scalar(v.bc1), bc2: scalar(v.bc2),
   };
 }
 

@@ -13,7 +13,7 @@
 import type { DType } from '../graph/ir';
 import type { OffloadMode } from '../settings';
 import type { Runtime, Tensor, TensorData } from '../runtime/runtime';
-import type { LayerSaved, PassTensors } from './pass';
+import { savedTensors, type LayerSaved, type PassTensors } from './pass';
 
 /** Bytes kept outside memory by key (the CLI: one file each in a temporary folder). */
 export interface SpillStore {
@@ -83,13 +83,6 @@ function typedOf(type: DType, bytes: Uint8Array): TensorData {
   return new Ctor(aligned.buffer as ArrayBuffer, aligned.byteOffset, n);
 }
 
-/** The tensors of a saved layer, each once, but the pass's shared rotary tables (other layers read them). */
-function tensorsOf(sv: LayerSaved): Tensor[] {
-  const all = [...Object.values(sv.pre), ...Object.values(sv.post), sv.q, sv.k, sv.v, ...Object.values(sv.common), ...(sv.o && sv.lse ? [sv.o, sv.lse] : [])];
-  const shared = new Set(sv.sharedRope ? [sv.common.cos, sv.common.sin] : []);
-  return [...new Set(all)].filter((t) => !shared.has(t));
-}
-
 /** The same layer with each tensor replaced (the rows, the sparsity and the weights' slots as they are). */
 function mapSaved(sv: LayerSaved, f: (t: Tensor) => Tensor): LayerSaved {
   const rec = (r: Record<string, Tensor>) => Object.fromEntries(Object.entries(r).map(([n, t]) => [n, f(t)]));
@@ -122,7 +115,7 @@ export class SavedLayers {
       return;
     }
     const slots = new Map<Tensor, Parked>();
-    for (const [i, t] of tensorsOf(sv).entries()) {
+    for (const [i, t] of savedTensors(sv).entries()) {
       if (t === out || !this.tensors.owns(t)) continue;
       slots.set(t, await this.park(t, `${this.pass}-${l}-${i}`));
     }

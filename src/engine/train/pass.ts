@@ -99,6 +99,17 @@ export interface LayerSaved {
   sharedRope: boolean;
 }
 
+/**
+ * Every tensor a saved layer holds, each once, but the pass's shared rotary tables (other layers
+ * read them): what its backward frees, and what offload may park. Those the pass did not make
+ * (weights, LoRA factors, host inputs) are among them; freeing and parking leave them alone.
+ */
+export function savedTensors(sv: LayerSaved): Tensor[] {
+  const all = [...Object.values(sv.pre), ...Object.values(sv.post), sv.q, sv.k, sv.v, ...Object.values(sv.common), ...(sv.o && sv.lse ? [sv.o, sv.lse] : [])];
+  const shared = new Set(sv.sharedRope ? [sv.common.cos, sv.common.sin] : []);
+  return [...new Set(all)].filter((t) => !shared.has(t));
+}
+
 /** The kernels, when they run this attention (the graphs by segments otherwise). */
 function kernelsFor(c: PassContext, q: Tensor): GpuKernels | null {
   return c.kernels?.supports(q.dims[3]) ? c.kernels : null;
@@ -215,8 +226,6 @@ export async function layerBackward(c: PassContext, l: number, sv: LayerSaved, d
   collect(pre);
   Object.values(acc).forEach((t) => tensors.free(t));
   tensors.free(post[gradName('h')]);
-  const rope = sv.sharedRope ? [] : [sv.common.cos, sv.common.sin];
-  const shared = new Set(sv.sharedRope ? [sv.common.cos, sv.common.sin] : []);
-  for (const t of [...Object.values(sv.pre), ...Object.values(sv.post), sv.q, sv.k, sv.v, sv.o, sv.lse, ...rope]) if (!(t && shared.has(t))) tensors.free(t);
+  for (const t of savedTensors(sv)) tensors.free(t);
   return pre[gradName('h')];
 }

@@ -14,7 +14,7 @@ import type { Graph } from '../graph/ir';
 import { UserError } from '../errors';
 import { attentionGroup } from '../settings';
 import type { GpuKernels } from '../runtime/kernels/kernels';
-import { adamwApply, adamwHyper, ADAMW_DEFAULTS, gradNorm, type AdamWSettings } from './adamw';
+import { adamwApply, adamwHyper, adamwStepValues, ADAMW_DEFAULTS, gradNorm, type AdamWSettings } from './adamw';
 import { DeviceModel } from './device-model';
 import { headGraphs, layerGraphs, segmentGraphs, type HeadGraphs, type LayerGraphs, type SegmentGraphs } from './layer-graphs';
 import { headForward, layerBackward, layerForward, PassTensors, type PassContext } from './pass';
@@ -343,8 +343,9 @@ export class Trainer implements LayerProbe {
   private async adamwStep(grads: Map<string, Tensor>, lr: number): Promise<void> {
     const rt = this.rt;
     const settings = { ...this.adamw, lr };
-    const hyper = adamwHyper(rt, settings, this.stepCount);
-    const k = this.stepCount;
+    // The kernel takes the step's numbers; the AdamW graph takes them as scalar tensors.
+    const step = adamwStepValues(settings, this.stepCount);
+    const hyper = this.kernels ? null : adamwHyper(rt, settings, this.stepCount);
     for (const p of this.params) {
       const zeros = async () => {
         const z = await rt.upload(rt.tensor('float32', new Float32Array(p.shape[0] * p.shape[1]), p.shape));
@@ -355,8 +356,8 @@ export class Trainer implements LayerProbe {
       p.m ??= await zeros();
       p.v ??= await zeros();
       // In place on the GPU with the kernel; otherwise the AdamW graph makes new tensors.
-      if (this.kernels) this.kernels.adamw({ p: p.value, g: grads.get(p.peft)!, m: p.m, v: p.v }, { ...settings, bc1: 1 - settings.beta1 ** k, bc2: 1 - settings.beta2 ** k });
-      else await adamwApply(rt, p as { value: Tensor; m: Tensor; v: Tensor }, grads.get(p.peft)!, hyper, 'adapter');
+      if (this.kernels) this.kernels.adamw({ p: p.value, g: grads.get(p.peft)!, m: p.m, v: p.v }, step);
+      else await adamwApply(rt, p as { value: Tensor; m: Tensor; v: Tensor }, grads.get(p.peft)!, hyper!, 'adapter');
       rt.dispose(grads.get(p.peft));
     }
   }

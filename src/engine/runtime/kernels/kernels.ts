@@ -48,13 +48,17 @@ export class GpuKernels {
 
   /** `flush` makes onnxruntime submit the commands it has recorded (a read of one of its tensors). */
   constructor(readonly device: GPUDevice, private readonly ort: Ort, private readonly flush: () => Promise<void>) {
-    const limit = device.limits.maxComputeWorkgroupStorageSize;
-    this.tile = (D) => [32, 16, 8].find((t) => 2 * t * D * 4 + 16 * t <= limit) ?? 4;
+    this.tile = (D) => [32, 16, 8].find((t) => this.tileFits(t, D)) ?? 4;
+  }
+
+  /** Whether a tile of t rows of D floats (two of them, with each row's stats) fits in workgroup memory. */
+  private tileFits(t: number, D: number): boolean {
+    return 2 * t * D * 4 + 16 * t <= this.device.limits.maxComputeWorkgroupStorageSize;
   }
 
   /** Whether these kernels run attention of this head size. */
   supports(D: number): boolean {
-    return D % 4 === 0 && D <= 256 && 2 * this.tile(D) * D * 4 + 16 * this.tile(D) <= this.device.limits.maxComputeWorkgroupStorageSize;
+    return D % 4 === 0 && D <= 256 && this.tileFits(this.tile(D), D);
   }
 
   private pipeline(key: string, code: () => string): GPUComputePipeline {

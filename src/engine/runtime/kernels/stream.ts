@@ -74,13 +74,20 @@ export function dispatch(device: GPUDevice, pipeline: GPUComputePipeline, bindGr
     p.dispatchWorkgroups(x, y, z);
   };
   if (open.pass) return record(open.pass);
-  ours = true;
-  try {
+  asOurs(() => {
     const e = open.encoder ?? device.createCommandEncoder();
     const p = e.beginComputePass();
     record(p);
     p.end();
     if (e !== open.encoder) device.queue.submit([e.finish()]);
+  });
+}
+
+/** Runs f with the encoders and passes it makes taken as ours, not onnxruntime's. */
+function asOurs(f: () => void): void {
+  ours = true;
+  try {
+    f();
   } finally {
     ours = false;
   }
@@ -100,14 +107,11 @@ export function pending(): boolean {
 /** Copies `bytes` of a buffer out to the host, once everything recorded before has been submitted. */
 export async function readBack(device: GPUDevice, src: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
   const staging = device.createBuffer({ size: bytes, usage: 0x1 | 0x8 /* MAP_READ | COPY_DST */ });
-  ours = true;
-  try {
+  asOurs(() => {
     const e = device.createCommandEncoder();
     e.copyBufferToBuffer(src, 0, staging, 0, bytes);
     device.queue.submit([e.finish()]);
-  } finally {
-    ours = false;
-  }
+  });
   await staging.mapAsync(1 /* GPUMapMode.READ */);
   const out = staging.getMappedRange().slice(0);
   staging.destroy();
