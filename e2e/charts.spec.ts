@@ -3,7 +3,7 @@
 // zoom" or a double-click shows the whole run again).
 import { test, expect, type Locator, type Page } from '@playwright/test';
 import { collectErrors } from './helpers/console';
-import { openStudio, setUpRun } from './helpers/studio';
+import { expectNoSidewaysScroll, openStudio, setUpRun } from './helpers/studio';
 import { scheduleFactor } from '../src/engine/train/adamw';
 
 /** Drags the mouse across a chart from one x (page pixels) to another, at mid-height. */
@@ -91,6 +91,6 @@ test('the learning rate and gradient norm per step are drawn; dragging across a 
   await expect(lrChart.locator('.plot')).toHaveAttribute('data-zoom', '1-2');
   await page.setViewportSize({ width: 390, height: 800 });
   await expect(page.getByTestId('lr-chart-zoom-reset')).toBeVisible();
-  expect(await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)).toBeLessThanOrEqual(0);
+  await expectNoSidewaysScroll(page);
   expect(errors).toEqual([]);
 });

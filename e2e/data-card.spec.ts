@@ -4,7 +4,7 @@
 import { test, expect, type Locator, type Page } from '@playwright/test';
 import { collectErrors } from './helpers/console';
 import { dropFiles } from './helpers/drop';
-import { evals, openStudio, setUpRun } from './helpers/studio';
+import { evals, expectNoSidewaysScroll, openStudio, setUpRun } from './helpers/studio';
 
 const story = 'The lighthouse keeper climbed the spiral stairs every evening, counting the steps aloud. ';
 const A = { name: 'keeper-notes-from-the-lighthouse-on-the-northern-cape.txt', text: story.repeat(12) };
@@ -105,7 +105,7 @@ test('dropped files show their tokens and first characters, can be removed, and 
   await page.setViewportSize({ width: 390, height: 800 });
   await dropFiles(page.getByTestId('drop-zone'), [A]);
   await counted(files, 1);
-  expect(await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)).toBeLessThanOrEqual(0);
+  await expectNoSidewaysScroll(page);
 
   // Back to the default held-out set.
   await page.getByTestId('use-default-heldout').click();

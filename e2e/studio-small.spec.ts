@@ -2,7 +2,7 @@
 // ticks stay inside their plots, and the time left says "evaluating…" during the final evaluation.
 import { test, expect, type Page } from '@playwright/test';
 import { collectErrors } from './helpers/console';
-import { losses, openStudio, setUpRun } from './helpers/studio';
+import { expectNoSidewaysScroll, losses, openStudio, setUpRun } from './helpers/studio';
 
 /** Tick labels of a chart's y axes that reach beyond the left edge of their chart. */
 function clippedTicks(page: Page, chart: string): Promise<string[]> {
@@ -20,8 +20,7 @@ test('at 390 px wide the page stacks and never scrolls sideways; ticks are not c
   const errors = collectErrors(page);
   await page.setViewportSize({ width: 390, height: 800 });
   await openStudio(page);
-  const sideways = () => page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
-  expect(await sideways()).toBeLessThanOrEqual(0);
+  await expectNoSidewaysScroll(page);
 
   // Many held-out chunks: the evaluation after the last step takes a while.
   await setUpRun(page, { ctx: 256, steps: 3, sparsity: 'dense', evalEvery: 3, evalChunks: 48 });
@@ -30,7 +29,7 @@ test('at 390 px wide the page stacks and never scrolls sideways; ticks are not c
   await expect(page.getByTestId('run-state')).toHaveText('finished', { timeout: 300_000 });
   await expect(page.getByTestId('time-left')).toHaveText('done');
   await expect(page.getByTestId('memory-chart').locator('.recharts-area').first()).toBeAttached();
-  expect(await sideways()).toBeLessThanOrEqual(0);
+  await expectNoSidewaysScroll(page);
   expect(await clippedTicks(page, 'loss-chart')).toEqual([]);
   expect(await clippedTicks(page, 'memory-chart')).toEqual([]);
 
@@ -49,6 +48,6 @@ test('at 390 px wide the page stacks and never scrolls sideways; ticks are not c
   await page.getByTestId('loss-scale-log').click();
   await expect(page.getByTestId('loss-chart').locator('.plot')).toHaveAttribute('data-scale', 'log');
   await expect(page.getByTestId('loss-chart').locator('.recharts-yAxis-tick-labels .recharts-cartesian-axis-tick-value').first()).toBeAttached();
-  expect(await sideways()).toBeLessThanOrEqual(0);
+  await expectNoSidewaysScroll(page);
   expect(errors).toEqual([]);
 });

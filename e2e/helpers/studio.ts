@@ -135,3 +135,11 @@ export async function settled(page: Page, quietMs = 400): Promise<void> {
     check();
   }), quietMs);
 }
+
+/**
+ * Nothing on the page scrolls sideways, once the layout has settled (charts re-measure their
+ * width a frame or more after the viewport changes).
+ */
+export async function expectNoSidewaysScroll(page: Page): Promise<void> {
+  await expect.poll(() => page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth), { timeout: 10_000 }).toBeLessThanOrEqual(0);
+}
