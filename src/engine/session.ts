@@ -22,8 +22,7 @@ import { calibrationWindows, tunePolicy, type TunePlan, type TuneProgress, type 
 import { modelPolicyOf, type PolicyFile } from './sparsity/run-policy';
 import { windows, type Document } from './train/data';
 import { DeviceModel } from './train/device-model';
-import { Trainer } from './train/trainer';
-import type { SegmentRows } from './train/segments';
+import { Trainer, type SegmentRows } from './train/trainer';
 import { benchmark, type BenchPlan, type BenchRow } from './run/bench';
 import { perplexity, type EvalResult } from './run/evaluate';
 import { generateText, stopIds, type GeneratePlan } from './run/generate';

@@ -24,7 +24,7 @@ import { mulberry32 } from './random';
 import { Segments, type SegmentRows } from './segments';
 import { DENSE, type LayerProbe, type TokenSelector } from './selection';
 
-export { TRANSIENT_BUDGET } from './segments';
+export { TRANSIENT_BUDGET, type SegmentRows } from './segments';
 
 /** One LoRA factor: its PEFT name, where it feeds the layer graph, and its optimizer state. */
 export interface LoraParam {
