@@ -35,6 +35,22 @@ for (const provider of ['webgpu', 'wasm'] as const) {
         for (const [key, t] of ref) expect(relErr(r.grads[key], t.data), key).toBeLessThan(1e-4);
       });
     }
+    // The LM head in three vocabulary chunks of uneven size (33, 33 and 30 of 96 rows), tied and untied.
+    for (const name of ['llama-tied-scaled-mlp', 'qwen2']) {
+      test(`${name}, the LM head in three vocabulary chunks`, async ({ page }) => {
+        await page.goto('/e2e/harness.html');
+        await expect(page.locator('body[data-ready="true"]')).toBeAttached();
+        const dir = `test/fixtures/golden/${name}`;
+        const r = await page.evaluate(([d, p]) => (window as any).harness.grad(`/${d}`, p, { headChunkRows: 33 }), [dir, provider] as const);
+        expect(r.provider).toBe(provider);
+        expect(r.headChunks).toEqual([[0, 33], [33, 66], [66, 96]]);
+        const expected = JSON.parse(readFileSync(`${dir}/expected.json`, 'utf8'));
+        expect(Math.abs(r.loss - expected.loss) / expected.loss).toBeLessThan(1e-4);
+        const ref = readSafetensors(new Uint8Array(readFileSync(`${dir}/grads.safetensors`)));
+        expect(Object.keys(r.grads).sort()).toEqual([...ref.keys()].sort());
+        for (const [key, t] of ref) expect(relErr(r.grads[key], t.data), key).toBeLessThan(1e-4);
+      });
+    }
     for (const name of S2_CASES) {
       test(`${name} (shifted sparse attention)`, async ({ page }) => {
         await page.goto('/e2e/harness.html');

@@ -19,9 +19,9 @@ const harness = {
   /**
    * Loss and gradients of a golden fixture folder, computed in the worker with the given provider;
    * `from` names the model and adapter folders when they live elsewhere, with shifted sparse
-   * attention's group and the forced keep set of the case.
+   * attention's group and the forced keep set of the case, and the LM head's vocabulary rows per chunk.
    */
-  async grad(fixture: string, provider: ProviderChoice, from: { model?: string; adapter?: string; group?: number; keep?: unknown } = {}) {
+  async grad(fixture: string, provider: ProviderChoice, from: { model?: string; adapter?: string; group?: number; keep?: unknown; headChunkRows?: number } = {}) {
     const client = new EngineClient(() => {});
     const [model, adapterDir] = [from.model ?? `${fixture}/model`, from.adapter ?? `${fixture}/adapter`];
     try {
@@ -29,7 +29,7 @@ const harness = {
       await client.request('load-model', { config: await fetchJson(`${model}/config.json`), weights: await fetchBytes(`${model}/model.safetensors`) });
       const tokens = (await fetchJson(`${fixture}/tokens.json`)) as { input_ids: number[][] };
       const adapter = { config: await fetchJson(`${adapterDir}/adapter_config.json`), weights: await fetchBytes(`${adapterDir}/adapter_model.safetensors`) };
-      const args = { inputIds: tokens.input_ids, adapter, group: from.group, keep: from.keep };
+      const args = { inputIds: tokens.input_ids, adapter, group: from.group, keep: from.keep, headChunkRows: from.headChunkRows };
       // The first run compiles sessions (and shaders); the second is the one timed.
       await client.request('grad', args, 600_000);
       const r = await client.request('grad', args, 600_000);
@@ -39,6 +39,7 @@ const harness = {
         ms: r.ms,
         locations: r.locations,
         kernelRuns: r.kernelRuns,
+        headChunks: r.headChunks,
         grads: Object.fromEntries(Object.entries(r.grads).map(([k, v]) => [k, Array.from(v)])),
       };
     } finally {

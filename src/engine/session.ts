@@ -22,7 +22,7 @@ import { calibrationWindows, tunePolicy, type TunePlan, type TuneProgress, type 
 import { modelPolicyOf, type PolicyFile } from './sparsity/run-policy';
 import { windows, type Document } from './train/data';
 import { DeviceModel } from './train/device-model';
-import { Trainer } from './train/trainer';
+import { Trainer, type SegmentRows } from './train/trainer';
 import { benchmark, type BenchPlan, type BenchRow } from './run/bench';
 import { perplexity, type EvalResult } from './run/evaluate';
 import { generateText, stopIds, type GeneratePlan } from './run/generate';
@@ -125,8 +125,8 @@ export class EngineSession {
   }
 
   /** A trainer of the base model (or with an adapter, or a fresh LoRA) for a while on this session's device model, freed after. */
-  private async withTrainer<T>(use: (t: Trainer) => Promise<T>, adapter?: AdapterFiles, lora: LoraSettings & { seed?: number } = BASE): Promise<T> {
-    const trainer = await this.trainerOf(adapter, lora);
+  private async withTrainer<T>(use: (t: Trainer) => Promise<T>, adapter?: AdapterFiles, lora: LoraSettings & { seed?: number } = BASE, rows: SegmentRows = {}): Promise<T> {
+    const trainer = await this.trainerOf(adapter, lora, rows);
     try {
       return await use(trainer);
     } finally {
@@ -154,15 +154,15 @@ export class EngineSession {
     return settingsLora(settings, this.requireModel().config);
   }
 
-  private async trainerOf(adapter: AdapterFiles | undefined, lora: LoraSettings & { seed?: number }): Promise<Trainer> {
-    return trainerOf(await this.deviceModel(), adapter, this.loraFor(lora), lora.seed);
+  private async trainerOf(adapter: AdapterFiles | undefined, lora: LoraSettings & { seed?: number }, rows: SegmentRows = {}): Promise<Trainer> {
+    return trainerOf(await this.deviceModel(), adapter, this.loraFor(lora), lora.seed, rows);
   }
 
-  /** Loss and LoRA gradients for given ids (checks against references), dense or as the sparsity selects. */
-  async grad(inputIds: number[][], adapter?: AdapterFiles, lora?: LoraSettings & { seed: number }, sparsity: Sparsity = { mode: 'dense' }) {
+  /** Loss and LoRA gradients for given ids (checks against references), dense or as the sparsity selects; `rows` fixes segment and chunk sizes. */
+  async grad(inputIds: number[][], adapter?: AdapterFiles, lora?: LoraSettings & { seed: number }, sparsity: Sparsity = { mode: 'dense' }, rows: SegmentRows = {}) {
     checkSparsityBlock(sparsity, inputIds[0]?.length ?? 0);
     const selector = selectorFor(sparsity, this.requireModel().config.layers);
-    return this.withTrainer(async (trainer) => ({ ...(await gradients(trainer, inputIds, selector)), kept: selector.last?.kept ?? null }), adapter, lora ?? DEFAULT_SETTINGS);
+    return this.withTrainer(async (trainer) => ({ ...(await gradients(trainer, inputIds, selector)), kept: selector.last?.kept ?? null }), adapter, lora ?? DEFAULT_SETTINGS, rows);
   }
 
   /** Token ids per document (texts seen before are not encoded again; progress events when it takes a while); treat the ids as read-only. */

@@ -83,7 +83,7 @@ const handlers: { [K in RequestType]: (args: RequestMap[K]['args']) => Promise<R
     const T = a.inputIds[0]?.length ?? 0;
     const settings = { ...DEFAULT_SETTINGS, sparsity: 'dense' as const, ctx: T, attention: a.group ? ('s2' as const) : ('full' as const), group: a.group ?? null };
     const sparsity = await session.sparsityFor(settings, a.keep === undefined ? undefined : { json: a.keep, T });
-    const r = await session.grad(a.inputIds, adapter, a.lora ? { ...a.lora } : undefined, sparsity);
+    const r = await session.grad(a.inputIds, adapter, a.lora ? { ...a.lora } : undefined, sparsity, { headChunkRows: a.headChunkRows });
     return { ...r, ms: performance.now() - t0 };
   },
   async train(a) {

@@ -24,9 +24,12 @@ export interface RequestMap {
     result: ModelSummary;
   };
   grad: {
-    /** group: shifted sparse attention in groups of this many tokens; keep: blocks forced per layer ({"block": b, "layers": [...]}). */
-    args: { inputIds: number[][]; adapter?: { config: unknown; weights: ArrayBuffer }; lora?: { loraR: number; loraAlpha: number; targetModules: string[]; seed: number }; group?: number; keep?: unknown };
-    result: { loss: number; tokens: number; grads: Record<string, Float32Array>; ms: number; locations: string[]; kernelRuns: Record<string, number> };
+    /**
+     * group: shifted sparse attention in groups of this many tokens; keep: blocks forced per layer ({"block": b, "layers": [...]});
+     * headChunkRows: vocabulary rows per LM-head chunk, in place of the engine's choice.
+     */
+    args: { inputIds: number[][]; adapter?: { config: unknown; weights: ArrayBuffer }; lora?: { loraR: number; loraAlpha: number; targetModules: string[]; seed: number }; group?: number; keep?: unknown; headChunkRows?: number };
+    result: { loss: number; tokens: number; grads: Record<string, Float32Array>; ms: number; locations: string[]; kernelRuns: Record<string, number>; headChunks: [number, number][] };
   };
   train: {
     /** With resume, the interrupted run's checkpoint, data and settings replace files and settings. */
@@ -77,6 +80,7 @@ const argSchemas: { [K in RequestType]: z.ZodType } = {
     lora: z.object({ loraR: z.number(), loraAlpha: z.number(), targetModules: z.array(z.string()), seed: z.number() }).optional(),
     group: z.number().optional(),
     keep: z.unknown().optional(),
+    headChunkRows: z.number().int().positive().optional(),
   }),
   train: z.object({
     files: textFiles,

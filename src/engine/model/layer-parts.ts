@@ -153,32 +153,3 @@ function channelSparseMlp(b: GraphBuilder, p: PartSpec, x: Value, keep: number):
   const yk = b.matmul(actOf(idx), b.op1('Gather', [wDown, idx], { axis: 0 }));
   return b.add(b.op1('StopGradient', [b.sub(full, yk)]), yk);
 }
-
-/**
- * Final norm, LM head and the causal-LM loss over one segment of rows: inputs h (B, T, C),
- * rows (S), targets (B, S) (the next token), weights (B, S) (1 where a position counts),
- * count (scalar, the whole batch's predicted tokens). loss = −Σ weight·log p(target) / count,
- * so the segments' losses add up to Hugging Face's mean.
- */
-export function buildHeadSegment(cfg: ModelConfig, dtype: DType): GraphBuilder {
-  const b = new GraphBuilder(`${cfg.family}_head`);
-  const C = cfg.hidden;
-  const h = b.input('h', dtype, ['B', 'T', C]);
-  const rows = b.op1('Gather', [h, b.input('rows', 'int64', ['S'])], { axis: 1 }); // (B, S, C)
-  const targets = b.input('targets', 'int64', ['B', 'S']);
-  const weights = b.input('weights', dtype, ['B', 'S']);
-  const count = b.input('count', dtype, []);
-  const x = applyNorm(b, rows, familyOf(cfg).finalNorm, cfg, dtype);
-  const lmHead = b.input('lm_head', dtype, [C, cfg.vocabSize]); // pre-transposed
-  // log p(target) = z_target − logsumexp(z), with z_target = x · lm_head[:, target]: the head's
-  // columns are gathered (it is frozen) rather than the targets' logits, so the backward needs
-  // no scatter, and the log-sum-exp is spelled out (WebGPU has no LogSoftmax kernel).
-  const z = b.matmul(x, lmHead); // (B, S, V)
-  const zMax = b.op1('StopGradient', [b.op1('ReduceMax', [z, b.ints([-1])], { keepdims: 1 })]);
-  const lse = b.add(b.squeeze(zMax, [2]), b.op1('Log', [b.reduceSum(b.exp(b.sub(z, zMax)), [-1], false)])); // (B, S)
-  const columns = b.transpose(b.op1('Gather', [lmHead, targets], { axis: 1 }), [1, 2, 0]); // (B, S, C)
-  const picked = b.sub(b.reduceSum(b.mul(x, columns), [-1], false), lse); // (B, S)
-  const total = b.reduceSum(b.mul(picked, weights), [0, 1], false);
-  b.output(b.div(b.neg(total), count), 'loss');
-  return b;
-}

@@ -22,7 +22,7 @@ export interface Model {
   positions: HostTensor | null;
   /** Final norm inputs by graph name (norm.weight, or ln_f.weight and ln_f.bias). */
   finalNorm: Map<string, HostTensor>;
-  /** LM head transposed to [C, V] (a copy of the embedding when tied). */
+  /** LM head [V, C], vocab-major as in the file: the embedding itself (the same tensor) when tied. */
   lmHead: HostTensor;
   parameterCount: number;
   /** The linear RoPE scale it was loaded with (absent: 1); a run's scale of null returns to it. */
@@ -134,7 +134,7 @@ function layout(config: ModelConfig, get: Getter, untiedHead: boolean): Omit<Mod
   const embed = get(family.embedTensor, [config.vocabSize, C]);
   const positions = family.positionsTensor ? get(family.positionsTensor, [config.maxPositions, C]) : null;
   const finalNorm = new Map<string, HostTensor>(normParams(family.finalNorm).map((n) => [n, get(`${family.finalNormPrefix}${n}`, [C])]));
-  const lmHead = untiedHead ? get('lm_head.weight', [config.vocabSize, C], true) : transpose2d(embed);
+  const lmHead = untiedHead ? get('lm_head.weight', [config.vocabSize, C]) : embed;
   return { layers, embed, positions, finalNorm, lmHead };
 }
 

@@ -133,15 +133,29 @@ function backwardLayer(w: Walk, p: Parts, plan: ForecastPlan, l: number, saved: 
   w.act -= dqkv + (post.get(gradName('h')) ?? 0) + saved;
 }
 
-/** The LM head by token segments: loss and dh; the final h is freed after it. */
+/**
+ * The LM head by token segments, each by vocabulary chunks (a chunk's rows copied out of the
+ * table when there are several: on a GPU it is a copy, on the CPU a view, counted all the same):
+ * the chunks' stats, then loss and dh; the final h is freed after it.
+ */
 function head(w: Walk, plan: ForecastPlan, segments: Segments): void {
-  const { B, T } = { B: plan.batch, T: plan.ctx };
+  const { B, T, C } = { B: plan.batch, T: plan.ctx, C: plan.model.config.hidden };
   const hg = headGraphs(plan.model.config);
+  const chunks = segments.headChunks();
   const S = Math.min(T, segments.headRows());
-  const first = w.run(hg.first, new Map([['B', B], ['T', T], ['S', S]]));
-  w.act -= sum(first, (n) => n === 'loss');
-  if (T > S) w.at(runBytes(hg.rest, new Map([['B', B], ['T', T], ['S', S]])).transient);
-  w.act -= 4 * B * T * plan.model.config.hidden;
+  const env = new Map([['B', B], ['T', T], ['S', S], ['N', chunks[0][1] - chunks[0][0]]]);
+  const copy = chunks.length > 1 ? 4 * C * (chunks[0][1] - chunks[0][0]) : 0;
+  const segment = (first: boolean) => {
+    w.act += copy;
+    const stats = sum(w.run(hg.chunkGrads.first, env));
+    if (chunks.length > 1) w.at(runBytes(hg.chunkGrads.rest, env).transient);
+    w.act -= copy;
+    // The stats and the loss go; the first segment's dh stays, a later one replaces the one before.
+    w.act -= stats + sum(w.run(first ? hg.first : hg.rest, env), (n) => !first || n !== gradName('h'));
+  };
+  segment(true);
+  if (T > S) segment(false);
+  w.act -= 4 * B * T * C;
 }
 
 /** Bytes of the LoRA factors of a run (AdamW holds two moments of each). */
@@ -153,9 +167,9 @@ export function adapterBytes(model: Model, lora: LoraConfig): number {
   return 4 * n;
 }
 
-/** Bytes of the model's tensors on the device (the tied head's transposed copy among them). */
+/** Bytes of the model's tensors on the device (a tied head is the embedding, held once). */
 export function modelWeightBytes(model: Model): number {
-  let n = model.embed.data.length + (model.positions?.data.length ?? 0) + model.lmHead.data.length;
+  let n = model.embed.data.length + (model.positions?.data.length ?? 0) + (model.lmHead === model.embed ? 0 : model.lmHead.data.length);
   for (const t of model.finalNorm.values()) n += t.data.length;
   for (const layer of model.layers) for (const t of layer.values()) n += t.data.length;
   return 4 * n;

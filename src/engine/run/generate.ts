@@ -5,7 +5,7 @@ import { UserError } from '../errors';
 import { GraphBuilder } from '../graph/builder';
 import type { Graph } from '../graph/ir';
 import { contextReach, type ModelConfig } from '../model/config';
-import { applyNorm, familyOf } from '../model/families';
+import { chunkLogits, normRows } from '../model/head';
 import { buildSegment } from '../model/layer-parts';
 import { scatterAddRows } from '../graph/ops/indexing';
 import type { TextTokenizer } from '../model/tokenizer';
@@ -47,13 +47,10 @@ interface DecodeGraphs {
 
 const graphCache = new WeakMap<ModelConfig, DecodeGraphs>();
 
-/** Final norm and LM head at the rows given: logits (B, S, V). */
+/** Final norm and one vocabulary chunk w (N, C) of the LM head at the rows given: logits (B*S, N). */
 function buildLogits(cfg: ModelConfig): Graph {
   const b = new GraphBuilder(`${cfg.family}_logits`);
-  const h = b.input('h', 'float32', ['B', 'T', cfg.hidden]);
-  const rows = b.op1('Gather', [h, b.input('rows', 'int64', ['S'])], { axis: 1 });
-  const x = applyNorm(b, rows, familyOf(cfg).finalNorm, cfg, 'float32');
-  b.output(b.matmul(x, b.input('lm_head', 'float32', [cfg.hidden, cfg.vocabSize])), 'logits');
+  b.output(chunkLogits(b, normRows(b, cfg, 'float32'), b.input('w', 'float32', ['N', cfg.hidden])), 'logits');
   return b.build();
 }
 
@@ -128,12 +125,18 @@ async function throughLayers(trainer: Trainer, g: DecodeGraphs, h: Tensor, posit
   return h;
 }
 
-/** Logits (V) of the last row of h. */
+/** Logits (V) of the last row of h, a vocabulary chunk at a time. */
 async function lastLogits(trainer: Trainer, g: DecodeGraphs, h: Tensor, rows: number): Promise<Float32Array> {
   const rt = trainer.rt;
-  const out = (await rt.run(g.logits, { ...Object.fromEntries(trainer.dm.head), h, rows: ints(rt, [rows - 1]) })).logits;
-  const logits = Float32Array.from((await rt.read(out)) as Float32Array);
-  rt.dispose(out);
+  const logits = new Float32Array(trainer.model.config.vocabSize);
+  const feeds = { ...Object.fromEntries(trainer.dm.head), h, rows: ints(rt, [rows - 1]) };
+  for (const [v0, v1] of trainer.headChunks()) {
+    const w = await trainer.dm.headRows(v0, v1);
+    const out = (await rt.run(g.logits, { ...feeds, w })).logits;
+    trainer.dm.releaseHeadRows(w);
+    logits.set((await rt.read(out)) as Float32Array, v0);
+    rt.dispose(out);
+  }
   return logits;
 }
 

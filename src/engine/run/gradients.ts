@@ -15,5 +15,5 @@ export async function gradients(trainer: Trainer, inputIds: number[][], selector
     shapes[p.peft] = [...p.shape];
     rt.dispose(t);
   }
-  return { loss, tokens, grads: out, shapes, locations, kernelRuns: rt.kernelRuns };
+  return { loss, tokens, grads: out, shapes, locations, kernelRuns: rt.kernelRuns, headChunks: trainer.headChunks() };
 }

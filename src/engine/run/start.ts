@@ -14,6 +14,7 @@ import { ADAMW_DEFAULTS, scheduleFactor } from '../train/adamw';
 import { WindowSampler, windows, type Document } from '../train/data';
 import type { DeviceModel } from '../train/device-model';
 import { Trainer } from '../train/trainer';
+import type { SegmentRows } from '../train/segments';
 import { measureBaseline } from './baseline';
 import { datasetIdentity, type ModelIdentity } from './checkpoint';
 import { heldoutChunks } from './evaluate';
@@ -73,10 +74,10 @@ export function prepareRun(given: TrainSettings, at: RunGround, run: boolean): P
 }
 
 /** A trainer with a given PEFT adapter's factors, or fresh ones of this LoRA. */
-export async function trainerOf(dm: DeviceModel, adapter: AdapterFiles | undefined, lora: LoraConfig, seed = 0): Promise<Trainer> {
+export async function trainerOf(dm: DeviceModel, adapter: AdapterFiles | undefined, lora: LoraConfig, seed = 0, rows: SegmentRows = {}): Promise<Trainer> {
   const cfg = adapter ? parseAdapterConfig(adapter.config) : lora;
   const tensors = adapter ? readSafetensors(adapter.weights, 'adapter_model.safetensors') : undefined;
-  return Trainer.create(dm, dm.model, cfg, { seed, adapter: tensors });
+  return Trainer.create(dm, dm.model, cfg, { ...rows, seed, adapter: tensors });
 }
 
 export interface RunStart {

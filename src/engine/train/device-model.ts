@@ -1,5 +1,6 @@
 // A model's frozen weights on the runtime's device, with the per-length inputs every layer
 // shares (causal mask, rotary tables) and the feeds of the embedding and head graphs.
+import { GraphBuilder } from '../graph/builder';
 import type { Graph } from '../graph/ir';
 import { buildEmbed } from '../model/architecture';
 import type { HostTensor, Model } from '../model/model';
@@ -12,11 +13,18 @@ export class DeviceModel {
   readonly layers: Map<string, Tensor>[] = [];
   private embedTable!: Tensor;
   private wpe: Tensor | null = null;
+  /** The LM head (V, C), vocab-major: the embedding table itself when tied. */
+  private headTable!: Tensor;
+  /** The final norm's weights by graph input name. */
   readonly head = new Map<string, Tensor>();
   readonly embedGraph: Graph;
+  private readonly rowsGraph: Graph;
 
   private constructor(readonly rt: Runtime, readonly model: Model) {
     this.embedGraph = buildEmbed(model.config, 'float32').build();
+    const b = new GraphBuilder('head_rows');
+    b.output(b.op1('Gather', [b.input('table', 'float32', ['V', model.config.hidden]), b.input('rows', 'int64', ['N'])], { axis: 0 }), 'out');
+    this.rowsGraph = b.build();
   }
 
   static async upload(rt: Runtime, model: Model): Promise<DeviceModel> {
@@ -34,8 +42,28 @@ export class DeviceModel {
     d.embedTable = await up(model.embed);
     if (model.positions) d.wpe = await up(model.positions);
     for (const [name, h] of model.finalNorm) d.head.set(name, await up(h));
-    d.head.set('lm_head', await up(model.lmHead));
+    d.headTable = model.lmHead === model.embed ? d.embedTable : await up(model.lmHead);
     return d;
+  }
+
+  /**
+   * The LM head's rows [v0, v1) as float32 (v1 − v0, C), for one vocabulary chunk: the table
+   * itself when that is all of it, a view of the host's rows on the CPU, else a copy on the device
+   * (counted as activations until releaseHeadRows).
+   */
+  async headRows(v0: number, v1: number): Promise<Tensor> {
+    const { vocabSize: V, hidden: C } = this.model.config;
+    if (v0 === 0 && v1 === V) return this.headTable;
+    if (!this.rt.onDevice) return this.rt.tensor('float32', this.model.lmHead.data.subarray(v0 * C, v1 * C), [v1 - v0, C]);
+    const rows = this.rt.tensor('int64', BigInt64Array.from({ length: v1 - v0 }, (_, i) => BigInt(v0 + i)), [v1 - v0]);
+    const t = (await this.rt.run(this.rowsGraph, { table: this.headTable, rows })).out;
+    this.rt.memory.track(t, 'activations');
+    return t;
+  }
+
+  /** Gives back what headRows lent. */
+  releaseHeadRows(t: Tensor): void {
+    if (t !== this.headTable) this.rt.dispose(t);
   }
 
   /** Validates a batch of token ids: equal lengths, ids in the vocabulary, positions the model has. */
@@ -86,7 +114,8 @@ export class DeviceModel {
 
   /** Frees the weights on the device (another model replaces this one). */
   dispose(): void {
-    for (const t of [...this.layers.flatMap((w) => [...w.values()]), this.embedTable, this.wpe ?? undefined, ...this.head.values()]) this.rt.dispose(t);
+    const head = this.headTable === this.embedTable ? [] : [this.headTable];
+    for (const t of [...this.layers.flatMap((w) => [...w.values()]), this.embedTable, ...head, this.wpe ?? undefined, ...this.head.values()]) this.rt.dispose(t);
     this.layers.length = 0;
     this.head.clear();
   }
@@ -97,29 +126,28 @@ export class DeviceModel {
   }
 
   /**
-   * Host inputs of the head over rows [start, end): the next token as target at every position
-   * but each sequence's last.
+   * Host inputs of the head over rows [start, end): weight 1 at every position but each
+   * sequence's last, whose next token is its target (targets: −1 where there is none).
    */
-  headFeeds(ids: number[][], start: number, end: number, count: number): Record<string, Tensor> {
+  headFeeds(ids: number[][], start: number, end: number, count: number): { feeds: Record<string, Tensor>; targets: Int32Array } {
     const B = ids.length;
     const T = ids[0].length;
     const S = end - start;
-    const targets = new BigInt64Array(B * S);
+    const targets = new Int32Array(B * S).fill(-1);
     const weights = new Float32Array(B * S);
     for (let b = 0; b < B; b++) {
       for (let t = start; t < end && t < T - 1; t++) {
-        targets[b * S + t - start] = BigInt(ids[b][t + 1]);
+        targets[b * S + t - start] = ids[b][t + 1];
         weights[b * S + t - start] = 1;
       }
     }
     const rt = this.rt;
     const feeds: Record<string, Tensor> = {
       rows: rt.tensor('int64', BigInt64Array.from({ length: S }, (_, i) => BigInt(start + i)), [S]),
-      targets: rt.tensor('int64', targets, [B, S]),
       weights: rt.tensor('float32', weights, [B, S]),
       count: rt.tensor('float32', Float32Array.of(count), []),
     };
     for (const [name, t] of this.head) feeds[name] = t;
-    return feeds;
+    return { feeds, targets };
   }
 }

@@ -3,7 +3,8 @@
 import { differentiate, type Differentiated } from '../graph/autodiff';
 import type { GraphBuilder } from '../graph/builder';
 import type { Graph } from '../graph/ir';
-import { buildHeadSegment, buildPost, buildPre, buildSegment, type PartSpec } from '../model/layer-parts';
+import { buildPost, buildPre, buildSegment, type PartSpec } from '../model/layer-parts';
+import { buildHeadChunk, buildHeadLoss } from '../model/head';
 import type { ModelConfig } from '../model/config';
 
 export interface PartGraphs {
@@ -57,13 +58,17 @@ export function segmentGraphs(cfg: ModelConfig, grouped = false): SegmentGraphs 
 }
 
 export interface HeadGraphs {
+  /** A vocabulary chunk's stats: the first chunk's and the others' (carrying them), without and with the backward's. */
+  chunk: { first: Graph; rest: Graph };
+  chunkGrads: { first: Graph; rest: Graph };
+  /** A segment's loss from the stats; with the gradient of h (rest: added to an accumulator). */
   plain: Graph;
-  /** Loss of a segment and the gradient of h (rest: added to an accumulator). */
   first: Graph;
   rest: Graph;
 }
 
 export function headGraphs(cfg: ModelConfig): HeadGraphs {
-  const fused = (accumulate: string[]) => differentiate(buildHeadSegment(cfg, 'float32'), { wrt: ['h'], seeds: ['loss'], accumulate }).fused;
-  return { plain: buildHeadSegment(cfg, 'float32').build(), first: fused([]), rest: fused(['h']) };
+  const chunk = (grads: boolean) => ({ first: buildHeadChunk(cfg, 'float32', true, grads).build(), rest: buildHeadChunk(cfg, 'float32', false, grads).build() });
+  const fused = (accumulate: string[]) => differentiate(buildHeadLoss(cfg, 'float32', true), { wrt: ['h'], seeds: ['head_dot'], accumulate }).fused;
+  return { chunk: chunk(false), chunkGrads: chunk(true), plain: buildHeadLoss(cfg, 'float32', false).build(), first: fused([]), rest: fused(['h']) };
 }

@@ -164,32 +164,6 @@ export async function layerForward(c: PassContext, l: number, h: Tensor, kept: n
   return { out: post.out, saved };
 }
 
-/**
- * The LM head over h (B, T, C) by token segments. With `backward`: the mean loss over `tokens`
- * predictions and its gradient dh (B, T, C); otherwise the summed negative log-likelihood.
- */
-export async function headForward(c: PassContext, ids: number[][], h: Tensor, tokens: number, backward: boolean): Promise<{ loss: number; dh: Tensor | undefined }> {
-  const { dm, tensors } = c;
-  const T = ids[0].length;
-  const rows = c.segments.headRows();
-  let loss = 0;
-  let dh: Tensor | undefined;
-  for (let s = 0; s < T; s += rows) {
-    const feeds: Record<string, Tensor> = { ...dm.headFeeds(ids, s, Math.min(T, s + rows), backward ? tokens : 1), h };
-    if (backward) {
-      feeds[gradName('loss')] = dm.rt.tensor('float32', Float32Array.of(1), []);
-      if (dh) feeds[`acc_${gradName('h')}`] = dh;
-    }
-    const out = await tensors.run(!backward ? c.head.plain : dh ? c.head.rest : c.head.first, feeds);
-    loss += await dm.rt.readScalar(out.loss);
-    tensors.free(out.loss);
-    if (!backward) continue;
-    tensors.free(dh);
-    dh = out[gradName('h')];
-  }
-  return { loss, dh };
-}
-
 /** The attention's backward (kernels, or the graphs by query segments, recomputing each): the gradients of q, k, v. */
 async function attentionBackward(c: PassContext, sv: LayerSaved, dO: Tensor): Promise<Record<string, Tensor>> {
   const kernels = kernelsFor(c, sv.q);

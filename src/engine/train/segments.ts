@@ -1,10 +1,17 @@
 // How many rows each run of a segmented part takes: attention by query segments and the LM head
-// by token segments, so no (heads × T × T) or (T × vocabulary) tensor exists at once.
+// by token segments and vocabulary chunks, so no (heads × T × T) or (T × vocabulary) tensor exists at once.
 import type { ModelConfig } from '../model/config';
 import type { Runtime, Tensor } from '../runtime/runtime';
 
 /** Bytes one transient tensor of a segment may take by default. */
 export const TRANSIENT_BUDGET = 16 * 2 ** 20;
+
+/**
+ * Bytes of a vocabulary chunk of the LM head's rows (float32): well under WebGPU's default
+ * 128 MiB storage binding, and large, since each chunk is a session run per head segment.
+ * A vocabulary that fits (every small model) is one chunk.
+ */
+export const HEAD_CHUNK_BYTES = 64 * 2 ** 20;
 
 /** The largest multiple of 16 rows (at least 16) within `fits`, capped. */
 function segmentSize(fits: number, cap: number): number {
@@ -19,6 +26,8 @@ function segmentSize(fits: number, cap: number): number {
 export interface SegmentRows {
   segmentRows?: number | null;
   headRows?: number | null;
+  /** Vocabulary rows per LM-head chunk. */
+  headChunkRows?: number | null;
 }
 
 export class Segments {
@@ -39,9 +48,24 @@ export class Segments {
     return this.fixed.segmentRows ?? segmentSize(this.budget / (4 * this.cfg.heads * K), 256 * this.budgetScale);
   }
 
-  /** Rows per LM-head segment. */
+  /** Rows per LM-head segment: its (segment × chunk) logits stay within the budget. */
   headRows(): number {
-    return this.fixed.headRows ?? segmentSize(this.budget / (4 * this.cfg.vocabSize), 1024 * this.budgetScale);
+    return this.fixed.headRows ?? segmentSize(this.budget / (4 * this.headChunkRows()), 1024 * this.budgetScale);
+  }
+
+  /** Vocabulary rows per LM-head chunk: the fewest chunks of at most HEAD_CHUNK_BYTES, made even. */
+  headChunkRows(): number {
+    const V = this.cfg.vocabSize;
+    if (this.fixed.headChunkRows) return Math.min(V, this.fixed.headChunkRows);
+    const count = Math.ceil(V / Math.max(1, Math.floor(HEAD_CHUNK_BYTES / (4 * this.cfg.hidden))));
+    return Math.ceil(V / count);
+  }
+
+  /** The LM head's vocabulary chunks [v0, v1). */
+  headChunks(): [number, number][] {
+    const V = this.cfg.vocabSize;
+    const n = this.headChunkRows();
+    return Array.from({ length: Math.ceil(V / n) }, (_, i): [number, number] => [i * n, Math.min(V, (i + 1) * n)]);
   }
 
   /** Query segments [start, end) over K rows. */

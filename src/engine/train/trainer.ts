@@ -17,13 +17,14 @@ import type { GpuKernels } from '../runtime/kernels/kernels';
 import { adamwApply, adamwHyper, adamwStepValues, ADAMW_DEFAULTS, gradNorm, type AdamWSettings } from './adamw';
 import { DeviceModel } from './device-model';
 import { headGraphs, layerGraphs, segmentGraphs, type HeadGraphs, type LayerGraphs, type SegmentGraphs } from './layer-graphs';
-import { headForward, layerBackward, layerForward, PassTensors, type PassContext } from './pass';
+import { headForward } from './head-pass';
+import { layerBackward, layerForward, PassTensors, type PassContext } from './pass';
 import { SavedLayers, type OffloadOptions } from './offload';
 import { mulberry32 } from './random';
 import { Segments, type SegmentRows } from './segments';
 import { DENSE, type LayerProbe, type TokenSelector } from './selection';
 
-export { TRANSIENT_BUDGET } from './segments';
+export { TRANSIENT_BUDGET, type SegmentRows } from './segments';
 
 /** One LoRA factor: its PEFT name, where it feeds the layer graph, and its optimizer state. */
 export interface LoraParam {
@@ -105,6 +106,11 @@ export class Trainer implements LayerProbe {
 
   get config(): ModelConfig {
     return this.dm.model.config;
+  }
+
+  /** The LM head's vocabulary chunks [v0, v1) (DeviceModel.headRows lends each). */
+  headChunks(): [number, number][] {
+    return this.segments.headChunks();
   }
 
   /** AdamW's settings now (the learning rate halves after a skipped step). */

@@ -48,6 +48,7 @@ const CASES: Case[] = [
   },
   { name: 'MatMul 2-D', ops: ['MatMul'], inputs: [{ shape: [3, 4] }, { shape: [4, 5] }], build: (b, [x, y]) => b.matmul(x, y) },
   { name: 'MatMul batched by weight', ops: ['MatMul', 'Flatten'], inputs: [{ shape: [2, 3, 4] }, { shape: [4, 5] }], build: (b, [x, y]) => b.matmul(x, y) },
+  { name: 'Gemm A·Bᵀ', ops: ['Gemm'], inputs: [{ shape: [3, 4] }, { shape: [5, 4] }], build: (b, [x, y]) => b.op1('Gemm', [x, y], { transB: 1 }) },
   { name: 'MatMul batch broadcast', ops: ['MatMul'], inputs: [{ shape: [2, 1, 3, 4] }, { shape: [3, 4, 2] }], build: (b, [x, y]) => b.matmul(x, y) },
   { name: 'Transpose', ops: ['Transpose'], inputs: [{ shape: [2, 3, 4] }], build: (b, [x]) => b.mul(b.transpose(x, [2, 0, 1]), b.transpose(x, [2, 0, 1])) },
   { name: 'Reshape 0 and -1', ops: ['Reshape', 'Shape'], inputs: [{ shape: [2, 3, 4] }], build: (b, [x]) => b.exp(b.reshape(x, [0, -1, 2])) },

@@ -34,3 +34,22 @@ export const matmul: OpDef = {
     return [dA, dB];
   },
 };
+
+/**
+ * Gemm on 2-D inputs, here only A·Bᵀ (transB = 1): a row-major weight (N, K) multiplies
+ * without a transposed copy of it. Gradients: dA = dY·B, dB = dYᵀ·A.
+ */
+export const gemm: OpDef = {
+  infer(x, attrs) {
+    expectInputs('Gemm', x, 2);
+    const [a, b] = x;
+    if (!isFloat(a.dtype) || a.dtype !== b.dtype) throw new Error(`Gemm: inputs are ${a.dtype} and ${b.dtype}; one float type is expected`);
+    if (a.shape.length !== 2 || b.shape.length !== 2) throw new Error('Gemm: both inputs need 2 dimensions');
+    if (Number(attrs.transB ?? 0) !== 1 || Number(attrs.transA ?? 0) !== 0) throw new Error('Gemm: only transB = 1 is supported');
+    if (a.shape[1] !== b.shape[1]) throw new Error(`Gemm: inner dimensions ${a.shape[1]} (${a.name}) and ${b.shape[1]} (${b.name}) differ`);
+    return [{ dtype: a.dtype, shape: [a.shape[0], b.shape[0]] }];
+  },
+  grad({ b, needs }, [A, B], _y, [dy]) {
+    return [needs[0] ? b.matmul(dy!, B) : null, needs[1] ? b.matmul(b.t(dy!), A) : null];
+  },
+};

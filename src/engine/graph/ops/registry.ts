@@ -1,7 +1,7 @@
 // One row per op: how it checks and shapes its inputs, and its gradient rule.
 import type { OpDef } from './types';
 import * as ew from './elementwise';
-import { matmul } from './matmul';
+import { gemm, matmul } from './matmul';
 import { reduceMax, reduceMean, reduceSum, topK } from './reduce';
 import { logSoftmax, softmax } from './softmax';
 import * as sh from './shape-ops';
@@ -19,6 +19,7 @@ const OPS = new Map<string, OpDef>([
   ['Gather', gather],
   ['GatherElements', gatherElements],
   ['GatherND', gatherND],
+  ['Gemm', gemm],
   ['Greater', ew.greater],
   ['Identity', ew.identity],
   ['Less', ew.less],
