@@ -35,30 +35,51 @@ function fmix32(h: number): number {
 const keyOf = (seed: number, t: number) => fmix32((Math.imul(seed, 0x9e3779b1) + Math.imul(t + 1, 0x85ebca77)) >>> 0);
 const hashAt = (key: number, i: number) => fmix32((Math.imul(i, 0x9e3779b1) + key) >>> 0);
 
-const CHUNK = 1 << 16;
+const CHUNK = 1 << 14;
 const f32 = new Float32Array(CHUNK);
 const u32 = new Uint32Array(f32.buffer);
 
 /** Fills `out` with tensor t's stored bits (bfloat16 or float32) and returns their checksum. */
 function generate(out: Uint16Array | Uint32Array, seed: number, t: number, init: GenTensor['init']): number {
   const key = keyOf(seed, t);
-  const bf16 = out instanceof Uint16Array;
-  const scale = 2 ** ((init.exp ?? 0) - 23);
   let sum = 0;
   for (let s = 0; s < out.length; s += CHUNK) {
     const m = Math.min(CHUNK, out.length - s);
-    for (let j = 0; j < m; j++) {
-      const h = hashAt(key, s + j);
-      f32[j] = init.kind === 'gain' ? ((h >>> 24) - 128) / 512 + 1 : ((h >>> 8) - 8388608) * scale;
-    }
-    for (let j = 0; j < m; j++) {
-      const x = u32[j];
-      const b = bf16 ? (x + 0x7fff + ((x >>> 16) & 1)) >>> 16 : x;
-      out[s + j] = b;
-      sum = (sum + Math.imul(b, 2 * (s + j) + 1)) | 0;
-    }
+    if (init.kind === 'gain') fillGain(key, s, m);
+    else fillUniform(key, s, m, 2 ** ((init.exp ?? 0) - 23));
+    sum = (sum + (out instanceof Uint16Array ? storeBf16(out, s, m) : storeF32(out, s, m))) | 0;
   }
   return sum >>> 0;
+}
+
+function fillUniform(key: number, s: number, m: number, scale: number): void {
+  for (let j = 0; j < m; j++) f32[j] = ((hashAt(key, s + j) >>> 8) - 8388608) * scale;
+}
+
+function fillGain(key: number, s: number, m: number): void {
+  for (let j = 0; j < m; j++) f32[j] = ((hashAt(key, s + j) >>> 24) - 128) / 512 + 1;
+}
+
+/** Rounds the chunk to bfloat16 (to nearest even, on the float32 bits) into out[s..s+m); their share of the checksum. */
+function storeBf16(out: Uint16Array, s: number, m: number): number {
+  let sum = 0;
+  for (let j = 0; j < m; j++) {
+    const x = u32[j];
+    const b = (x + 0x7fff + ((x >>> 16) & 1)) >>> 16;
+    out[s + j] = b;
+    sum = (sum + Math.imul(b, 2 * (s + j) + 1)) | 0;
+  }
+  return sum;
+}
+
+function storeF32(out: Uint32Array, s: number, m: number): number {
+  let sum = 0;
+  for (let j = 0; j < m; j++) {
+    const x = u32[j];
+    out[s + j] = x;
+    sum = (sum + Math.imul(x, 2 * (s + j) + 1)) | 0;
+  }
+  return sum;
 }
 
 /** A safetensors file of generated tensors (tensor `entries[k]` is number `ts[k]`); names whose checksum differs from the golden's. */
