@@ -27,6 +27,7 @@ for (const provider of ['wasm', 'webgpu'] as const) {
         expect(r.missing).toEqual([]);
         expect(r.loss).toBeLessThan(1e-4);
         for (const [name, err] of Object.entries(r.tensors)) expect(err, name).toBeLessThan(1e-4);
+        if (r.rope !== null) expect(r.rope, 'the loss tells the RoPE scaling apart').toBeLessThan(0.1);
         console.log(`${provider} ${g.case}: loss rel. err ${r.loss.toExponential(2)}, worst gradient rel. err ${r.worst.toExponential(2)}`);
       });
     }

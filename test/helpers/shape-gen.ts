@@ -20,6 +20,8 @@ export interface ShapeGolden {
   keep?: { block: number; layers: (number[] | null)[] };
   loss: number;
   dense_loss: number;
+  /** loss_without_rope_scaling: the float64 loss with the config's RoPE scaling left out. */
+  checks: { loss_without_rope_scaling?: number };
   grads: Record<string, GradRef>;
   generator: { proj_seed: number; sample_seed: number; adapter_t0: number };
 }
@@ -67,7 +69,7 @@ function storeBf16(out: Uint16Array, s: number, m: number): number {
     const x = u32[j];
     const b = (x + 0x7fff + ((x >>> 16) & 1)) >>> 16;
     out[s + j] = b;
-    sum = (sum + Math.imul(b, 2 * (s + j) + 1)) | 0;
+    sum = (sum + fmix32((b ^ Math.imul(2 * (s + j) + 1, 0x85ebca77)) >>> 0)) | 0;
   }
   return sum;
 }
@@ -77,7 +79,7 @@ function storeF32(out: Uint32Array, s: number, m: number): number {
   for (let j = 0; j < m; j++) {
     const x = u32[j];
     out[s + j] = x;
-    sum = (sum + Math.imul(x, 2 * (s + j) + 1)) | 0;
+    sum = (sum + fmix32((x ^ Math.imul(2 * (s + j) + 1, 0x85ebca77)) >>> 0)) | 0;
   }
   return sum;
 }
@@ -153,7 +155,8 @@ function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
 /**
  * Relative errors against the golden: the loss, and per LoRA tensor the largest of its norm's,
  * its four projections' and its sampled entries' (each ‖ours − ref‖ / ‖ref‖); `missing`: tensors
- * the golden has and the gradients lack, or the other way round.
+ * the golden has and the gradients lack, or the other way round; `rope`: with a RoPE scaling, the
+ * loss's error over the gap the scaling makes (small enough only when the scaling was applied).
  */
 export function compareShapeGrads(g: ShapeGolden, loss: number, grads: Record<string, Float32Array>) {
   const names = Object.keys(g.grads).sort();
@@ -174,7 +177,10 @@ export function compareShapeGrads(g: ShapeGolden, loss: number, grads: Record<st
     const val = ref.idx.map((i) => ours[i]);
     tensors[name] = Math.max(Math.abs(Math.sqrt(sq) - ref.norm) / ref.norm, relErr(proj, ref.proj), relErr(val, ref.val), ours.length === sizeOf(g, name) ? 0 : Infinity);
   });
-  return { loss: Math.abs(loss - g.loss) / Math.abs(g.loss), tensors, worst: Math.max(0, ...Object.values(tensors)), missing };
+  // The loss's error as a share of how far leaving the RoPE scaling out moves it (null: no scaling).
+  const plain = g.checks.loss_without_rope_scaling;
+  const rope = plain === undefined ? null : Math.abs(loss - g.loss) / Math.abs(plain - g.loss);
+  return { loss: Math.abs(loss - g.loss) / Math.abs(g.loss), tensors, worst: Math.max(0, ...Object.values(tensors)), missing, rope };
 }
 
 const sizeOf = (g: ShapeGolden, name: string) => g.adapter.find((e) => e.name === name)!.shape.reduce((a, b) => a * b, 1);

@@ -23,7 +23,8 @@ Generator (all arithmetic modulo 2^32):
   gain:            k = hash >> 24 (8 bits); value = 1 + (k - 128) / 512, exact in float32
   bfloat16 bits  = round to nearest even of the float32 bits u:
                    (u + 0x7FFF + ((u >> 16) & 1)) >> 16
-  checksum       = sum_i bits_i * (2i + 1) mod 2^32 (bits: uint16 for BF16, uint32 for F32)
+  checksum       = sum_i fmix32(bits_i ^ ((2i + 1) * 0x85EBCA77)) mod 2^32 (bits: uint16 for
+                   BF16, uint32 for F32)
 Base tensor t is the t-th of `tensors` (model.safetensors order of transformers'
 named_parameters); adapter tensor j (sorted PEFT names, float32, not rounded) uses
 t = 1000 + j; the tokens use t = 999, token = hash % vocab_size, and token 1 is
@@ -64,7 +65,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from safetensors.torch import load_file, save_file  # noqa: E402
 from transformers import AutoConfig, AutoModelForCausalLM  # noqa: E402
-from peft import LoraConfig, get_peft_model  # noqa: E402
+from peft import LoraConfig, PeftModel, get_peft_model  # noqa: E402
 
 import make_golden as mg  # noqa: E402
 import make_sparse_golden as ms  # noqa: E402
@@ -186,8 +187,9 @@ def bf16_bits(x: np.ndarray) -> np.ndarray:
 
 
 def checksum(bits: np.ndarray, start: int) -> int:
-    i = np.arange(start, start + bits.size, dtype=np.uint64)
-    return int((bits.astype(np.uint64) * (U32(2) * i.astype(U32) + U32(1)).astype(np.uint64)).sum(dtype=np.uint64) & np.uint64(0xFFFFFFFF))
+    i = np.arange(start, start + bits.size, dtype=np.uint64).astype(U32)
+    mixed = fmix32(bits.astype(U32) ^ ((U32(2) * i + U32(1)) * U32(0x85EBCA77)))
+    return int(mixed.sum(dtype=np.uint64) & np.uint64(0xFFFFFFFF))
 
 
 def generate(seed: int, t: int, shape: list[int], init: dict, dtype: str) -> tuple[torch.Tensor, int]:
@@ -276,7 +278,9 @@ def write_adapter(spec: dict, model_dir: Path, adapter_dir: Path) -> tuple[list[
     assert sorted(saved) == [e["name"] for e in entries], (sorted(saved), entries)
     for e in entries:
         assert torch.equal(saved[e["name"]], params[e["name"]].detach()), e["name"]
-    return entries, json.loads((adapter_dir / "adapter_config.json").read_text())
+    config = json.loads((adapter_dir / "adapter_config.json").read_text())
+    config["base_model_name_or_path"] = spec["upstream"]  # not the temporary folder's path
+    return entries, config
 
 
 def grad_summary(grads: dict[str, torch.Tensor], seed: int) -> dict:
@@ -336,6 +340,15 @@ def make_case(name: str, spec: dict, out_root: Path) -> dict:
             del w64, w32
         for k, g in grads64.items():
             assert torch.count_nonzero(g).item() > 0, f"zero gradient for {k}"
+        if config.get("rope_scaling"):
+            # How far the loss moves when the RoPE scaling is left out: what a test must resolve.
+            plain = AutoConfig.from_pretrained(str(model_dir))
+            plain.rope_parameters = {"rope_type": "default", "rope_theta": config["rope_theta"]}
+            base = AutoModelForCausalLM.from_pretrained(str(model_dir), config=plain, dtype=torch.float64, attn_implementation="eager")
+            pm_plain = PeftModel.from_pretrained(base, str(adapter_dir), is_trainable=True).eval()
+            checks["loss_without_rope_scaling"] = mg.run_reference(pm_plain, ids_t, f64=True)[0].item()
+            assert checks["loss_without_rope_scaling"] != loss64.item(), checks
+            del base, pm_plain
         assert sorted(grads64) == [e["name"] for e in adapter]
 
         golden = {
