@@ -4,7 +4,7 @@
 // WASM: every shape, dense (Node covers token elimination: test/golden-shapes.test.ts).
 // WebGPU only when asked, e.g. E2E_WEBGPU_SHAPES=smollm2-135m: on SwiftShader (the CPU emulation
 // here) one step of even the smallest shape, SmolLM2-135M's, takes about 50 CPU seconds, whatever
-// the number of tokens (4 or 16), more than `npm test` can spend on it; on a real GPU it is quick.
+// the number of tokens (4 or 16), more than `npm test` can spend on it.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, expect } from '@playwright/test';
