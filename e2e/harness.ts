@@ -2,6 +2,7 @@
 import { EngineClient } from '../src/worker/client';
 import type { ProviderChoice } from '../src/worker/protocol';
 import { decodeDataset } from '../src/engine/train/data';
+import { compareShapeGrads, shapeFiles, type ShapeGolden } from '../test/helpers/shape-gen';
 
 async function fetchJson(url: string): Promise<unknown> {
   const r = await fetch(url);
@@ -48,6 +49,27 @@ const harness = {
   },
 };
 
+/**
+ * A golden of test/fixtures/golden-shapes: its model folder generated here in the page (nothing
+ * large crosses from the test), loaded in the worker as dropped files are, and its loss and LoRA
+ * gradients (with the golden's keep list, if any) compared with the golden's.
+ */
+async function gradShape(g: ShapeGolden, provider: ProviderChoice) {
+  const client = new EngineClient(() => {});
+  try {
+    const init = await client.request('init', { provider });
+    const f = shapeFiles(g);
+    const buffers = f.weights.map((w) => w.bytes.buffer as ArrayBuffer);
+    const weights = f.index ? f.weights.map((w, i) => ({ name: w.name, bytes: buffers[i] })) : buffers[0];
+    await client.request('load-model', { config: f.config, weights, index: f.index }, 600_000, buffers);
+    const adapter = { config: f.adapter.config, weights: f.adapter.weights.buffer as ArrayBuffer };
+    const r = await client.request('grad', { inputIds: g.input_ids, adapter, keep: g.keep }, 600_000);
+    return { provider: init.provider, differs: f.differs, kernelRuns: r.kernelRuns, ...compareShapeGrads(g, r.loss, r.grads) };
+  } finally {
+    client.terminate();
+  }
+}
+
 /** lemo bench inside the worker on the default model and training data. */
 async function bench(provider: ProviderChoice, ctxs: number[], modes: ('dense' | 'oracle' | 'lemo')[], steps: number, block: number) {
   const client = new EngineClient(() => {});
@@ -71,6 +93,6 @@ async function bench(provider: ProviderChoice, ctxs: number[], modes: ('dense' |
 /** The WGSL kernels' checks, on the page's own WebGPU device (loaded when first asked for). */
 const kernels = () => import('./kernel-check');
 
-Object.assign(harness, { bench, kernels });
-(window as unknown as { harness: typeof harness & { bench: typeof bench; kernels: typeof kernels } }).harness = harness as typeof harness & { bench: typeof bench; kernels: typeof kernels };
+Object.assign(harness, { bench, kernels, gradShape });
+(window as unknown as { harness: typeof harness & { bench: typeof bench; kernels: typeof kernels; gradShape: typeof gradShape } }).harness = harness as typeof harness & { bench: typeof bench; kernels: typeof kernels; gradShape: typeof gradShape };
 document.body.dataset.ready = 'true';
