@@ -104,7 +104,7 @@ async function throughLayers(trainer: Trainer, g: DecodeGraphs, h: Tensor, posit
   const rt = trainer.rt;
   const start = positions[0];
   for (let l = 0; l < trainer.model.config.layers; l++) {
-    const part = trainer.plainLayer(l);
+    const part = await trainer.plainLayer(l);
     const rope = await trainer.dm.ropeFor(positions);
     const pre = await rt.run(part.pre, { ...part.feeds, ...(rope ?? {}), h });
     const at = ints(rt, positions);
@@ -122,6 +122,7 @@ async function throughLayers(trainer: Trainer, g: DecodeGraphs, h: Tensor, posit
       o = next;
     }
     const out = (await rt.run(part.post, { ...part.feeds, h, o: o! })).out;
+    part.release();
     for (const t of [h, pre.q, o!, rope?.cos, rope?.sin]) if (t) rt.dispose(t);
     h = out;
   }
@@ -131,7 +132,8 @@ async function throughLayers(trainer: Trainer, g: DecodeGraphs, h: Tensor, posit
 /** Logits (V) of the last row of h. */
 async function lastLogits(trainer: Trainer, g: DecodeGraphs, h: Tensor, rows: number): Promise<Float32Array> {
   const rt = trainer.rt;
-  const out = (await rt.run(g.logits, { ...Object.fromEntries(trainer.dm.head), h, rows: ints(rt, [rows - 1]) })).logits;
+  const weights = await trainer.dm.headWeights();
+  const out = (await rt.run(g.logits, { ...weights, h, rows: ints(rt, [rows - 1]) }).finally(() => trainer.dm.releaseWeights(weights))).logits;
   const logits = Float32Array.from((await rt.read(out)) as Float32Array);
   rt.dispose(out);
   return logits;
@@ -147,7 +149,10 @@ export async function decode(trainer: Trainer, prompt: number[], next: (logits: 
   if (prompt.length >= reach) throw new UserError(`The prompt has ${prompt.length} tokens; this model reaches ${reach} positions, so shorten it.`);
   const g = graphsOf(trainer.model.config);
   const rt = trainer.rt;
-  const embed = async (ids: number[], positions: number[]) => (await rt.run(trainer.dm.embedGraph, trainer.dm.embedFeedsAt(ids, positions))).h;
+  const embed = async (ids: number[], positions: number[]) => {
+    const feeds = await trainer.dm.embedFeedsAt(ids, positions);
+    return (await rt.run(trainer.dm.embedGraph, feeds).finally(() => trainer.dm.releaseWeights(feeds))).h;
+  };
   const { layers, kvHeads, headDim } = trainer.model.config;
   const R = Math.min(reach, Math.max(capacity, prompt.length + 1));
   const zeros = () => rt.tensor('float32', new Float32Array(kvHeads * R * headDim), [1, kvHeads, R, headDim]);

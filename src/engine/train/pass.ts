@@ -138,11 +138,23 @@ async function attentionForward(c: PassContext, pre: Record<string, Tensor>, row
  * `backward`, returns what its backward reads; otherwise frees everything but the output.
  */
 export async function layerForward(c: PassContext, l: number, h: Tensor, kept: number[] | null, allRows: number[], backward: boolean): Promise<{ out: Tensor; saved: LayerSaved | null }> {
-  const { dm, tensors } = c;
+  const { dm } = c;
   const rows = kept ?? allRows;
-  const g = c.graphs(l, kept !== null);
   const { tables: rope, shared } = await ropeOf(c, rows);
-  const common: Record<string, Tensor> = { ...dm.layerWeights(l), ...c.loraFeeds(l), ...(rope ?? {}) };
+  const weights = await dm.layerWeights(l);
+  try {
+    return await layerRuns(c, l, h, kept, rows, backward, { weights, rope, shared });
+  } finally {
+    dm.releaseWeights(weights);
+  }
+}
+
+/** The forward's runs with the layer's weights at hand; what it saves names them, and its backward gets them anew. */
+async function layerRuns(c: PassContext, l: number, h: Tensor, kept: number[] | null, rows: number[], backward: boolean, w: { weights: Record<string, Tensor>; rope: { cos: Tensor; sin: Tensor } | null; shared: boolean }): Promise<{ out: Tensor; saved: LayerSaved | null }> {
+  const { dm, tensors } = c;
+  const { rope, shared } = w;
+  const g = c.graphs(l, kept !== null);
+  const common: Record<string, Tensor> = { ...w.weights, ...c.loraFeeds(l), ...(rope ?? {}) };
   if (kept) common.idx = dm.rt.tensor('int64', BigInt64Array.from(kept.map(BigInt)), [kept.length]);
   const preFeeds = { ...common, h };
   const pre = await tensors.run(backward ? g.pre.forward : g.pre.plain, preFeeds);
@@ -174,18 +186,23 @@ export async function headForward(c: PassContext, ids: number[][], h: Tensor, to
   const rows = c.segments.headRows();
   let loss = 0;
   let dh: Tensor | undefined;
-  for (let s = 0; s < T; s += rows) {
-    const feeds: Record<string, Tensor> = { ...dm.headFeeds(ids, s, Math.min(T, s + rows), backward ? tokens : 1), h };
-    if (backward) {
-      feeds[gradName('loss')] = dm.rt.tensor('float32', Float32Array.of(1), []);
-      if (dh) feeds[`acc_${gradName('h')}`] = dh;
+  const weights = await dm.headWeights();
+  try {
+    for (let s = 0; s < T; s += rows) {
+      const feeds: Record<string, Tensor> = { ...dm.headFeeds(ids, s, Math.min(T, s + rows), backward ? tokens : 1), ...weights, h };
+      if (backward) {
+        feeds[gradName('loss')] = dm.rt.tensor('float32', Float32Array.of(1), []);
+        if (dh) feeds[`acc_${gradName('h')}`] = dh;
+      }
+      const out = await tensors.run(!backward ? c.head.plain : dh ? c.head.rest : c.head.first, feeds);
+      loss += await dm.rt.readScalar(out.loss);
+      tensors.free(out.loss);
+      if (!backward) continue;
+      tensors.free(dh);
+      dh = out[gradName('h')];
     }
-    const out = await tensors.run(!backward ? c.head.plain : dh ? c.head.rest : c.head.first, feeds);
-    loss += await dm.rt.readScalar(out.loss);
-    tensors.free(out.loss);
-    if (!backward) continue;
-    tensors.free(dh);
-    dh = out[gradName('h')];
+  } finally {
+    dm.releaseWeights(weights);
   }
   return { loss, dh };
 }
@@ -215,14 +232,25 @@ async function attentionBackward(c: PassContext, sv: LayerSaved, dO: Tensor): Pr
  * outputs of each part (the LoRA gradients among them). Returns the gradient of its input.
  */
 export async function layerBackward(c: PassContext, l: number, sv: LayerSaved, dOut: Tensor, collect: (out: Record<string, Tensor>) => void): Promise<Tensor> {
+  const weights = await c.dm.layerWeights(l);
+  try {
+    return await layerBackwardRuns(c, l, sv, { ...weights, [gradName('out')]: dOut }, collect);
+  } finally {
+    c.dm.releaseWeights(weights);
+  }
+}
+
+/** The backward's runs; `given` holds the layer's weights (widened anew) and dOut. */
+async function layerBackwardRuns(c: PassContext, l: number, sv: LayerSaved, given: Record<string, Tensor>, collect: (out: Record<string, Tensor>) => void): Promise<Tensor> {
   const { tensors } = c;
   const g = c.graphs(l, sv.sparse);
-  const post = await tensors.run(g.post.backward, { ...sv.post, [gradName('out')]: dOut });
+  const dOut = given[gradName('out')];
+  const post = await tensors.run(g.post.backward, { ...sv.post, ...given });
   collect(post);
   tensors.free(dOut);
   const acc = await attentionBackward(c, sv, post[gradName('o')]);
   tensors.free(post[gradName('o')]);
-  const pre = await tensors.run(g.pre.backward, { ...sv.pre, ...acc, [`acc_${gradName('h')}`]: post[gradName('h')] });
+  const pre = await tensors.run(g.pre.backward, { ...sv.pre, ...given, ...acc, [`acc_${gradName('h')}`]: post[gradName('h')] });
   collect(pre);
   Object.values(acc).forEach((t) => tensors.free(t));
   tensors.free(post[gradName('h')]);
