@@ -1,6 +1,7 @@
 // The engine's WGSL attention and AdamW kernels against the graph path they replace (the
-// segment graphs and their differentiated backward, the AdamW graph), and the attention's
-// backward against central finite differences of its own forward. Runs in the page, on
+// segment graphs and their differentiated backward, the AdamW graph), the attention's
+// backward against central finite differences of its own forward, and the widening of 2-byte
+// weights against the host's. Runs in the page, on
 // onnxruntime-web's WebGPU device.
 import * as ortWebgpu from 'onnxruntime-web/webgpu';
 import { adamwGraph } from '../src/engine/train/adamw';
@@ -14,6 +15,7 @@ import { blockTiles, buildScoreGraph } from '../src/engine/sparsity/oracle';
 import { shiftedGroups, tileStarts } from '../src/engine/train/segments';
 import { mulberry32 } from '../src/engine/train/random';
 import { loadModel } from '../src/engine/model/model';
+import { readSafetensors, widenHalf, writeSafetensors } from '../src/engine/model/safetensors';
 import { settingsLora } from '../src/engine/model/lora';
 import { Trainer } from '../src/engine/train/trainer';
 import { DEFAULT_SETTINGS } from '../src/engine/settings';
@@ -225,4 +227,70 @@ export async function deviceLimits() {
   const adapter = await (navigator as unknown as { gpu: GPU }).gpu.requestAdapter();
   const pick = (l: GPUSupportedLimits) => ({ binding: l.maxStorageBufferBindingSize, buffer: l.maxBufferSize, workgroup: l.maxComputeWorkgroupStorageSize, storageBuffers: l.maxStorageBuffersPerShaderStage });
   return { device: pick(kernels.device.limits), adapter: pick(adapter!.limits) };
+}
+
+/**
+ * 2-byte values widened by the kernel against the host's widening, bit for bit (a NaN against
+ * any NaN): bf16 and f16 bits with zeros of both signs, subnormals, infinities and NaNs among them.
+ */
+export async function widenAgainstHost() {
+  const r = await rt();
+  const kernels = (await r.kernels())!;
+  const special = [0x0000, 0x8000, 0x0001, 0x8001, 0x03ff, 0x83ff, 0x0200, 0x0400, 0x3c00, 0x7bff, 0x7c00, 0xfc00, 0x7e00, 0x7c01, 0xfe00, 0xff80, 0x7f80, 0x0080, 0x007f];
+  // An odd count: the last value sits alone in the low half of its word.
+  const bits = Uint16Array.from({ length: 70_001 }, (_, i) => (i < special.length ? special[i] : ((i * 2654435761) >>> 16) & 0xffff));
+  const src = kernels.halfBuffer(bits);
+  const out: Record<string, { mismatches: number; nans: number; infinities: number; subnormals: number; zeros: number }> = {};
+  for (const kind of ['bf16', 'f16'] as const) {
+    const t = kernels.widen(src, kind, [bits.length]);
+    const got = (await r.read(t)) as Float32Array;
+    const want = widenHalf(bits, kind);
+    const [g, w] = [new Uint32Array(got.buffer, got.byteOffset, got.length), new Uint32Array(want.buffer)];
+    const o = { mismatches: 0, nans: 0, infinities: 0, subnormals: 0, zeros: 0 };
+    for (let i = 0; i < bits.length; i++) {
+      const nan = Number.isNaN(want[i]);
+      if (nan ? !Number.isNaN(got[i]) : g[i] !== w[i]) o.mismatches++;
+      o.nans += nan ? 1 : 0;
+      o.infinities += Math.abs(want[i]) === Infinity ? 1 : 0;
+      o.zeros += want[i] === 0 ? 1 : 0;
+      // A value whose 2-byte exponent is zero but which is not zero.
+      o.subnormals += (kind === 'f16' ? (bits[i] & 0x7c00) === 0 && (bits[i] & 0x3ff) !== 0 : (bits[i] & 0x7f80) === 0 && (bits[i] & 0x7f) !== 0) ? 1 : 0;
+    }
+    out[kind] = o;
+    r.dispose(t);
+  }
+  kernels.freeBuffer(src);
+  return { ...out, runs: r.kernelRuns, length: bits.length };
+}
+
+/**
+ * lemo-tiny (stored in bfloat16) against the same values widened to float32 up front: the loss and
+ * LoRA gradients of one pass of T tokens, compared bit for bit, and the accountant's weights.
+ */
+export async function halfStepAgainstWidened(T: number) {
+  const base = '/models/lemo-tiny';
+  const config = await (await fetch(`${base}/config.json`)).json();
+  const bytes = new Uint8Array(await (await fetch(`${base}/model.safetensors`)).arrayBuffer());
+  const wide = new Map([...readSafetensors(bytes)].map(([n, t]) => [n, { shape: t.shape, data: t.data }]));
+  // One runtime for both (its sessions compile once); the accountant's weights and the kernel's runs by difference.
+  const r = await rt();
+  const pass = async (weights: Uint8Array) => {
+    const [before, runs] = [r.memory.live.weights, r.kernelRuns.widen_half ?? 0];
+    const model = loadModel({ config, weights });
+    const trainer = await Trainer.create(r, model, settingsLora(DEFAULT_SETTINGS, model.config), { seed: 3 });
+    const stored = r.memory.live.weights - before;
+    const ids = [Array.from({ length: T }, (_, i) => (i * 7919) % model.config.vocabSize)];
+    const { loss, grads } = await trainer.lossAndGrads(ids);
+    const bits: Record<string, number[]> = {};
+    for (const [k, g] of grads) bits[k] = Array.from(new Uint32Array(Float32Array.from((await r.read(g)) as Float32Array).buffer));
+    grads.forEach((g) => r.dispose(g));
+    trainer.dispose();
+    trainer.dm.dispose();
+    return { loss, bits, stored, widen: (r.kernelRuns.widen_half ?? 0) - runs };
+  };
+  const half = await pass(bytes);
+  const widened = await pass(writeSafetensors(wide));
+  const names = Object.keys(widened.bits);
+  const differing = names.filter((k) => half.bits[k]?.some((b, i) => b !== widened.bits[k][i]) ?? true);
+  return { losses: [half.loss, widened.loss], differing, names: names.length, stored: [half.stored, widened.stored], widenRuns: [half.widen, widened.widen] };
 }

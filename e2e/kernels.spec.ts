@@ -2,7 +2,7 @@
 // backward against the graphs they replace, at sizes that cross tiles (rows not a multiple of
 // the tile, gaps in the positions as a token-eliminating layer has, grouped query heads, head
 // sizes on both sides of the dk/dv split, shifted sparse attention), the backward against finite
-// differences, and AdamW against its graph.
+// differences, AdamW against its graph, and the widening of 2-byte weights against the host's.
 import { test, expect, type Page } from '@playwright/test';
 import type { KernelCase } from './kernel-check';
 
@@ -58,6 +58,28 @@ test.describe('WGSL kernels on WebGPU', () => {
     // No session run waits on the GPU: the only reads are the engine's own (the loss of the
     // head's one segment at 128 tokens, and the gradient norm).
     expect(r.counts).toEqual({ 'read:step': 2 });
+  });
+
+  test('2-byte weights widened on the GPU bit for bit as on the host: bf16, and f16 with subnormals, infinities and NaNs', async ({ page }) => {
+    await open(page);
+    const r = await page.evaluate(async () => (await (window as any).harness.kernels()).widenAgainstHost());
+    for (const kind of ['bf16', 'f16'] as const) {
+      expect(r[kind].mismatches, kind).toBe(0);
+      for (const k of ['nans', 'infinities', 'subnormals', 'zeros'] as const) expect(r[kind][k], `${kind} ${k}`).toBeGreaterThan(0);
+    }
+    expect(r.runs.widen_half).toBe(2);
+  });
+
+  test('a bfloat16 model trains on the GPU bit for bit as its values widened to float32 up front, with half the weight bytes', async ({ page }) => {
+    await open(page);
+    const r = await page.evaluate(async () => (await (window as any).harness.kernels()).halfStepAgainstWidened(64));
+    expect(Number.isFinite(r.losses[0])).toBe(true);
+    expect(r.losses[0]).toBe(r.losses[1]);
+    expect(r.names).toBeGreaterThan(0);
+    expect(r.differing).toEqual([]);
+    expect(r.stored[0] / r.stored[1]).toBeLessThan(0.55);
+    expect(r.widenRuns[0]).toBeGreaterThan(0);
+    expect(r.widenRuns[1]).toBe(0);
   });
 
   test("the oracle's block scores against its score graph", async ({ page }) => {

@@ -1,8 +1,9 @@
 // Bringing one's own model: a folder picked (or its files dropped) replaces the default model
 // in the worker, named on the page with its size and parameter count; the runs that follow
 // train it. A folder that is not a model, or whose weights are corrupt, gets a sentence and
-// leaves the model loaded before in place, in the page and in the engine.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+// leaves the model loaded before in place, in the page and in the engine. The weights go to the
+// worker as the files themselves, read header first: a model too large is refused unread.
+import { mkdtempSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, expect, type Page } from '@playwright/test';
@@ -112,5 +113,49 @@ test('a model folder\'s policy.json is the run\'s keep policy, with its block; a
   expect(layers.map((l) => l.dense)).toEqual([true, false, true]);
   expect(layers[1].kept).toBe(2); // of 4 blocks (64 tokens / 16)
   expect(layers[1].eliminated).toBeCloseTo(0.5, 6);
+  expect(errors).toEqual([]);
+});
+
+test("a dropped model's weights go to the worker as files, read header first: a 3 GiB model is refused from its header, a small one loads", async ({ page }) => {
+  // What the page posts to the worker for each load-model request: the weights' bytes, or files.
+  await page.addInitScript(() => {
+    const sent: string[] = [];
+    (window as unknown as { loadModelWeights: string[] }).loadModelWeights = sent;
+    const post = Worker.prototype.postMessage;
+    Worker.prototype.postMessage = function (this: Worker, m: unknown, ...rest: unknown[]) {
+      const r = m as { type?: string; args?: { weights?: unknown } };
+      const kind = (w: unknown) => (w instanceof File ? 'file' : w instanceof ArrayBuffer ? 'bytes' : 'other');
+      if (r?.type === 'load-model') sent.push([r.args!.weights].flat().map(kind).join(','));
+      return (post as (...a: unknown[]) => void).call(this, m, ...rest);
+    };
+  });
+  const errors = collectErrors(page);
+  const root = mkdtempSync(join(tmpdir(), 'lemo-model-'));
+  await openStudio(page);
+  const alert = page.getByTestId('error');
+
+  // 3 GiB of bfloat16 (sparse on disk, never read): more than one ArrayBuffer may hold, and more than this tab's memory.
+  const huge = join(root, 'huge');
+  writeTinyLlama(huge);
+  const n = 3 * 2 ** 30;
+  let json = JSON.stringify({ 'model.embed_tokens.weight': { dtype: 'BF16', shape: [n / 2 / 4096, 4096], data_offsets: [0, n] } });
+  while ((8 + json.length) % 8) json += ' ';
+  const head = Buffer.alloc(8 + json.length);
+  head.writeBigUInt64LE(BigInt(json.length), 0);
+  head.write(json, 8);
+  writeFileSync(join(huge, 'model.safetensors'), head);
+  truncateSync(join(huge, 'model.safetensors'), head.length + n);
+  await page.getByTestId('model-input').setInputFiles(huge);
+  await expect(alert).toContainText('Could not load the model from huge: This model is too large for the memory here: loading its 1610.6 M parameters needs about');
+  await expect(alert).toContainText('Nothing was loaded. lemo-tiny stays loaded.');
+  await expect(page.getByTestId('model-name')).toHaveText('lemo-tiny');
+  await alert.getByRole('button', { name: 'dismiss' }).click();
+
+  const tiny = writeTinyLlama(join(root, 'tiny-llama'));
+  await page.getByTestId('model-input').setInputFiles(tiny.dir);
+  await expect(page.getByTestId('model-name')).toHaveText('tiny-llama');
+  expect(Number(await page.getByTestId('model-card').locator('dl').getAttribute('data-parameters'))).toBe(tiny.parameters);
+  // The shipped default came as fetched bytes; both dropped folders as files.
+  expect(await page.evaluate(() => (window as unknown as { loadModelWeights: string[] }).loadModelWeights)).toEqual(['bytes', 'file', 'file']);
   expect(errors).toEqual([]);
 });

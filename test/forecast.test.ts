@@ -10,6 +10,9 @@ import { decodeDataset, parseDataset } from '../src/engine/train/data';
 import { forecastRefusal } from '../src/engine/run/limits';
 import { readJson, readModelDir } from '../src/cli/files';
 import { nodeRuntime } from './helpers/runtime';
+import { loadOrtForNode } from '../src/engine/runtime/ort-node';
+import { Runtime } from '../src/engine/runtime/runtime';
+import { halfAndWidened } from './helpers/half';
 
 const MODEL = 'public/models/lemo-tiny';
 const DATA = 'public/data/books-long/train.jsonl.gz';
@@ -57,6 +60,35 @@ describe('the memory forecast', () => {
     expect(f.sparse.keptRows).toEqual([256, 64, 64, 64, 64, 256]);
     // The backward saves half of the MLP's channels.
     expect(f.sparse.split.activations).toBeLessThan(s.forecast({ ...settings, mlpKeep: null }).forecast.sparse.split.activations);
+  });
+});
+
+describe('the memory forecast of a bfloat16 model', () => {
+  it("counts its weights at 2 bytes a value plus the one layer's (or head chunk's) float32 copy, within 10% of the accountant's peak", async () => {
+    // lemo-tiny ships in bfloat16; the same values in float32 are the comparison.
+    const { half, widened } = halfAndWidened(new Uint8Array(readFileSync(join(MODEL, 'model.safetensors'))), 'BF16');
+    // A runtime of its own: the shared one still holds the models of the tests before.
+    const { ort, provider } = await loadOrtForNode(1, 'wasm');
+    const bf16 = new EngineSession(new Runtime(ort, { provider, threads: 1 }), () => {});
+    bf16.loadModel({ ...folder(), weights: half });
+    for (const mode of ['dense', 'oracle'] as const) {
+      const settings = run({ ctx: 256, sparsity: mode });
+      const f = bf16.forecast(settings).forecast;
+      const predicted = mode === 'dense' ? f.dense : f.sparse;
+      const [row] = await bf16.bench(docs, { ctxs: [256], modes: [{ name: mode, sparsity: await bf16.sparsityFor(settings) }], steps: 2, seed: 1, lr: settings.lr, lora: settings }, () => {});
+      expect(within(predicted.peak, row.peakBytes), `${mode} peak`).toBeLessThan(0.1);
+      expect(within(predicted.split.weights, row.peakSplit.weights), `${mode} weights`).toBeLessThan(0.1);
+    }
+    // Loaded after the runs above, whose peaks would count its weights (one runtime).
+    const f32 = new EngineSession(await nodeRuntime('node'), () => {});
+    f32.loadModel({ ...folder(), weights: widened });
+    const settings = run({ ctx: 256, sparsity: 'dense' });
+    // Stored at about half; at the peak, plus the float32 copy of one vocabulary chunk of the head
+    // (here the whole table: a small vocabulary is one chunk).
+    const { vocab_size: V, hidden_size: C } = JSON.parse(readFileSync(join(MODEL, 'config.json'), 'utf8'));
+    const [w16, w32] = [bf16, f32].map((s) => s.forecast(settings).forecast.dense.split.weights);
+    expect(w16 - 4 * V * C).toBeLessThan(0.55 * w32);
+    expect(w16 - 4 * V * C).toBeGreaterThan(0.45 * w32);
   });
 });
 

@@ -138,14 +138,14 @@ describe('weights read header first', () => {
   it('refuses a model whose header claims more than --memory-budget without reading its data (a sparse 6 GiB file)', () => {
     const d = huge();
     const r = lemo(['eval', '--model', d, '--data', 'test/fixtures/eval-slice/slice.jsonl', '--ctx', '64', '--memory-budget', '8']);
-    expect(r.stderr).toMatch(/This model is too large for the memory here: loading its 3221\.2 M parameters needs about 30\.0 GiB \(the file, float32 weights and the engine's copy\) but 8\.0 GiB is available \(--memory-budget\)\. Nothing was loaded\./);
+    expect(r.stderr).toMatch(/This model is too large for the memory here: loading its 3221\.2 M parameters needs about 18\.0 GiB \(the file, its weights and the engine's copy\) but 8\.0 GiB is available \(--memory-budget\)\. Nothing was loaded\./);
     expect(r.status).toBe(2);
   });
 
   it('refuses a training step that would not fit beside the weights the headers announce, before reading them', () => {
     // The load fits 32 GiB (30.0 GiB); its 12 GiB of float32 weights and a step of 1000 × 256 tokens do not.
     const r = lemo(['train', '--model', huge(), '--data', 'test/fixtures/eval-slice/slice.jsonl', '--ctx', '256', '--batch', '1000', '--steps', '1', '--sparsity', 'dense', '--memory-budget', '32', '--out', join(dir, 'never')]);
-    expect(r.stderr).toMatch(/A step of 1000 × 256 tokens would keep about 27\.5 GiB of activations for its backward, besides 12\.0 GiB of weights, but 32\.0 GiB is available \(--memory-budget\): lower the batch \(--batch\) or the context \(--ctx\)\./);
+    expect(r.stderr).toMatch(/A step of 1000 × 256 tokens would keep about 27\.5 GiB of activations for its backward, besides 6\.0 GiB of weights, but 32\.0 GiB is available \(--memory-budget\): lower the batch \(--batch\) or the context \(--ctx\)\./);
     expect(r.status).toBe(2);
   });
 

@@ -62,7 +62,7 @@ export class EngineSession {
     const weights = weightSet(files.weights, files.index);
     checkFits(weights.files, opts.memoryBudget);
     const cfg = parseConfig(files.config);
-    if (opts.step) checkStepFits({ cfg, weightBytes: 4 * predictLoadBytes(weights.files).parameters, budget: opts.memoryBudget }, opts.step.batch, opts.step.ctx, opts.step.offload);
+    if (opts.step) checkStepFits({ cfg, weightBytes: predictLoadBytes(weights.files).held, budget: opts.memoryBudget }, opts.step.batch, opts.step.ctx, opts.step.offload);
     // The tokenizer and policy.json are checked before the weights are read too.
     const tokenizer = files.tokenizer ? modelTokenizer(files.tokenizer, files.tokenizerConfig, cfg.vocabSize) : null;
     const policy = modelPolicyOf(files.policy, cfg.layers);

@@ -357,14 +357,17 @@ function trainSettings(s: Settings) {
   return train;
 }
 
-/** A folder's weights for the worker: model.safetensors, or the shards its index names (a missing one refused with a sentence). */
-async function folderWeights(folder: ModelFolder): Promise<{ weights: ArrayBuffer | { name: string; bytes: ArrayBuffer }[]; index?: unknown; files: File[] }> {
-  if (folder.weights) return { weights: await folder.weights.arrayBuffer(), files: [folder.weights] };
+/**
+ * A folder's weights for the worker: model.safetensors, or the shards its index names (a missing
+ * one refused with a sentence). The files themselves go, unread: the worker reads each header
+ * first and each tensor when it needs it.
+ */
+async function folderWeights(folder: ModelFolder): Promise<{ weights: File | File[]; index?: unknown; files: File[] }> {
+  if (folder.weights) return { weights: folder.weights, files: [folder.weights] };
   const index = parseJson(await folder.index!.text(), folder.index!.name);
   const shards = shardFiles(folder, index);
   if (typeof shards === 'string') throw new Error(shards);
-  const weights = await Promise.all(shards.map(async (f) => ({ name: f.name, bytes: await f.arrayBuffer() })));
-  return { weights, index, files: [folder.index!, ...shards] };
+  return { weights: shards, index, files: [folder.index!, ...shards] };
 }
 
 /**
@@ -397,8 +400,7 @@ export async function loadModelFolder(files: File[], fallbackName?: string): Pro
     // Optional; a malformed one is refused with the engine's sentence and the previous model stays.
     const policy = folder.policy ? await parse(folder.policy) : undefined;
     const { weights, index, files: weightFiles } = await folderWeights(folder);
-    const transfer = weights instanceof ArrayBuffer ? [weights] : weights.map((w) => w.bytes);
-    const summary = await c.request('load-model', { config, weights, index, tokenizer, tokenizerConfig, policy }, 120_000, transfer);
+    const summary = await c.request('load-model', { config, weights, index, tokenizer, tokenizerConfig, policy }, 120_000);
     if (c !== client) return;
     store().setSettings({ ropeScale: null });
     store().set({

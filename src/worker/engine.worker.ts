@@ -7,6 +7,7 @@ import {
 } from '../engine';
 import { parseRequest, type RequestMap, type RequestType, type WorkerMessage, type ProviderChoice } from './protocol';
 import { beginRun, clearRun, interruptedRun, loadRun, saveCheckpoint } from './checkpoint-store';
+import { fileWeights } from './file-weights';
 
 installGpuBufferTracker();
 installWasmMemoryTracker();
@@ -65,7 +66,8 @@ const handlers: { [K in RequestType]: (args: RequestMap[K]['args']) => Promise<R
     return { provider, reason };
   },
   async 'load-model'(a) {
-    const weights = a.weights instanceof ArrayBuffer ? new Uint8Array(a.weights) : a.weights.map((s) => weightFileOf(new Uint8Array(s.bytes), s.name));
+    const one = (w: File | { name: string; bytes: ArrayBuffer }) => (w instanceof File ? fileWeights(w) : weightFileOf(new Uint8Array(w.bytes), w.name));
+    const weights = a.weights instanceof ArrayBuffer ? new Uint8Array(a.weights) : a.weights instanceof File ? [fileWeights(a.weights)] : a.weights.map(one);
     const files = { config: a.config, weights, index: a.index, tokenizer: a.tokenizer, tokenizerConfig: a.tokenizerConfig, policy: a.policy };
     return need().loadModel(files, { memoryBudget: memoryBudget(need().rt.provider, a.memoryBudget) });
   },

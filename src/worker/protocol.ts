@@ -18,9 +18,10 @@ export interface RequestMap {
   'load-model': {
     /**
      * memoryBudget: bytes the model may take, replacing the device's figure; policy: the folder's policy.json, its default keep policy.
-     * weights: model.safetensors, or with index (model.safetensors.index.json), the shards it names.
+     * weights: model.safetensors, or with index (model.safetensors.index.json), the shards it names:
+     * their bytes, or the dropped files themselves (the worker reads each header first, then each tensor when asked).
      */
-    args: { config: unknown; weights: ArrayBuffer | { name: string; bytes: ArrayBuffer }[]; index?: unknown; tokenizer?: unknown; tokenizerConfig?: unknown; policy?: unknown; memoryBudget?: number };
+    args: { config: unknown; weights: ArrayBuffer | File | { name: string; bytes: ArrayBuffer }[] | File[]; index?: unknown; tokenizer?: unknown; tokenizerConfig?: unknown; policy?: unknown; memoryBudget?: number };
     result: ModelSummary;
   };
   grad: {
@@ -68,12 +69,13 @@ export interface Request<K extends RequestType = RequestType> {
 
 const textFiles = z.array(z.object({ name: z.string(), text: z.string() }));
 const bytes = z.instanceof(ArrayBuffer);
+const file = z.custom<File>((x) => typeof File !== 'undefined' && x instanceof File, 'a file');
 
 /** What each request's arguments must be. */
 const argSchemas: { [K in RequestType]: z.ZodType } = {
   init: z.object({ provider: z.enum(['auto', 'wasm', 'webgpu', 'cpu']) }),
   'check-provider': z.object({ provider: z.enum(['auto', 'wasm', 'webgpu', 'cpu']) }),
-  'load-model': z.object({ config: z.unknown(), weights: z.union([bytes, z.array(z.object({ name: z.string(), bytes }))]), index: z.unknown().optional(), tokenizer: z.unknown().optional(), tokenizerConfig: z.unknown().optional(), policy: z.unknown().optional(), memoryBudget: z.number().optional() }),
+  'load-model': z.object({ config: z.unknown(), weights: z.union([bytes, file, z.array(z.object({ name: z.string(), bytes })), z.array(file)]), index: z.unknown().optional(), tokenizer: z.unknown().optional(), tokenizerConfig: z.unknown().optional(), policy: z.unknown().optional(), memoryBudget: z.number().optional() }),
   grad: z.object({
     inputIds: z.array(z.array(z.number().int())),
     adapter: z.object({ config: z.unknown(), weights: bytes }).optional(),

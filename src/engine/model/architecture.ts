@@ -34,11 +34,12 @@ export function specs(cfg: ModelConfig, lora: { r: number; scale: number } | nul
 export function buildEmbed(cfg: ModelConfig, dtype: DType): GraphBuilder {
   const b = new GraphBuilder(`${cfg.family}_embed`);
   const ids = b.input('ids', 'int64', ['B', 'T']);
-  const table = b.input('embed', dtype, [cfg.vocabSize, cfg.hidden]);
+  // The tables' rows are symbolic: a 2-byte table is fed only the rows a batch looks up.
+  const table = b.input('embed', dtype, ['V', cfg.hidden]);
   let h = b.op1('Gather', [table, ids], { axis: 0 });
   if (familyOf(cfg).positionsTensor) {
     const positions = b.input('positions', 'int64', ['T']);
-    const wpe = b.input('wpe', dtype, [cfg.maxPositions, cfg.hidden]);
+    const wpe = b.input('wpe', dtype, ['P', cfg.hidden]);
     h = b.add(h, b.op1('Gather', [wpe, positions], { axis: 0 }));
   }
   b.output(h, 'h');

@@ -1,17 +1,23 @@
-// A Hugging Face model folder in memory: config parsed, weights widened to float32 and laid
-// out as the graphs want them (linear weights transposed to [in, out] once, at load).
+// A Hugging Face model folder in memory: config parsed, weights laid out as the graphs want them
+// (linear weights transposed to [in, out] once, at load). Matrices stored as bfloat16 or float16
+// stay 2 bytes a value (the device widens them when a graph reads them); the rest is float32.
 import { UserError } from '../errors';
 import type { ModelSummary } from '../events';
 import { layerModules, layerNorms, layerPrefix } from './architecture';
 import { familyOf, normParams } from './families';
 import { checkRopeScale, contextReach, parseConfig, type ModelConfig } from './config';
-import { elementsOf } from './safetensors';
+import { elementsOf, halfBits, halfKindOf, type HalfKind } from './safetensors';
 import { labelAtStart, readTensor, weightSet, type WeightFile, type WeightSet } from './weights';
 
 export interface HostTensor {
   shape: number[];
-  data: Float32Array;
+  /** float32 values, or the 2-byte bits of a `half` tensor. */
+  data: Float32Array | Uint16Array;
+  half?: HalfKind;
 }
+
+/** Bytes a host tensor holds. */
+export const hostBytes = (t: HostTensor): number => t.data.length * (t.half ? 2 : 4);
 
 export interface Model {
   config: ModelConfig;
@@ -40,9 +46,9 @@ export interface ModelFiles {
 function transpose2d(t: HostTensor): HostTensor {
   const [rows, cols] = t.shape;
   if (t.data.length === 0) return { shape: [cols, rows], data: t.data }; // a shape checked, nothing read
-  const out = new Float32Array(rows * cols);
+  const out = t.half ? new Uint16Array(rows * cols) : new Float32Array(rows * cols);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = t.data[r * cols + c];
-  return { shape: [cols, rows], data: out };
+  return { shape: [cols, rows], data: out, ...(t.half ? { half: t.half } : {}) };
 }
 
 /** Linear RoPE position scaling for contexts beyond the model's positions (Llama family). */
@@ -67,6 +73,14 @@ export function applyRopeScale(config: ModelConfig, ropeScale: number, what = 'T
     );
   }
   config.rope.linearFactor = ropeScale;
+}
+
+/** Bytes of the model's tensors (a tied head is the embedding, counted once). */
+export function modelHostBytes(model: Model): number {
+  let n = hostBytes(model.embed) + (model.positions ? hostBytes(model.positions) : 0) + (model.lmHead === model.embed ? 0 : hostBytes(model.lmHead));
+  for (const t of model.finalNorm.values()) n += hostBytes(t);
+  for (const layer of model.layers) for (const t of layer.values()) n += hostBytes(t);
+  return n;
 }
 
 /** What the shells show of a loaded model. */
@@ -96,6 +110,14 @@ function checkLayerCount(config: ModelConfig, names: string[], label: string): v
 }
 
 
+/** A tensor as the model holds it: a matrix stored in 2 bytes stays so, the rest widened to float32. */
+function readFrozen(set: WeightSet, key: string, shape: number[]): HostTensor {
+  const { file, entry } = set.tensors.get(key)!;
+  const half = shape.length === 2 ? halfKindOf(entry.dtype) : null;
+  if (half) return { shape, data: halfBits(file.read(entry)), half };
+  return { shape, data: readTensor(set, key) };
+}
+
 type Getter = (name: string, shape: number[], transposed?: boolean) => HostTensor;
 
 /**
@@ -111,7 +133,7 @@ function getter(config: ModelConfig, set: WeightSet, read: boolean): Getter {
       throw new UserError(`${labelAtStart(set)}: ${name} has shape [${have}] but config.json implies [${shape}].`);
     }
     if (!read) return { shape, data: new Float32Array(0) };
-    const t = { shape, data: readTensor(set, key) };
+    const t = readFrozen(set, key, shape);
     return transposed ? transpose2d(t) : t;
   };
 }

@@ -1,6 +1,7 @@
 // safetensors: an 8-byte little-endian header length, a JSON header, then raw little-endian
 // data. Written here rather than taken from a package: the npm packages for it either pull a
-// Python-style runtime or only read. f16 and bf16 are widened to f32 on read. The header is
+// Python-style runtime or only read. decodeTensor widens f16 and bf16 to f32; halfBits keeps
+// their 2-byte bits (frozen matrices stay so, widenHalf makes their float32 values when needed). The header is
 // checked whole before any tensor is read: a file cut short, a header that is not JSON, a
 // tensor named twice, or entries whose offsets overlap, run past the end or disagree with
 // dtype × shape each get a sentence naming the file and the tensor.
@@ -183,6 +184,40 @@ export function decodeTensor(raw: Uint8Array, dtype: StDType): Float32Array {
   return data;
 }
 
+/** A 2-byte float format a frozen weight may stay in: bfloat16 or IEEE half. */
+export type HalfKind = 'bf16' | 'f16';
+
+/** The 2-byte kind of a header dtype, or null for every other dtype. */
+export const halfKindOf = (dtype: StDType): HalfKind | null => (dtype === 'BF16' ? 'bf16' : dtype === 'F16' ? 'f16' : null);
+
+let f16Table: Float32Array | null = null;
+
+/** Every IEEE half's float32 value, by its bits (built once, on first use). */
+function halfTable(): Float32Array {
+  if (!f16Table) {
+    f16Table = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) f16Table[h] = f16ToF32(h);
+  }
+  return f16Table;
+}
+
+/** float32 values of 2-byte bits (exact: every bf16 and f16 value is a float32); `out` is filled from `at` when given. */
+export function widenHalf(bits: Uint16Array, kind: HalfKind, out = new Float32Array(bits.length), at = 0): Float32Array {
+  if (kind === 'bf16') {
+    const words = new Uint32Array(out.buffer, out.byteOffset + 4 * at, bits.length);
+    for (let i = 0; i < bits.length; i++) words[i] = bits[i] << 16;
+    return out;
+  }
+  const table = halfTable();
+  for (let i = 0; i < bits.length; i++) out[at + i] = table[bits[i]];
+  return out;
+}
+
+/** The 2-byte values of a BF16 or F16 tensor's raw little-endian bytes, as their bits (a copy). */
+export function halfBits(raw: Uint8Array): Uint16Array {
+  return new Uint16Array(raw.slice().buffer);
+}
+
 /** Elements of one header entry. */
 export const elementsOf = (e: StEntry): number => (e.end - e.start) / SIZES[e.dtype];
 
@@ -238,15 +273,19 @@ export interface StFileHeader {
 const headersOf = (w: Uint8Array | StFileHeader[], fileName: string): StFileHeader[] =>
   w instanceof Uint8Array ? [{ size: w.byteLength, header: readSafetensorsHeader(w, fileName) }] : w;
 
+/** Bytes the engine holds of one tensor: matrices stored in 2 bytes stay so, the rest is widened to float32. */
+const heldBytes = (e: StEntry): number => elementsOf(e) * (e.shape.length === 2 && halfKindOf(e.dtype) ? 2 : 4);
+
 /**
- * Bytes loading a checkpoint takes, predicted from its headers alone: the files themselves, their
- * weights widened to float32 on the host, and the engine's float32 copy on the device (in the
- * same memory under WASM).
+ * Bytes loading a checkpoint takes, predicted from its headers alone: the files themselves, the
+ * weights as the host model holds them, and the engine's copy on the device (in the same memory
+ * under WASM). `held` is the last of these.
  */
-export function predictLoadBytes(weights: Uint8Array | StFileHeader[], fileName = 'model.safetensors'): { needed: number; parameters: number } {
+export function predictLoadBytes(weights: Uint8Array | StFileHeader[], fileName = 'model.safetensors'): { needed: number; parameters: number; held: number } {
   const files = headersOf(weights, fileName);
   const parameters = files.reduce((n, f) => n + f.header.entries.reduce((m, e) => m + elementsOf(e), 0), 0);
-  return { needed: files.reduce((n, f) => n + f.size, 0) + 2 * 4 * parameters, parameters };
+  const held = files.reduce((n, f) => n + f.header.entries.reduce((m, e) => m + heldBytes(e), 0), 0);
+  return { needed: files.reduce((n, f) => n + f.size, 0) + 2 * held, parameters, held };
 }
 
 /** A memory budget and where it came from (device memory, an adapter limit, a setting). */
@@ -280,9 +319,9 @@ export function checkFits(weights: Uint8Array | StFileHeader[], budget: MemoryBu
   const files = headersOf(weights, fileName);
   if (budget.maxTensor) checkLargest(files, budget.maxTensor);
   const predicted = predictLoadBytes(files);
-  const needed = predicted.needed - (budget.deviceSeparate ? 4 * predicted.parameters : 0);
+  const needed = predicted.needed - (budget.deviceSeparate ? predicted.held : 0);
   if (needed <= budget.bytes) return;
-  const what = budget.deviceSeparate ? 'the file and its float32 weights' : "the file, float32 weights and the engine's copy";
+  const what = budget.deviceSeparate ? 'the file and its weights' : "the file, its weights and the engine's copy";
   throw new UserError(
     `This model is too large for the memory here: loading its ${(predicted.parameters / 1e6).toFixed(1)} M parameters needs about ${gib(needed)} ` +
       `(${what}) but ${gib(budget.bytes)} is available (${budget.source}). Nothing was loaded.`,

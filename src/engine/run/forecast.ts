@@ -10,7 +10,7 @@ import { runBytes } from '../memory/plan';
 import type { LoraConfig } from '../model/lora';
 import { targetedModules } from '../model/lora';
 import { layerModules } from '../model/architecture';
-import type { Model } from '../model/model';
+import { modelHostBytes, type HostTensor, type Model } from '../model/model';
 import type { LayerPolicy } from '../sparsity/policy';
 import { headGraphs, layerGraphs, segmentGraphs, type LayerGraphs, type SegmentGraphs } from '../train/layer-graphs';
 import { Segments } from '../train/segments';
@@ -57,13 +57,15 @@ class Walk {
   act = 0;
   grads = 0;
   largest = 0;
+  /** float32 copies of 2-byte weights alive now (a layer's, or the head's). */
+  widened = 0;
   peak = zero();
   private peakSum = -1;
 
   /** A moment where a run of `transient` bytes starts beside what is alive. */
   at(transient: number): void {
-    const sum = this.act + this.grads + transient;
-    if (sum > this.peakSum) [this.peakSum, this.peak] = [sum, { ...zero(), activations: this.act, gradients: this.grads, transient }];
+    const sum = this.act + this.grads + transient + this.widened;
+    if (sum > this.peakSum) [this.peakSum, this.peak] = [sum, { ...zero(), activations: this.act, gradients: this.grads, transient, weights: this.widened }];
   }
 
   /** Runs a graph: its transient beside what is alive, then its outputs alive as activations. */
@@ -103,6 +105,7 @@ function forwardLayer(w: Walk, p: Parts, plan: ForecastPlan, l: number): number 
   const env = new Map([['B', B], ['T', T], ['K', R]]);
   const rope = cfg.rope ? 2 * 4 * R * cfg.headDim : 0;
   w.act += rope;
+  w.widened = widenedBytes(plan.model.layers[l].values());
   const pre = w.run(g.pre.forward, env);
   const o = sum(attention(w, p, env, R, false));
   const post = w.run(g.post.forward, env);
@@ -111,6 +114,7 @@ function forwardLayer(w: Walk, p: Parts, plan: ForecastPlan, l: number): number 
   const savedH = g.pre.saved.includes('h') || g.post.saved.includes('h');
   if (!savedO) w.act -= o;
   if (!savedH) w.act -= h;
+  w.widened = 0;
   return rope + sum(pre) + sum(post, (n) => n !== 'out') + (savedO ? o : 0) + (savedH ? h : 0);
 }
 
@@ -124,6 +128,7 @@ function backwardLayer(w: Walk, p: Parts, plan: ForecastPlan, l: number, saved: 
     const lora = sum(out, isLoraGrad);
     [w.act, w.grads] = [w.act - lora, w.grads + lora];
   };
+  w.widened = widenedBytes(plan.model.layers[l].values());
   const post = w.run(g.post.backward, env);
   moveGrads(post);
   w.act -= dh;
@@ -131,6 +136,7 @@ function backwardLayer(w: Walk, p: Parts, plan: ForecastPlan, l: number, saved: 
   w.act -= post.get(gradName('o')) ?? 0;
   moveGrads(w.run(g.pre.backward, env));
   w.act -= dqkv + (post.get(gradName('h')) ?? 0) + saved;
+  w.widened = 0;
 }
 
 /**
@@ -143,13 +149,18 @@ function head(w: Walk, plan: ForecastPlan, segments: Segments): void {
   const hg = headGraphs(plan.model.config);
   const chunks = segments.headChunks();
   const S = Math.min(T, segments.headRows());
-  const env = new Map([['B', B], ['T', T], ['S', S], ['N', chunks[0][1] - chunks[0][0]]]);
-  const copy = chunks.length > 1 ? 4 * C * (chunks[0][1] - chunks[0][0]) : 0;
+  const N = chunks[0][1] - chunks[0][0];
+  const env = new Map([['B', B], ['T', T], ['S', S], ['N', N]]);
+  // A chunk's rows: widened from 2 bytes (weights), or copied out of a float32 table when there are several.
+  const half = !!plan.model.lmHead.half;
+  const copy = !half && chunks.length > 1 ? 4 * C * N : 0;
   const segment = (first: boolean) => {
     w.act += copy;
+    if (half) w.widened = 4 * C * N;
     const stats = sum(w.run(hg.chunkGrads.first, env));
     if (chunks.length > 1) w.at(runBytes(hg.chunkGrads.rest, env).transient);
     w.act -= copy;
+    w.widened = 0;
     // The stats and the loss go; the first segment's dh stays, a later one replaces the one before.
     w.act -= stats + sum(w.run(first ? hg.first : hg.rest, env), (n) => !first || n !== gradName('h'));
   };
@@ -167,12 +178,14 @@ export function adapterBytes(model: Model, lora: LoraConfig): number {
   return 4 * n;
 }
 
-/** Bytes of the model's tensors on the device (a tied head is the embedding, held once). */
-export function modelWeightBytes(model: Model): number {
-  let n = model.embed.data.length + (model.positions?.data.length ?? 0) + (model.lmHead === model.embed ? 0 : model.lmHead.data.length);
-  for (const t of model.finalNorm.values()) n += t.data.length;
-  for (const layer of model.layers) for (const t of layer.values()) n += t.data.length;
-  return 4 * n;
+/** Bytes of the model's tensors on the device (a tied head is the embedding, held once; 2-byte weights at 2 bytes a value). */
+export const modelWeightBytes = (model: Model): number => modelHostBytes(model);
+
+/** Bytes of the float32 copies of the 2-byte weights among these, made while a graph reads them. */
+function widenedBytes(ts: Iterable<HostTensor>): number {
+  let n = 0;
+  for (const t of ts) if (t.half) n += 4 * t.data.length;
+  return n;
 }
 
 /** The forecast peak of a training run's steps, by kind. */
@@ -193,7 +206,7 @@ export function forecastStep(rt: Pick<Runtime, 'transientBudget'>, plan: Forecas
   head(w, plan, segments);
   for (let l = cfg.layers - 1; l >= 0; l--) backwardLayer(w, parts, plan, l, saved[l]);
   const adapter = adapterBytes(plan.model, plan.lora);
-  const split: ByKind = { ...w.peak, weights: modelWeightBytes(plan.model) + plan.extraWeights, adapter, optimizer: 2 * adapter };
+  const split: ByKind = { ...w.peak, weights: w.peak.weights + modelWeightBytes(plan.model) + plan.extraWeights, adapter, optimizer: 2 * adapter };
   return { peak: MEMORY_KINDS.reduce((s, k) => s + split[k], 0), split, keptRows: [...plan.rows], largestTensor: w.largest };
 }
 

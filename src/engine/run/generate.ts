@@ -101,7 +101,7 @@ async function throughLayers(trainer: Trainer, g: DecodeGraphs, h: Tensor, posit
   const rt = trainer.rt;
   const start = positions[0];
   for (let l = 0; l < trainer.model.config.layers; l++) {
-    const part = trainer.plainLayer(l);
+    const part = await trainer.plainLayer(l);
     const rope = await trainer.dm.ropeFor(positions);
     const pre = await rt.run(part.pre, { ...part.feeds, ...(rope ?? {}), h });
     const at = ints(rt, positions);
@@ -119,6 +119,7 @@ async function throughLayers(trainer: Trainer, g: DecodeGraphs, h: Tensor, posit
       o = next;
     }
     const out = (await rt.run(part.post, { ...part.feeds, h, o: o! })).out;
+    part.release();
     for (const t of [h, pre.q, o!, rope?.cos, rope?.sin]) if (t) rt.dispose(t);
     h = out;
   }
@@ -129,7 +130,7 @@ async function throughLayers(trainer: Trainer, g: DecodeGraphs, h: Tensor, posit
 async function lastLogits(trainer: Trainer, g: DecodeGraphs, h: Tensor, rows: number): Promise<Float32Array> {
   const rt = trainer.rt;
   const logits = new Float32Array(trainer.model.config.vocabSize);
-  const feeds = { ...Object.fromEntries(trainer.dm.head), h, rows: ints(rt, [rows - 1]) };
+  const feeds = { ...trainer.dm.normFeeds(), h, rows: ints(rt, [rows - 1]) };
   for (const [v0, v1] of trainer.headChunks()) {
     const w = await trainer.dm.headRows(v0, v1);
     const out = (await rt.run(g.logits, { ...feeds, w })).logits;
@@ -150,7 +151,10 @@ export async function decode(trainer: Trainer, prompt: number[], next: (logits: 
   if (prompt.length >= reach) throw new UserError(`The prompt has ${prompt.length} tokens; this model reaches ${reach} positions, so shorten it.`);
   const g = graphsOf(trainer.model.config);
   const rt = trainer.rt;
-  const embed = async (ids: number[], positions: number[]) => (await rt.run(trainer.dm.embedGraph, trainer.dm.embedFeedsAt(ids, positions))).h;
+  const embed = async (ids: number[], positions: number[]) => {
+    const feeds = await trainer.dm.embedFeedsAt(ids, positions);
+    return (await rt.run(trainer.dm.embedGraph, feeds).finally(() => trainer.dm.releaseWeights(feeds))).h;
+  };
   const { layers, kvHeads, headDim } = trainer.model.config;
   const R = Math.min(reach, Math.max(capacity, prompt.length + 1));
   const zeros = () => rt.tensor('float32', new Float32Array(kvHeads * R * headDim), [1, kvHeads, R, headDim]);

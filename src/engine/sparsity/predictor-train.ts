@@ -175,7 +175,7 @@ class PredictorTraining {
     const { nb, rows, valid } = blockLayout(T, plan.block);
     const { mask, strict } = blockMasks(nb);
     const feeds: Record<string, Tensor> = {
-      h, ...normWeights(this.cfg, this.trainer.dm.layerWeights(l)), ...Object.fromEntries(this.values(l)),
+      h, ...normWeights(this.cfg, this.trainer.dm.floatWeights(l)), ...Object.fromEntries(this.values(l)),
       rows: rt.tensor('int64', rows, [nb, plan.block]), valid: rt.tensor('float32', valid, [nb, plan.block, 1]),
       mask: rt.tensor('float32', mask, [nb, nb]), [gradName('loss')]: rt.tensor('float32', Float32Array.of(1), []),
       ...labelFeeds(rt, this.objective, tiles, nb, mask, strict),
@@ -300,7 +300,7 @@ export async function layerSamples(trainer: Trainer, dp: DevicePredictors, windo
       const nb = Math.ceil(T / dp.block);
       const s = out.get(l) ?? { oracle: [], predicted: [] };
       s.oracle.push(keptBlocks(columnScores(await oracleTiles(trainer, l, h, T, dp.block), nb), policy[l]));
-      s.predicted.push(columnScores(await dp.tiles(l, h, T, normWeights(cfg, trainer.dm.layerWeights(l))), nb));
+      s.predicted.push(columnScores(await dp.tiles(l, h, T, normWeights(cfg, trainer.dm.floatWeights(l))), nb));
       out.set(l, s);
     });
   }

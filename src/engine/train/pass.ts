@@ -138,11 +138,23 @@ async function attentionForward(c: PassContext, pre: Record<string, Tensor>, row
  * `backward`, returns what its backward reads; otherwise frees everything but the output.
  */
 export async function layerForward(c: PassContext, l: number, h: Tensor, kept: number[] | null, allRows: number[], backward: boolean): Promise<{ out: Tensor; saved: LayerSaved | null }> {
-  const { dm, tensors } = c;
+  const { dm } = c;
   const rows = kept ?? allRows;
-  const g = c.graphs(l, kept !== null);
   const { tables: rope, shared } = await ropeOf(c, rows);
-  const common: Record<string, Tensor> = { ...dm.layerWeights(l), ...c.loraFeeds(l), ...(rope ?? {}) };
+  const weights = await dm.layerWeights(l);
+  try {
+    return await layerRuns(c, l, h, kept, rows, backward, { weights, rope, shared });
+  } finally {
+    dm.releaseWeights(weights);
+  }
+}
+
+/** The forward's runs with the layer's weights at hand; what it saves names them, and its backward gets them anew. */
+async function layerRuns(c: PassContext, l: number, h: Tensor, kept: number[] | null, rows: number[], backward: boolean, w: { weights: Record<string, Tensor>; rope: { cos: Tensor; sin: Tensor } | null; shared: boolean }): Promise<{ out: Tensor; saved: LayerSaved | null }> {
+  const { dm, tensors } = c;
+  const { rope, shared } = w;
+  const g = c.graphs(l, kept !== null);
+  const common: Record<string, Tensor> = { ...w.weights, ...c.loraFeeds(l), ...(rope ?? {}) };
   if (kept) common.idx = dm.rt.tensor('int64', BigInt64Array.from(kept.map(BigInt)), [kept.length]);
   const preFeeds = { ...common, h };
   const pre = await tensors.run(backward ? g.pre.forward : g.pre.plain, preFeeds);
@@ -189,14 +201,25 @@ async function attentionBackward(c: PassContext, sv: LayerSaved, dO: Tensor): Pr
  * outputs of each part (the LoRA gradients among them). Returns the gradient of its input.
  */
 export async function layerBackward(c: PassContext, l: number, sv: LayerSaved, dOut: Tensor, collect: (out: Record<string, Tensor>) => void): Promise<Tensor> {
+  const weights = await c.dm.layerWeights(l);
+  try {
+    return await layerBackwardRuns(c, l, sv, { ...weights, [gradName('out')]: dOut }, collect);
+  } finally {
+    c.dm.releaseWeights(weights);
+  }
+}
+
+/** The backward's runs; `given` holds the layer's weights (widened anew) and dOut. */
+async function layerBackwardRuns(c: PassContext, l: number, sv: LayerSaved, given: Record<string, Tensor>, collect: (out: Record<string, Tensor>) => void): Promise<Tensor> {
   const { tensors } = c;
   const g = c.graphs(l, sv.sparse);
-  const post = await tensors.run(g.post.backward, { ...sv.post, [gradName('out')]: dOut });
+  const dOut = given[gradName('out')];
+  const post = await tensors.run(g.post.backward, { ...sv.post, ...given });
   collect(post);
   tensors.free(dOut);
   const acc = await attentionBackward(c, sv, post[gradName('o')]);
   tensors.free(post[gradName('o')]);
-  const pre = await tensors.run(g.pre.backward, { ...sv.pre, ...acc, [`acc_${gradName('h')}`]: post[gradName('h')] });
+  const pre = await tensors.run(g.pre.backward, { ...sv.pre, ...given, ...acc, [`acc_${gradName('h')}`]: post[gradName('h')] });
   collect(pre);
   Object.values(acc).forEach((t) => tensors.free(t));
   tensors.free(post[gradName('h')]);

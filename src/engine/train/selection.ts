@@ -12,7 +12,7 @@ export interface LayerProbe {
   queryKeys(layer: number, h: Tensor, T: number): Promise<{ q: Tensor; k: Tensor; release(): void }>;
   /** Query rows per attention segment over T keys, within the transient budget. */
   attentionRows(T: number): number;
-  /** The layer's frozen weights by name. */
+  /** The layer's frozen weights stored in float32, by name (its norms always among them). */
   layerWeights(layer: number): Record<string, Tensor>;
 }
 

@@ -183,10 +183,14 @@ export class Trainer implements LayerProbe {
     return g;
   }
 
-  /** A layer's dense forward for inference (generation): its plain pre and post graphs, with its weights and LoRA factors as feeds. */
-  plainLayer(layer: number): { pre: Graph; post: Graph; feeds: Record<string, Tensor> } {
+  /**
+   * A layer's dense forward for inference (generation): its plain pre and post graphs, with its
+   * weights and LoRA factors as feeds (release() after its runs frees weights widened for them).
+   */
+  async plainLayer(layer: number): Promise<{ pre: Graph; post: Graph; feeds: Record<string, Tensor>; release(): void }> {
     const g = this.graphsFor(layer, false, null);
-    return { pre: g.pre.plain, post: g.post.plain, feeds: { ...this.dm.layerWeights(layer), ...this.loraFeeds(layer) } };
+    const weights = await this.dm.layerWeights(layer);
+    return { pre: g.pre.plain, post: g.post.plain, feeds: { ...weights, ...this.loraFeeds(layer) }, release: () => this.dm.releaseWeights(weights) };
   }
 
   private loraFeeds(layer: number): Record<string, Tensor> {
@@ -205,7 +209,7 @@ export class Trainer implements LayerProbe {
   // LayerProbe: what a selector may ask of the step.
 
   layerWeights(layer: number): Record<string, Tensor> {
-    return this.dm.layerWeights(layer);
+    return this.dm.floatWeights(layer);
   }
 
   attentionRows(T: number): number {
@@ -216,7 +220,8 @@ export class Trainer implements LayerProbe {
   async queryKeys(layer: number, h: Tensor, T: number): Promise<{ q: Tensor; k: Tensor; release(): void }> {
     const rt = this.rt;
     const rope = await this.dm.ropeFor(Array.from({ length: T }, (_, i) => i));
-    const pre = await rt.run(this.graphsFor(layer, false, null).pre.plain, { ...this.dm.layerWeights(layer), ...this.loraFeeds(layer), ...(rope ?? {}), h });
+    const weights = await this.dm.layerWeights(layer);
+    const pre = await rt.run(this.graphsFor(layer, false, null).pre.plain, { ...weights, ...this.loraFeeds(layer), ...(rope ?? {}), h }).finally(() => this.dm.releaseWeights(weights));
     for (const t of [pre.q, pre.k, pre.v]) rt.memory.track(t, 'activations');
     return { q: pre.q, k: pre.k, release: () => [pre.q, pre.k, pre.v, rope?.cos, rope?.sin].forEach((t) => rt.dispose(t)) };
   }
@@ -246,7 +251,8 @@ export class Trainer implements LayerProbe {
     const tables = await this.dm.ropeFor(allRows);
     if (tables) Object.values(tables).forEach((t) => c.tensors.adopt(t));
     c.allRope = { rows: allRows, tables };
-    let h = (await c.tensors.run(this.dm.embedGraph, this.dm.embedFeeds(ids))).h;
+    const embed = await this.dm.embedFeeds(ids);
+    let h = (await c.tensors.run(this.dm.embedGraph, embed).finally(() => this.dm.releaseWeights(embed))).h;
     for (let l = 0; l < this.config.layers; l++) {
       const kept = await selector.select(l, h, T, this);
       const r = await layerForward(c, l, h, kept, allRows, saved !== null);

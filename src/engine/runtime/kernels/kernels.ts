@@ -1,12 +1,14 @@
 /// <reference types="@webgpu/types" />
 // The engine's own WGSL kernels on onnxruntime's GPU device: flash-style causal attention over
 // the rows a layer keeps (forward and backward, read in place: no gather of kept rows into a
-// packed copy and no scatter back), AdamW in place, and the oracle's block scores. They take and
+// packed copy and no scatter back), AdamW in place, the oracle's block scores, and the widening
+// of 2-byte frozen weights (bf16, f16) into a float32 tensor just before a graph reads them. They take and
 // give onnxruntime tensors whose data are GPU buffers, so nothing leaves the GPU between them and
 // the sessions; their dispatches join onnxruntime's command stream (stream.ts).
 import type * as ortTypes from 'onnxruntime-common';
 import { adamwWgsl, backwardKeyWgsl, blockScoresWgsl, backwardQueryWgsl, forwardWgsl, mergeWgsl, ROWS, statsWgsl, sumPartsWgsl } from './attention-wgsl';
 import { dispatch, readBack, release } from './stream';
+import { widenWgsl } from './widen-wgsl';
 
 type Ort = typeof ortTypes;
 type Tensor = ortTypes.Tensor;
@@ -41,7 +43,7 @@ const CHUNK_SCRATCH = 64 * 2 ** 20;
 
 export class GpuKernels {
   private pipelines = new Map<string, GPUComputePipeline>();
-  /** Dispatches so far by kernel (attn_fwd, attn_merge, attn_stats, attn_dq, attn_dk, attn_dv, attn_dkv, attn_sum, adamw, block_scores). */
+  /** Dispatches so far by kernel (attn_fwd, attn_merge, attn_stats, attn_dq, attn_dk, attn_dv, attn_dkv, attn_sum, adamw, block_scores, widen_half). */
   readonly runs: Record<string, number> = {};
   /** Keys per tile in workgroup memory, as the device's limit allows (8 to 32). */
   private readonly tile: (D: number) => number;
@@ -222,6 +224,29 @@ export class GpuKernels {
     const tiles = new Float64Array(nb * nb);
     for (let b = 0; b < B; b++) for (let x = 0; x < nb * nb; x++) tiles[x] += data[b * nb * nb + x];
     return tiles;
+  }
+
+  /** 2-byte values (their bits) in a storage buffer of their own, packed in pairs; destroyed by the caller. */
+  halfBuffer(bits: Uint16Array): GPUBuffer {
+    const packed = new Uint16Array(bits.length + (bits.length % 2));
+    packed.set(bits);
+    return this.constant(packed.buffer, STORAGE);
+  }
+
+  /** Destroys a halfBuffer once the commands that read it are submitted. */
+  freeBuffer(b: GPUBuffer): void {
+    release(b);
+  }
+
+  /** A new float32 tensor of `dims` widened from a halfBuffer's bf16 or f16 values. */
+  widen(src: GPUBuffer, kind: 'bf16' | 'f16', dims: number[]): Tensor {
+    const n = dims.reduce((a, b) => a * b, 1);
+    const out = this.output(dims);
+    const groups = grid(n);
+    const params = this.constant(new Uint32Array([n, kind === 'f16' ? 1 : 0, groups[0] * 256, 0]).buffer, UNIFORM);
+    this.run(this.pipeline('widen_half', () => widenWgsl), [params, src, out.gpuBuffer], groups);
+    release(params);
+    return out;
   }
 
   /** One AdamW update of p, m and v in place from the gradient g (all float32 GPU tensors of equal size). */
