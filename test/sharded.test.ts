@@ -138,7 +138,7 @@ describe('weights read header first', () => {
   it('refuses a model whose header claims more than --memory-budget without reading its data (a sparse 6 GiB file)', () => {
     const d = huge();
     const r = lemo(['eval', '--model', d, '--data', 'test/fixtures/eval-slice/slice.jsonl', '--ctx', '64', '--memory-budget', '8']);
-    expect(r.stderr).toMatch(/This model is too large for the memory here: loading its 3221\.2 M parameters needs about 18\.0 GiB \(the file, its weights and the engine's copy\) but 8\.0 GiB is available \(--memory-budget\)\. Nothing was loaded\./);
+    expect(r.stderr).toMatch(/This model is too large for the memory here: loading its 3221\.2 M parameters needs about 12\.0 GiB \(its weights, the files read a tensor at a time\) but 8\.0 GiB is available \(--memory-budget\)\. Nothing was loaded\./);
     expect(r.status).toBe(2);
   });
 

@@ -268,31 +268,35 @@ export function writeSafetensors(tensors: Map<string, StWrite>, metadata?: Recor
 export interface StFileHeader {
   size: number;
   header: StHeader;
+  /** The whole file is in memory; otherwise it is read a tensor at a time. */
+  resident?: boolean;
 }
 
 const headersOf = (w: Uint8Array | StFileHeader[], fileName: string): StFileHeader[] =>
-  w instanceof Uint8Array ? [{ size: w.byteLength, header: readSafetensorsHeader(w, fileName) }] : w;
+  w instanceof Uint8Array ? [{ size: w.byteLength, header: readSafetensorsHeader(w, fileName), resident: true }] : w;
 
 /** Bytes the engine holds of one tensor: matrices stored in 2 bytes stay so, the rest is widened to float32. */
 const heldBytes = (e: StEntry): number => elementsOf(e) * (e.shape.length === 2 && halfKindOf(e.dtype) ? 2 : 4);
 
 /**
- * Bytes loading a checkpoint takes, predicted from its headers alone: the files themselves, the
- * weights as the host model holds them, and the engine's copy on the device (in the same memory
- * under WASM). `held` is the last of these.
+ * Bytes loading a checkpoint takes, predicted from its headers alone: the weights as the engine
+ * holds them (`held`; on the CPU the engine's tensors are those same arrays), and the files
+ * while they are read: a file in memory whole, or one tensor's raw bytes at a time.
  */
 export function predictLoadBytes(weights: Uint8Array | StFileHeader[], fileName = 'model.safetensors'): { needed: number; parameters: number; held: number } {
   const files = headersOf(weights, fileName);
   const parameters = files.reduce((n, f) => n + f.header.entries.reduce((m, e) => m + elementsOf(e), 0), 0);
   const held = files.reduce((n, f) => n + f.header.entries.reduce((m, e) => m + heldBytes(e), 0), 0);
-  return { needed: files.reduce((n, f) => n + f.size, 0) + 2 * held, parameters, held };
+  const resident = files.reduce((n, f) => n + (f.resident ? f.size : 0), 0);
+  const reading = Math.max(0, ...files.filter((f) => !f.resident).flatMap((f) => f.header.entries.map((e) => e.end - e.start)));
+  return { needed: held + resident + reading, parameters, held };
 }
 
 /** A memory budget and where it came from (device memory, an adapter limit, a setting). */
 export interface MemoryBudget {
   bytes: number;
   source: string;
-  /** The engine's copy lives elsewhere (GPU memory under WebGPU) and does not count against this budget. */
+  /** The budget is the host's, while the steps run on a GPU of their own (WebGPU): only loading counts against it. */
   deviceSeparate?: boolean;
   /** The most one float32 tensor may take on the device (WebGPU's maxStorageBufferBindingSize). */
   maxTensor?: { bytes: number; source: string };
@@ -319,9 +323,9 @@ export function checkFits(weights: Uint8Array | StFileHeader[], budget: MemoryBu
   const files = headersOf(weights, fileName);
   if (budget.maxTensor) checkLargest(files, budget.maxTensor);
   const predicted = predictLoadBytes(files);
-  const needed = predicted.needed - (budget.deviceSeparate ? predicted.held : 0);
+  const needed = predicted.needed;
   if (needed <= budget.bytes) return;
-  const what = budget.deviceSeparate ? 'the file and its weights' : "the file, its weights and the engine's copy";
+  const what = files.some((f) => f.resident) ? 'its weights, and the file while it is read' : 'its weights, the files read a tensor at a time';
   throw new UserError(
     `This model is too large for the memory here: loading its ${(predicted.parameters / 1e6).toFixed(1)} M parameters needs about ${gib(needed)} ` +
       `(${what}) but ${gib(budget.bytes)} is available (${budget.source}). Nothing was loaded.`,

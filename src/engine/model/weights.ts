@@ -13,6 +13,8 @@ export interface WeightFile {
   name: string;
   size: number;
   header: StHeader;
+  /** The whole file is in memory (bytes fetched or given), not read a tensor at a time. */
+  resident?: boolean;
   /** The raw little-endian bytes of one of its header's entries. */
   read(e: StEntry): Uint8Array;
 }
@@ -31,7 +33,7 @@ export const labelAtStart = (set: WeightSet): string => (set.label.startsWith('t
 /** A safetensors file held whole in memory. */
 export function weightFileOf(bytes: Uint8Array, name = SINGLE_FILE): WeightFile {
   const header = readSafetensorsHeader(bytes, name);
-  return { name, size: bytes.byteLength, header, read: (e) => bytes.subarray(header.dataStart + e.start, header.dataStart + e.end) };
+  return { name, size: bytes.byteLength, header, resident: true, read: (e) => bytes.subarray(header.dataStart + e.start, header.dataStart + e.end) };
 }
 
 /** The values of one tensor of the set, widened to float32. */
