@@ -6,7 +6,8 @@ import { openStudio, setUpRun } from './helpers/studio';
 
 test('the forecast card shows the peak of dense and lemo against the tab’s budget, and a run that fits in neither is refused at Start with its sentence', async ({ page }) => {
   const errors = collectErrors(page);
-  await openStudio(page);
+  // The page plans for 4 GiB (whatever this machine has); each run of the WASM engine within its 4 GiB heap.
+  await openStudio(page, 'wasm', 'lemo-tiny', 'memory=4');
   await setUpRun(page, { ctx: 256, steps: 1, sparsity: 'lemo' });
   const card = page.getByTestId('forecast');
   await expect(card).toContainText('256 tokens');
@@ -16,13 +17,17 @@ test('the forecast card shows the peak of dense and lemo against the tab’s bud
   expect(lemo).toBeLessThan(dense);
   expect(dense).toBeGreaterThan(50e6);
   expect(budget).toBe(4 * 2 ** 30);
-  await expect(page.getByTestId('forecast-verdict')).toHaveText(/^Both fit in 4\.29 GB \(WebAssembly's 4 GiB memory, which the WASM engine works in\): dense at about \d+\.\d MB, lemo at about \d+\.\d MB\.$/);
+  await expect(page.getByTestId('forecast-verdict')).toHaveText(/^Both fit in 4\.29 GB \(the budget set for this page\): dense at about \d+\.\d MB, lemo at about \d+\.\d MB\. Its largest run holds about \d+\.\d MB dense, \d+\.\d MB with lemo, of 4\.29 GB \(WebAssembly's 4 GiB memory, which each run of the WASM engine works in\)\.$/);
+  const run = Number(await card.getAttribute('data-dense-run'));
+  expect(run).toBeGreaterThan(0);
+  expect(run).toBeLessThan(dense);
+  expect(Number(await card.getAttribute('data-heap'))).toBe(4 * 2 ** 30);
 
-  // 64 windows of 1024 tokens: neither fits; the card says so, and Start refuses with the same sentence.
+  // 64 windows of 1024 tokens: neither fits the page's 4 GiB; the card says so, and Start refuses with the same sentence.
   await page.getByTestId('batch').fill('64');
   await page.getByTestId('ctx').fill('1024');
   await expect(card).toHaveAttribute('data-refused', 'true');
-  const sentence = "A lemo run of 64 × 1024 tokens would peak at about \\d+\\.\\d GiB \\(\\d+\\.\\d GiB of them activations\\), but 4\\.0 GiB is available \\(WebAssembly's 4 GiB memory, which the WASM engine works in\\): lower the batch or the context\\.";
+  const sentence = "A lemo run of 64 × 1024 tokens would peak at about \\d+\\.\\d GiB \\(\\d+\\.\\d GiB of them activations\\), but 4\\.0 GiB is available \\(the budget set for this page\\): lower the batch or the context\\.";
   await expect(page.getByTestId('forecast-verdict')).toHaveText(new RegExp(`^Start is refused: ${sentence}$`));
   await page.getByTestId('start').click();
   await expect(page.getByTestId('error')).toHaveText(new RegExp(`^${sentence}`));
@@ -33,13 +38,13 @@ test('the forecast card shows the peak of dense and lemo against the tab’s bud
 
 test('the card says plainly when dense will not fit and token elimination will; a dense run of it is refused, naming the mode that fits', async ({ page }) => {
   const errors = collectErrors(page);
-  await openStudio(page);
+  await openStudio(page, 'wasm', 'lemo-tiny', 'memory=4');
   await setUpRun(page, { ctx: 4096, steps: 1, sparsity: 'oracle', batch: 10 });
   // Layers 1 to 5 keep a tenth of their blocks.
   for (const l of [1, 2, 5]) await page.getByTestId(`policy-kind-${l}`).selectOption('keep');
   for (const l of [1, 2, 3, 4, 5]) await page.getByTestId(`policy-value-${l}`).fill('0.1');
   const verdict = page.getByTestId('forecast-verdict');
-  await expect(verdict).toHaveText(/^Dense will not fit in 4\.29 GB \(WebAssembly's 4 GiB memory, which the WASM engine works in\): it needs about \d\.\d\d GB\. Oracle fits, at about \d\.\d\d GB\.$/);
+  await expect(verdict).toHaveText(/^Dense will not fit in 4\.29 GB \(the budget set for this page\): it needs about \d\.\d\d GB\. Oracle fits, at about \d\.\d\d GB\. Its largest run holds about \d\.\d\d GB dense, \d\.\d\d GB with oracle, of 4\.29 GB \(WebAssembly's 4 GiB memory, which each run of the WASM engine works in\)\.$/);
   await expect(page.getByTestId('forecast')).toHaveAttribute('data-refused', 'false');
   // Dense chosen: the card weighs it against lemo, which the predictors make available.
   await page.getByTestId('sparsity-select').selectOption('dense');

@@ -114,10 +114,15 @@ describe('a run beyond the memory', () => {
   it('says when dense does not fit and lemo does, and refuses a run that fits in neither, keeping what was trained', async () => {
     const policy = [null, 0.1, 0.1, 0.1, 0.1, 0.1];
     const f = session.forecast(run({ ctx: 1024, sparsity: 'lemo', policy })).forecast;
-    const budget = { bytes: (f.dense.peak + f.sparse.peak) / 2, source: 'the budget of this test', maxTensor: null };
+    const budget = { bytes: (f.dense.peak + f.sparse.peak) / 2, source: 'the budget of this test', maxTensor: null, heap: null };
     const refusal = forecastRefusal({ ...f, budget }, 'dense');
     expect(refusal).toMatch(/^A dense run of 1 × 1024 tokens would peak at about 0\.\d\d GiB \(0\.\d\d GiB of them activations\), but 0\.\d\d GiB is available \(the budget of this test\); with lemo's token elimination it would take about 0\.\d\d GiB: choose lemo, or lower the batch \(--batch\) or the context \(--ctx\)\.$/);
     expect(forecastRefusal({ ...f, budget }, 'lemo')).toBeNull();
+    // Under WASM each run also works within the heap: a run whose largest run does not fit it is refused, naming that.
+    const heap = { bytes: f.sparse.runPeak / 2, source: 'the heap of this test' };
+    const roomy = { ...budget, bytes: Infinity, heap };
+    expect(forecastRefusal({ ...f, budget: roomy }, 'lemo')).toMatch(/^A lemo run of 1 × 1024 tokens would hold about 0\.\d\d GiB in one of its runs, but a run may hold at most 0\.\d\d GiB \(the heap of this test\): lower the batch \(--batch\) or the context \(--ctx\)\.$/);
+    expect(forecastRefusal({ ...f, budget: { ...roomy, heap: { ...heap, bytes: f.dense.runPeak } } }, 'dense')).toBeNull();
 
     const s = new EngineSession(await nodeRuntime(), () => {});
     s.loadModel(folder(), { memoryBudget: { bytes: 2 ** 30, source: 'a 1 GiB budget' } });

@@ -8,9 +8,11 @@ export type Provider = 'wasm' | 'webgpu';
  * Opens the page with a shipped model loaded: the small test model unless another is named (the
  * default, lemo-books, with `model: 'lemo-books'`). 'webgpu' picks the provider in the settings
  * (auto prefers WASM over a software WebGPU adapter such as SwiftShader) and waits for the reload.
+ * `query` adds URL parameters (e.g. 'memory=4': the page plans for 4 GiB).
  */
-export async function openStudio(page: Page, provider: Provider = 'wasm', model = 'lemo-tiny'): Promise<void> {
-  await page.goto(model === 'lemo-books' ? '/' : `/?model=${model}`);
+export async function openStudio(page: Page, provider: Provider = 'wasm', model = 'lemo-tiny', query = ''): Promise<void> {
+  const params = [...(model === 'lemo-books' ? [] : [`model=${model}`]), ...(query ? [query] : [])];
+  await page.goto(params.length ? `/?${params.join('&')}` : '/');
   await expect(page.getByTestId('model-name')).toHaveText(model);
   await expect(page.getByTestId('run-state')).toHaveText('idle');
   if (provider === 'webgpu') {

@@ -9,7 +9,7 @@ import { previewText } from './lib/data-preview';
 import { modelFolder, shardFiles, type ModelFolder } from './lib/model-folder';
 import { checkDatasetSize, DATASET_NAME, decodeDataset, parseDataset } from '../engine/train/data';
 import { checkJsonDepth } from '../engine/model/json';
-import { BUNDLED } from './lib/bundled';
+import { BUNDLED, MEMORY_OVERRIDE } from './lib/bundled';
 import { blockSources, settingsIssue, settingsProblem } from './lib/run-settings';
 import { pageSentence } from './lib/page-sentence';
 import type { PageForecast } from './lib/forecast';
@@ -193,7 +193,7 @@ export async function boot(opts: { keepError?: boolean } = {}): Promise<void> {
     const policy = policyBytes ? parseJson(new TextDecoder().decode(policyBytes), POLICY_FILE) : undefined;
     // Read before the buffer is transferred to the worker (and detached here).
     const modelFiles = [{ name: 'model.safetensors', bytes: weights.byteLength }, ...(policyBytes ? [{ name: POLICY_FILE, bytes: policyBytes.byteLength }] : [])];
-    const summary = await c.request('load-model', { config, weights, tokenizer, tokenizerConfig, policy }, 120_000, [weights]);
+    const summary = await c.request('load-model', { config, weights, tokenizer, tokenizerConfig, policy, memoryBudget: MEMORY_OVERRIDE }, 120_000, [weights]);
     if (!current()) return;
     store().set({ model: { ...summary, name: DEFAULT_MODEL.name }, modelFiles });
     const predictors = await loadPredictors(c, await fetchOptional(`${base}/${PREDICTORS_FILE}`), DEFAULT_MODEL.name);
@@ -400,7 +400,7 @@ export async function loadModelFolder(files: File[], fallbackName?: string): Pro
     // Optional; a malformed one is refused with the engine's sentence and the previous model stays.
     const policy = folder.policy ? await parse(folder.policy) : undefined;
     const { weights, index, files: weightFiles } = await folderWeights(folder);
-    const summary = await c.request('load-model', { config, weights, index, tokenizer, tokenizerConfig, policy }, 120_000);
+    const summary = await c.request('load-model', { config, weights, index, tokenizer, tokenizerConfig, policy, memoryBudget: MEMORY_OVERRIDE }, 120_000);
     if (c !== client) return;
     store().setSettings({ ropeScale: null });
     store().set({

@@ -166,19 +166,21 @@ const WASM_MEMORY = 4 * 2 ** 30;
 
 /**
  * What a model may take here: a budget the page sets, else the device's memory as the browser
- * reports it (navigator.deviceMemory, in GiB, rounded down), and under WASM no more than its
- * 4 GiB memory; under WebGPU the engine's copy of the weights lives on the GPU.
+ * reports it (navigator.deviceMemory, in GiB, rounded down); under WASM each session run also
+ * within its 4 GiB memory; under WebGPU the engine's copy of the weights lives on the GPU.
  */
 function memoryBudget(provider: string, override?: number): MemoryBudget | undefined {
-  if (override !== undefined) return { bytes: override, source: 'the budget set for this page' };
   const gib = (navigator as Navigator & { deviceMemory?: number }).deviceMemory;
-  const device = gib ? { bytes: gib * 2 ** 30, source: `this device's memory as the browser reports it, ${gib} GiB` } : undefined;
+  const reported = gib ? { bytes: gib * 2 ** 30, source: `this device's memory as the browser reports it, ${gib} GiB` } : undefined;
+  const device = override !== undefined ? { bytes: override, source: 'the budget set for this page' } : reported;
   if (provider !== 'wasm') {
     const maxTensor = gpuTensorLimit ? { bytes: gpuTensorLimit, source: "this GPU's maxStorageBufferBindingSize" } : undefined;
     return device ? { ...device, deviceSeparate: true, maxTensor } : maxTensor && { bytes: Infinity, source: '', deviceSeparate: true, maxTensor };
   }
-  const wasm = { bytes: WASM_MEMORY, source: "WebAssembly's 4 GiB memory, which the WASM engine works in" };
-  return device && device.bytes < wasm.bytes ? device : wasm;
+  // The WASM engine's runs work in WebAssembly's 4 GiB; the weights and saved activations wait
+  // between runs in the worker's JavaScript memory, bound by the device's.
+  const heap = { bytes: WASM_MEMORY, source: "WebAssembly's 4 GiB memory, which each run of the WASM engine works in" };
+  return { ...(device ?? { bytes: Infinity, source: '' }), heap };
 }
 
 let checkpointsFailed = false;

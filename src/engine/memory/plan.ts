@@ -58,7 +58,8 @@ export function valueBytes(g: Graph, name: string, env: Map<string, number>): nu
   return v.shape.reduce<number>((p, d) => p * resolve(d, env), 1) * DTYPE_BYTES[v.dtype];
 }
 
-/** What one run of a graph takes: its planned transient peak and the bytes of each output. */
-export function runBytes(g: Graph, env: Map<string, number>): { transient: number; outputs: Map<string, number> } {
-  return { transient: plannedPeakBytes(g, env), outputs: new Map(g.outputs.map((o) => [o.name, valueBytes(g, o.name, env)])) };
+/** What one run of a graph takes: its planned transient peak, the bytes of each output, and of its inputs together. */
+export function runBytes(g: Graph, env: Map<string, number>): { transient: number; outputs: Map<string, number>; inputs: number } {
+  const inputs = g.inputs.reduce((n, i) => n + valueBytes(g, i.name, env), 0);
+  return { transient: plannedPeakBytes(g, env), outputs: new Map(g.outputs.map((o) => [o.name, valueBytes(g, o.name, env)])), inputs };
 }

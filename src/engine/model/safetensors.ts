@@ -300,6 +300,8 @@ export interface MemoryBudget {
   deviceSeparate?: boolean;
   /** The most one float32 tensor may take on the device (WebGPU's maxStorageBufferBindingSize). */
   maxTensor?: { bytes: number; source: string };
+  /** The most one session run may hold at once (WASM: its 32-bit heap; weights and saved tensors wait outside it). */
+  heap?: { bytes: number; source: string };
 }
 
 const gib = (b: number) => `${(b / 2 ** 30).toFixed(b < 2 ** 30 ? 2 : 1)} GiB`;

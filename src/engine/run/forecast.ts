@@ -27,6 +27,11 @@ export interface StepForecast {
   keptRows: number[];
   /** The largest tensor a part of the step outputs (a GPU buffer under WebGPU). */
   largestTensor: number;
+  /**
+   * The most one session run holds at once: its inputs, transients and outputs. Under WASM that is
+   * what onnxruntime's heap must take (a run's inputs are copied in, its outputs copied out).
+   */
+  runPeak: number;
 }
 
 export interface ForecastPlan {
@@ -57,6 +62,8 @@ class Walk {
   act = 0;
   grads = 0;
   largest = 0;
+  /** The largest run: inputs, transients and outputs together. */
+  runPeak = 0;
   /** float32 copies of 2-byte weights alive now (a layer's, or the head's). */
   widened = 0;
   peak = zero();
@@ -72,6 +79,7 @@ class Walk {
   run(g: Graph, env: Map<string, number>): Map<string, number> {
     const r = runBytes(g, env);
     this.at(r.transient);
+    this.runPeak = Math.max(this.runPeak, r.inputs + r.transient + sum(r.outputs));
     for (const b of r.outputs.values()) [this.act, this.largest] = [this.act + b, Math.max(this.largest, b)];
     return r.outputs;
   }
@@ -207,7 +215,7 @@ export function forecastStep(rt: Pick<Runtime, 'transientBudget'>, plan: Forecas
   for (let l = cfg.layers - 1; l >= 0; l--) backwardLayer(w, parts, plan, l, saved[l]);
   const adapter = adapterBytes(plan.model, plan.lora);
   const split: ByKind = { ...w.peak, weights: w.peak.weights + modelWeightBytes(plan.model) + plan.extraWeights, adapter, optimizer: 2 * adapter };
-  return { peak: MEMORY_KINDS.reduce((s, k) => s + split[k], 0), split, keptRows: [...plan.rows], largestTensor: w.largest };
+  return { peak: MEMORY_KINDS.reduce((s, k) => s + split[k], 0), split, keptRows: [...plan.rows], largestTensor: w.largest, runPeak: w.runPeak };
 }
 
 /** A run's forecast: dense, and with the run's token elimination (lemo, or the oracle without predictors), against the tab's budget. */
@@ -220,7 +228,7 @@ export interface RunForecast {
    * What the memory of this engine may hold (bytes Infinity: no limit known, as under WebGPU, whose
    * GPU memory the browser does not report), and the most one tensor may take there; null: no budget.
    */
-  budget: { bytes: number; source: string; maxTensor: { bytes: number; source: string } | null } | null;
+  budget: { bytes: number; source: string; maxTensor: { bytes: number; source: string } | null; heap: { bytes: number; source: string } | null } | null;
 }
 
 export interface RunForecastPlan {
@@ -245,7 +253,7 @@ export function sparseRows(p: Pick<RunForecastPlan, 'settings' | 'modelPolicy' |
 /** The budget a forecast is held to: the engine's memory when the run's tensors live in it (WASM, the CPU), and the device's largest tensor. */
 function budgetOf(b: MemoryBudget | undefined): RunForecast['budget'] {
   if (!b) return null;
-  return { bytes: b.deviceSeparate ? Infinity : b.bytes, source: b.deviceSeparate ? '' : b.source, maxTensor: b.maxTensor ?? null };
+  return { bytes: b.deviceSeparate ? Infinity : b.bytes, source: b.deviceSeparate ? '' : b.source, maxTensor: b.maxTensor ?? null, heap: b.heap ?? null };
 }
 
 export function forecastRun(rt: Pick<Runtime, 'transientBudget'>, p: RunForecastPlan): RunForecast {

@@ -60,6 +60,11 @@ export function forecastRefusal(f: RunForecast, mode: SparsityMode): string | nu
   const aRun = `${/^[aeiou]/.test(name) ? 'An' : 'A'} ${name} run of ${f.batch} × ${f.ctx} tokens`;
   const t = b?.maxTensor;
   if (t && run.largestTensor > t.bytes) return `${aRun} would hold a tensor of ${gib(run.largestTensor)}, but ${t.source} is ${gib(t.bytes)}: lower the batch (--batch) or the context (--ctx).`;
+  const heap = b?.heap;
+  if (heap && run.runPeak > heap.bytes) {
+    const sparse = mode === 'dense' && f.sparse.runPeak <= heap.bytes ? `; with ${f.sparse.mode}'s token elimination it would take about ${gib(f.sparse.runPeak)}: choose ${f.sparse.mode}, or` : ':';
+    return `${aRun} would hold about ${gib(run.runPeak)} in one of its runs, but a run may hold at most ${gib(heap.bytes)} (${heap.source})${sparse} lower the batch (--batch) or the context (--ctx).`;
+  }
   if (!b || run.peak <= b.bytes) return null;
   const over = `${aRun} would peak at about ${gib(run.peak)} (${gib(run.split.activations)} of them activations), but ${gib(b.bytes)} is available (${b.source})`;
   if (mode === 'dense' && f.sparse.peak <= b.bytes) return `${over}; with ${f.sparse.mode}'s token elimination it would take about ${gib(f.sparse.peak)}: choose ${f.sparse.mode}, or lower the batch (--batch) or the context (--ctx).`;

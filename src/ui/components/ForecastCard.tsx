@@ -9,7 +9,7 @@ export function ForecastCard() {
   if (!f) return null;
   const refused = f.refusal !== null;
   return (
-    <section className="card" data-testid="forecast" data-refused={refused} data-dense={f.dense.peak} data-sparse={f.sparse.peak} data-budget={f.budget?.bytes ?? ''}>
+    <section className="card" data-testid="forecast" data-refused={refused} data-dense={f.dense.peak} data-sparse={f.sparse.peak} data-budget={f.budget?.bytes ?? ''} data-dense-run={f.dense.runPeak} data-sparse-run={f.sparse.runPeak} data-heap={f.budget?.heap?.bytes ?? ''}>
       <h2>Memory forecast</h2>
       <table className="forecast">
         <thead>
@@ -21,6 +21,7 @@ export function ForecastCard() {
               <td>{r.label}</td><td>{fmtBytes(r.dense)}</td><td>{fmtBytes(r.sparse)}</td>
             </tr>
           ))}
+          {f.budget?.heap && <tr data-testid="forecast-run"><td>largest run (of {fmtBytes(f.budget.heap.bytes)})</td><td>{fmtBytes(f.dense.runPeak)}</td><td>{fmtBytes(f.sparse.runPeak)}</td></tr>}
           {f.budget && Number.isFinite(f.budget.bytes) && <tr><td>this tab’s budget</td><td colSpan={2}>{fmtBytes(f.budget.bytes)}</td></tr>}
         </tbody>
       </table>

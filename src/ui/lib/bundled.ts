@@ -1,5 +1,6 @@
 // Which shipped model the page opens: the default, or another named by `?model=NAME`
-// (the end-to-end tests open the small test model this way).
+// (the end-to-end tests open the small test model this way); and `?memory=GiB`, the memory the
+// page plans for instead of what the browser reports (to see what fits a smaller machine).
 import { BUNDLED_MODELS, type BundledModel } from '../../engine/settings';
 
 function chosen(): BundledModel {
@@ -19,3 +20,10 @@ export const BUNDLED = {
   /** The run settings this model starts with, over the defaults. */
   settings: paths.settings as Partial<{ ctx: number }>,
 };
+
+/** The memory budget `?memory=GiB` asks for, in bytes (undefined: the device's as reported). */
+export const MEMORY_OVERRIDE: number | undefined = (() => {
+  const v = typeof location === 'undefined' ? null : new URLSearchParams(location.search).get('memory');
+  const gib = v === null ? NaN : Number(v);
+  return Number.isFinite(gib) && gib > 0 ? gib * 2 ** 30 : undefined;
+})();

@@ -4,10 +4,10 @@ import { pageSentence } from './page-sentence';
 import { ropeForContext, ropeProblem } from './rope-scale';
 
 const kinds = (activations: number) => ({ weights: 30e6, adapter: 1e6, optimizer: 2e6, gradients: 0, activations, offloaded: 0, transient: 10e6 });
-const step = (activations: number) => ({ peak: 43e6 + activations, split: kinds(activations), keptRows: [], largestTensor: 8e6 });
+const step = (activations: number) => ({ peak: 43e6 + activations, split: kinds(activations), keptRows: [], largestTensor: 8e6, runPeak: activations / 4 });
 const gpu = { bytes: 128e6, source: "this GPU's maxStorageBufferBindingSize" };
 const forecast = (budget: number | null, refusal: string | null = null, maxTensor: typeof gpu | null = null): PageForecast => ({
-  batch: 1, ctx: 2048, dense: step(200e6), sparse: { ...step(50e6), mode: 'lemo' }, budget: budget === null ? null : { bytes: budget, source: 'a test budget', maxTensor }, refusal,
+  batch: 1, ctx: 2048, dense: step(200e6), sparse: { ...step(50e6), mode: 'lemo' }, budget: budget === null ? null : { bytes: budget, source: 'a test budget', maxTensor, heap: null }, refusal,
 });
 
 describe('the forecast card', () => {
@@ -24,6 +24,11 @@ describe('the forecast card', () => {
     expect(forecastVerdict(forecast(10e6, 'A lemo run of 1 × 2048 tokens would peak at about 0.09 GiB: lower the batch (--batch) or the context (--ctx).')))
       .toBe('A lemo run of 1 × 2048 tokens would peak at about 0.09 GiB: lower the batch or the context.');
     expect(forecastVerdict(forecast(null))).toBe('Dense would peak at about 243.0 MB, lemo at about 93.0 MB; the browser reports no memory size for the GPU.');
+    // Under WASM: each run within the heap, the total within the device's memory (or none known).
+    const wasm = (budget: number, heapBytes: number): PageForecast => ({ ...forecast(budget), budget: { bytes: budget, source: 'a test budget', maxTensor: null, heap: { bytes: heapBytes, source: 'a test heap' } } });
+    expect(forecastVerdict(wasm(1e9, 100e6))).toBe('Both fit in 1.00 GB (a test budget): dense at about 243.0 MB, lemo at about 93.0 MB. Its largest run holds about 50.0 MB dense, 12.5 MB with lemo, of 100.0 MB (a test heap).');
+    expect(forecastVerdict(wasm(1e9, 40e6))).toMatch(/^Dense will not fit in 1\.00 GB \(a test budget\): it needs about 243\.0 MB\. Lemo fits/);
+    expect(forecastVerdict(wasm(Infinity, 100e6))).toBe('Dense would peak at about 243.0 MB, lemo at about 93.0 MB; the browser reports no memory size for this device. Its largest run holds about 50.0 MB dense, 12.5 MB with lemo, of 100.0 MB (a test heap).');
     expect(forecastVerdict(forecast(Infinity, null, gpu))).toBe("Dense would peak at about 243.0 MB, lemo at about 93.0 MB; the browser reports no memory size for the GPU, whose buffers take at most 128.0 MB each (this GPU's maxStorageBufferBindingSize): both fit that.");
   });
 });

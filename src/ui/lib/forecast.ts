@@ -22,14 +22,18 @@ export function forecastRows(f: RunForecast): { label: string; dense: number; sp
 export function forecastVerdict(f: PageForecast): string {
   const mode = f.sparse.mode;
   if (f.refusal) return pageSentence(f.refusal);
+  const heap = f.budget?.heap;
+  // Under WASM each run also works within WebAssembly's memory (weights and saved tensors wait outside it).
+  const runs = heap ? ` Its largest run holds about ${fmtBytes(f.dense.runPeak)} dense, ${fmtBytes(f.sparse.runPeak)} with ${mode}, of ${fmtBytes(heap.bytes)} (${heap.source}).` : '';
   if (!f.budget || !Number.isFinite(f.budget.bytes)) {
     const t = f.budget?.maxTensor;
-    return `Dense would peak at about ${fmtBytes(f.dense.peak)}, ${mode} at about ${fmtBytes(f.sparse.peak)}; the browser reports no memory size for the GPU${t ? `, whose buffers take at most ${fmtBytes(t.bytes)} each (${t.source}): both fit that` : ''}.`;
+    const where = heap ? 'this device' : 'the GPU';
+    return `Dense would peak at about ${fmtBytes(f.dense.peak)}, ${mode} at about ${fmtBytes(f.sparse.peak)}; the browser reports no memory size for ${where}${t ? `, whose buffers take at most ${fmtBytes(t.bytes)} each (${t.source}): both fit that` : ''}.${runs}`;
   }
   const budget = `${fmtBytes(f.budget.bytes)} (${f.budget.source})`;
-  const dense = f.dense.peak <= f.budget.bytes;
-  const sparse = f.sparse.peak <= f.budget.bytes;
-  if (dense && sparse) return `Both fit in ${budget}: dense at about ${fmtBytes(f.dense.peak)}, ${mode} at about ${fmtBytes(f.sparse.peak)}.`;
-  if (sparse) return `Dense will not fit in ${budget}: it needs about ${fmtBytes(f.dense.peak)}. ${mode[0].toUpperCase()}${mode.slice(1)} fits, at about ${fmtBytes(f.sparse.peak)}.`;
-  return `This run fits in ${budget} at about ${fmtBytes(f.dense.peak)}; ${mode} would need about ${fmtBytes(f.sparse.peak)}.`;
+  const fits = (s: PageForecast['dense']) => s.peak <= f.budget!.bytes && (!heap || s.runPeak <= heap.bytes);
+  const [dense, sparse] = [fits(f.dense), fits(f.sparse)];
+  if (dense && sparse) return `Both fit in ${budget}: dense at about ${fmtBytes(f.dense.peak)}, ${mode} at about ${fmtBytes(f.sparse.peak)}.${runs}`;
+  if (sparse) return `Dense will not fit in ${budget}: it needs about ${fmtBytes(f.dense.peak)}. ${mode[0].toUpperCase()}${mode.slice(1)} fits, at about ${fmtBytes(f.sparse.peak)}.${runs}`;
+  return `This run fits in ${budget} at about ${fmtBytes(f.dense.peak)}; ${mode} would need about ${fmtBytes(f.sparse.peak)}.${runs}`;
 }
