@@ -3,6 +3,7 @@
 // It builds the model folder's files in memory (config.json, model.safetensors or shards with
 // model.safetensors.index.json, the PEFT adapter), in Node and in the page alike, and summarises
 // gradients the way the golden stores them (norms, projections, sampled entries).
+import { relErr } from './compare';
 
 export interface GenTensor { name: string; shape: number[]; dtype: 'BF16' | 'F32'; init: { kind: 'uniform' | 'gain'; exp?: number }; checksum: number }
 export interface GradRef { norm: number; proj: number[]; idx: number[]; val: number[] }
@@ -140,16 +141,6 @@ export function shapeFiles(g: ShapeGolden): ShapeFiles {
     adapter: { config: g.adapter_config, weights: adapter.bytes },
     differs,
   };
-}
-
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num) / Math.max(Math.sqrt(den), 1e-30);
 }
 
 /**
