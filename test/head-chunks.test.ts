@@ -8,7 +8,7 @@ import { Trainer, type TrainerOptions } from '../src/engine/train/trainer';
 import { selectorFor } from '../src/engine/sparsity/selectors';
 import { parseKeepSpec } from '../src/engine/sparsity/blocks';
 import { decode } from '../src/engine/run/generate';
-import { modelWeightBytes } from '../src/engine/run/forecast';
+import { modelHostBytes } from '../src/engine/model/model';
 import { Segments } from '../src/engine/train/segments';
 import { parseConfig } from '../src/engine/model/config';
 import { nodeRuntime, relErr } from './helpers/runtime';
@@ -81,7 +81,7 @@ describe('the LM head over vocabulary chunks', () => {
       const before = rt.memory.live.weights;
       const t = await Trainer.create(rt, f.model, f.lora, { adapter: f.adapter });
       expect(rt.memory.live.weights - before).toBe(4 * f.model.parameterCount);
-      expect(modelWeightBytes(f.model)).toBe(4 * f.model.parameterCount);
+      expect(modelHostBytes(f.model)).toBe(4 * f.model.parameterCount);
       t.dispose();
     }
     const tied = fixture('llama-tied-scaled-mlp').f.model;

@@ -325,11 +325,10 @@ export function checkFits(weights: Uint8Array | StFileHeader[], budget: MemoryBu
   const files = headersOf(weights, fileName);
   if (budget.maxTensor) checkLargest(files, budget.maxTensor);
   const predicted = predictLoadBytes(files);
-  const needed = predicted.needed;
-  if (needed <= budget.bytes) return;
+  if (predicted.needed <= budget.bytes) return;
   const what = files.some((f) => f.resident) ? 'its weights, and the file while it is read' : 'its weights, the files read a tensor at a time';
   throw new UserError(
-    `This model is too large for the memory here: loading its ${(predicted.parameters / 1e6).toFixed(1)} M parameters needs about ${gib(needed)} ` +
+    `This model is too large for the memory here: loading its ${(predicted.parameters / 1e6).toFixed(1)} M parameters needs about ${gib(predicted.needed)} ` +
       `(${what}) but ${gib(budget.bytes)} is available (${budget.source}). Nothing was loaded.`,
   );
 }

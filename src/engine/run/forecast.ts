@@ -186,9 +186,6 @@ export function adapterBytes(model: Model, lora: LoraConfig): number {
   return 4 * n;
 }
 
-/** Bytes of the model's tensors on the device (a tied head is the embedding, held once; 2-byte weights at 2 bytes a value). */
-export const modelWeightBytes = (model: Model): number => modelHostBytes(model);
-
 /** Bytes of the float32 copies of the 2-byte weights among these, made while a graph reads them. */
 function widenedBytes(ts: Iterable<HostTensor>): number {
   let n = 0;
@@ -214,7 +211,7 @@ export function forecastStep(rt: Pick<Runtime, 'transientBudget'>, plan: Forecas
   head(w, plan, segments);
   for (let l = cfg.layers - 1; l >= 0; l--) backwardLayer(w, parts, plan, l, saved[l]);
   const adapter = adapterBytes(plan.model, plan.lora);
-  const split: ByKind = { ...w.peak, weights: w.peak.weights + modelWeightBytes(plan.model) + plan.extraWeights, adapter, optimizer: 2 * adapter };
+  const split: ByKind = { ...w.peak, weights: w.peak.weights + modelHostBytes(plan.model) + plan.extraWeights, adapter, optimizer: 2 * adapter };
   return { peak: MEMORY_KINDS.reduce((s, k) => s + split[k], 0), split, keptRows: [...plan.rows], largestTensor: w.largest, runPeak: w.runPeak };
 }
 

@@ -58,17 +58,20 @@ export function forecastRefusal(f: RunForecast, mode: SparsityMode): string | nu
   const run = mode === 'dense' ? f.dense : f.sparse;
   const name = mode === 'dense' ? 'dense' : f.sparse.mode;
   const aRun = `${/^[aeiou]/.test(name) ? 'An' : 'A'} ${name} run of ${f.batch} × ${f.ctx} tokens`;
+  // What is over the limit, and what to do: the sparse mode's figure where it fits and dense does not.
+  const refuse = (over: string, sparseFits: boolean, sparseBytes: number) =>
+    mode === 'dense' && sparseFits
+      ? `${over}; with ${f.sparse.mode}'s token elimination it would take about ${gib(sparseBytes)}: choose ${f.sparse.mode}, or lower the batch (--batch) or the context (--ctx).`
+      : `${over}: lower the batch (--batch) or the context (--ctx).`;
   const t = b?.maxTensor;
-  if (t && run.largestTensor > t.bytes) return `${aRun} would hold a tensor of ${gib(run.largestTensor)}, but ${t.source} is ${gib(t.bytes)}: lower the batch (--batch) or the context (--ctx).`;
+  if (t && run.largestTensor > t.bytes) return refuse(`${aRun} would hold a tensor of ${gib(run.largestTensor)}, but ${t.source} is ${gib(t.bytes)}`, false, 0);
   const heap = b?.heap;
   if (heap && run.runPeak > heap.bytes) {
-    const sparse = mode === 'dense' && f.sparse.runPeak <= heap.bytes ? `; with ${f.sparse.mode}'s token elimination it would take about ${gib(f.sparse.runPeak)}: choose ${f.sparse.mode}, or` : ':';
-    return `${aRun} would hold about ${gib(run.runPeak)} in one of its runs, but a run may hold at most ${gib(heap.bytes)} (${heap.source})${sparse} lower the batch (--batch) or the context (--ctx).`;
+    const over = `${aRun} would hold about ${gib(run.runPeak)} in one of its runs, but a run may hold at most ${gib(heap.bytes)} (${heap.source})`;
+    return refuse(over, f.sparse.runPeak <= heap.bytes, f.sparse.runPeak);
   }
   if (!b || run.peak <= b.bytes) return null;
-  const over = `${aRun} would peak at about ${gib(run.peak)} (${gib(run.split.activations)} of them activations), but ${gib(b.bytes)} is available (${b.source})`;
-  if (mode === 'dense' && f.sparse.peak <= b.bytes) return `${over}; with ${f.sparse.mode}'s token elimination it would take about ${gib(f.sparse.peak)}: choose ${f.sparse.mode}, or lower the batch (--batch) or the context (--ctx).`;
-  return `${over}: lower the batch (--batch) or the context (--ctx).`;
+  return refuse(`${aRun} would peak at about ${gib(run.peak)} (${gib(run.split.activations)} of them activations), but ${gib(b.bytes)} is available (${b.source})`, f.sparse.peak <= b.bytes, f.sparse.peak);
 }
 
 /** Refuses a run whose forecast peak would not fit the memory budget. */

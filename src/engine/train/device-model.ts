@@ -152,6 +152,16 @@ export class DeviceModel {
     return out;
   }
 
+  /** Runs `use` with a layer's weights in float32, releasing what was widened for it after, also on a failure. */
+  async withLayerWeights<T>(layer: number, use: (weights: Record<string, Tensor>) => Promise<T>): Promise<T> {
+    const weights = await this.layerWeights(layer);
+    try {
+      return await use(weights);
+    } finally {
+      this.releaseWeights(weights);
+    }
+  }
+
   /** The layer's weights stored in float32 (its norms always among them), as they are: nothing to release. */
   floatWeights(layer: number): Record<string, Tensor> {
     return Object.fromEntries([...this.layers[layer]].flatMap(([n, f]) => ('f32' in f ? [[n, f.f32]] : [])));

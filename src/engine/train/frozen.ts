@@ -18,16 +18,12 @@ interface Half {
 
 export type Frozen = { f32: Tensor } | { half: Half };
 
-/** Rows `rows` of a vocabulary-major (or, `columns`, feature-major [C, V]) host matrix, widened to float32. */
-export function gatherRows(h: HostTensor, rows: ArrayLike<number>, columns = false): Float32Array {
-  const [R, C] = columns ? [h.shape[1], h.shape[0]] : h.shape;
+/** Rows `rows` of a row-major host matrix (a lookup table), widened to float32. */
+export function gatherRows(h: HostTensor, rows: ArrayLike<number>): Float32Array {
+  const C = h.shape[1];
   const out = new Float32Array(rows.length * C);
   for (let i = 0; i < rows.length; i++) {
-    let row = h.data.subarray(rows[i] * C, (rows[i] + 1) * C);
-    if (columns) {
-      row = h.half ? new Uint16Array(C) : new Float32Array(C);
-      for (let c = 0; c < C; c++) row[c] = h.data[c * R + rows[i]];
-    }
+    const row = h.data.subarray(rows[i] * C, (rows[i] + 1) * C);
     if (h.half) widenHalf(row as Uint16Array, h.half, out, i * C);
     else out.set(row, i * C);
   }

@@ -141,12 +141,7 @@ export async function layerForward(c: PassContext, l: number, h: Tensor, kept: n
   const { dm } = c;
   const rows = kept ?? allRows;
   const { tables: rope, shared } = await ropeOf(c, rows);
-  const weights = await dm.layerWeights(l);
-  try {
-    return await layerRuns(c, l, h, kept, rows, backward, { weights, rope, shared });
-  } finally {
-    dm.releaseWeights(weights);
-  }
+  return dm.withLayerWeights(l, (weights) => layerRuns(c, l, h, kept, rows, backward, { weights, rope, shared }));
 }
 
 /** The forward's runs with the layer's weights at hand; what it saves names them, and its backward gets them anew. */
@@ -201,12 +196,7 @@ async function attentionBackward(c: PassContext, sv: LayerSaved, dO: Tensor): Pr
  * outputs of each part (the LoRA gradients among them). Returns the gradient of its input.
  */
 export async function layerBackward(c: PassContext, l: number, sv: LayerSaved, dOut: Tensor, collect: (out: Record<string, Tensor>) => void): Promise<Tensor> {
-  const weights = await c.dm.layerWeights(l);
-  try {
-    return await layerBackwardRuns(c, l, sv, { ...weights, [gradName('out')]: dOut }, collect);
-  } finally {
-    c.dm.releaseWeights(weights);
-  }
+  return c.dm.withLayerWeights(l, (weights) => layerBackwardRuns(c, l, sv, { ...weights, [gradName('out')]: dOut }, collect));
 }
 
 /** The backward's runs; `given` holds the layer's weights (widened anew) and dOut. */

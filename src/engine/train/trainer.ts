@@ -220,8 +220,7 @@ export class Trainer implements LayerProbe {
   async queryKeys(layer: number, h: Tensor, T: number): Promise<{ q: Tensor; k: Tensor; release(): void }> {
     const rt = this.rt;
     const rope = await this.dm.ropeFor(Array.from({ length: T }, (_, i) => i));
-    const weights = await this.dm.layerWeights(layer);
-    const pre = await rt.run(this.graphsFor(layer, false, null).pre.plain, { ...weights, ...this.loraFeeds(layer), ...(rope ?? {}), h }).finally(() => this.dm.releaseWeights(weights));
+    const pre = await this.dm.withLayerWeights(layer, (weights) => rt.run(this.graphsFor(layer, false, null).pre.plain, { ...weights, ...this.loraFeeds(layer), ...(rope ?? {}), h }));
     for (const t of [pre.q, pre.k, pre.v]) rt.memory.track(t, 'activations');
     return { q: pre.q, k: pre.k, release: () => [pre.q, pre.k, pre.v, rope?.cos, rope?.sin].forEach((t) => rt.dispose(t)) };
   }
