@@ -48,15 +48,9 @@ async function one(page: Page, mode: 'dense' | 'oracle' | 'lemo') {
   await setUpRun(page, { ctx: Number(a.ctx), steps: Number(a.steps), sparsity: mode, block: a.block ? Number(a.block) : undefined });
   if (a['rope-scale']) await page.getByTestId('rope-scale').fill(a['rope-scale']);
   if (a.offload) await page.getByTestId('offload').selectOption(a.offload);
-  const card = page.getByTestId('forecast');
+  // The card shows figures only once the engine's forecast of the settings and model shown has come.
+  const card = page.locator('[data-testid=forecast][data-state=ready]');
   await card.filter({ hasText: `${a.ctx} tokens` }).waitFor();
-  // The worker forecasts each change of the settings: read the card once it stops changing.
-  for (let last = ''; ;) {
-    await page.waitForTimeout(1500);
-    const now = `${await card.getAttribute('data-dense')} ${await card.getAttribute('data-sparse')}`;
-    if (now === last) break;
-    last = now;
-  }
   const forecast = { dense: Number(await card.getAttribute('data-dense')), sparse: Number(await card.getAttribute('data-sparse')), denseRun: Number(await card.getAttribute('data-dense-run')), sparseRun: Number(await card.getAttribute('data-sparse-run')), verdict: await page.getByTestId('forecast-verdict').innerText() };
   const t1 = Date.now();
   console.error(`${mode}: forecast ${JSON.stringify(forecast)}`);

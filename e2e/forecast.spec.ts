@@ -1,6 +1,6 @@
 // Before Start: the memory forecast of the settings shown, dense and with token elimination,
 // against this tab's budget, and the RoPE scale a context past the model's positions needs.
-import { test, expect } from '@playwright/test';
+import { test, expect, type Page } from '@playwright/test';
 import { collectErrors } from './helpers/console';
 import { openStudio, setUpRun } from './helpers/studio';
 
@@ -100,5 +100,89 @@ test('an engine sentence that names a flag of the lemo command reaches the page 
   await page.getByTestId('start').click();
   await expect(page.getByTestId('error')).toContainText('MLP channel sparsity needs the MLP projections frozen: drop them from the LoRA target modules, or keep every MLP channel.');
   await expect(page.getByTestId('error')).not.toContainText('--');
+  expect(errors).toEqual([]);
+});
+
+/** One state of the page as it rendered: the model named, the card's figures (null: none shown) and whether Start can be pressed. */
+interface Seen {
+  model: string | null;
+  loading: boolean;
+  ctx: string;
+  state: string | null;
+  head: string | null;
+  dense: string | null;
+  sparse: string | null;
+  startDisabled: boolean;
+}
+
+/**
+ * Records every state the page renders from now on (or, with `fromModelPick`, from the moment a
+ * model folder is picked), one per batch of changes to the page.
+ */
+async function recordStates(page: Page, fromModelPick = false): Promise<void> {
+  await page.evaluate((fromPick) => {
+    const seen: Seen[] = [];
+    (window as unknown as { seen: Seen[] }).seen = seen;
+    const at = (id: string) => document.querySelector(`[data-testid="${id}"]`);
+    const look = () => {
+      const card = at('forecast');
+      seen.push({
+        model: at('model-name')?.textContent ?? null, loading: at('model-loading') !== null, ctx: (at('ctx') as HTMLInputElement).value,
+        state: card?.getAttribute('data-state') ?? null, head: card?.querySelector('thead')?.textContent ?? null,
+        dense: card?.getAttribute('data-dense') ?? null, sparse: card?.getAttribute('data-sparse') ?? null,
+        startDisabled: (at('start') as HTMLButtonElement).disabled,
+      });
+    };
+    const watch = () => new MutationObserver(look).observe(document.body, { subtree: true, childList: true, attributes: true, characterData: true });
+    if (fromPick) at('model-input')!.addEventListener('change', watch, { capture: true, once: true });
+    else watch();
+  }, fromModelPick);
+}
+
+const recorded = (page: Page) => page.evaluate(() => (window as unknown as { seen: Seen[] }).seen);
+
+/** The oracle forecast at `ctx` tokens of the model loaded, once the card shows it. */
+async function oracleForecast(page: Page, ctx: number): Promise<{ dense: string; sparse: string }> {
+  await page.getByTestId('ctx').fill(String(ctx));
+  await page.getByTestId('sparsity-select').selectOption('oracle');
+  const card = page.getByTestId('forecast');
+  await expect(card.locator('thead')).toHaveText(`peak of a step, 1 × ${ctx} tokensdenseoracle`);
+  return { dense: (await card.getAttribute('data-dense'))!, sparse: (await card.getAttribute('data-sparse'))! };
+}
+
+test('after another model folder is picked, and after the context changes, the card never shows the forecast of the model or settings before: it is pending until the new one comes', async ({ page }) => {
+  const errors = collectErrors(page);
+  // The second model's forecast, from a fresh page that opens with it.
+  await openStudio(page, 'wasm', 'lemo-books', 'memory=4');
+  const second = await oracleForecast(page, 256);
+  // The first model, its forecast on the card.
+  await openStudio(page, 'wasm', 'lemo-tiny', 'memory=4');
+  const first = await oracleForecast(page, 256);
+  expect(first.dense).not.toBe(second.dense);
+
+  await recordStates(page, true);
+  await page.getByTestId('model-input').setInputFiles('public/models/lemo-books');
+  await expect(page.getByTestId('model-name')).toHaveText('lemo-books');
+  const card = page.getByTestId('forecast');
+  await expect(card).toHaveAttribute('data-dense', second.dense);
+  const afterPick = await recorded(page);
+  // From the pick on, the card's figures (whenever it shows some) are the second model's; else it is pending.
+  expect(afterPick.filter((s) => s.dense !== null && (s.dense !== second.dense || s.sparse !== second.sparse))).toEqual([]);
+  await expect(card).toHaveAttribute('data-state', 'ready');
+  expect(afterPick.filter((s) => s.dense === null && s.state !== 'pending')).toEqual([]);
+  expect(afterPick.some((s) => s.model === 'lemo-books' && s.state === 'pending')).toBe(true);
+  // Start waits while the folder loads: the run would train the model being replaced.
+  expect(afterPick.filter((s) => s.loading && !s.startDisabled)).toEqual([]);
+  expect(afterPick.some((s) => s.loading)).toBe(true);
+  expect(await card.getAttribute('data-sparse')).toBe(second.sparse);
+
+  // Another context: never the figures of 256 tokens under a context of 512.
+  await recordStates(page);
+  await page.getByTestId('ctx').fill('512');
+  await expect(card.locator('thead')).toHaveText('peak of a step, 1 × 512 tokensdenseoracle');
+  const afterCtx = await recorded(page);
+  expect(afterCtx.filter((s) => s.head !== null && !s.head.includes(`1 × ${s.ctx} tokens`))).toEqual([]);
+  await expect(card).toHaveAttribute('data-state', 'ready');
+  expect(afterCtx.some((s) => s.ctx === '512' && s.state === 'pending')).toBe(true);
   expect(errors).toEqual([]);
 });

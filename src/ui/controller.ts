@@ -10,9 +10,9 @@ import { modelFolder, shardFiles, type ModelFolder } from './lib/model-folder';
 import { checkDatasetSize, DATASET_NAME, decodeDataset, parseDataset } from '../engine/train/data';
 import { checkJsonDepth } from '../engine/model/json';
 import { BUNDLED, MEMORY_OVERRIDE } from './lib/bundled';
-import { blockSources, settingsIssue, settingsProblem } from './lib/run-settings';
+import { blockSources, settingsProblem } from './lib/run-settings';
 import { pageSentence } from './lib/page-sentence';
-import type { PageForecast } from './lib/forecast';
+import { currentForecast, engineSettings, keptAnswer, pageForecastKey, type PageForecast } from './lib/forecast';
 import type { ProviderChoice } from '../worker/protocol';
 import { nextRunNumber, runName, saveRuns, seriesOf, MAX_RUNS, type RunRecord } from './lib/runs';
 
@@ -351,12 +351,6 @@ export async function restoreDefaultHeldout(): Promise<void> {
   if (client && store().model) await countHeldout(client, heldout);
 }
 
-/** The engine's part of the settings. */
-function trainSettings(s: Settings) {
-  const { provider: _p, evalEvery: _e, evalChunks: _c, ...train } = s;
-  return train;
-}
-
 /**
  * A folder's weights for the worker: model.safetensors, or the shards its index names (a missing
  * one refused with a sentence). The files themselves go, unread: the worker reads each header
@@ -489,13 +483,15 @@ export async function compareWithDense(id: string): Promise<void> {
 export async function start(override?: Settings, suffix = ''): Promise<void> {
   if (!client) return;
   const s = store();
-  if (running()) return;
+  // A model folder loading replaces the model the run would train.
+  if (running() || s.modelLoading !== null) return;
   const settings = override ?? s.settings;
   // Settings no run can use, or a run that would not fit the memory, are refused before anything of the last run is cleared.
   const problem = settingsProblem(settings, blockSources(s));
   if (problem) return void s.set({ error: problem });
-  // The card's forecast of these very settings refuses at once; any other run the engine checks itself as it starts.
-  const refusal = lastForecast?.key === forecastKey(settings) ? lastForecast.forecast.refusal : null;
+  // The card's forecast of these very settings (and the model and predictors loaded) refuses at
+  // once; any other run, or one whose forecast has not come yet, the engine checks itself as it starts.
+  const refusal = currentForecast(s, settings)?.refusal ?? null;
   if (refusal) return void s.set({ error: pageSentence(refusal) });
   s.set({
     steps: [], evals: [], memory: [], memoryPeak: null, baseline: null, sparsity: null, recall: null, dataset: null, step: 0, error: null,
@@ -505,29 +501,35 @@ export async function start(override?: Settings, suffix = ''): Promise<void> {
   await train(client, settings, false);
 }
 
-const forecastKey = (settings: Settings) => JSON.stringify(trainSettings(settings));
-/** The latest forecast the engine gave, and the settings it was for. */
-let lastForecast: { key: string; forecast: PageForecast } | null = null;
-
-// The forecast card follows the settings, the model and the predictors, once they rest for a moment.
+// The forecast card follows the settings, the model and the predictors, once they rest for a
+// moment; until the answer for the ones shown comes, the card says it is pending.
 const FORECAST_MS = 250;
 let forecastTimer: ReturnType<typeof setTimeout> | null = null;
+/** The key of the forecast asked and not yet answered. */
+let forecastAsked: string | null = null;
 
 async function refreshForecast(): Promise<void> {
   forecastTimer = null;
   const s = store();
   const c = client;
-  // A run going keeps the forecast it started with.
-  if (running()) return;
-  if (!c || !s.model || s.run === 'loading' || settingsIssue(s.settings, blockSources(s))) return void s.set({ forecast: null });
-  const settings = s.settings;
+  // A run going keeps the forecast it started with; other settings are forecast once it ends.
+  if (!c || running()) return;
+  const key = pageForecastKey(s);
+  if (key === null || s.forecast?.key === key || forecastAsked === key) return;
+  forecastAsked = key;
+  let value: PageForecast | null = null;
   try {
-    const forecast = await c.request('forecast', { settings: trainSettings(settings) });
-    if (c === client) lastForecast = { key: forecastKey(settings), forecast };
-    if (c === client && store().settings === settings) store().set({ forecast });
+    value = await c.request('forecast', { settings: engineSettings(s.settings) });
   } catch {
-    if (c === client && store().settings === settings) store().set({ forecast: null });
+    // No forecast for these settings: the card stays away (Start's own check names the problem).
+  } finally {
+    if (forecastAsked === key) forecastAsked = null;
   }
+  // An answer for settings, a model or predictors no longer shown is dropped. The worker answers
+  // in the order it was asked, so an answer it computed after a load (of a model or predictors)
+  // comes after that load's reply, once the page's key has moved on: it is dropped too.
+  const kept = keptAnswer(store(), key, value);
+  if (c === client && kept) store().set({ forecast: kept });
 }
 
 useStudio.subscribe((s, prev) => {
@@ -541,7 +543,7 @@ async function train(c: EngineClient, settings: Settings, resume: boolean): Prom
   const evalEvery = heldout.length ? settings.evalEvery : 0;
   store().set({ runHeldout: heldout.map((f) => f.name).join(', ') + (store().heldoutDefault ? ' (the default held-out set)' : '') });
   try {
-    await c.request('train', { files: texts, settings: trainSettings(settings), heldout: { files: heldout, every: evalEvery, chunks: settings.evalChunks }, resume }, 0);
+    await c.request('train', { files: texts, settings: engineSettings(settings), heldout: { files: heldout, every: evalEvery, chunks: settings.evalChunks }, resume }, 0);
   } catch (e) {
     if (c !== client) return; // a crash already restarted the engine
     fail(e);

@@ -9,7 +9,7 @@ import type { ProviderChoice } from '../worker/protocol';
 import type { InterruptedRun } from '../worker/checkpoint-store';
 import type { StepSample } from './lib/memory-series';
 import { loadRuns, type RunRecord } from './lib/runs';
-import type { PageForecast } from './lib/forecast';
+import type { ForecastAnswer } from './lib/forecast';
 
 export type RunState = 'loading' | 'idle' | 'running' | 'paused' | 'stopped' | 'finished' | 'error';
 
@@ -109,8 +109,11 @@ export interface StudioState {
   settings: Settings;
   /** Why the page set the RoPE scale (the context passed the model's positions); null: the user's or the model's. */
   ropeNote: string | null;
-  /** The engine's memory forecast of the settings shown (null: not yet, or settings no run can use). */
-  forecast: PageForecast | null;
+  /**
+   * The engine's latest memory forecast, with the settings, model and predictors it was asked for;
+   * the card shows it only while they are the ones shown (lib/forecast.ts shownForecast).
+   */
+  forecast: ForecastAnswer | null;
   setSettings(patch: Partial<Settings>): void;
   /** Applies a batch of engine events in one update (one render). */
   onEvents(events: readonly EngineEvent[]): void;

@@ -1,15 +1,29 @@
 // The memory a run of the settings shown would take at its peak, by kind, dense and with token
-// elimination, against this tab's budget: forecast by the engine before Start.
+// elimination, against this tab's budget: forecast by the engine before Start. Only the forecast
+// of the settings, model and predictors shown is shown; until it comes, the card says so.
 import { useStudio } from '../store';
 import { fmtBytes } from '../lib/format';
-import { forecastRows, forecastVerdict } from '../lib/forecast';
+import { forecastRows, forecastVerdict, shownForecast } from '../lib/forecast';
+
+function PendingForecast() {
+  const loading = useStudio((s) => s.modelLoading);
+  const busy = useStudio((s) => s.run === 'running' || s.run === 'paused');
+  const why = loading !== null ? `Forecast once ${loading} has loaded.` : busy ? 'These settings are forecast once the run has ended.' : 'Forecasting the settings shown…';
+  return (
+    <section className="card" data-testid="forecast" data-state="pending">
+      <h2>Memory forecast</h2>
+      <p className="muted small" data-testid="forecast-pending">{why}</p>
+    </section>
+  );
+}
 
 export function ForecastCard() {
-  const f = useStudio((s) => s.forecast);
+  const f = useStudio(shownForecast);
+  if (f === 'pending') return <PendingForecast />;
   if (!f) return null;
   const refused = f.refusal !== null;
   return (
-    <section className="card" data-testid="forecast" data-refused={refused} data-dense={f.dense.peak} data-sparse={f.sparse.peak} data-budget={f.budget?.bytes ?? ''} data-dense-run={f.dense.runPeak} data-sparse-run={f.sparse.runPeak} data-heap={f.budget?.heap?.bytes ?? ''}>
+    <section className="card" data-testid="forecast" data-state="ready" data-refused={refused} data-dense={f.dense.peak} data-sparse={f.sparse.peak} data-budget={f.budget?.bytes ?? ''} data-dense-run={f.dense.runPeak} data-sparse-run={f.sparse.runPeak} data-heap={f.budget?.heap?.bytes ?? ''}>
       <h2>Memory forecast</h2>
       <table className="forecast">
         <thead>

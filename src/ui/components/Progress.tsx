@@ -14,6 +14,8 @@ export function Progress() {
   const step = useStudio((s) => s.step);
   const steps = useStudio((s) => s.steps);
   const model = useStudio((s) => s.model);
+  // A model folder loading replaces the model a run would train.
+  const modelLoading = useStudio((s) => s.modelLoading !== null);
   const total = useStudio((s) => (s.runSettings ?? s.settings).steps);
   const startedAt = useStudio((s) => s.startedAt);
   const runningAt = useStudio((s) => s.runningAt);
@@ -37,7 +39,7 @@ export function Progress() {
   return (
     <section className="card progress wide" data-testid="progress">
       <div className="buttons">
-        <button className="primary" data-testid="start" disabled={busy || run === 'loading' || !model} onClick={() => void start()}>Start</button>
+        <button className="primary" data-testid="start" disabled={busy || run === 'loading' || !model || modelLoading} onClick={() => void start()}>Start</button>
         <button data-testid="pause" disabled={run !== 'running' || pending !== null} onClick={() => control('pause')}>Pause</button>
         <button data-testid="resume" disabled={run !== 'paused' || pending !== null} onClick={() => control('resume')}>Resume</button>
         <button data-testid="stop" disabled={!busy || pending === 'stop'} onClick={() => control('stop')}>Stop</button>

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { forecastRows, forecastVerdict, type PageForecast } from './forecast';
+import { currentForecast, engineSettings, forecastRows, forecastVerdict, keptAnswer, pageForecastKey, shownForecast, type PageForecast } from './forecast';
+import { useStudio, type StudioState } from '../store';
 import { pageSentence } from './page-sentence';
 import { ropeForContext, ropeProblem } from './rope-scale';
 
@@ -60,5 +61,74 @@ describe('the RoPE scale field', () => {
     expect(ropeProblem({ ctx: 64, ropeScale: -1 }, tiny)).toMatch(/^The RoPE scale must be a number above 0 and at most 1024 \(it is -1\)/);
     expect(ropeProblem({ ctx: 64, ropeScale: 2000 }, tiny)).toMatch(/it is 2000/);
     expect(ropeProblem({ ctx: 64, ropeScale: 2 }, { maxPositions: 1024, ropeScale: null })).toMatch(/cannot be scaled linearly/);
+  });
+});
+
+describe('which forecast the card shows and Start uses', () => {
+  const model = (name: string, layers: number): NonNullable<StudioState['model']> => ({
+    name, architecture: 'LlamaForCausalLM', family: 'llama', parameters: layers * 1e6, layers, hidden: 64, heads: 4, kvHeads: 4, vocabSize: 8192, maxPositions: 1024, weightBytes: layers * 4e6, ropeScale: 1, policy: null,
+  });
+  const answer = (peak: number): PageForecast => ({ ...forecast(1e9), dense: { ...step(200e6), peak } });
+  type Page = Pick<StudioState, 'settings' | 'model' | 'predictors' | 'run' | 'forecast' | 'modelLoading'>;
+  const page = (patch: Partial<Page> = {}): Page => ({
+    settings: { ...useStudio.getState().settings, ctx: 128, batch: 1, steps: 1, sparsity: 'oracle', block: 16, policy: null },
+    model: model('first', 2), predictors: null, run: 'idle', forecast: null, modelLoading: null, ...patch,
+  });
+  /** The controller's round: the key asked, then the engine's answer applied to the page as it is by then. */
+  const answered = (now: Page, key: string, value: PageForecast | null): Page => ({ ...now, forecast: keptAnswer(now, key, value) ?? now.forecast });
+
+  it('shows a forecast only for the model it was asked for: after another model loads it is pending, and the first model’s late answer is dropped', () => {
+    let s = page();
+    const first = pageForecastKey(s)!;
+    s = answered(s, first, answer(100e6));
+    expect(shownForecast(s)).toEqual(answer(100e6));
+    // A second folder dropped: pending while it loads, still pending once it is in, whatever the first model's answer.
+    s = { ...s, modelLoading: 'second' };
+    expect(shownForecast(s)).toBe('pending');
+    s = { ...s, modelLoading: null, model: model('second', 4) };
+    expect(shownForecast(s)).toBe('pending');
+    expect(currentForecast(s, s.settings)).toBeNull();
+    const second = pageForecastKey(s)!;
+    expect(second).not.toBe(first);
+    s = answered(s, first, answer(100e6));
+    expect(shownForecast(s)).toBe('pending');
+    s = answered(s, second, answer(300e6));
+    expect(shownForecast(s)).toEqual(answer(300e6));
+    expect(currentForecast(s, { ...s.settings })).toEqual(answer(300e6));
+    // The same folder loaded again is another load: its forecast is asked anew.
+    s = { ...s, model: { ...s.model! } };
+    expect(shownForecast(s)).toBe('pending');
+  });
+
+  it('ties each answer to the context, batch, mode and predictors it was asked with, whatever order the answers come in', () => {
+    let s = page();
+    const at128 = pageForecastKey(s)!;
+    s = { ...s, settings: { ...s.settings, ctx: 256 } };
+    const at256 = pageForecastKey(s)!;
+    s = answered(s, at256, answer(256e6));
+    s = answered(s, at128, answer(128e6));
+    expect(shownForecast(s)).toEqual(answer(256e6));
+    for (const patch of [{ ctx: 512 }, { batch: 2 }, { sparsity: 'dense' as const }, { loraR: 16 }]) {
+      const changed = { ...s, settings: { ...s.settings, ...patch } };
+      expect(shownForecast(changed)).toBe('pending');
+      expect(currentForecast(changed, changed.settings)).toBeNull();
+      // Start with settings of its own (a dense run beside one) uses only the forecast of those.
+      expect(currentForecast(s, changed.settings)).toBeNull();
+    }
+    expect(shownForecast({ ...s, predictors: { name: 'predictors.safetensors', bytes: 1, block: 16, parameters: 1 } })).toBe('pending');
+    // What the engine is not asked with (held-out evaluation, the provider's choice) keeps the forecast.
+    const heldout = { ...s, settings: { ...s.settings, evalEvery: 0, provider: 'wasm' as const } };
+    expect(shownForecast(heldout)).toEqual(answer(256e6));
+    expect(engineSettings(heldout.settings)).not.toHaveProperty('evalEvery');
+  });
+
+  it('shows nothing while the engine starts, for settings no run can use, or when the engine gave no forecast', () => {
+    const s = page();
+    const key = pageForecastKey(s)!;
+    expect(shownForecast({ ...s, run: 'loading' })).toBeNull();
+    expect(shownForecast({ ...s, model: null })).toBeNull();
+    expect(shownForecast({ ...s, settings: { ...s.settings, ctx: 100 } })).toBeNull();
+    expect(shownForecast(answered(s, key, null))).toBeNull();
+    expect(keptAnswer({ ...s, run: 'loading' }, key, answer(1))).toBeNull();
   });
 });

@@ -1,9 +1,19 @@
-// The memory forecast card's figures and its verdict in plain words.
+// The memory forecast card's figures and its verdict in plain words, and which answer of the
+// engine belongs to the settings, model and predictors shown (an answer for others is never shown).
 import type { RunForecast } from '../../engine/run/forecast';
+import type { TrainSettings } from '../../engine/settings';
+import type { Settings, StudioState } from '../store';
 import { fmtBytes } from './format';
 import { pageSentence } from './page-sentence';
+import { blockSources, settingsIssue } from './run-settings';
 
 export type PageForecast = RunForecast & { refusal: string | null };
+
+/** The engine's forecast for the settings, model and predictors of `key` (value null: it gave none for them). */
+export interface ForecastAnswer {
+  key: string;
+  value: PageForecast | null;
+}
 
 /** The rows of the card: bytes by kind, dense and with token elimination. */
 export function forecastRows(f: RunForecast): { label: string; dense: number; sparse: number }[] {
@@ -36,4 +46,58 @@ export function forecastVerdict(f: PageForecast): string {
   if (dense && sparse) return `Both fit in ${budget}: dense at about ${fmtBytes(f.dense.peak)}, ${mode} at about ${fmtBytes(f.sparse.peak)}.${runs}`;
   if (sparse) return `Dense will not fit in ${budget}: it needs about ${fmtBytes(f.dense.peak)}. ${mode[0].toUpperCase()}${mode.slice(1)} fits, at about ${fmtBytes(f.sparse.peak)}.${runs}`;
   return `This run fits in ${budget} at about ${fmtBytes(f.dense.peak)}; ${mode} would need about ${fmtBytes(f.sparse.peak)}.${runs}`;
+}
+
+/** The engine's part of the page's settings: what a run (and its forecast) is asked with. */
+export function engineSettings(s: Settings): TrainSettings {
+  const { provider: _p, evalEvery: _e, evalChunks: _c, ...train } = s;
+  return train;
+}
+
+// Each model and predictors object the page holds is a load of its own (the same folder loaded
+// twice is two loads): a number per object names it in a forecast's key.
+const loads = new WeakMap<object, number>();
+let lastLoad = 0;
+function loadOf(x: object | null): number {
+  if (!x) return 0;
+  let n = loads.get(x);
+  if (n === undefined) loads.set(x, (n = ++lastLoad));
+  return n;
+}
+
+/** What a forecast is of: these settings with this model and these predictors loaded. */
+export function forecastKey(settings: Settings, model: object, predictors: object | null): string {
+  return `${loadOf(model)}/${loadOf(predictors)}/${JSON.stringify(engineSettings(settings))}`;
+}
+
+/** The page's state a forecast depends on. */
+export type ForecastSubject = Pick<StudioState, 'settings' | 'model' | 'predictors' | 'run'>;
+
+/** The key of the forecast the page needs now; null when it needs none (no model, the engine starting, settings no run can use). */
+export function pageForecastKey(s: ForecastSubject): string | null {
+  if (!s.model || s.run === 'loading' || settingsIssue(s.settings, blockSources(s))) return null;
+  return forecastKey(s.settings, s.model, s.predictors);
+}
+
+/** The engine's answer for `key`, to keep; null (dropped) when the page shows other settings, another model or other predictors by now. */
+export function keptAnswer(s: ForecastSubject, key: string, value: PageForecast | null): ForecastAnswer | null {
+  return pageForecastKey(s) === key ? { key, value } : null;
+}
+
+/**
+ * The forecast the card shows: the engine's answer for exactly the settings, model and predictors
+ * shown; 'pending' while that answer has not come (or a model folder is loading); null when there
+ * is none to show (see pageForecastKey; or the engine gave none for these settings).
+ */
+export function shownForecast(s: ForecastSubject & Pick<StudioState, 'forecast' | 'modelLoading'>): PageForecast | 'pending' | null {
+  const key = pageForecastKey(s);
+  if (key === null) return null;
+  if (s.modelLoading !== null || s.forecast?.key !== key) return 'pending';
+  return s.forecast.value;
+}
+
+/** The forecast of `settings` with the page's model and predictors, when the page holds the answer for exactly them; else null. */
+export function currentForecast(s: Pick<StudioState, 'model' | 'predictors' | 'forecast' | 'modelLoading'>, settings: Settings): PageForecast | null {
+  if (!s.model || s.modelLoading !== null || !s.forecast) return null;
+  return s.forecast.key === forecastKey(settings, s.model, s.predictors) ? s.forecast.value : null;
 }
