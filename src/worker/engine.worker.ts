@@ -57,6 +57,8 @@ const handlers: { [K in RequestType]: (args: RequestMap[K]['args']) => Promise<R
     // Under WebGPU no transient tensor may outgrow the adapter's largest storage binding.
     const transientBudget = provider === 'webgpu' ? Math.min(WEBGPU_TRANSIENT_BUDGET, gpuTensorLimit ?? WEBGPU_TRANSIENT_BUDGET) : undefined;
     session = new EngineSession(new Runtime(ort, { provider, transientBudget, probe: provider === 'webgpu' ? gpuBufferBytes : wasmHeapBytes }), (event) => post({ kind: 'event', event }));
+    // The device's buffer limits, read now: a forecast made before the model is on the GPU stores its tables as the upload will.
+    if (provider === 'webgpu') await session.rt.readBufferLimit();
     post({ kind: 'event', event: { type: 'provider', provider, reason } });
     if (provider === 'webgpu') watchDevice(ort);
     return { provider, reason, threads };
