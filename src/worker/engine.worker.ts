@@ -202,8 +202,10 @@ async function checkpointsOn(write: () => Promise<void>): Promise<boolean> {
 
 /** A lost GPU device ends the worker with an error, so the page restarts the engine and offers to resume. */
 function watchDevice(ort: Ort): void {
-  const env = ort.env as unknown as { webgpu?: { device?: Promise<{ lost: Promise<{ message: string; reason: string }> }> } };
-  void env.webgpu?.device?.then((device) => device.lost.then((info) => {
+  type Device = { lost: Promise<{ message: string; reason: string }> };
+  // A promise until onnxruntime has made its device, the device itself after.
+  const env = ort.env as unknown as { webgpu?: { device?: Promise<Device> | Device } };
+  void Promise.resolve(env.webgpu?.device).then((device) => device?.lost.then((info) => {
     setTimeout(() => {
       throw new Error(`The GPU device was lost (${info.message || info.reason}).`);
     });
