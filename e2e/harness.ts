@@ -92,7 +92,10 @@ async function bench(provider: ProviderChoice, ctxs: number[], modes: ('dense' |
 
 /** The WGSL kernels' checks, on the page's own WebGPU device (loaded when first asked for). */
 const kernels = () => import('./kernel-check');
+/** Lookup tables stored whole against in chunks of rows, on the page's own WebGPU device. */
+const tables = () => import('./split-tables-check');
 
-Object.assign(harness, { bench, kernels, gradShape });
-(window as unknown as { harness: typeof harness & { bench: typeof bench; kernels: typeof kernels; gradShape: typeof gradShape } }).harness = harness as typeof harness & { bench: typeof bench; kernels: typeof kernels; gradShape: typeof gradShape };
+type Harness = typeof harness & { bench: typeof bench; kernels: typeof kernels; tables: typeof tables; gradShape: typeof gradShape };
+Object.assign(harness, { bench, kernels, tables, gradShape });
+(window as unknown as { harness: Harness }).harness = harness as Harness;
 document.body.dataset.ready = 'true';

@@ -297,6 +297,15 @@ describe('context length and memory', () => {
     );
   });
 
+  it("a model loads when only its lookup tables are over the GPU's largest buffer (they are stored in chunks of rows); a larger layer matrix is refused", async () => {
+    const s = new EngineSession(await nodeRuntime(), () => {});
+    const tiny = { config: json(`${TINY}/config.json`), weights: read(`${TINY}/model.safetensors`) };
+    const gpu = (bytes: number) => ({ memoryBudget: { bytes: Infinity, source: '', deviceSeparate: true, maxTensor: { bytes, source: "this GPU's maxStorageBufferBindingSize" } } });
+    // The embedding (tied head) takes 8 MiB in float32; the largest layer matrix 256 × 688 (0.67 MiB).
+    expect(s.loadModel(tiny, gpu(2 ** 20)).vocabSize).toBe(8192);
+    expect(sentence(() => s.loadModel(tiny, gpu(2 ** 19)))).toMatch(/^This model is too large for this GPU: its largest tensor, model\.layers\.\d\.mlp\.\w+_proj\.weight \[\d+, \d+\], takes 0\.672 MiB in float32 but one buffer may hold 0\.5 MiB \(this GPU's maxStorageBufferBindingSize\)\. Nothing was loaded\.$/);
+  });
+
   it('after a finished run, a bad model, a bad dataset and a too-long context leave the model and the trained adapter as they were', async () => {
     const s = new EngineSession(await nodeRuntime(), () => {});
     const tiny = { config: json(`${TINY}/config.json`), weights: read(`${TINY}/model.safetensors`), tokenizer: json(`${TINY}/tokenizer.json`) };

@@ -4,7 +4,7 @@ import type { EngineEvent, ModelSummary } from './events';
 import { UserError } from './errors';
 import { checkContext, parseConfig } from './model/config';
 import { settingsLora, type LoraConfig } from './model/lora';
-import { loadModel, modelSummary, type Model } from './model/model';
+import { loadModel, lookupTableNames, modelSummary, type Model } from './model/model';
 import { checkFits, predictLoadBytes, type MemoryBudget } from './model/safetensors';
 import { modelTokenizer, TokenCache } from './model/tokenizer';
 import { weightsHash } from './model/weights-hash';
@@ -60,8 +60,8 @@ export class EngineSession {
    */
   loadModel(files: LoadedFolder, opts: { ropeScale?: number; memoryBudget?: MemoryBudget; step?: { batch: number; ctx: number; offload?: TrainSettings['offload'] } } = {}): ModelSummary {
     const weights = weightSet(files.weights, files.index);
-    checkFits(weights.files, opts.memoryBudget);
     const cfg = parseConfig(files.config);
+    checkFits(weights.files, opts.memoryBudget, undefined, lookupTableNames(cfg));
     if (opts.step) checkStepFits({ cfg, weightBytes: predictLoadBytes(weights.files).held, budget: opts.memoryBudget }, opts.step.batch, opts.step.ctx, opts.step.offload);
     // The tokenizer and policy.json are checked before the weights are read too.
     const tokenizer = files.tokenizer ? modelTokenizer(files.tokenizer, files.tokenizerConfig, cfg.vocabSize) : null;

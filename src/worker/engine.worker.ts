@@ -57,6 +57,8 @@ const handlers: { [K in RequestType]: (args: RequestMap[K]['args']) => Promise<R
     // Under WebGPU no transient tensor may outgrow the adapter's largest storage binding.
     const transientBudget = provider === 'webgpu' ? Math.min(WEBGPU_TRANSIENT_BUDGET, gpuTensorLimit ?? WEBGPU_TRANSIENT_BUDGET) : undefined;
     session = new EngineSession(new Runtime(ort, { provider, transientBudget, probe: provider === 'webgpu' ? gpuBufferBytes : wasmHeapBytes }), (event) => post({ kind: 'event', event }));
+    // The device's buffer limits, read now: a forecast made before the model is on the GPU stores its tables as the upload will.
+    if (provider === 'webgpu') await session.rt.readBufferLimit();
     post({ kind: 'event', event: { type: 'provider', provider, reason } });
     if (provider === 'webgpu') watchDevice(ort);
     return { provider, reason, threads };
@@ -200,8 +202,10 @@ async function checkpointsOn(write: () => Promise<void>): Promise<boolean> {
 
 /** A lost GPU device ends the worker with an error, so the page restarts the engine and offers to resume. */
 function watchDevice(ort: Ort): void {
-  const env = ort.env as unknown as { webgpu?: { device?: Promise<{ lost: Promise<{ message: string; reason: string }> }> } };
-  void env.webgpu?.device?.then((device) => device.lost.then((info) => {
+  type Device = { lost: Promise<{ message: string; reason: string }> };
+  // A promise until onnxruntime has made its device, the device itself after.
+  const env = ort.env as unknown as { webgpu?: { device?: Promise<Device> | Device } };
+  void Promise.resolve(env.webgpu?.device).then((device) => device?.lost.then((info) => {
     setTimeout(() => {
       throw new Error(`The GPU device was lost (${info.message || info.reason}).`);
     });

@@ -75,6 +75,12 @@ export function applyRopeScale(config: ModelConfig, ropeScale: number, what = 'T
   config.rope.linearFactor = ropeScale;
 }
 
+/** Checkpoint names of the model's lookup tables (embedding, learned positions, an untied LM head): stored in chunks of rows when over one device buffer. */
+export function lookupTableNames(config: ModelConfig): string[] {
+  const family = familyOf(config);
+  return [family.embedTensor, ...(family.positionsTensor ? [family.positionsTensor] : []), 'lm_head.weight'];
+}
+
 /** Bytes of the model's tensors (a tied head is the embedding, counted once). */
 export function modelHostBytes(model: Model): number {
   let n = hostBytes(model.embed) + (model.positions ? hostBytes(model.positions) : 0) + (model.lmHead === model.embed ? 0 : hostBytes(model.lmHead));

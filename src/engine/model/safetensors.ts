@@ -306,12 +306,17 @@ export interface MemoryBudget {
 
 const gib = (b: number) => `${(b / 2 ** 30).toFixed(b < 2 ** 30 ? 2 : 1)} GiB`;
 
-/** Refuses a checkpoint whose largest tensor would not fit one device buffer. */
-function checkLargest(files: StFileHeader[], maxTensor: { bytes: number; source: string }): void {
-  const largest = files.flatMap((f) => f.header.entries).reduce<StEntry | null>((a, e) => (!a || elementsOf(e) > elementsOf(a) ? e : a), null);
+/**
+ * Refuses a checkpoint whose largest tensor would not fit one device buffer. The lookup tables
+ * named in `rowSplit` (embedding, LM head, positions) are left out: the engine stores one over
+ * the limit in chunks of rows.
+ */
+function checkLargest(files: StFileHeader[], maxTensor: { bytes: number; source: string }, rowSplit: readonly string[]): void {
+  const whole = files.flatMap((f) => f.header.entries).filter((e) => !rowSplit.includes(e.name));
+  const largest = whole.reduce<StEntry | null>((a, e) => (!a || elementsOf(e) > elementsOf(a) ? e : a), null);
   const f32 = largest ? elementsOf(largest) * 4 : 0;
   if (largest && f32 > maxTensor.bytes) {
-    const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
+    const mib = (b: number) => `${Number((b / 2 ** 20).toPrecision(3))} MiB`;
     throw new UserError(
       `This model is too large for this GPU: its largest tensor, ${largest.name} [${largest.shape.join(', ')}], takes ${mib(f32)} in float32 ` +
         `but one buffer may hold ${mib(maxTensor.bytes)} (${maxTensor.source}). Nothing was loaded.`,
@@ -319,11 +324,14 @@ function checkLargest(files: StFileHeader[], maxTensor: { bytes: number; source:
   }
 }
 
-/** Refuses, from the headers alone and before any tensor is read, a checkpoint whose load would not fit the budget. */
-export function checkFits(weights: Uint8Array | StFileHeader[], budget: MemoryBudget | undefined, fileName = 'model.safetensors'): void {
+/**
+ * Refuses, from the headers alone and before any tensor is read, a checkpoint whose load would not
+ * fit the budget; `rowSplit` names the tables stored in chunks of rows (see checkLargest).
+ */
+export function checkFits(weights: Uint8Array | StFileHeader[], budget: MemoryBudget | undefined, fileName = 'model.safetensors', rowSplit: readonly string[] = []): void {
   if (!budget) return;
   const files = headersOf(weights, fileName);
-  if (budget.maxTensor) checkLargest(files, budget.maxTensor);
+  if (budget.maxTensor) checkLargest(files, budget.maxTensor, rowSplit);
   const predicted = predictLoadBytes(files);
   if (predicted.needed <= budget.bytes) return;
   const what = files.some((f) => f.resident) ? 'its weights, and the file while it is read' : 'its weights, the files read a tensor at a time';

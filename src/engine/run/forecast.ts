@@ -14,6 +14,7 @@ import { modelHostBytes, type HostTensor, type Model } from '../model/model';
 import type { LayerPolicy } from '../sparsity/policy';
 import { headGraphs, layerGraphs, segmentGraphs, type LayerGraphs, type SegmentGraphs } from '../train/layer-graphs';
 import { Segments } from '../train/segments';
+import { storedInChunks } from '../train/tables';
 import type { Runtime } from '../runtime/runtime';
 import type { MemoryBudget } from '../model/safetensors';
 import type { TrainSettings } from '../settings';
@@ -149,19 +150,20 @@ function backwardLayer(w: Walk, p: Parts, plan: ForecastPlan, l: number, saved: 
 
 /**
  * The LM head by token segments, each by vocabulary chunks (a chunk's rows copied out of the
- * table when there are several: on a GPU it is a copy, on the CPU a view, counted all the same):
+ * table when there are several: on a GPU it is a copy, on the CPU a view, counted all the same;
+ * none when the table is stored in those chunks, lent in place):
  * the chunks' stats, then loss and dh; the final h is freed after it.
  */
-function head(w: Walk, plan: ForecastPlan, segments: Segments): void {
+function head(w: Walk, plan: ForecastPlan, segments: Segments, bufferLimit: number): void {
   const { B, T, C } = { B: plan.batch, T: plan.ctx, C: plan.model.config.hidden };
   const hg = headGraphs(plan.model.config);
   const chunks = segments.headChunks();
   const S = Math.min(T, segments.headRows());
   const N = chunks[0][1] - chunks[0][0];
   const env = new Map([['B', B], ['T', T], ['S', S], ['N', N]]);
-  // A chunk's rows: widened from 2 bytes (weights), or copied out of a float32 table when there are several.
+  // A chunk's rows: widened from 2 bytes (weights), or copied out of a float32 table stored whole when there are several.
   const half = !!plan.model.lmHead.half;
-  const copy = !half && chunks.length > 1 ? 4 * C * N : 0;
+  const copy = !half && chunks.length > 1 && !storedInChunks(plan.model.lmHead, bufferLimit) ? 4 * C * N : 0;
   const segment = (first: boolean) => {
     w.act += copy;
     if (half) w.widened = 4 * C * N;
@@ -194,7 +196,7 @@ function widenedBytes(ts: Iterable<HostTensor>): number {
 }
 
 /** The forecast peak of a training run's steps, by kind. */
-export function forecastStep(rt: Pick<Runtime, 'transientBudget'>, plan: ForecastPlan): StepForecast {
+export function forecastStep(rt: Pick<Runtime, 'transientBudget' | 'bufferLimit'>, plan: ForecastPlan): StepForecast {
   const cfg = plan.model.config;
   const cache = new Map<string, LayerGraphs>();
   const graphs = (l: number, sparse: boolean) => {
@@ -208,7 +210,7 @@ export function forecastStep(rt: Pick<Runtime, 'transientBudget'>, plan: Forecas
   const w = new Walk();
   w.act = 4 * plan.batch * plan.ctx * cfg.hidden;
   const saved = plan.rows.map((_, l) => forwardLayer(w, parts, plan, l));
-  head(w, plan, segments);
+  head(w, plan, segments, rt.bufferLimit);
   for (let l = cfg.layers - 1; l >= 0; l--) backwardLayer(w, parts, plan, l, saved[l]);
   const adapter = adapterBytes(plan.model, plan.lora);
   const split: ByKind = { ...w.peak, weights: w.peak.weights + modelHostBytes(plan.model) + plan.extraWeights, adapter, optimizer: 2 * adapter };
@@ -253,7 +255,7 @@ function budgetOf(b: MemoryBudget | undefined): RunForecast['budget'] {
   return { bytes: b.deviceSeparate ? Infinity : b.bytes, source: b.deviceSeparate ? '' : b.source, maxTensor: b.maxTensor ?? null, heap: b.heap ?? null };
 }
 
-export function forecastRun(rt: Pick<Runtime, 'transientBudget'>, p: RunForecastPlan): RunForecast {
+export function forecastRun(rt: Pick<Runtime, 'transientBudget' | 'bufferLimit'>, p: RunForecastPlan): RunForecast {
   const { model, lora, settings: s } = p;
   const L = model.config.layers;
   const base = { model, lora, batch: s.batch, ctx: s.ctx };

@@ -5,9 +5,11 @@
 interface Counted {
   live: number;
   peak: number;
+  /** The largest buffer created since resetGpuLargestBuffer(). */
+  largest: number;
 }
 
-const gpu: Counted = { live: 0, peak: 0 };
+const gpu: Counted = { live: 0, peak: 0, largest: 0 };
 let installed = false;
 
 type Desc = { size: number };
@@ -28,6 +30,7 @@ export function installGpuBufferTracker(): void {
       const buf = create(desc);
       gpu.live += desc.size;
       gpu.peak = Math.max(gpu.peak, gpu.live);
+      gpu.largest = Math.max(gpu.largest, desc.size);
       const destroy = buf.destroy.bind(buf);
       let alive = true;
       buf.destroy = () => {
@@ -44,6 +47,15 @@ export function installGpuBufferTracker(): void {
 /** Bytes in GPU buffers alive now. */
 export function gpuBufferBytes(): number {
   return gpu.live;
+}
+
+/** Bytes of the largest GPU buffer created since resetGpuLargestBuffer() (or since the tracker was installed). */
+export function gpuLargestBuffer(): number {
+  return gpu.largest;
+}
+
+export function resetGpuLargestBuffer(): void {
+  gpu.largest = 0;
 }
 
 // Under WASM the device is the module's linear memory: every WebAssembly.Memory created after

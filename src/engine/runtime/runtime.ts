@@ -52,6 +52,12 @@ export interface RuntimeOptions {
    * device (default true); false keeps every step in onnxruntime's graphs.
    */
   kernels?: boolean;
+  /**
+   * The most bytes one buffer on the device may take (a stored weight, a storage binding). Unset:
+   * under WebGPU, the least of onnxruntime's device's maxStorageBufferBindingSize and
+   * maxBufferSize; no limit elsewhere. A smaller figure (tests) makes the engine keep within it there too.
+   */
+  maxBufferBytes?: number;
 }
 
 interface SessionEntry {
@@ -69,6 +75,9 @@ interface SessionEntry {
  * which on an H200 made a 4096-token step 7× slower than at this budget; bench/RESULTS.md).
  */
 export const WEBGPU_TRANSIENT_BUDGET = 128 * 2 ** 20;
+
+/** The largest storage binding every WebGPU device offers (its default limit), until the device's own is read. */
+export const WEBGPU_DEFAULT_BUFFER_LIMIT = 128 * 2 ** 20;
 
 const ORT_TYPE: Record<DType, ortTypes.Tensor.Type> = {
   float32: 'float32', float64: 'float64', float16: 'float16', int64: 'int64', int32: 'int32', bool: 'bool',
@@ -113,10 +122,39 @@ export class Runtime {
     return this.kernelsReady;
   }
 
+  private deviceReady: Promise<GPUDevice | undefined> | undefined;
+  /** The device's own buffer limit, once read (readBufferLimit). */
+  private deviceLimit: number | null = null;
+
+  /** onnxruntime's GPU device (undefined without one), made by its first session. */
+  private gpuDevice(): Promise<GPUDevice | undefined> {
+    this.deviceReady ??= (async () => {
+      this.dispose(await this.upload(this.tensor('float32', Float32Array.of(0), [1])));
+      return (await (this.ort.env.webgpu as { device?: Promise<GPUDevice> | GPUDevice }).device) as GPUDevice | undefined;
+    })();
+    return this.deviceReady;
+  }
+
+  /**
+   * The most bytes one device buffer may take: RuntimeOptions.maxBufferBytes, and under WebGPU the
+   * device's limits (WebGPU's default until readBufferLimit() has read them); Infinity elsewhere.
+   */
+  get bufferLimit(): number {
+    const device = this.onDevice ? (this.deviceLimit ?? WEBGPU_DEFAULT_BUFFER_LIMIT) : Infinity;
+    return Math.min(this.opts.maxBufferBytes ?? Infinity, device);
+  }
+
+  /** Reads the device's buffer limits (under WebGPU, making onnxruntime's device if none is yet), then bufferLimit. */
+  async readBufferLimit(): Promise<number> {
+    if (this.onDevice && this.deviceLimit === null) {
+      const limits = (await this.gpuDevice())?.limits;
+      this.deviceLimit = limits ? Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize) : WEBGPU_DEFAULT_BUFFER_LIMIT;
+    }
+    return this.bufferLimit;
+  }
+
   private async makeKernels(): Promise<GpuKernels | null> {
-    // onnxruntime makes its device with its first session.
-    this.dispose(await this.upload(this.tensor('float32', Float32Array.of(0), [1])));
-    const device = (await (this.ort.env.webgpu as { device?: Promise<GPUDevice> | GPUDevice }).device) as GPUDevice | undefined;
+    const device = await this.gpuDevice();
     if (!device) return null;
     // Reading a one-value tensor of onnxruntime's makes it submit what it has recorded.
     this.gpuKernels = new GpuKernels(device, this.ort, async () => {

@@ -1,77 +1,67 @@
 // A model's frozen weights on the runtime's device (2-byte ones widened only while a graph reads
-// them: frozen.ts), with the per-length inputs every layer shares (rotary tables) and the feeds
-// of the embedding and head graphs.
-import { GraphBuilder } from '../graph/builder';
+// them: frozen.ts; lookup tables over one device buffer in chunks of rows: tables.ts), with the
+// per-length inputs every layer shares (rotary tables) and the feeds of the embedding and head graphs.
 import type { Graph } from '../graph/ir';
 import { buildEmbed } from '../model/architecture';
-import type { HostTensor, Model } from '../model/model';
+import type { Model } from '../model/model';
 import { checkWindow } from '../model/config';
 import { ropeTables } from '../model/rope';
 import type { Runtime, Tensor } from '../runtime/runtime';
 import { UserError } from '../errors';
-import { FrozenStore, gatherRows, type Frozen } from './frozen';
-import { widenHalf } from '../model/safetensors';
+import { FrozenStore, type Frozen } from './frozen';
+import { LookupTable } from './tables';
 
 export class DeviceModel {
   private readonly layers: Map<string, Frozen>[] = [];
-  private embedTable!: Frozen;
-  private wpe: Frozen | null = null;
+  private embedTable!: LookupTable;
+  private wpe: LookupTable | null = null;
   /** The LM head (V, C), vocab-major: the embedding table itself when tied. */
-  private headTable!: Frozen;
+  private headTable!: LookupTable;
   /** The final norm's weights by graph input name (float32). */
   private readonly head = new Map<string, Frozen>();
   readonly embedGraph: Graph;
-  private readonly rowsGraph: Graph;
 
   private constructor(readonly rt: Runtime, readonly model: Model, private readonly store: FrozenStore) {
     this.embedGraph = buildEmbed(model.config, 'float32').build();
-    const b = new GraphBuilder('head_rows');
-    b.output(b.op1('Gather', [b.input('table', 'float32', ['V', model.config.hidden]), b.input('rows', 'int64', ['N'])], { axis: 0 }), 'out');
-    this.rowsGraph = b.build();
   }
 
+  /**
+   * The model's weights on the runtime's device. A lookup table (embedding, LM head, positions)
+   * larger than one device buffer may hold (Runtime.bufferLimit) is stored in chunks of rows.
+   */
   static async upload(rt: Runtime, model: Model): Promise<DeviceModel> {
     const half = [model.embed, model.lmHead, ...model.layers.flatMap((w) => [...w.values()])].some((h) => h.half);
     const d = new DeviceModel(rt, model, new FrozenStore(rt, half ? await rt.kernels() : null));
+    const limit = await rt.readBufferLimit();
     for (const layer of model.layers) {
       const w = new Map<string, Frozen>();
       for (const [name, h] of layer) w.set(name, await d.store.put(h));
       d.layers.push(w);
     }
-    d.embedTable = await d.store.put(model.embed);
-    if (model.positions) d.wpe = await d.store.put(model.positions);
+    d.embedTable = await LookupTable.put(rt, d.store, model.embed, limit);
+    if (model.positions) d.wpe = await LookupTable.put(rt, d.store, model.positions, limit);
     for (const [name, h] of model.finalNorm) d.head.set(name, await d.store.put(h));
-    d.headTable = model.lmHead === model.embed ? d.embedTable : await d.store.put(model.lmHead);
+    d.headTable = model.lmHead === model.embed ? d.embedTable : await LookupTable.put(rt, d.store, model.lmHead, limit);
     return d;
   }
 
+  /** The rows [start, end) of each stored chunk of the LM head's table (one: stored whole). */
+  get headTableChunks(): [number, number][] {
+    return this.headTable.chunks;
+  }
+
   /**
-   * The LM head's rows [v0, v1) as float32 (v1 − v0, C), for one vocabulary chunk. Stored in
-   * float32: the table itself when that is all of it, a view of the host's rows on the CPU, else
-   * a copy on the device (counted as activations). Stored in 2 bytes: those rows widened (the
-   * whole table by the GPU's kernel when it is all of it), counted as weights. releaseHeadRows()
-   * after use.
+   * The LM head's rows [v0, v1) as float32 (v1 − v0, C), for one vocabulary chunk: a chunk the
+   * table is stored in (or all of it) as it is, widened when stored in 2 bytes; other rows copied
+   * (tables.ts LookupTable.rows). releaseHeadRows() after use.
    */
-  async headRows(v0: number, v1: number): Promise<Tensor> {
-    const { vocabSize: V, hidden: C } = this.model.config;
-    const f = this.headTable;
-    if ('half' in f) {
-      if (v0 === 0 && v1 === V) return this.store.widen(f);
-      return this.store.own(this.rt.tensor('float32', widenHalf(f.half.host.subarray(v0 * C, v1 * C), f.half.kind), [v1 - v0, C]));
-    }
-    if (v0 === 0 && v1 === V) return f.f32;
-    if (!this.rt.onDevice) return this.rt.tensor('float32', (this.model.lmHead.data as Float32Array).subarray(v0 * C, v1 * C), [v1 - v0, C]);
-    const rows = this.rt.tensor('int64', BigInt64Array.from({ length: v1 - v0 }, (_, i) => BigInt(v0 + i)), [v1 - v0]);
-    const t = (await this.rt.run(this.rowsGraph, { table: f.f32, rows })).out;
-    this.rt.memory.track(t, 'activations');
-    return t;
+  headRows(v0: number, v1: number): Promise<Tensor> {
+    return this.headTable.rows(v0, v1);
   }
 
   /** Gives back what headRows lent. */
   releaseHeadRows(t: Tensor): void {
-    const f = this.headTable;
-    if ('half' in f) this.store.release([t]);
-    else if (t !== f.f32) this.rt.dispose(t);
+    this.headTable.release(t);
   }
 
   /** Validates a batch of token ids: equal lengths, ids in the vocabulary, positions the model has. */
@@ -87,25 +77,13 @@ export class DeviceModel {
     return { B, T };
   }
 
-  /**
-   * A lookup table's rows for the given indices: the stored table when float32; from a 2-byte
-   * table, only the rows asked for (widened on the host), with the indices renumbered into them.
-   */
-  private async lookup(f: Frozen, h: HostTensor, indices: number[]): Promise<{ table: Tensor; at: BigInt64Array }> {
-    if ('f32' in f) return { table: f.f32, at: BigInt64Array.from(indices.map(BigInt)) };
-    const slot = new Map<number, number>();
-    for (const i of indices) if (!slot.has(i)) slot.set(i, slot.size);
-    const table = await this.store.own(this.rt.tensor('float32', gatherRows(h, [...slot.keys()]), [slot.size, h.shape[1]]));
-    return { table, at: BigInt64Array.from(indices.map((i) => BigInt(slot.get(i)!))) };
-  }
-
   /** The embedding graph's feeds for ids (B, T) at positions (T); releaseWeights() frees what they widened. */
   private async lookupFeeds(ids: number[][], positions: number[]): Promise<Record<string, Tensor>> {
     const rt = this.rt;
-    const { table, at } = await this.lookup(this.embedTable, this.model.embed, ids.flat());
+    const { table, at } = await this.embedTable.lookup(ids.flat());
     const feeds: Record<string, Tensor> = { ids: rt.tensor('int64', at, [ids.length, ids[0].length]), embed: table };
     if (this.wpe) {
-      const p = await this.lookup(this.wpe, this.model.positions!, positions);
+      const p = await this.wpe.lookup(positions);
       [feeds.positions, feeds.wpe] = [rt.tensor('int64', p.at, [positions.length]), p.table];
     }
     return feeds;
@@ -139,8 +117,8 @@ export class DeviceModel {
 
   /** Frees the weights on the device (another model replaces this one). */
   dispose(): void {
-    const head = this.headTable === this.embedTable ? [] : [this.headTable];
-    for (const f of [...this.layers.flatMap((w) => [...w.values()]), this.embedTable, ...head, ...(this.wpe ? [this.wpe] : []), ...this.head.values()]) this.store.dispose(f);
+    for (const f of [...this.layers.flatMap((w) => [...w.values()]), ...this.head.values()]) this.store.dispose(f);
+    for (const t of new Set([this.embedTable, this.headTable, this.wpe])) t?.dispose();
     this.layers.length = 0;
     this.head.clear();
   }

@@ -13,6 +13,16 @@ export const TRANSIENT_BUDGET = 16 * 2 ** 20;
  */
 export const HEAD_CHUNK_BYTES = 64 * 2 ** 20;
 
+/**
+ * Rows per chunk of a table of `rows` × `hidden` cut by rows: the fewest chunks whose float32 rows
+ * take at most HEAD_CHUNK_BYTES and at most `limit` (the most one device buffer may hold), made even.
+ * The LM head's vocabulary chunks and a split lookup table's stored chunks are cut alike.
+ */
+export function tableChunkRows(rows: number, hidden: number, limit: number): number {
+  const count = Math.ceil(rows / Math.max(1, Math.floor(Math.min(HEAD_CHUNK_BYTES, limit) / (4 * hidden))));
+  return Math.ceil(rows / count);
+}
+
 /** The largest multiple of 16 rows (at least 16) within `fits`, capped. */
 function segmentSize(fits: number, cap: number): number {
   return Math.min(cap, Math.max(16, Math.floor(fits / 16) * 16));
@@ -33,9 +43,9 @@ export interface SegmentRows {
 export class Segments {
   constructor(private readonly rt: Runtime, private readonly cfg: ModelConfig, private readonly fixed: SegmentRows = {}) {}
 
-  /** Bytes one transient tensor may take: the runtime's budget, or TRANSIENT_BUDGET. */
+  /** Bytes one transient tensor may take: the runtime's budget, or TRANSIENT_BUDGET, within one device buffer. */
   private get budget(): number {
-    return this.rt.transientBudget ?? TRANSIENT_BUDGET;
+    return Math.min(this.rt.transientBudget ?? TRANSIENT_BUDGET, this.rt.bufferLimit);
   }
 
   /** Segment caps grow with the budget (a larger budget is asked for to get fewer runs). */
@@ -53,12 +63,11 @@ export class Segments {
     return this.fixed.headRows ?? segmentSize(this.budget / (4 * this.headChunkRows()), 1024 * this.budgetScale);
   }
 
-  /** Vocabulary rows per LM-head chunk: the fewest chunks of at most HEAD_CHUNK_BYTES, made even. */
+  /** Vocabulary rows per LM-head chunk: the fewest chunks of at most HEAD_CHUNK_BYTES (and one device buffer), made even. */
   headChunkRows(): number {
     const V = this.cfg.vocabSize;
     if (this.fixed.headChunkRows) return Math.min(V, this.fixed.headChunkRows);
-    const count = Math.ceil(V / Math.max(1, Math.floor(HEAD_CHUNK_BYTES / (4 * this.cfg.hidden))));
-    return Math.ceil(V / count);
+    return tableChunkRows(V, this.cfg.hidden, this.rt.bufferLimit);
   }
 
   /** The LM head's vocabulary chunks [v0, v1). */
