@@ -28,8 +28,6 @@ export interface KernelCase {
   positions: number[];
   /** Shifted sparse attention's group, or 0. */
   group: number;
-  /** Run the row kernels even where the register-tiled ones take the head size. */
-  rowKernels?: boolean;
 }
 
 const ort = ortWebgpu as unknown as Ort;
@@ -70,10 +68,8 @@ export async function attentionAgainstGraphs(c: KernelCase, seed: number) {
   const dO = await up(host(c.H * N * c.D), [1, c.H, N, c.D]);
   const shape = attentionShape(q, k, c.group || null);
   const starts = c.group ? tileStarts(c.positions, c.group, KERNEL_ROWS) : null;
-  kernels.tiled = !c.rowKernels;
   const fwd = kernels.attentionForward(q, k, v, shape, c.positions, starts);
   const bwd = kernels.attentionBackward({ q, k, v, o: fwd.o, lse: fwd.lse, dO }, shape, c.positions, starts);
-  kernels.tiled = true;
 
   const cfg = { family: 'llama', heads: c.H, kvHeads: c.KV, headDim: c.D } as ModelConfig;
   const seg = segmentGraphs(cfg, c.group > 0);
@@ -112,7 +108,6 @@ export async function attentionFiniteDifferences(c: KernelCase, seed: number, co
   const dims = { q: [1, c.H, N, c.D], k: [1, c.KV, N, c.D], v: [1, c.KV, N, c.D] };
   const up = (x: Float32Array, d: number[]) => r.upload(r.tensor('float32', x, d));
   const starts = c.group ? tileStarts(c.positions, c.group, KERNEL_ROWS) : null;
-  kernels.tiled = !c.rowKernels;
   const loss = async (x: typeof data) => {
     // One session run at a time: onnxruntime's WebGPU build cannot interleave them.
     const [q, k, v] = [await up(x.q, dims.q), await up(x.k, dims.k), await up(x.v, dims.v)];
@@ -143,7 +138,6 @@ export async function attentionFiniteDifferences(c: KernelCase, seed: number, co
     worst[name] = err;
   }
   for (const t of [q, k, v, dO, f.o, f.lse, b.dq, b.dk, b.dv]) r.dispose(t);
-  kernels.tiled = true;
   return worst;
 }
 

@@ -368,20 +368,14 @@ async function attentionBench(ctx: number) {
     }
     return best;
   };
+  const fwdMs = await time(false);
+  const stepMs = await time(true);
   // Causal: half of the N² score pairs; forward 2 products (QKᵀ, PV), backward 5 of FlashAttention-2's count.
   const pairs = (ctx * ctx) / 2 * H;
   const fwdFlop = 2 * 2 * pairs * D;
   const bwdFlop = 5 * 2 * pairs * D;
-  // The register-tiled kernels (the engine's default where they take the head size), then the row kernels.
-  for (const tiled of [true, false]) {
-    kernels.tiled = tiled;
-    const fwdMs = await time(false);
-    const stepMs = await time(true);
-    const variant = tiled ? 'tiled' : 'rows';
-    emit('attention', { ctx, H, KV, D, variant, fwdMs, bwdMs: stepMs - fwdMs, fwdTflops: fwdFlop / fwdMs / 1e9, bwdTflops: bwdFlop / (stepMs - fwdMs) / 1e9 });
-    log(`attention kernels (${variant}) ctx ${ctx} (H ${H}, KV ${KV}, D ${D}): forward ${fwdMs.toFixed(2)} ms (${(fwdFlop / fwdMs / 1e9).toFixed(1)} TFLOP/s), backward ${(stepMs - fwdMs).toFixed(2)} ms (${(bwdFlop / (stepMs - fwdMs) / 1e9).toFixed(1)} TFLOP/s)`);
-  }
-  kernels.tiled = true;
+  emit('attention', { ctx, H, KV, D, fwdMs, bwdMs: stepMs - fwdMs, fwdTflops: fwdFlop / fwdMs / 1e9, bwdTflops: bwdFlop / (stepMs - fwdMs) / 1e9 });
+  log(`attention kernels ctx ${ctx} (H ${H}, KV ${KV}, D ${D}): forward ${fwdMs.toFixed(2)} ms (${(fwdFlop / fwdMs / 1e9).toFixed(1)} TFLOP/s), backward ${(stepMs - fwdMs).toFixed(2)} ms (${(bwdFlop / (stepMs - fwdMs) / 1e9).toFixed(1)} TFLOP/s)`);
   for (const t of [q, k, v, dO]) rt.dispose(t);
 }
 

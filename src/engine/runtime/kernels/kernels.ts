@@ -7,7 +7,6 @@
 // the sessions; their dispatches join onnxruntime's command stream (stream.ts).
 import type * as ortTypes from 'onnxruntime-common';
 import { adamwWgsl, backwardKeyWgsl, blockScoresWgsl, backwardQueryWgsl, forwardWgsl, mergeWgsl, ROWS, statsWgsl, sumPartsWgsl } from './attention-wgsl';
-import { backwardKeyValueTiledWgsl, backwardQueryTiledWgsl, forwardTiledWgsl, TILED, tiledSupports, tiledWorkgroupBytes } from './attention-tiled-wgsl';
 import { dispatch, readBack, release } from './stream';
 import { widenWgsl } from './widen-wgsl';
 
@@ -41,8 +40,6 @@ const STORAGE = 0x80 | 0x04 | 0x08; // STORAGE | COPY_SRC | COPY_DST
 const UNIFORM = 0x40; // UNIFORM
 /** Bytes the chunks' parts of one output may take together (the forward's o, the backward's dq, dk and dv). */
 const CHUNK_SCRATCH = 64 * 2 ** 20;
-/** Rows a chunk of the tiled kernels is a multiple of (their largest tile). */
-const TILED_CHUNK = 32;
 
 export class GpuKernels {
   private pipelines = new Map<string, GPUComputePipeline>();
@@ -50,8 +47,6 @@ export class GpuKernels {
   readonly runs: Record<string, number> = {};
   /** Keys per tile in workgroup memory, as the device's limit allows (8 to 32). */
   private readonly tile: (D: number) => number;
-  /** Whether attention may run in the register-tiled kernels (where they take the head size); false: the row kernels. */
-  tiled = true;
 
   /** `flush` makes onnxruntime submit the commands it has recorded (a read of one of its tensors). */
   constructor(readonly device: GPUDevice, private readonly ort: Ort, private readonly flush: () => Promise<void>) {
@@ -66,11 +61,6 @@ export class GpuKernels {
   /** Whether these kernels run attention of this head size. */
   supports(D: number): boolean {
     return D % 4 === 0 && D <= 256 && this.tileFits(this.tile(D), D);
-  }
-
-  /** Whether attention of this head size runs in the register-tiled kernels. */
-  private useTiled(D: number): boolean {
-    return this.tiled && tiledSupports(D) && tiledWorkgroupBytes(D) <= this.device.limits.maxComputeWorkgroupStorageSize;
   }
 
   private pipeline(key: string, code: () => string): GPUComputePipeline {
@@ -162,14 +152,13 @@ export class GpuKernels {
   attentionForward(q: Tensor, k: Tensor, v: Tensor, s: AttentionShape, positions: ArrayLike<number>, starts: ArrayLike<number> | null): { o: Tensor; lse: Tensor } {
     const o = this.output([s.B, s.H, s.N, s.D]);
     const lse = this.output([s.B, s.H, s.N]);
-    const tiled = this.useTiled(s.D);
-    const tile = tiled ? TILED.fwd.keys : this.tile(s.D);
+    const tile = this.tile(s.D);
     const chunks = GpuKernels.chunks(s);
-    const [params, meta] = this.attentionInputs(s, positions, starts, chunks, tiled ? TILED_CHUNK : tile);
-    const p = tiled ? this.pipeline(`attn_fwd_tiled_${s.D}`, () => forwardTiledWgsl(s.D)) : this.pipeline(`attn_fwd_${s.D}_${tile}`, () => forwardWgsl(s.D, tile));
+    const [params, meta] = this.attentionInputs(s, positions, starts, chunks, tile);
+    const p = this.pipeline(`attn_fwd_${s.D}_${tile}`, () => forwardWgsl(s.D, tile));
     const rows = s.B * s.H * s.N;
     const [po, pml] = chunks > 1 ? [this.scratch(rows * chunks * s.D * 4), this.scratch(rows * chunks * 8)] : [o.gpuBuffer, lse.gpuBuffer];
-    this.run(p, [params, meta, q.gpuBuffer, k.gpuBuffer, v.gpuBuffer, po, pml], [Math.ceil(s.N / (tiled ? TILED.fwd.rows : ROWS)), s.H, s.B * chunks]);
+    this.run(p, [params, meta, q.gpuBuffer, k.gpuBuffer, v.gpuBuffer, po, pml], [Math.ceil(s.N / ROWS), s.H, s.B * chunks]);
     if (chunks > 1) {
       const up = this.constant(new Uint32Array([s.N, s.H, chunks, rows]).buffer, UNIFORM);
       this.run(this.pipeline(`attn_merge_${s.D}`, () => mergeWgsl(s.D)), [up, po, pml, o.gpuBuffer, lse.gpuBuffer], grid(rows));
@@ -181,32 +170,26 @@ export class GpuKernels {
 
   /** The gradients of q, k and v from the output's gradient dO, recomputing scores by tiles. */
   attentionBackward(t: { q: Tensor; k: Tensor; v: Tensor; o: Tensor; lse: Tensor; dO: Tensor }, s: AttentionShape, positions: ArrayLike<number>, starts: ArrayLike<number> | null): { dq: Tensor; dk: Tensor; dv: Tensor } {
-    const tiled = this.useTiled(s.D);
     const tile = this.tile(s.D);
     const chunks = GpuKernels.chunks(s);
-    const [params, meta] = this.attentionInputs(s, positions, starts, chunks, tiled ? TILED_CHUNK : tile);
+    const [params, meta] = this.attentionInputs(s, positions, starts, chunks, tile);
     const rows = s.B * s.H * s.N;
     const stats = this.scratch(rows * 8);
     const sp = this.constant(new Uint32Array([rows, 0, 0, 0]).buffer, UNIFORM);
     this.run(this.pipeline(`attn_stats_${s.D}`, () => statsWgsl(s.D)), [sp, t.lse.gpuBuffer, t.o.gpuBuffer, t.dO.gpuBuffer, stats], grid(rows));
     const [dq, dk, dv] = [this.output([s.B, s.H, s.N, s.D]), this.output([s.B, s.KV, s.N, s.D]), this.output([s.B, s.KV, s.N, s.D])];
     const qk = [params, meta, t.q.gpuBuffer, t.k.gpuBuffer, t.v.gpuBuffer, stats, t.dO.gpuBuffer];
-    const groups = (rowsPerGroup: number): [number, number, number] => [Math.ceil(s.N / rowsPerGroup), s.H, s.B * chunks];
+    const groups: [number, number, number] = [Math.ceil(s.N / ROWS), s.H, s.B * chunks];
     const pq = chunks > 1 ? this.scratch(rows * chunks * s.D * 4) : dq.gpuBuffer;
-    const pdq = tiled ? this.pipeline(`attn_dq_tiled_${s.D}`, () => backwardQueryTiledWgsl(s.D)) : this.pipeline(`attn_dq_${s.D}_${tile}`, () => backwardQueryWgsl(s.D, tile));
-    this.run(pdq, [...qk, pq], groups(tiled ? TILED.dq.rows : ROWS));
+    this.run(this.pipeline(`attn_dq_${s.D}_${tile}`, () => backwardQueryWgsl(s.D, tile)), [...qk, pq], groups);
     if (chunks > 1) this.sumParts(s, s.H, chunks, pq, dq.gpuBuffer);
-    // Key gradients per query head and chunk of queries (more threads), summed after.
+    // Key gradients per query head and chunk of queries (more threads), summed after; both at
+    // once hold 4 rows of D floats per thread: split above D = 32.
     const direct = s.H === s.KV && chunks === 1;
     const [pk, pv] = direct ? [dk.gpuBuffer, dv.gpuBuffer] : [this.scratch(rows * chunks * s.D * 4), this.scratch(rows * chunks * s.D * 4)];
-    if (tiled) {
-      this.run(this.pipeline(`attn_dkv_tiled_${s.D}`, () => backwardKeyValueTiledWgsl(s.D)), [...qk, pk, pv], groups(TILED.dkv.keys));
-    } else {
-      // The row kernels: both at once hold 4 rows of D floats per thread: split above D = 32.
-      for (const part of s.D <= 32 ? (['kv'] as const) : (['k', 'v'] as const)) {
-        const p = this.pipeline(`attn_d${part}_${s.D}_${tile}`, () => backwardKeyWgsl(s.D, tile, part));
-        this.run(p, [params, meta, t.q.gpuBuffer, t.k.gpuBuffer, part === 'v' ? undefined : t.v.gpuBuffer, stats, t.dO.gpuBuffer, part === 'v' ? undefined : pk, part === 'k' ? undefined : pv], groups(ROWS));
-      }
+    for (const part of s.D <= 32 ? (['kv'] as const) : (['k', 'v'] as const)) {
+      const p = this.pipeline(`attn_d${part}_${s.D}_${tile}`, () => backwardKeyWgsl(s.D, tile, part));
+      this.run(p, [params, meta, t.q.gpuBuffer, t.k.gpuBuffer, part === 'v' ? undefined : t.v.gpuBuffer, stats, t.dO.gpuBuffer, part === 'v' ? undefined : pk, part === 'k' ? undefined : pv], groups);
     }
     if (!direct) {
       this.sumParts(s, s.KV, chunks, pk, dk.gpuBuffer);
