@@ -20,18 +20,24 @@ export function normRows(b: GraphBuilder, cfg: ModelConfig, dtype: DType): Value
   return b.op1('Flatten', [applyNorm(b, rows, familyOf(cfg).finalNorm, cfg, dtype)], { axis: 2 });
 }
 
-/** Logits of a chunk: x (M, C) against its rows w (N, C) → (M, N), no transposed copy of w. */
-export function chunkLogits(b: GraphBuilder, x: Value, w: Value): Value {
-  return b.op1('Gemm', [x, w], { transB: 1 });
+/**
+ * Logits of a chunk: x (M, C) against its rows w (N, C) → (M, N), no stored transposed copy of w.
+ * `viaTranspose`: as x · Transpose(w), a transient copy of the chunk (under WebGPU, where
+ * onnxruntime's Gemm with transB runs at a third of its MatMul's speed: 12.2 ms against about 4 ms
+ * for a 1,360 × 576 × 24,576 chunk on an H200); otherwise Gemm with transB (the CPU's fast path,
+ * and no copy).
+ */
+export function chunkLogits(b: GraphBuilder, x: Value, w: Value, viaTranspose = false): Value {
+  return viaTranspose ? b.matmul(x, b.transpose(w, [1, 0])) : b.op1('Gemm', [x, w], { transB: 1 });
 }
 
 /**
  * One vocabulary chunk: inputs h, rows (S), the final norm's weights, w (N, C) (the head's rows
  * [v0, v0 + N)), tidx (B, S) (each target's row in the chunk, any where it is not in it) and
  * tmask (B, S) (1 where it is); `first` starts the stats, otherwise they come in as `<name>_in`.
- * `grads` carries acc and wt too. Outputs the stats after this chunk.
+ * `grads` carries acc and wt too; `viaTranspose` as chunkLogits. Outputs the stats after this chunk.
  */
-export function buildHeadChunk(cfg: ModelConfig, dtype: DType, first: boolean, grads: boolean): GraphBuilder {
+export function buildHeadChunk(cfg: ModelConfig, dtype: DType, first: boolean, grads: boolean, viaTranspose = false): GraphBuilder {
   const b = new GraphBuilder(`${cfg.family}_head_chunk`);
   const C = cfg.hidden;
   const x = normRows(b, cfg, dtype); // (M, C), M = B*S
@@ -39,7 +45,7 @@ export function buildHeadChunk(cfg: ModelConfig, dtype: DType, first: boolean, g
   const tidx = b.reshape(b.input('tidx', 'int64', ['B', 'S']), [-1]);
   const tmask = b.reshape(b.input('tmask', dtype, ['B', 'S']), [-1, 1]);
   const prev = (n: string, width: number) => (first ? null : b.input(`${n}_in`, dtype, ['B*S', width]));
-  const z = chunkLogits(b, x, w); // (M, N)
+  const z = chunkLogits(b, x, w, viaTranspose); // (M, N)
   const zMax = b.op1('ReduceMax', [z, b.ints([-1])], { keepdims: 1 });
   const mIn = prev('m', 1);
   const m = mIn ? b.op1('Where', [b.op1('Greater', [mIn, zMax]), mIn, zMax]) : zMax;

@@ -154,9 +154,9 @@ function backwardLayer(w: Walk, p: Parts, plan: ForecastPlan, l: number, saved: 
  * none when the table is stored in those chunks, lent in place):
  * the chunks' stats, then loss and dh; the final h is freed after it.
  */
-function head(w: Walk, plan: ForecastPlan, segments: Segments, bufferLimit: number): void {
+function head(w: Walk, plan: ForecastPlan, segments: Segments, bufferLimit: number, onDevice: boolean): void {
   const { B, T, C } = { B: plan.batch, T: plan.ctx, C: plan.model.config.hidden };
-  const hg = headGraphs(plan.model.config);
+  const hg = headGraphs(plan.model.config, onDevice);
   const chunks = segments.headChunks();
   const S = Math.min(T, segments.headRows());
   const N = chunks[0][1] - chunks[0][0];
@@ -196,7 +196,7 @@ function widenedBytes(ts: Iterable<HostTensor>): number {
 }
 
 /** The forecast peak of a training run's steps, by kind. */
-export function forecastStep(rt: Pick<Runtime, 'transientBudget' | 'bufferLimit'>, plan: ForecastPlan): StepForecast {
+export function forecastStep(rt: Pick<Runtime, 'transientBudget' | 'bufferLimit' | 'onDevice'>, plan: ForecastPlan): StepForecast {
   const cfg = plan.model.config;
   const cache = new Map<string, LayerGraphs>();
   const graphs = (l: number, sparse: boolean) => {
@@ -210,7 +210,7 @@ export function forecastStep(rt: Pick<Runtime, 'transientBudget' | 'bufferLimit'
   const w = new Walk();
   w.act = 4 * plan.batch * plan.ctx * cfg.hidden;
   const saved = plan.rows.map((_, l) => forwardLayer(w, parts, plan, l));
-  head(w, plan, segments, rt.bufferLimit);
+  head(w, plan, segments, rt.bufferLimit, rt.onDevice);
   for (let l = cfg.layers - 1; l >= 0; l--) backwardLayer(w, parts, plan, l, saved[l]);
   const adapter = adapterBytes(plan.model, plan.lora);
   const split: ByKind = { ...w.peak, weights: w.peak.weights + modelHostBytes(plan.model) + plan.extraWeights, adapter, optimizer: 2 * adapter };
@@ -255,7 +255,7 @@ function budgetOf(b: MemoryBudget | undefined): RunForecast['budget'] {
   return { bytes: b.deviceSeparate ? Infinity : b.bytes, source: b.deviceSeparate ? '' : b.source, maxTensor: b.maxTensor ?? null, heap: b.heap ?? null };
 }
 
-export function forecastRun(rt: Pick<Runtime, 'transientBudget' | 'bufferLimit'>, p: RunForecastPlan): RunForecast {
+export function forecastRun(rt: Pick<Runtime, 'transientBudget' | 'bufferLimit' | 'onDevice'>, p: RunForecastPlan): RunForecast {
   const { model, lora, settings: s } = p;
   const L = model.config.layers;
   const base = { model, lora, batch: s.batch, ctx: s.ctx };

@@ -39,7 +39,7 @@ export interface PreparedRun {
 /** What a run is checked against: the model, the engine and its memory budget, the predictors and the model's policy file. */
 export interface RunGround {
   model: Model;
-  rt: Pick<Runtime, 'transientBudget' | 'bufferLimit'>;
+  rt: Pick<Runtime, 'transientBudget' | 'bufferLimit' | 'onDevice'>;
   budget: MemoryBudget | undefined;
   predictors: PredictorSet | null;
   modelPolicy: PolicyFile | null;

@@ -67,8 +67,9 @@ export interface HeadGraphs {
   rest: Graph;
 }
 
-export function headGraphs(cfg: ModelConfig): HeadGraphs {
-  const chunk = (grads: boolean) => ({ first: buildHeadChunk(cfg, 'float32', true, grads).build(), rest: buildHeadChunk(cfg, 'float32', false, grads).build() });
+/** `onDevice`: the chunks' logits as x · Transpose(w), faster than Gemm's transB under WebGPU (head.ts). */
+export function headGraphs(cfg: ModelConfig, onDevice = false): HeadGraphs {
+  const chunk = (grads: boolean) => ({ first: buildHeadChunk(cfg, 'float32', true, grads, onDevice).build(), rest: buildHeadChunk(cfg, 'float32', false, grads, onDevice).build() });
   const fused = (accumulate: string[]) => differentiate(buildHeadLoss(cfg, 'float32', true), { wrt: ['h'], seeds: ['head_dot'], accumulate }).fused;
   return { chunk: chunk(false), chunkGrads: chunk(true), plain: buildHeadLoss(cfg, 'float32', false).build(), first: fused([]), rest: fused(['h']) };
 }

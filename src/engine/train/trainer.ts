@@ -89,7 +89,7 @@ export class Trainer implements LayerProbe {
       throw new UserError(`LoRA target_modules ${JSON.stringify(lora.targetModules)} match no module of this ${cfg.architecture}; its modules are ${layerModules(cfg).map((m) => m.name).join(', ')}.`);
     }
     this.seg = segmentGraphs(cfg);
-    this.head = headGraphs(cfg);
+    this.head = headGraphs(cfg, dm.rt.onDevice);
     this.segments = new Segments(dm.rt, cfg, opts);
     this.adamw = { ...(opts.optimizer ?? ADAMW_DEFAULTS) };
     this.schedule = opts.schedule;
