@@ -230,6 +230,7 @@ export class Runtime {
   }
 
   async read(t: Tensor): Promise<TensorData> {
+    if (t.location === 'gpu-buffer') this.downloaded.add(t);
     return (await t.getData()) as TensorData;
   }
 
@@ -238,11 +239,17 @@ export class Runtime {
     return Number(d[0]);
   }
 
+  /**
+   * Tensors read back from the GPU: onnxruntime then calls them CPU tensors, but their GPU buffers
+   * stay allocated until the tensor is disposed.
+   */
+  private readonly downloaded = new WeakSet<Tensor>();
+
   /** Frees a tensor the engine no longer holds (and stops accounting for it). */
   dispose(t: Tensor | undefined): void {
     if (!t) return;
     this.memory.release(t);
-    if (t.location === 'gpu-buffer') t.dispose();
+    if (t.location === 'gpu-buffer' || this.downloaded.has(t)) t.dispose();
   }
 
   async release(): Promise<void> {

@@ -124,7 +124,7 @@ export class SavedLayers {
 
   /** Reads a tensor out (WebGPU: a copy to host memory) and frees it on the device. */
   private async park(t: Tensor, key: string): Promise<Parked> {
-    const data = (await t.getData()) as TensorData;
+    const data = await this.rt.read(t);
     const p = new Parked(t.type as DType, [...t.dims], this.opts.mode === 'disk' ? key : null);
     this.tensors.free(t);
     if (p.key === null) {
