@@ -11,7 +11,7 @@
 # WEBGPU_TIMEOUT (seconds for the WebGPU part, 420), TRANSIENT_MIB (segment budget, MiB; the
 # engine's WebGPU default, 128, when unset), BASELINE_MIB (then also BASELINE_MODES, dense, at BASELINE_CTX, 4096, with that budget),
 # TORCH_VARIANTS (precision:attention list for torch_ref.py), POLICY (per-layer kept share, JSON),
-# MLP_KEEP (MLP channel share in sparse layers), ORT_LOG (onnxruntime's session log severity; 0
+# MLP_KEEP (MLP channel share in sparse layers), OFFLOAD (host: each row again with saved activations offloaded), ORT_LOG (onnxruntime's session log severity; 0
 # lists the nodes placed off the GPU), SHAPE (a real model's shape with random weights made here by
 # make_model.py, e.g. smollm2-135m, tokens from lemo-tiny's tokenizer; the default model otherwise),
 # KERNELS (on, off or on,off: the engine's WGSL kernels, or onnxruntime's graphs only; each under
@@ -67,6 +67,7 @@ webgpu)
   [ -n "${TRANSIENT_MIB:-}" ] && args+=(--transient-mib "$TRANSIENT_MIB")
   [ -n "${POLICY:-}" ] && args+=(--policy "$POLICY")
   [ -n "${MLP_KEEP:-}" ] && args+=(--mlp-keep "$MLP_KEEP")
+  [ -n "${OFFLOAD:-}" ] && args+=(--offload "$OFFLOAD")
   [ -n "${ORT_LOG:-}" ] && args+=(--ort-log "$ORT_LOG")
   [ -n "${BASELINE_MIB:-}" ] && args+=(--baseline-mib "$BASELINE_MIB" --baseline-ctx "${BASELINE_CTX:-4096}" --baseline-modes "${BASELINE_MODES:-dense}")
   first=1

@@ -47,11 +47,12 @@ const program = new Command()
   .option('--baseline-modes <list>', 'modes of the baseline runs', 'dense')
   .option('--dawn-flags <list>', 'flags for dawn.node create()', 'enable-dawn-features=allow_unsafe_apis')
   .option('--ort-log <n>', "onnxruntime's log severity per session (0 verbose: lists nodes placed off the GPU)")
+  .option('--offload <mode>', "each row again with saved activations offloaded to host memory ('host'), the step-time ratio measured in the same run")
   .option('--out <dir>', 'output folder', 'bench/gpu/out')
   .parse();
 const o = program.opts<{
   dawn: string; ort: string; wasm: string; model: string; data: string; ctx: string; modes: string; steps: string; seed: string; lr: string;
-  predictors?: string; policy?: string; mlpKeep?: string; block: string; profileCtx?: string; ceiling?: boolean; dawnFlags: string; out: string;
+  predictors?: string; policy?: string; mlpKeep?: string; offload?: string; block: string; profileCtx?: string; ceiling?: boolean; dawnFlags: string; out: string;
   ortLog?: string; transientMib?: string; baselineMib?: string; baselineCtx: string; baselineModes: string;
   tokenizer?: string; kernels: boolean; attentionBench?: boolean;
 }>();
@@ -389,7 +390,8 @@ for (const ctx of ctxs) {
   try {
     rt.runTime.clear();
     let before = { ...counters };
-    await session.bench(docs, { ctxs: [ctx], modes: await modesFor(ctx), steps: Number(o.steps), seed: Number(o.seed), lr: Number(o.lr), lora }, (r) => {
+    const offload = o.offload === 'host' ? { mode: 'host' as const } : undefined;
+    await session.bench(docs, { ctxs: [ctx], modes: await modesFor(ctx), steps: Number(o.steps), seed: Number(o.seed), lr: Number(o.lr), lora, offload }, (r) => {
       // Submits, buffers made and GPU reads (each waits for the GPU) over this row's steps.
       const host = countersSince(before);
       before = { ...counters };
@@ -400,7 +402,7 @@ for (const ctx of ctxs) {
       const row = { ...r, hostByGraph, host, kernels: o.kernels, kernelRuns: rt.kernelRuns, model: basename(o.model), transientBudget: rt.transientBudget ?? null, ropeScale: cfg.rope?.linearFactor ?? null, usefulGflop: flops / 1e9, usefulGflops: flops / (r.medianStepMs / 1e3) / 1e9 };
       rows.push(r);
       emit('bench', row);
-      log(`${r.mode.padEnd(7)} ctx ${String(ctx).padStart(6)}  step ${r.medianStepMs.toFixed(0).padStart(7)} ms  [${r.stepMs.map((t) => t.toFixed(0)).join(' ')}]  peak ${(r.peakBytes / 2 ** 20).toFixed(0)} MB  gpu ${((r.devicePeakBytes ?? 0) / 2 ** 20).toFixed(0)} MB  loss ${r.loss.toFixed(4)}  kept ${r.keptShare.map((k) => k.toFixed(2)).join(' ')}`);
+      log(`${r.mode.padEnd(7)} ctx ${String(ctx).padStart(6)}  step ${r.medianStepMs.toFixed(0).padStart(7)} ms  [${r.stepMs.map((t) => t.toFixed(0)).join(' ')}]  peak ${(r.peakBytes / 2 ** 20).toFixed(0)} MB  gpu ${((r.devicePeakBytes ?? 0) / 2 ** 20).toFixed(0)} MB  loss ${r.loss.toFixed(4)}${r.offload !== 'none' ? `  offload ${r.offload} ×${r.offloadTimeRatio?.toFixed(2)}` : ''}  kept ${r.keptShare.map((k) => k.toFixed(2)).join(' ')}`);
     });
   } catch (e) {
     emit('error', { ctx, message: (e as Error).message, stack: (e as Error).stack });
