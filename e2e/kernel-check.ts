@@ -168,7 +168,7 @@ export async function adamwAgainstGraph(n: number, step: number, seed: number) {
  * step that compiles everything), by what asked for them: a graph's name when a session run
  * waited on one, `read:…` for the engine's own reads.
  */
-export async function stepReadBacks(T: number) {
+export async function stepReadBacks(T: number, offload: 'none' | 'host' = 'none') {
   const counts = new Map<string, number>();
   let phase = 'setup';
   const proto = (globalThis as unknown as { GPUBuffer: { prototype: { mapAsync(...a: unknown[]): Promise<void> } } }).GPUBuffer.prototype;
@@ -191,13 +191,13 @@ export async function stepReadBacks(T: number) {
     const base = '/models/lemo-tiny';
     const config = await (await fetch(`${base}/config.json`)).json();
     const model = loadModel({ config, weights: new Uint8Array(await (await fetch(`${base}/model.safetensors`)).arrayBuffer()) });
-    const trainer = await Trainer.create(r, model, settingsLora(DEFAULT_SETTINGS, model.config));
+    const trainer = await Trainer.create(r, model, settingsLora(DEFAULT_SETTINGS, model.config), { offload: { mode: offload } });
     const ids = [Array.from({ length: T }, (_, i) => (i * 7919) % model.config.vocabSize)];
     await trainer.step(ids);
     counts.clear();
     phase = 'step';
     const step = await trainer.step(ids);
-    return { counts: Object.fromEntries(counts), loss: step.loss, runs: r.kernelRuns };
+    return { counts: Object.fromEntries(counts), loss: step.loss, runs: r.kernelRuns, layers: model.config.layers };
   } finally {
     proto.mapAsync = map;
   }

@@ -60,6 +60,18 @@ test.describe('WGSL kernels on WebGPU', () => {
     expect(r.counts).toEqual({ 'read:step': 2 });
   });
 
+  test('with host offload, the saved tensors of a layer leave the GPU in one read back', async ({ page }) => {
+    await open(page);
+    const r = await page.evaluate(async () => (await (window as any).harness.kernels()).stepReadBacks(128, 'host'));
+    expect(Number.isFinite(r.loss)).toBe(true);
+    // The loss and the gradient norm through the runtime; per layer, one staging read (and at
+    // most one read that makes onnxruntime submit what it recorded); none inside a session run
+    // (a host int64 shape tensor brought back onto the GPU would cost one there).
+    expect(Object.keys(r.counts).sort()).toEqual(['read:step', 'step']);
+    expect(r.counts['read:step']).toBe(2);
+    expect(r.counts.step).toBeLessThanOrEqual(2 * r.layers);
+  });
+
   test('2-byte weights widened on the GPU bit for bit as on the host: bf16, and f16 with subnormals, infinities and NaNs', async ({ page }) => {
     await open(page);
     const r = await page.evaluate(async () => (await (window as any).harness.kernels()).widenAgainstHost());

@@ -3,7 +3,7 @@
 // the shell provides (the CLI: files in a temporary folder). The backward takes each layer back
 // with the next one already on its way (layer l-1's copy is issued before layer l's backward
 // runs), so the transfer overlaps compute. The copy out is awaited after each layer's forward
-// (onnxruntime's own read of a GPU buffer; disk writes go on in the background).
+// (under WebGPU all of a layer's GPU buffers in one read back; disk writes go on in the background).
 //
 // Where saved activations live without offload: under WebGPU, in GPU buffers; under WASM and
 // onnxruntime-node's CPU provider, in JavaScript typed arrays that onnxruntime copied out of its
@@ -35,7 +35,8 @@ class Parked {
   /** The prefetch: the tensor on the device again (accounted as activations once there). */
   ready: Promise<Tensor> | null = null;
   back: Tensor | null = null;
-  constructor(readonly type: DType, readonly dims: readonly number[], readonly key: string | null) {}
+  /** `gpu`: it was in a GPU buffer (and goes back into one); the host's int64 shape tensors stay on the host. */
+  constructor(readonly type: DType, readonly dims: readonly number[], readonly key: string | null, readonly gpu: boolean) {}
 }
 
 interface GpuDevice {
@@ -74,13 +75,18 @@ const ARRAYS: Partial<Record<DType, new (b: ArrayBuffer, o: number, n: number) =
   float32: Float32Array, float64: Float64Array, int64: BigInt64Array, int32: Int32Array, bool: Uint8Array,
 };
 
-/** Typed data of a tensor's type over bytes read back (copied when misaligned). */
-function typedOf(type: DType, bytes: Uint8Array): TensorData {
+/** Bytes of one element of a tensor's type. */
+function elementBytes(type: DType): number {
   const Ctor = ARRAYS[type];
   if (!Ctor) throw new Error(`offload: no array type for ${type}`);
-  const n = bytes.byteLength / (Ctor as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT;
+  return (Ctor as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT;
+}
+
+/** Typed data of a tensor's type over bytes read back (copied when misaligned). */
+function typedOf(type: DType, bytes: Uint8Array): TensorData {
+  const n = bytes.byteLength / elementBytes(type);
   const aligned = bytes.byteOffset % 8 === 0 ? bytes : bytes.slice();
-  return new Ctor(aligned.buffer as ArrayBuffer, aligned.byteOffset, n);
+  return new ARRAYS[type]!(aligned.buffer as ArrayBuffer, aligned.byteOffset, n);
 }
 
 /** The same layer with each tensor replaced (the rows, the sparsity and the weights' slots as they are). */
@@ -114,18 +120,32 @@ export class SavedLayers {
       this.layers[l] = sv;
       return;
     }
-    const slots = new Map<Tensor, Parked>();
-    for (const [i, t] of savedTensors(sv).entries()) {
-      if (t === out || !this.tensors.owns(t)) continue;
-      slots.set(t, await this.park(t, `${this.pass}-${l}-${i}`));
-    }
+    const chosen = savedTensors(sv).map((t, i) => ({ t, key: `${this.pass}-${l}-${i}` })).filter(({ t }) => t !== out && this.tensors.owns(t));
+    const data = await this.readAll(chosen.map((c) => c.t));
+    const slots = new Map<Tensor, Parked>(chosen.map(({ t, key }, i) => [t, this.park(t, data[i], key)]));
     this.layers[l] = { saved: mapSaved(sv, (t) => (slots.has(t) ? placeholder(slots.get(t)!) : t)), slots: new Map([...slots.values()].map((p) => [placeholder(p), p])) };
   }
 
-  /** Reads a tensor out (WebGPU: a copy to host memory) and frees it on the device. */
-  private async park(t: Tensor, key: string): Promise<Parked> {
-    const data = await this.rt.read(t);
-    const p = new Parked(t.type as DType, [...t.dims], this.opts.mode === 'disk' ? key : null);
+  /**
+   * The tensors' data on the host: under WebGPU those in GPU buffers in one read back (the
+   * engine's kernels copy them into one staging buffer: one wait for the GPU's queue for the
+   * layer, where onnxruntime's reads wait once each), the others as they are.
+   */
+  private async readAll(ts: Tensor[]): Promise<TensorData[]> {
+    const kernels = this.rt.onDevice ? await this.rt.kernels() : null;
+    const onGpu = kernels ? ts.filter((t) => t.location === 'gpu-buffer') : [];
+    const bytes = onGpu.map((t) => t.dims.reduce((a, b) => a * b, 1) * elementBytes(t.type as DType));
+    const read = onGpu.length ? await kernels!.readTensors(onGpu, bytes) : [];
+    const byTensor = new Map(onGpu.map((t, i) => [t, typedOf(t.type as DType, new Uint8Array(read[i]))]));
+    // One at a time: concurrent reads of onnxruntime's tensors did not finish in Chromium.
+    const out: TensorData[] = [];
+    for (const t of ts) out.push(byTensor.get(t) ?? (await this.rt.read(t)));
+    return out;
+  }
+
+  /** Keeps a tensor's data off the device (host memory, or the store) and frees it there. */
+  private park(t: Tensor, data: TensorData, key: string): Parked {
+    const p = new Parked(t.type as DType, [...t.dims], this.opts.mode === 'disk' ? key : null, t.location === 'gpu-buffer');
     this.tensors.free(t);
     if (p.key === null) {
       p.data = data;
@@ -151,7 +171,7 @@ export class SavedLayers {
 
   private async bringBack(p: Parked): Promise<Tensor> {
     const data = p.data ?? (await this.read(p));
-    const t = this.rt.onDevice ? await gpuTensor(this.rt, p.type, data, p.dims) : this.rt.tensor(p.type, data, p.dims);
+    const t = p.gpu ? await gpuTensor(this.rt, p.type, data, p.dims) : this.rt.tensor(p.type, data, p.dims);
     p.back = t;
     p.data = null;
     this.rt.memory.release(p);

@@ -7,7 +7,7 @@
 // the sessions; their dispatches join onnxruntime's command stream (stream.ts).
 import type * as ortTypes from 'onnxruntime-common';
 import { adamwWgsl, backwardKeyWgsl, blockScoresWgsl, backwardQueryWgsl, forwardWgsl, mergeWgsl, ROWS, statsWgsl, sumPartsWgsl } from './attention-wgsl';
-import { dispatch, readBack, release } from './stream';
+import { dispatch, pending, readBack, readBackMany, release } from './stream';
 import { widenWgsl } from './widen-wgsl';
 
 type Ort = typeof ortTypes;
@@ -224,6 +224,16 @@ export class GpuKernels {
     const tiles = new Float64Array(nb * nb);
     for (let b = 0; b < B; b++) for (let x = 0; x < nb * nb; x++) tiles[x] += data[b * nb * nb + x];
     return tiles;
+  }
+
+  /**
+   * The bytes of several of onnxruntime's GPU tensors in one read back (one wait for the queue
+   * instead of one each); `bytes[i]` is tensor i's size. The tensors stay on the GPU.
+   */
+  async readTensors(ts: Tensor[], bytes: number[]): Promise<ArrayBuffer[]> {
+    if (pending()) await this.flush();
+    const out = await readBackMany(this.device, ts.map((t, i) => ({ buffer: t.gpuBuffer, bytes: Math.ceil(bytes[i] / 4) * 4 })));
+    return out.map((b, i) => (b.byteLength === bytes[i] ? b : b.slice(0, bytes[i])));
   }
 
   /** 2-byte values (their bits) in a storage buffer of their own, packed in pairs; destroyed by the caller. */

@@ -106,14 +106,29 @@ export function pending(): boolean {
 
 /** Copies `bytes` of a buffer out to the host, once everything recorded before has been submitted. */
 export async function readBack(device: GPUDevice, src: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
-  const staging = device.createBuffer({ size: bytes, usage: 0x1 | 0x8 /* MAP_READ | COPY_DST */ });
+  return (await readBackMany(device, [{ buffer: src, bytes }]))[0];
+}
+
+/**
+ * Copies the first `bytes` (a multiple of 4) of each buffer out to the host through one staging
+ * buffer: one submit and one wait for the queue for all of them.
+ */
+export async function readBackMany(device: GPUDevice, parts: { buffer: GPUBuffer; bytes: number }[]): Promise<ArrayBuffer[]> {
+  const offsets: number[] = [];
+  let size = 0;
+  for (const p of parts) {
+    offsets.push(size);
+    size += Math.ceil(p.bytes / 16) * 16;
+  }
+  const staging = device.createBuffer({ size: Math.max(16, size), usage: 0x1 | 0x8 /* MAP_READ | COPY_DST */ });
   asOurs(() => {
     const e = device.createCommandEncoder();
-    e.copyBufferToBuffer(src, 0, staging, 0, bytes);
+    parts.forEach((p, i) => e.copyBufferToBuffer(p.buffer, 0, staging, offsets[i], p.bytes));
     device.queue.submit([e.finish()]);
   });
   await staging.mapAsync(1 /* GPUMapMode.READ */);
-  const out = staging.getMappedRange().slice(0);
+  const mapped = staging.getMappedRange();
+  const out = parts.map((p, i) => mapped.slice(offsets[i], offsets[i] + p.bytes));
   staging.destroy();
   return out;
 }
