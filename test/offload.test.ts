@@ -110,6 +110,8 @@ describe('offload of saved activations', () => {
       mlpKeep: null,
       select: async (layer) => {
         if (layer === 3) {
+          // Disk writes go on in the background: fail once the first layers' files are there.
+          for (let i = 0; i < 500 && readdirSync(dir).length === 0; i++) await new Promise((r) => setTimeout(r, 10));
           expect(readdirSync(dir).length).toBeGreaterThan(0);
           throw new Error('selector failed');
         }
