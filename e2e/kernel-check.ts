@@ -8,7 +8,7 @@ import { adamwGraph } from '../src/engine/train/adamw';
 import { gradName } from '../src/engine/graph/autodiff';
 import type { ModelConfig } from '../src/engine/model/config';
 import { Runtime, type Ort, type Tensor } from '../src/engine/runtime/runtime';
-import { installGpuBufferTracker } from '../src/engine/runtime/device-memory';
+import { gpuBufferBytes, installGpuBufferTracker } from '../src/engine/runtime/device-memory';
 import { attentionShape, KERNEL_ROWS } from '../src/engine/runtime/kernels/kernels';
 import { segmentGraphs } from '../src/engine/train/layer-graphs';
 import { blockTiles, buildScoreGraph } from '../src/engine/sparsity/oracle';
@@ -168,7 +168,13 @@ export async function adamwAgainstGraph(n: number, step: number, seed: number) {
  * step that compiles everything), by what asked for them: a graph's name when a session run
  * waited on one, `read:…` for the engine's own reads.
  */
-export async function stepReadBacks(T: number, offload: 'none' | 'host' = 'none') {
+/**
+ * GPU reads (mapAsync) of a training step after a first one, by where they happen (a session
+ * run's name, or read:<phase> for the runtime's own reads), for each offload mode on one runtime
+ * (its sessions compiled once); with the growth of the GPU's live buffer bytes over that step.
+ */
+export async function stepReadBacks(T: number, offloads: ('none' | 'host')[]) {
+  installGpuBufferTracker();
   const counts = new Map<string, number>();
   let phase = 'setup';
   const proto = (globalThis as unknown as { GPUBuffer: { prototype: { mapAsync(...a: unknown[]): Promise<void> } } }).GPUBuffer.prototype;
@@ -191,13 +197,20 @@ export async function stepReadBacks(T: number, offload: 'none' | 'host' = 'none'
     const base = '/models/lemo-tiny';
     const config = await (await fetch(`${base}/config.json`)).json();
     const model = loadModel({ config, weights: new Uint8Array(await (await fetch(`${base}/model.safetensors`)).arrayBuffer()) });
-    const trainer = await Trainer.create(r, model, settingsLora(DEFAULT_SETTINGS, model.config), { offload: { mode: offload } });
     const ids = [Array.from({ length: T }, (_, i) => (i * 7919) % model.config.vocabSize)];
-    await trainer.step(ids);
-    counts.clear();
-    phase = 'step';
-    const step = await trainer.step(ids);
-    return { counts: Object.fromEntries(counts), loss: step.loss, runs: r.kernelRuns, layers: model.config.layers };
+    const out = [];
+    for (const offload of offloads) {
+      const trainer = await Trainer.create(r, model, settingsLora(DEFAULT_SETTINGS, model.config), { offload: { mode: offload } });
+      await trainer.step(ids);
+      const live = gpuBufferBytes();
+      counts.clear();
+      phase = 'step';
+      const step = await trainer.step(ids);
+      phase = 'setup';
+      out.push({ offload, counts: Object.fromEntries(counts), loss: step.loss, runs: r.kernelRuns, layers: model.config.layers, gpuGrowth: gpuBufferBytes() - live, offloadedPeak: r.memory.peak.offloaded });
+      trainer.dispose();
+    }
+    return out;
   } finally {
     proto.mapAsync = map;
   }
