@@ -18,6 +18,7 @@ import { loadModel } from '../src/engine/model/model';
 import { readSafetensors, widenHalf, writeSafetensors } from '../src/engine/model/safetensors';
 import { settingsLora } from '../src/engine/model/lora';
 import { Trainer } from '../src/engine/train/trainer';
+import { DeviceModel } from '../src/engine/train/device-model';
 import { DEFAULT_SETTINGS } from '../src/engine/settings';
 
 export interface KernelCase {
@@ -198,9 +199,10 @@ export async function stepReadBacks(T: number, offloads: ('none' | 'host')[]) {
     const config = await (await fetch(`${base}/config.json`)).json();
     const model = loadModel({ config, weights: new Uint8Array(await (await fetch(`${base}/model.safetensors`)).arrayBuffer()) });
     const ids = [Array.from({ length: T }, (_, i) => (i * 7919) % model.config.vocabSize)];
+    const dm = await DeviceModel.upload(r, model);
     const out = [];
     for (const offload of offloads) {
-      const trainer = await Trainer.create(r, model, settingsLora(DEFAULT_SETTINGS, model.config), { offload: { mode: offload } });
+      const trainer = await Trainer.create(dm, model, settingsLora(DEFAULT_SETTINGS, model.config), { offload: { mode: offload } });
       await trainer.step(ids);
       const live = gpuBufferBytes();
       counts.clear();
