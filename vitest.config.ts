@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -6,5 +7,8 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // One fork a core (Vitest's default leaves one core free): on 2 cores the unit tests took 230 s
+    // with one fork, 172 s with two.
+    maxWorkers: availableParallelism(),
   },
 });
