@@ -3,7 +3,7 @@
 // module URL) never re-run this file.
 import {
   BENCH_DEFAULTS, DEFAULT_SETTINGS, EngineSession, forecastRefusal, gpuBufferBytes, installGpuBufferTracker, installWasmMemoryTracker, parseDataset, Runtime, UserError, wasmHeapBytes,
-  WEBGPU_TRANSIENT_BUDGET, weightFileOf, zipFolder, type MemoryBudget, type Ort, type Provider,
+  weightFileOf, zipFolder, type MemoryBudget, type Ort, type Provider,
 } from '../engine';
 import { parseRequest, type RequestMap, type RequestType, type WorkerMessage, type ProviderChoice } from './protocol';
 import { beginRun, clearRun, interruptedRun, loadRun, saveCheckpoint } from './checkpoint-store';
@@ -54,10 +54,9 @@ const handlers: { [K in RequestType]: (args: RequestMap[K]['args']) => Promise<R
     const { provider, reason, gpuLimit } = await chooseProvider(choice);
     gpuTensorLimit = gpuLimit;
     const { ort, threads } = await loadOrt(provider);
-    // Under WebGPU no transient tensor may outgrow the adapter's largest storage binding.
-    const transientBudget = provider === 'webgpu' ? Math.min(WEBGPU_TRANSIENT_BUDGET, gpuTensorLimit ?? WEBGPU_TRANSIENT_BUDGET) : undefined;
-    session = new EngineSession(new Runtime(ort, { provider, transientBudget, probe: provider === 'webgpu' ? gpuBufferBytes : wasmHeapBytes }), (event) => post({ kind: 'event', event }));
-    // The device's buffer limits, read now: a forecast made before the model is on the GPU stores its tables as the upload will.
+    session = new EngineSession(new Runtime(ort, { provider, probe: provider === 'webgpu' ? gpuBufferBytes : wasmHeapBytes }), (event) => post({ kind: 'event', event }));
+    // The device's buffer limits, read now: a forecast made before the model is on the GPU stores its
+    // tables as the upload will, and no transient tensor outgrows one buffer (Segments keeps within them).
     if (provider === 'webgpu') await session.rt.readBufferLimit();
     post({ kind: 'event', event: { type: 'provider', provider, reason } });
     if (provider === 'webgpu') watchDevice(ort);

@@ -10,7 +10,8 @@
 // heap (a run's inputs are copied in for that run only). There, host offload moves the arrays
 // out of the provider's tensors and into the "offloaded" kind without a copy; only disk offload
 // frees memory.
-import type { DType } from '../graph/ir';
+import { DTYPE_BYTES, type DType } from '../graph/ir';
+import { tensorBytes } from '../memory/accountant';
 import type { OffloadMode } from '../settings';
 import type { Runtime, Tensor, TensorData } from '../runtime/runtime';
 import { savedTensors, type LayerSaved, type PassTensors } from './pass';
@@ -75,18 +76,12 @@ const ARRAYS: Partial<Record<DType, new (b: ArrayBuffer, o: number, n: number) =
   float32: Float32Array, float64: Float64Array, int64: BigInt64Array, int32: Int32Array, bool: Uint8Array,
 };
 
-/** Bytes of one element of a tensor's type. */
-function elementBytes(type: DType): number {
-  const Ctor = ARRAYS[type];
-  if (!Ctor) throw new Error(`offload: no array type for ${type}`);
-  return (Ctor as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT;
-}
-
 /** Typed data of a tensor's type over bytes read back (copied when misaligned). */
 function typedOf(type: DType, bytes: Uint8Array): TensorData {
-  const n = bytes.byteLength / elementBytes(type);
+  const Ctor = ARRAYS[type];
+  if (!Ctor) throw new Error(`offload: no array type for ${type}`);
   const aligned = bytes.byteOffset % 8 === 0 ? bytes : bytes.slice();
-  return new ARRAYS[type]!(aligned.buffer as ArrayBuffer, aligned.byteOffset, n);
+  return new Ctor(aligned.buffer as ArrayBuffer, aligned.byteOffset, bytes.byteLength / DTYPE_BYTES[type]);
 }
 
 /** The same layer with each tensor replaced (the rows, the sparsity and the weights' slots as they are). */
@@ -134,7 +129,7 @@ export class SavedLayers {
   private async readAll(ts: Tensor[]): Promise<TensorData[]> {
     const kernels = this.rt.onDevice ? await this.rt.kernels() : null;
     const onGpu = kernels ? ts.filter((t) => t.location === 'gpu-buffer') : [];
-    const bytes = onGpu.map((t) => t.dims.reduce((a, b) => a * b, 1) * elementBytes(t.type as DType));
+    const bytes = onGpu.map(tensorBytes);
     const read = onGpu.length ? await kernels!.readTensors(onGpu, bytes) : [];
     const byTensor = new Map(onGpu.map((t, i) => [t, typedOf(t.type as DType, new Uint8Array(read[i]))]));
     // One at a time: concurrent reads of onnxruntime's tensors did not finish in Chromium.
