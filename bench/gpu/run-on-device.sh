@@ -15,9 +15,12 @@
 # lists the nodes placed off the GPU), SHAPE (a real model's shape with random weights made here by
 # make_model.py, e.g. smollm2-135m, tokens from lemo-tiny's tokenizer; the default model otherwise),
 # KERNELS (on, off or on,off: the engine's WGSL kernels, or onnxruntime's graphs only; each under
-# OUT/kernels-on|off).
+# OUT/kernels-on|off), EP (jsep, native or jsep,native: onnxruntime-web's WebGPU build: its JavaScript
+# kernels, the `onnxruntime-web` import, or its C++ WebGPU provider, the `onnxruntime-web/webgpu`
+# import the page's worker uses; native needs the .gpu-ep call of pack.sh first; each under
+# OUT/<ep>-kernels-on|off when EP names both).
 set -uo pipefail
-stage=${1:?stage: node or webgpu}
+stage=${1:?stage: node, ep or webgpu}
 OUT=${OUT:-bench/gpu/out}
 mkdir -p "$OUT"
 CTX=${CTX:-2048,4096,8192,16384}
@@ -36,6 +39,12 @@ torch_ref() {
 }
 
 case "$stage" in
+ep)
+  # onnxruntime-web's C++ WebGPU build (EP=native), carried in .gpu-ep by its own call.
+  cp .gpu-ep/ort.webgpu.bundle.min.mjs "$KEEP/"
+  python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' .gpu-ep/ort-wasm-simd-threaded.asyncify.wasm.xz "$KEEP/ort-wasm-simd-threaded.asyncify.wasm"
+  ls -la "$KEEP"
+  ;;
 node)
   for f in .gl/*.deb; do dpkg -x "$f" /; done
   ldconfig
@@ -60,8 +69,7 @@ webgpu)
   icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
   [ -f "$icd" ] && export VK_DRIVER_FILES=$icd
   torch_ref
-  args=(--dawn "$KEEP/dawn.node" --ort .gpu-pack/ort.bundle.min.mjs --wasm "$KEEP/ort-wasm-simd-threaded.jsep.wasm"
-    "${model_args[@]}" --ctx "$CTX" --modes "${MODES:-dense,oracle}" --steps "${STEPS:-4}")
+  args=(--dawn "$KEEP/dawn.node" "${model_args[@]}" --ctx "$CTX" --modes "${MODES:-dense,oracle}" --steps "${STEPS:-4}")
   [ -n "${PROFILE_CTX-4096}" ] && args+=(--profile-ctx "${PROFILE_CTX-4096}")
   [ -n "${PREDICTORS:-}" ] && args+=(--predictors "$PREDICTORS")
   [ -n "${TRANSIENT_MIB:-}" ] && args+=(--transient-mib "$TRANSIENT_MIB")
@@ -70,20 +78,32 @@ webgpu)
   [ -n "${OFFLOAD:-}" ] && args+=(--offload "$OFFLOAD")
   [ -n "${ORT_LOG:-}" ] && args+=(--ort-log "$ORT_LOG")
   [ -n "${BASELINE_MIB:-}" ] && args+=(--baseline-mib "$BASELINE_MIB" --baseline-ctx "${BASELINE_CTX:-4096}" --baseline-modes "${BASELINE_MODES:-dense}")
-  first=1
-  for k in $(echo "${KERNELS:-on}" | tr , ' '); do
-    run_args=("${args[@]}" --out "$OUT/kernels-$k")
-    [ "$k" = off ] && run_args+=(--no-kernels)
-    # The matmul ceiling once, in the first run.
-    [ "$first" = 1 ] && run_args+=(--ceiling)
-    [ "$k" = on ] && [ "${ATTENTION_BENCH:-1}" = 1 ] && run_args+=(--attention-bench)
-    first=0
-    timeout "${WEBGPU_TIMEOUT:-420}" "$KEEP/node" .gpu-pack/bench.mjs "${run_args[@]}" 2>&1 | grep -v 'VerifyEachNodeIsAssignedToAnEp' | tee "$OUT/webgpu-kernels-$k.log"
-    echo "webgpu (kernels $k) exit: ${PIPESTATUS[0]}"
+  eps=$(echo "${EP:-jsep}" | tr , ' ')
+  for ep in $eps; do
+    case "$ep" in
+    jsep) ep_args=(--ort .gpu-pack/ort.bundle.min.mjs --wasm "$KEEP/ort-wasm-simd-threaded.jsep.wasm") ;;
+    native)
+      [ -s "$KEEP/ort-wasm-simd-threaded.asyncify.wasm" ] || { echo "EP=native: run the .gpu-ep call first (see pack.sh)" >&2; continue; }
+      ep_args=(--ort "$KEEP/ort.webgpu.bundle.min.mjs" --wasm "$KEEP/ort-wasm-simd-threaded.asyncify.wasm") ;;
+    *) echo "EP must be jsep or native" >&2; continue ;;
+    esac
+    prefix=""
+    [ "$eps" != "$ep" ] && prefix="$ep-"
+    first=1
+    for k in $(echo "${KERNELS:-on}" | tr , ' '); do
+      run_args=("${args[@]}" "${ep_args[@]}" --out "$OUT/${prefix}kernels-$k")
+      [ "$k" = off ] && run_args+=(--no-kernels)
+      # The matmul ceiling and the attention kernels once a build, in its first run.
+      [ "$first" = 1 ] && run_args+=(--ceiling)
+      [ "$k" = on ] && [ "${ATTENTION_BENCH:-1}" = 1 ] && [ "$first" = 1 ] && run_args+=(--attention-bench)
+      first=0
+      timeout "${WEBGPU_TIMEOUT:-420}" "$KEEP/node" .gpu-pack/bench.mjs "${run_args[@]}" 2>&1 | grep -v 'VerifyEachNodeIsAssignedToAnEp' | tee "$OUT/webgpu-${prefix}kernels-$k.log"
+      echo "webgpu ($ep, kernels $k) exit: ${PIPESTATUS[0]}"
+    done
   done
   ;;
 *)
-  echo "stage must be node or webgpu" >&2
+  echo "stage must be node, ep or webgpu" >&2
   exit 2
   ;;
 esac
