@@ -18,7 +18,8 @@
 # OUT/kernels-on|off), EP (jsep, native or jsep,native: onnxruntime-web's WebGPU build: its JavaScript
 # kernels, the `onnxruntime-web` import, or its C++ WebGPU provider, the `onnxruntime-web/webgpu`
 # import the page's worker uses; native needs the .gpu-ep call of pack.sh first; each under
-# OUT/<ep>-kernels-on|off when EP names both).
+# OUT/<ep>-kernels-on|off when EP names both), VARIANTS (instead of the EP and KERNELS runs: one run a
+# line "name|ep|dawn flags|provider options|1 for a CPU profile", e.g. Dawn's skip_validation).
 set -uo pipefail
 stage=${1:?stage: node, ep or webgpu}
 OUT=${OUT:-bench/gpu/out}
@@ -78,6 +79,28 @@ webgpu)
   [ -n "${OFFLOAD:-}" ] && args+=(--offload "$OFFLOAD")
   [ -n "${ORT_LOG:-}" ] && args+=(--ort-log "$ORT_LOG")
   [ -n "${BASELINE_MIB:-}" ] && args+=(--baseline-mib "$BASELINE_MIB" --baseline-ctx "${BASELINE_CTX:-4096}" --baseline-modes "${BASELINE_MODES:-dense}")
+  if [ -n "${VARIANTS:-}" ]; then
+    # One run per line "name|ep|dawn flags|provider options (JSON)|cpu profile (1)", each with the
+    # ceiling's launch costs, under OUT/variant-<name>; a profile is summarised by cpuprof.mjs.
+    while IFS='|' read -r name ep dflags epopts prof; do
+      [ -n "$name" ] || continue
+      case "$ep" in
+      native) v_args=(--ort "$KEEP/ort.webgpu.bundle.min.mjs" --wasm "$KEEP/ort-wasm-simd-threaded.asyncify.wasm") ;;
+      *) v_args=(--ort .gpu-pack/ort.bundle.min.mjs --wasm "$KEEP/ort-wasm-simd-threaded.jsep.wasm") ;;
+      esac
+      [ -n "$dflags" ] && v_args+=(--dawn-flags "$dflags")
+      [ -n "$epopts" ] && v_args+=(--ep-options "$epopts")
+      node_args=()
+      [ "$prof" = 1 ] && node_args=(--cpu-prof --cpu-prof-dir "$KEEP/prof-$name")
+      rm -rf "$KEEP/prof-$name"
+      timeout "${WEBGPU_TIMEOUT:-420}" "$KEEP/node" "${node_args[@]}" .gpu-pack/bench.mjs "${args[@]}" "${v_args[@]}" --ceiling --out "$OUT/variant-$name" 2>&1 | grep -v 'VerifyEachNodeIsAssignedToAnEp' | tee "$OUT/webgpu-variant-$name.log"
+      echo "variant $name exit: ${PIPESTATUS[0]}"
+      if [ "$prof" = 1 ]; then
+        for f in "$KEEP/prof-$name"/*.cpuprofile; do "$KEEP/node" bench/gpu/cpuprof.mjs "$f" >"$OUT/variant-$name/cpuprof.json"; done
+      fi
+    done <<<"$VARIANTS"
+    exit 0
+  fi
   eps=$(echo "${EP:-jsep}" | tr , ' ')
   for ep in $eps; do
     case "$ep" in

@@ -45,7 +45,8 @@ const program = new Command()
   .option('--baseline-mib <n>', 'after the main runs, the same benchmark at --baseline-ctx with this transient budget (before/after)')
   .option('--baseline-ctx <list>', 'contexts of the baseline runs', '4096')
   .option('--baseline-modes <list>', 'modes of the baseline runs', 'dense')
-  .option('--dawn-flags <list>', 'flags for dawn.node create()', 'enable-dawn-features=allow_unsafe_apis')
+  .option('--dawn-flags <list>', "flags for dawn.node create(), separated by ';' (a flag's value may hold commas: enable-dawn-features=a,b)", 'enable-dawn-features=allow_unsafe_apis')
+  .option('--ep-options <json>', "onnxruntime's WebGPU provider options (e.g. {\"validationMode\":\"disabled\"})")
   .option('--ort-log <n>', "onnxruntime's log severity per session (0 verbose: lists nodes placed off the GPU)")
   .option('--offload <mode>', "each row again with saved activations offloaded to host memory ('host'), the step-time ratio measured in the same run")
   .option('--out <dir>', 'output folder', 'bench/gpu/out')
@@ -53,7 +54,7 @@ const program = new Command()
 const o = program.opts<{
   dawn: string; ort: string; wasm: string; model: string; data: string; ctx: string; modes: string; steps: string; seed: string; lr: string;
   predictors?: string; policy?: string; mlpKeep?: string; offload?: string; block: string; profileCtx?: string; ceiling?: boolean; dawnFlags: string; out: string;
-  ortLog?: string; transientMib?: string; baselineMib?: string; baselineCtx: string; baselineModes: string;
+  ortLog?: string; epOptions?: string; transientMib?: string; baselineMib?: string; baselineCtx: string; baselineModes: string;
   tokenizer?: string; kernels: boolean; attentionBench?: boolean;
 }>();
 
@@ -74,7 +75,7 @@ process.on('unhandledRejection', (e) => {
 type Dawn = { create(flags: string[]): GPU; globals: Record<string, unknown> };
 const dawn = createRequire(import.meta.url)(resolve(o.dawn)) as Dawn;
 Object.assign(globalThis, dawn.globals);
-const gpu = dawn.create(o.dawnFlags ? o.dawnFlags.split(',') : []);
+const gpu = dawn.create(o.dawnFlags ? o.dawnFlags.split(';') : []);
 Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true });
 
 // Dawn's writeBuffer rejects a SharedArrayBuffer (onnxruntime's wasm heap, which it passes
@@ -159,7 +160,7 @@ ort.env.webgpu.profiling = { mode: 'off', ondata: (d) => kernels?.push({ ...d })
 
 const born = performance.now();
 const mib = (v: string | undefined) => (v === undefined ? undefined : Number(v) * 2 ** 20);
-const rt = new Runtime(ort, { provider: 'webgpu', kernels: o.kernels, probe: gpuBufferBytes, transientBudget: mib(o.transientMib), sessionLogLevel: o.ortLog === undefined ? undefined : (Number(o.ortLog) as 0 | 1 | 2 | 3 | 4), log: (line) => {
+const rt = new Runtime(ort, { provider: 'webgpu', kernels: o.kernels, webgpu: o.epOptions ? (JSON.parse(o.epOptions) as Record<string, unknown>) : undefined, probe: gpuBufferBytes, transientBudget: mib(o.transientMib), sessionLogLevel: o.ortLog === undefined ? undefined : (Number(o.ortLog) as 0 | 1 | 2 | 3 | 4), log: (line) => {
   emit('session', { t: performance.now() - born, line });
   if (o.ortLog !== undefined) log(line);
 } });
@@ -242,6 +243,67 @@ async function ortCeiling() {
   const perRun = median(launch.slice(2));
   emit('launch', { kernels: N, msPerRun: perRun, usPerKernel: (1000 * perRun) / N, times: launch });
   log(`launch cost: ${N} element-wise kernels in ${perRun.toFixed(1)} ms, ${((1000 * perRun) / N).toFixed(0)} µs per kernel`);
+  rt.dispose(feeds.x);
+  rt.dispose(feeds.v);
+  await reshapeCost(N);
+  await rawDispatchCost(N);
+}
+
+/** The same chain of Reshapes (no GPU work): what onnxruntime's executor costs a node without a dispatch. */
+async function reshapeCost(N: number) {
+  const c = new GraphBuilder('reshape_chain');
+  let y = c.input('x', 'float32', [1024]);
+  for (let i = 0; i < N; i++) y = c.op1('Reshape', [y, c.ints(i % 2 ? [1024] : [32, 32])]);
+  c.output(c.op1('Add', [y, y]), 'y');
+  const g = c.build();
+  const x = rt.tensor('float32', new Float32Array(1024).fill(1), [1024]);
+  const times: number[] = [];
+  for (let r = 0; r < 8; r++) {
+    const t0 = performance.now();
+    const out = await rt.run(g, { x });
+    await rt.read(out.y);
+    times.push(performance.now() - t0);
+    rt.dispose(out.y);
+  }
+  rt.dispose(x);
+  const perRun = median(times.slice(2));
+  emit('launch', { what: 'reshape', kernels: N, msPerRun: perRun, usPerNode: (1000 * perRun) / N, times });
+  log(`reshape cost: ${N} Reshapes in ${perRun.toFixed(1)} ms, ${((1000 * perRun) / N).toFixed(0)} µs per node`);
+}
+
+/**
+ * The host's floor for one dispatch on this device: a uniform written, a bind group made, the
+ * pipeline and group set and the dispatch recorded, N times in one pass (what a provider does a kernel).
+ */
+async function rawDispatchCost(N: number) {
+  const device = (await (ort.env.webgpu as unknown as { device: Promise<GPUDevice> }).device) as GPUDevice;
+  const code = '@group(0) @binding(0) var<uniform> u: vec4f; @group(0) @binding(1) var<storage, read_write> y: array<f32>;\n@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3u) { if (g.x < 1024u) { y[g.x] = y[g.x] * u.x + u.y; } }';
+  const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module: device.createShaderModule({ code }), entryPoint: 'main' } });
+  const y = device.createBuffer({ size: 4096, usage: GPUBufferUsage.STORAGE });
+  const uniforms = Array.from({ length: N }, () => device.createBuffer({ size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST }));
+  const times: number[] = [];
+  for (let r = 0; r < 8; r++) {
+    const t0 = performance.now();
+    const e = device.createCommandEncoder();
+    const pass = e.beginComputePass();
+    for (let i = 0; i < N; i++) {
+      device.queue.writeBuffer(uniforms[i], 0, new Float32Array([1, 0.5, 0, 0]));
+      const bg = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: uniforms[i] } }, { binding: 1, resource: { buffer: y } }] });
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, bg);
+      pass.dispatchWorkgroups(16);
+    }
+    pass.end();
+    device.queue.submit([e.finish()]);
+    const host = performance.now() - t0;
+    await device.queue.onSubmittedWorkDone();
+    times.push(host);
+  }
+  y.destroy();
+  for (const u of uniforms) u.destroy();
+  const perRun = median(times.slice(2));
+  emit('launch', { what: 'raw-dispatch', kernels: N, msPerRun: perRun, usPerDispatch: (1000 * perRun) / N, times });
+  log(`raw dispatch: ${N} in ${perRun.toFixed(1)} ms of host time, ${((1000 * perRun) / N).toFixed(1)} µs per dispatch`);
 }
 
 function median(xs: number[]): number {

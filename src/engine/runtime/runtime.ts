@@ -58,6 +58,8 @@ export interface RuntimeOptions {
    * maxBufferSize; no limit elsewhere. A smaller figure (tests) makes the engine keep within it there too.
    */
   maxBufferBytes?: number;
+  /** onnxruntime's WebGPU provider options (validationMode, buffer cache modes: benchmarks). */
+  webgpu?: Record<string, unknown>;
 }
 
 interface SessionEntry {
@@ -176,7 +178,7 @@ export class Runtime {
       const bytes = toOnnx(graph);
       const started = Date.now();
       const session = this.ort.InferenceSession.create(bytes, {
-        executionProviders: [this.provider],
+        executionProviders: [this.provider === 'webgpu' && this.opts.webgpu ? { name: 'webgpu', ...this.opts.webgpu } : this.provider],
         graphOptimizationLevel: 'all',
         ...(this.provider === 'cpu' && this.opts.threads ? { intraOpNumThreads: this.opts.threads } : {}),
         preferredOutputLocation: this.onDevice ? outputLocations(graph) : 'cpu',
