@@ -1,8 +1,8 @@
 // Offload of saved activations. Between a layer's forward and its backward, what the layer saved
 // may leave the computing device: to host memory (read out of WebGPU's buffers), or to a store
-// the shell provides (the CLI: files in a temporary folder). The backward takes each layer back
-// with the next one already on its way (layer l-1's copy is issued before layer l's backward
-// runs), so the transfer overlaps compute. The copy out is awaited after each layer's forward
+// the shell provides (the CLI: files in a temporary folder; the studio: the browser's storage).
+// The backward takes each layer back with the next one already on its way (layer l-1's copy is
+// issued before layer l's backward runs), so the transfer overlaps compute. The copy out is awaited after each layer's forward
 // (under WebGPU all of a layer's GPU buffers in one read back; on disk, the layer's files written),
 // so at most two layers' saved activations are in memory at once with disk offload.
 //
