@@ -18,7 +18,7 @@ for (const provider of ['wasm'] as const) {
     const errors = collectErrors(page);
     await openStudio(page, provider);
     await expect(page.getByTestId('offload')).toHaveValue('none');
-    expect(await page.getByTestId('offload').locator('option').allTextContents()).toEqual(['none', 'host memory']);
+    expect(await page.getByTestId('offload').locator('option').allTextContents()).toEqual(['none', 'host memory', 'disk (browser storage)']);
     const plain = await run(page, provider, 'none');
     expect((await memorySteps(page)).every((s) => s.offloadedMax === 0)).toBe(true);
     const offloaded = await run(page, provider, 'host');
@@ -26,7 +26,7 @@ for (const provider of ['wasm'] as const) {
     offloaded.forEach((l, i) => expect(Math.abs(l - plain[i])).toBeLessThanOrEqual(1e-6 * Math.abs(plain[i])));
     const steps = await memorySteps(page);
     expect(steps.some((s) => s.offloadedMax > 0)).toBe(true);
-    await expect(page.getByTestId('memory-chart')).toContainText('offloaded activations (host)');
+    await expect(page.getByTestId('memory-chart')).toContainText('offloaded activations (host memory)');
     expect(errors).toEqual([]);
   });
 }

@@ -1,14 +1,16 @@
 // The memory forecast of a run, before it starts: its peak by kind agrees with what the accountant
 // measures on short dense and lemo runs, a run that fits in neither mode is refused with a
 // sentence (what was trained stays), and a RoPE scale of the run's settings reaches a longer context.
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS, EngineSession, type TrainSettings } from '../src/engine/session';
 import type { EngineEvent, MemoryEvent } from '../src/engine/events';
 import { decodeDataset, parseDataset } from '../src/engine/train/data';
 import { forecastRefusal } from '../src/engine/run/limits';
 import { readJson, readModelDir } from '../src/cli/files';
+import { diskStore } from '../src/cli/spill-dir';
 import { nodeRuntime } from './helpers/runtime';
 import { loadOrtForNode } from '../src/engine/runtime/ort-node';
 import { Runtime } from '../src/engine/runtime/runtime';
@@ -160,6 +162,53 @@ describe('a run beyond the memory', () => {
     const big = run({ ctx: 1024, batch: 16, sparsity: 'dense' });
     expect(s.forecast(big).forecast.dense.largestTensor).toBeGreaterThan(gpu.bytes);
     await expect(s.train(docs, big)).rejects.toThrow(/^A dense run of 16 × 1024 tokens would hold a tensor of 0\.\d\d GiB, but this GPU's maxStorageBufferBindingSize is 0\.03 GiB: lower the batch \(--batch\) or the context \(--ctx\)\.$/);
+  });
+});
+
+describe('the memory forecast with offload', () => {
+  const dirs: string[] = [];
+  const store = () => {
+    const dir = mkdtempSync(join(tmpdir(), 'forecast-offload-'));
+    dirs.push(dir);
+    return diskStore(dir);
+  };
+  afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+  it("counts disk offload within 10% of the accountant: two layers' saved activations in memory, the others in the store", async () => {
+    // A runtime of its own: the shared one still holds the models of the tests before.
+    const { ort, provider } = await loadOrtForNode(1, 'wasm');
+    const seen: MemoryEvent[] = [];
+    const s = new EngineSession(new Runtime(ort, { provider, threads: 1 }), (e) => e.type === 'memory' && seen.push(e));
+    s.loadModel(folder());
+    const settings = run({ ctx: 256, sparsity: 'dense', offload: 'disk' });
+    const f = s.forecast(settings).forecast;
+    const none = s.forecast({ ...settings, offload: 'none' }).forecast;
+    expect(f.offload).toBe('disk');
+    expect(f.dense.peak).toBeLessThan(none.dense.peak - 0.5 * none.dense.split.activations);
+    expect(f.dense.stored).toBeGreaterThan(0.9 * none.dense.split.activations);
+    await s.train(docs, settings, undefined, { spill: store() });
+    expect(within(f.dense.peak, seen.at(-1)!.peakTotal)).toBeLessThan(0.1);
+    const stored = Math.max(...seen.flatMap((e) => e.samples.map((m) => m.stored ?? 0)));
+    expect(within(f.dense.stored, stored)).toBeLessThan(0.1);
+    // Host offload keeps the same bytes in memory, as their own kind.
+    const host = s.forecast({ ...settings, offload: 'host' }).forecast;
+    expect(host.dense.peak).toBe(none.dense.peak);
+    expect(host.dense.split.offloaded).toBeGreaterThan(0.9 * none.dense.split.activations);
+    expect(host.dense.stored).toBe(0);
+  });
+
+  it('refuses a context that fits only with disk offload, naming it, and trains it with disk offload', async () => {
+    const settings = run({ ctx: 512, steps: 1, sparsity: 'dense' });
+    const [none, disk] = [session.forecast(settings).forecast, session.forecast({ ...settings, offload: 'disk' }).forecast];
+    const s = new EngineSession(await nodeRuntime(), () => {});
+    s.loadModel(folder(), { memoryBudget: { bytes: (none.dense.peak + disk.dense.peak) / 2, source: 'a budget between the two' } });
+    const refused = /^A dense run of 1 × 512 tokens would peak at about 0\.\d\d GiB \(0\.\d\d GiB of them activations\), but 0\.\d\d GiB is available \(a budget between the two\); with its saved activations offloaded to disk it would take about 0\.\d\d GiB: choose offload to disk \(--offload disk\), or lower the batch \(--batch\) or the context \(--ctx\)\.$/;
+    await expect(s.train(docs, settings)).rejects.toThrow(refused);
+    await expect(s.train(docs, { ...settings, offload: 'host' })).rejects.toThrow(refused);
+    expect(s.forecast({ ...settings, offload: 'disk' }).forecast.withDisk).toBeNull();
+    const r = await s.train(docs, { ...settings, offload: 'disk' }, undefined, { spill: store() });
+    expect(r.steps).toBe(1);
+    expect(Number.isFinite(r.lastLoss)).toBe(true);
   });
 });
 

@@ -12,7 +12,9 @@ import { DevicePredictors, PredictorSet } from '../src/engine/sparsity/predictor
 import { parsePolicy } from '../src/engine/sparsity/policy';
 import { selectorFor, type Sparsity } from '../src/engine/sparsity/selectors';
 import { DeviceModel } from '../src/engine/train/device-model';
-import type { OffloadOptions } from '../src/engine/train/offload';
+import type { OffloadOptions, SpillStore } from '../src/engine/train/offload';
+import { RunStopped, UserError } from '../src/engine/errors';
+import type { EngineEvent } from '../src/engine/events';
 import type { TokenSelector } from '../src/engine/train/selection';
 import { Trainer } from '../src/engine/train/trainer';
 import { checkStepFits } from '../src/engine/run/limits';
@@ -162,10 +164,52 @@ describe('offload from the shells', () => {
     s.loadModel({ ...readModelDir(MODEL), tokenizer: readJson(join(MODEL, 'tokenizer.json'), 'tokenizer.json'), tokenizerConfig: readJson(join(MODEL, 'tokenizer_config.json'), 'tokenizer_config.json') });
     const docs = parseDataset('slice.jsonl', decodeDataset('slice.jsonl', readFileSync(DATA)));
     const settings = { ...DEFAULT_SETTINGS, sparsity: 'dense' as const, ctx: 64, steps: 1, checkpointEvery: 0 };
-    await expect(s.train(docs, { ...settings, offload: 'disk' })).rejects.toThrow('Offload to disk is only available from the command line (lemo train --offload disk); choose host or none here.');
+    await expect(s.train(docs, { ...settings, offload: 'disk' })).rejects.toThrow('Offload to disk needs a place for its files, and none was given to this run (lemo train --offload disk gives a temporary folder); choose host or none.');
     const r = await s.train(docs, { ...settings, offload: 'host' });
     expect(r.steps).toBe(1);
     expect(Number.isFinite(r.lastLoss)).toBe(true);
+  });
+});
+
+describe('a store that fills up mid-run', () => {
+  const DATA = 'test/fixtures/books-slice/slice.jsonl';
+  const session = async (emit: (e: EngineEvent) => void = () => {}) => {
+    const s = new EngineSession(await nodeRuntime('node'), emit);
+    s.loadModel({ ...readModelDir(MODEL), tokenizer: readJson(join(MODEL, 'tokenizer.json'), 'tokenizer.json'), tokenizerConfig: readJson(join(MODEL, 'tokenizer_config.json'), 'tokenizer_config.json') });
+    return s;
+  };
+  const docs = parseDataset('slice.jsonl', decodeDataset('slice.jsonl', readFileSync(DATA)));
+  const settings = { ...DEFAULT_SETTINGS, sparsity: 'dense' as const, ctx: 64, steps: 3, checkpointEvery: 0, offload: 'disk' as const };
+  const FULL = "The browser's storage has no room left for the saved activations offloaded to disk: free browser storage, or choose host memory or none for Offload activations.";
+
+  it("stops the run at that step with the store's sentence, keeping the adapter of the step before, and nothing in the store", async () => {
+    // The same run's first step without offload: the adapter the stopped run must keep.
+    const plain = await session();
+    await plain.train(docs, { ...settings, steps: 1, offload: 'none' });
+    const expected = await plain.exportAdapter('lemo-tiny');
+    // A store on a real folder whose room runs out once the first step is done (as a browser's quota does).
+    const dir = tempDir();
+    let full = false;
+    const files = diskStore(dir);
+    const store: SpillStore = { ...files, write: async (key, bytes) => (full ? Promise.reject(new UserError(FULL)) : files.write(key, bytes)) };
+    const s = await session((e) => (full ||= e.type === 'step'));
+    const err = await s.train(docs, settings, undefined, { spill: store }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RunStopped);
+    expect((err as RunStopped).message).toBe(`Training stopped at step 2 because the browser's storage has no room left for the saved activations offloaded to disk: free browser storage, or choose host memory or none for Offload activations.`);
+    expect((err as RunStopped).lastGoodStep).toBe(1);
+    expect(readdirSync(dir)).toEqual([]);
+    expect(s.rt.memory.stored).toBe(0);
+    expect(s.rt.memory.live.offloaded).toBe(0);
+    expect(s.rt.memory.live.gradients).toBe(0);
+    // Exportable as after Stop: the adapter of step 1, the same as the run without offload.
+    const kept = await s.exportAdapter('lemo-tiny');
+    expect(kept.config).toBe(expected.config);
+    expect(Buffer.from(kept.weights).equals(Buffer.from(expected.weights))).toBe(true);
+  });
+
+  it('names a full disk under lemo train with what to change', async () => {
+    // /dev/full: every write fails as on a full disk (ENOSPC).
+    await expect(diskStore('/dev').write('full', new Uint8Array(16))).rejects.toThrow('The disk of /dev is full: free space there (or set TMPDIR to a disk with room), or choose --offload host or none.');
   });
 });
 

@@ -91,6 +91,8 @@ export interface StepMemoryRow {
   activationsEnd: number;
   /** Saved activations parked in host memory (offload), at their highest in the step. */
   offloadedMax: number;
+  /** Saved activations in the browser's storage (disk offload), at their highest in the step. */
+  storedMax: number;
   totalMax: number;
   /** The device's own figure at its highest in the step (GPU buffers or WASM heap); NaN if none. */
   deviceMax: number;
@@ -101,7 +103,7 @@ export async function memorySteps(page: Page): Promise<StepMemoryRow[]> {
   return page.getByTestId('memory-steps').locator('li').evaluateAll((lis) =>
     lis.map((li) => {
       const d = (li as HTMLElement).dataset;
-      return { step: Number(d.step), samples: Number(d.samples), weights: Number(d.weights), activationsMax: Number(d.activationsMax), activationsEnd: Number(d.activationsEnd), offloadedMax: Number(d.offloadedMax), totalMax: Number(d.totalMax), deviceMax: d.deviceMax ? Number(d.deviceMax) : NaN };
+      return { step: Number(d.step), samples: Number(d.samples), weights: Number(d.weights), activationsMax: Number(d.activationsMax), activationsEnd: Number(d.activationsEnd), offloadedMax: Number(d.offloadedMax), storedMax: Number(d.storedMax), totalMax: Number(d.totalMax), deviceMax: d.deviceMax ? Number(d.deviceMax) : NaN };
     }),
   );
 }

@@ -4,12 +4,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { SpillStore } from '../engine/node';
+import { UserError, type SpillStore } from '../engine/node';
 
-/** A store of one file per key in `dir`. */
+/** A store of one file per key in `dir`; a full disk is named with what to change. */
 export function diskStore(dir: string): SpillStore {
   return {
-    write: (key, bytes) => writeFile(join(dir, key), bytes),
+    write: (key, bytes) => writeFile(join(dir, key), bytes).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOSPC' || e.code === 'EDQUOT') throw new UserError(`The disk of ${dir} is full: free space there (or set TMPDIR to a disk with room), or choose --offload host or none.`);
+      throw e;
+    }),
     read: async (key) => new Uint8Array(await readFile(join(dir, key))),
     remove: (key) => rm(join(dir, key), { force: true }),
   };

@@ -17,3 +17,14 @@ export class RunStopped extends UserError {
     this.name = 'RunStopped';
   }
 }
+
+/**
+ * The store of disk offload failed during a step (full, gone): nothing of that step was applied,
+ * so the run stops with the adapter of its last good step. The message says what to change.
+ */
+export class OffloadFailed extends UserError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'OffloadFailed';
+  }
+}

@@ -547,7 +547,10 @@ async function train(c: EngineClient, settings: Settings, resume: boolean): Prom
   } catch (e) {
     if (c !== client) return; // a crash already restarted the engine
     fail(e);
-    store().set({ run: 'error', endedAt: performance.now(), pending: null });
+    // A run the engine stopped with a reason (the browser's storage full, NaN steps in a row) keeps
+    // the adapter of its last good step: it ends as after Stop, and can be exported.
+    const stopped = e instanceof EngineError && e.detail.stopped !== undefined;
+    store().set({ run: stopped ? 'stopped' : 'error', endedAt: performance.now(), pending: null });
     // The worker's own sentence (bad data, NaN steps) leaves it working; anything else restarts it.
     if (e instanceof EngineError && e.detail.user) void findInterrupted(c);
     else void boot({ keepError: true });

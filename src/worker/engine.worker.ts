@@ -2,15 +2,18 @@
 // onnxruntime is loaded with a dynamic import so its WASM threads (which start from its own
 // module URL) never re-run this file.
 import {
-  BENCH_DEFAULTS, DEFAULT_SETTINGS, EngineSession, forecastRefusal, gpuBufferBytes, installGpuBufferTracker, installWasmMemoryTracker, parseDataset, Runtime, UserError, wasmHeapBytes,
-  weightFileOf, zipFolder, type MemoryBudget, type Ort, type Provider,
+  BENCH_DEFAULTS, DEFAULT_SETTINGS, EngineSession, forecastRefusal, gpuBufferBytes, installGpuBufferTracker, installWasmMemoryTracker, parseDataset, Runtime, RunStopped, UserError, wasmHeapBytes,
+  weightFileOf, zipFolder, type MemoryBudget, type Ort, type Provider, type RunForecast, type TrainSettings,
 } from '../engine';
 import { parseRequest, type RequestMap, type RequestType, type WorkerMessage, type ProviderChoice } from './protocol';
 import { beginRun, clearRun, interruptedRun, loadRun, saveCheckpoint } from './checkpoint-store';
 import { fileWeights } from './file-weights';
+import { openSpill, removeStaleSpills, spillRefusal } from './spill-store';
 
 installGpuBufferTracker();
 installWasmMemoryTracker();
+// Offload folders of runs whose tab crashed or closed mid-run.
+void removeStaleSpills().catch(() => {});
 
 let session: EngineSession | null = null;
 /** Set by 'stop-generate': the generation running ends after its current token. */
@@ -93,21 +96,30 @@ const handlers: { [K in RequestType]: (args: RequestMap[K]['args']) => Promise<R
     const saved = a.resume ? await loadRun() : null;
     if (a.resume && !saved) throw new UserError('There is no interrupted run to resume.');
     const files = saved?.files ?? a.files;
+    const settings = saved?.checkpoint.run.settings ?? a.settings!;
     const docs = files.flatMap((f) => parseDataset(f.name, f.text));
     const h = a.heldout;
     const heldout = h && h.every > 0 ? { docs: h.files.flatMap((f) => parseDataset(f.name, f.text)), every: h.every, chunks: h.chunks } : undefined;
-    const stored = await checkpointsOn(() => (saved ? Promise.resolve() : beginRun(files)));
-    const r = await need().train(docs, saved?.checkpoint.run.settings ?? a.settings!, heldout, {
-      resume: saved?.checkpoint,
-      onCheckpoint: stored ? (bytes) => checkpointsOn(() => saveCheckpoint(bytes)).then(() => {}) : undefined,
-    });
-    // The run ended (finished or stopped): nothing is left to resume.
-    await clearRun().catch(() => {});
-    return r;
+    // Disk offload: the run's folder in the browser's storage, removed when the run ends, stops or fails.
+    const spill = settings.offload === 'disk' ? await openSpill(storedBytes(need().forecast(settings).forecast, settings)) : null;
+    try {
+      const stored = await checkpointsOn(() => (saved ? Promise.resolve() : beginRun(files)));
+      const r = await need().train(docs, settings, heldout, {
+        resume: saved?.checkpoint,
+        onCheckpoint: stored ? (bytes) => checkpointsOn(() => saveCheckpoint(bytes)).then(() => {}) : undefined,
+        spill: spill?.store,
+      });
+      // The run ended (finished or stopped): nothing is left to resume.
+      await clearRun().catch(() => {});
+      return r;
+    } finally {
+      await spill?.close();
+    }
   },
   async forecast(a) {
     const { forecast } = need().forecast(a.settings);
-    return { ...forecast, refusal: forecastRefusal(forecast, a.settings.sparsity) };
+    const disk = a.settings.offload === 'disk' ? await spillRefusal(storedBytes(forecast, a.settings)) : null;
+    return { ...forecast, refusal: forecastRefusal(forecast, a.settings.sparsity) ?? disk };
   },
   async 'interrupted-run'() {
     return interruptedRun();
@@ -158,6 +170,11 @@ const handlers: { [K in RequestType]: (args: RequestMap[K]['args']) => Promise<R
     return null;
   },
 };
+
+/** The most bytes of saved activations a run of these settings keeps in disk offload's store at once. */
+function storedBytes(f: RunForecast, s: TrainSettings): number {
+  return (s.sparsity === 'dense' ? f.dense : f.sparse).stored;
+}
 
 /** The adapter's largest storage buffer binding, in bytes (null: no WebGPU adapter). */
 let gpuTensorLimit: number | null = null;
@@ -219,6 +236,7 @@ self.onmessage = async (e: MessageEvent<unknown>) => {
     post({ kind: 'reply', id: id as number, ok: true, value: await handler(args) });
   } catch (err) {
     const error = err as Error;
-    post({ kind: 'reply', id: id as number, ok: false, error: { message: error.message, stack: error.stack, user: error instanceof UserError || error.name === 'UserError' } });
+    const stopped = error instanceof RunStopped ? { stopped: error.lastGoodStep } : {};
+    post({ kind: 'reply', id: id as number, ok: false, error: { message: error.message, stack: error.stack, user: error instanceof UserError || error.name === 'UserError', ...stopped } });
   }
 };

@@ -121,6 +121,8 @@ export interface WorkerError {
   stack?: string;
   /** True when the user caused it (bad file, unsupported model); the message is for them. */
   user: boolean;
+  /** A run that stopped for the reason given (the engine's RunStopped): its adapter is kept as of this step (0: none applied). */
+  stopped?: number;
 }
 
 export type WorkerMessage =

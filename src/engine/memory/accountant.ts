@@ -1,6 +1,8 @@
 // The accountant: every tensor the engine holds is registered under a kind; live bytes and
 // the peak of each kind (and of their sum) are kept, and sampled on request. `offloaded` is
-// saved activations parked off the computing device (host memory) until their backward.
+// saved activations parked off the computing device in host memory until their backward (or
+// until written, on their way to disk offload's store); what the store holds is no memory and
+// is counted apart (`stored`).
 import { DTYPE_BYTES } from '../graph/ir';
 export const MEMORY_KINDS = ['weights', 'adapter', 'optimizer', 'gradients', 'activations', 'offloaded', 'transient'] as const;
 export type MemoryKind = (typeof MEMORY_KINDS)[number];
@@ -27,6 +29,9 @@ export class MemoryAccountant {
   /** Peak of the sum, and how it was split at that moment. */
   peakTotal = 0;
   peakSplit: ByKind = zero();
+  /** Bytes disk offload keeps in the shell's store (files, not memory): now, and at most. */
+  stored = 0;
+  peakStored = 0;
 
   track(t: Sized, kind: MemoryKind): void {
     if (this.held.has(t)) return;
@@ -42,6 +47,12 @@ export class MemoryAccountant {
     if (!h) return;
     this.held.delete(t);
     this.add(h.kind, -h.bytes);
+  }
+
+  /** Bytes written to (positive) or removed from (negative) disk offload's store. */
+  addStored(bytes: number): void {
+    this.stored += bytes;
+    this.peakStored = Math.max(this.peakStored, this.stored);
   }
 
   /** ORT's working memory during a run: set before it, cleared after. */
@@ -69,5 +80,6 @@ export class MemoryAccountant {
     Object.assign(this.peak, this.live);
     this.peakTotal = this.total();
     this.peakSplit = { ...this.live };
+    this.peakStored = this.stored;
   }
 }

@@ -17,7 +17,7 @@ import { Segments } from '../train/segments';
 import { storedInChunks } from '../train/tables';
 import type { Runtime } from '../runtime/runtime';
 import type { MemoryBudget } from '../model/safetensors';
-import type { TrainSettings } from '../settings';
+import type { OffloadMode, TrainSettings } from '../settings';
 import { runPolicy, type PolicyFile } from '../sparsity/run-policy';
 
 export interface StepForecast {
@@ -33,6 +33,8 @@ export interface StepForecast {
    * what onnxruntime's heap must take (a run's inputs are copied in, its outputs copied out).
    */
   runPeak: number;
+  /** The most bytes of saved activations disk offload keeps in its store at once (0 without disk offload). */
+  stored: number;
 }
 
 export interface ForecastPlan {
@@ -45,6 +47,8 @@ export interface ForecastPlan {
   mlpKeep: number | null;
   /** Bytes of weights besides the model's own (the predictors on the device). */
   extraWeights: number;
+  /** Where saved activations wait for their backward (train/offload.ts); none when absent. */
+  offload?: OffloadMode;
 }
 
 /** Rows a layer keeps under its policy at `block` tokens per block; `share` is a threshold layer's expected share of blocks (null: all). */
@@ -67,13 +71,17 @@ class Walk {
   runPeak = 0;
   /** float32 copies of 2-byte weights alive now (a layer's, or the head's). */
   widened = 0;
+  /** Saved activations parked in host memory (host offload), and written to the store (disk offload), now and at most. */
+  off = 0;
+  stored = 0;
+  storedPeak = 0;
   peak = zero();
   private peakSum = -1;
 
   /** A moment where a run of `transient` bytes starts beside what is alive. */
   at(transient: number): void {
-    const sum = this.act + this.grads + transient + this.widened;
-    if (sum > this.peakSum) [this.peakSum, this.peak] = [sum, { ...zero(), activations: this.act, gradients: this.grads, transient, weights: this.widened }];
+    const sum = this.act + this.grads + transient + this.widened + this.off;
+    if (sum > this.peakSum) [this.peakSum, this.peak] = [sum, { ...zero(), activations: this.act, gradients: this.grads, transient, weights: this.widened, offloaded: this.off }];
   }
 
   /** Runs a graph: its transient beside what is alive, then its outputs alive as activations. */
@@ -90,6 +98,41 @@ interface Parts {
   graphs: (l: number, sparse: boolean) => LayerGraphs;
   seg: SegmentGraphs;
   segments: Segments;
+}
+
+/**
+ * Offload as the walk sees it (train/offload.ts SavedLayers): after its forward a layer's saved
+ * bytes leave the activations, for host memory or the store; its backward takes them back with
+ * the layer below prefetched, so two layers' worth are activations again at once.
+ */
+class Parking {
+  private parked: boolean[] = [];
+
+  constructor(private readonly w: Walk, private readonly mode: OffloadMode, private readonly saved: number[]) {}
+
+  park(l: number): void {
+    if (this.mode === 'none') return;
+    this.parked[l] = true;
+    this.move(this.saved[l], -1);
+  }
+
+  /** Layer l back for its backward, and l-1 on its way. */
+  take(l: number): void {
+    for (const k of [l, l - 1]) {
+      if (k < 0 || !this.parked[k]) continue;
+      this.parked[k] = false;
+      this.move(this.saved[k], 1);
+    }
+  }
+
+  /** `sign` 1: bytes come back into the activations; -1: they leave them. */
+  private move(bytes: number, sign: number): void {
+    const w = this.w;
+    w.act += sign * bytes;
+    if (this.mode === 'host') w.off -= sign * bytes;
+    else w.stored -= sign * bytes;
+    w.storedPeak = Math.max(w.storedPeak, w.stored);
+  }
 }
 
 const sum = (m: Map<string, number>, keep: (name: string) => boolean = () => true) => [...m].reduce((s, [n, b]) => s + (keep(n) ? b : 0), 0);
@@ -209,12 +252,20 @@ export function forecastStep(rt: Pick<Runtime, 'transientBudget' | 'bufferLimit'
   const parts: Parts = { graphs, seg: segmentGraphs(cfg), segments };
   const w = new Walk();
   w.act = 4 * plan.batch * plan.ctx * cfg.hidden;
-  const saved = plan.rows.map((_, l) => forwardLayer(w, parts, plan, l));
+  const saved: number[] = [];
+  const parking = new Parking(w, plan.offload ?? 'none', saved);
+  plan.rows.forEach((_, l) => {
+    saved.push(forwardLayer(w, parts, plan, l));
+    parking.park(l);
+  });
   head(w, plan, segments, rt.bufferLimit, rt.onDevice);
-  for (let l = cfg.layers - 1; l >= 0; l--) backwardLayer(w, parts, plan, l, saved[l]);
+  for (let l = cfg.layers - 1; l >= 0; l--) {
+    parking.take(l);
+    backwardLayer(w, parts, plan, l, saved[l]);
+  }
   const adapter = adapterBytes(plan.model, plan.lora);
   const split: ByKind = { ...w.peak, weights: w.peak.weights + modelHostBytes(plan.model) + plan.extraWeights, adapter, optimizer: 2 * adapter };
-  return { peak: MEMORY_KINDS.reduce((s, k) => s + split[k], 0), split, keptRows: [...plan.rows], largestTensor: w.largest, runPeak: w.runPeak };
+  return { peak: MEMORY_KINDS.reduce((s, k) => s + split[k], 0), split, keptRows: [...plan.rows], largestTensor: w.largest, runPeak: w.runPeak, stored: w.storedPeak };
 }
 
 /** A run's forecast: dense, and with the run's token elimination (lemo, or the oracle without predictors), against the tab's budget. */
@@ -223,6 +274,10 @@ export interface RunForecast {
   ctx: number;
   dense: StepForecast;
   sparse: StepForecast & { mode: 'lemo' | 'oracle' };
+  /** Where the run's saved activations wait for their backward. */
+  offload: OffloadMode;
+  /** The peaks with disk offload instead, when the run offloads otherwise and does not fit its budget (else null). */
+  withDisk: { dense: number; sparse: number } | null;
   /**
    * What the memory of this engine may hold (bytes Infinity: no limit known, as under WebGPU, whose
    * GPU memory the browser does not report), and the most one tensor may take there; null: no budget.
@@ -258,10 +313,17 @@ function budgetOf(b: MemoryBudget | undefined): RunForecast['budget'] {
 export function forecastRun(rt: Pick<Runtime, 'transientBudget' | 'bufferLimit' | 'onDevice'>, p: RunForecastPlan): RunForecast {
   const { model, lora, settings: s } = p;
   const L = model.config.layers;
-  const base = { model, lora, batch: s.batch, ctx: s.ctx };
-  const dense = forecastStep(rt, { ...base, rows: Array<number>(L).fill(s.ctx), mlpKeep: null, extraWeights: 0 });
+  const offload = s.offload ?? 'none';
   const mode = s.sparsity === 'oracle' || (s.sparsity === 'dense' && !p.predictors) ? 'oracle' : 'lemo';
   const { rows, mlpKeep } = sparseRows(p, mode, L);
-  const sparse = forecastStep(rt, { ...base, rows, mlpKeep, extraWeights: mode === 'lemo' && p.predictors ? p.predictors.bytes : 0 });
-  return { batch: s.batch, ctx: s.ctx, dense, sparse: { ...sparse, mode }, budget: budgetOf(p.budget) };
+  const plans = (o: OffloadMode) => [
+    { model, lora, batch: s.batch, ctx: s.ctx, rows: Array<number>(L).fill(s.ctx), mlpKeep: null, extraWeights: 0, offload: o },
+    { model, lora, batch: s.batch, ctx: s.ctx, rows, mlpKeep, extraWeights: mode === 'lemo' && p.predictors ? p.predictors.bytes : 0, offload: o },
+  ];
+  const [dense, sparse] = plans(offload).map((plan) => forecastStep(rt, plan));
+  const budget = budgetOf(p.budget);
+  // What disk offload would take instead, for a refusal to name it when it fits.
+  const over = !!budget && Number.isFinite(budget.bytes) && Math.max(dense.peak, sparse.peak) > budget.bytes;
+  const disk = offload !== 'disk' && over ? plans('disk').map((plan) => forecastStep(rt, plan).peak) : null;
+  return { batch: s.batch, ctx: s.ctx, dense, sparse: { ...sparse, mode }, offload, withDisk: disk && { dense: disk[0], sparse: disk[1] }, budget };
 }

@@ -71,7 +71,13 @@ export function forecastRefusal(f: RunForecast, mode: SparsityMode): string | nu
     return refuse(over, f.sparse.runPeak <= heap.bytes, f.sparse.runPeak);
   }
   if (!b || run.peak <= b.bytes) return null;
-  return refuse(`${aRun} would peak at about ${gib(run.peak)} (${gib(run.split.activations)} of them activations), but ${gib(b.bytes)} is available (${b.source})`, f.sparse.peak <= b.bytes, f.sparse.peak);
+  const over = `${aRun} would peak at about ${gib(run.peak)} (${gib(run.split.activations + run.split.offloaded)} of them activations), but ${gib(b.bytes)} is available (${b.source})`;
+  // With disk offload only two layers' saved activations stay in memory: named when that fits.
+  const disk = f.withDisk && (mode === 'dense' ? f.withDisk.dense : f.withDisk.sparse);
+  if (disk && disk <= b.bytes && !(mode === 'dense' && f.sparse.peak <= b.bytes)) {
+    return `${over}; with its saved activations offloaded to disk it would take about ${gib(disk)}: choose offload to disk (--offload disk), or lower the batch (--batch) or the context (--ctx).`;
+  }
+  return refuse(over, f.sparse.peak <= b.bytes, f.sparse.peak);
 }
 
 /** Refuses a run whose forecast peak would not fit the memory budget. */
@@ -80,9 +86,9 @@ export function checkRunFits(f: RunForecast, mode: SparsityMode): void {
   if (refusal) throw new UserError(refusal);
 }
 
-/** Refuses disk offload where the shell gives no place for its files (the page). */
+/** Refuses disk offload where the shell gives no place for its files (lemo train gives a temporary folder, the studio its browser storage). */
 export function checkOffload(mode: OffloadMode, hasStore: boolean): void {
-  if (mode === 'disk' && !hasStore) throw new UserError('Offload to disk is only available from the command line (lemo train --offload disk); choose host or none here.');
+  if (mode === 'disk' && !hasStore) throw new UserError('Offload to disk needs a place for its files, and none was given to this run (lemo train --offload disk gives a temporary folder); choose host or none.');
 }
 
 /**

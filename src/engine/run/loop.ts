@@ -1,6 +1,6 @@
 // A training run: the loop of steps that can be paused, resumed and stopped between steps, with
 // its journal, checkpoints, held-out evaluation and the events the shells draw.
-import { RunStopped, UserError } from '../errors';
+import { OffloadFailed, RunStopped, UserError } from '../errors';
 import type { EngineEvent, MemorySample } from '../events';
 import type { Runtime } from '../runtime/runtime';
 import type { TrainSettings } from '../settings';
@@ -124,7 +124,11 @@ export class TrainingRun {
     const batch = this.plan.sampler.next(settings.batch);
     const recall = this.recallSelector !== this.selector && settings.recallEvery > 0 && step % settings.recallEvery === 0;
     const selector = recall ? this.recallSelector : this.selector;
-    const r = await trainer.step(batch, selector);
+    const r = await trainer.step(batch, selector).catch((e: unknown) => {
+      // Disk offload's store failed (full, gone): nothing of this step was applied, the adapter stays as it was.
+      if (!(e instanceof OffloadFailed)) throw e;
+      throw new RunStopped(`Training stopped at step ${step} because ${e.message[0].toLowerCase()}${e.message.slice(1)}`, this.journal.lastGoodStep);
+    });
     const ms = performance.now() - t0;
     if (r.skipped) {
       this.journal.skip(step, r.loss, trainer, this.emit);

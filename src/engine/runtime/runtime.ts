@@ -19,6 +19,8 @@ export interface MemorySample {
   bytes: ByKind;
   /** What the device reports (GPU buffers alive, WASM heap, process RSS), when a probe is set. */
   device?: number;
+  /** Bytes disk offload keeps in its store then (files, not memory); absent in samples of older runs. */
+  stored?: number;
 }
 
 export type Ort = typeof ortTypes;
@@ -215,7 +217,7 @@ export class Runtime {
     const out = await session.run(inputs);
     this.runTime.set(graph.name, (this.runTime.get(graph.name) ?? 0) + performance.now() - t0);
     e.runs++;
-    this.onSample?.({ t: performance.now() - this.born, phase: graph.name, bytes: { ...this.memory.live }, device: this.opts.probe?.() });
+    this.onSample?.({ t: performance.now() - this.born, phase: graph.name, bytes: { ...this.memory.live }, device: this.opts.probe?.(), stored: this.memory.stored });
     this.memory.setTransient(0);
     return out as Record<string, Tensor>;
   }

@@ -1,22 +1,28 @@
 // Offload of saved activations. Between a layer's forward and its backward, what the layer saved
 // may leave the computing device: to host memory (read out of WebGPU's buffers), or to a store
-// the shell provides (the CLI: files in a temporary folder). The backward takes each layer back
-// with the next one already on its way (layer l-1's copy is issued before layer l's backward
-// runs), so the transfer overlaps compute. The copy out is awaited after each layer's forward
-// (under WebGPU all of a layer's GPU buffers in one read back; disk writes go on in the background).
+// the shell provides (the CLI: files in a temporary folder; the studio: the browser's storage).
+// The backward takes each layer back with the next one already on its way (layer l-1's copy is
+// issued before layer l's backward runs), so the transfer overlaps compute. The copy out is awaited after each layer's forward
+// (under WebGPU all of a layer's GPU buffers in one read back; on disk, the layer's files written),
+// so at most two layers' saved activations are in memory at once with disk offload.
 //
 // Where saved activations live without offload: under WebGPU, in GPU buffers; under WASM and
 // onnxruntime-node's CPU provider, in JavaScript typed arrays that onnxruntime copied out of its
 // heap (a run's inputs are copied in for that run only). There, host offload moves the arrays
 // out of the provider's tensors and into the "offloaded" kind without a copy; only disk offload
 // frees memory.
+import { OffloadFailed, UserError } from '../errors';
 import { DTYPE_BYTES, type DType } from '../graph/ir';
 import { tensorBytes } from '../memory/accountant';
 import type { OffloadMode } from '../settings';
 import type { Runtime, Tensor, TensorData } from '../runtime/runtime';
 import { savedTensors, type LayerSaved, type PassTensors } from './pass';
 
-/** Bytes kept outside memory by key (the CLI: one file each in a temporary folder). */
+/**
+ * Bytes kept outside memory by key (the CLI: one file each in a temporary folder; the studio: in
+ * the browser's origin-private file system). A failure the user can act on (the disk or the
+ * browser's storage full) is a UserError whose sentence says what to change.
+ */
 export interface SpillStore {
   write(key: string, bytes: Uint8Array): Promise<void>;
   read(key: string): Promise<Uint8Array>;
@@ -91,6 +97,13 @@ function mapSaved(sv: LayerSaved, f: (t: Tensor) => Tensor): LayerSaved {
   return { rows: sv.rows, sparse: sv.sparse, pre: rec(sv.pre), post: rec(sv.post), q: f(sv.q), k: f(sv.k), v: f(sv.v), common: rec(sv.common), sharedRope: sv.sharedRope, ...kernel };
 }
 
+/** A failure of the store as the step reports it: its own sentence when it has one. */
+function storeFailure(e: unknown): OffloadFailed {
+  if (e instanceof OffloadFailed) return e;
+  if (e instanceof UserError) return new OffloadFailed(e.message);
+  return new OffloadFailed(`Offload to disk failed (${(e as Error)?.message ?? String(e)}); choose host or none for the offload.`);
+}
+
 /** A placeholder standing for a parked tensor in a layer's record until it comes back. */
 const placeholder = (p: Parked) => p as unknown as Tensor;
 
@@ -100,8 +113,9 @@ const placeholder = (p: Parked) => p as unknown as Tensor;
  */
 export class SavedLayers {
   private layers: (LayerSaved | ParkedLayer | null)[] = [];
-  /** Store keys written and not yet removed, with their writes. */
+  /** Store keys written and not yet removed, with their writes; the bytes of those written. */
   private writes = new Map<string, Promise<void>>();
+  private stored = new Map<string, number>();
   private static passes = 0;
   private readonly pass = SavedLayers.passes++;
 
@@ -119,6 +133,9 @@ export class SavedLayers {
     const data = await this.readAll(chosen.map((c) => c.t));
     const slots = new Map<Tensor, Parked>(chosen.map(({ t, key }, i) => [t, this.park(t, data[i], key)]));
     this.layers[l] = { saved: mapSaved(sv, (t) => (slots.has(t) ? placeholder(slots.get(t)!) : t)), slots: new Map([...slots.values()].map((p) => [placeholder(p), p])) };
+    // The layer's files written before the next layer runs: what waits on disk has left memory
+    // (writes left in the background piled up in memory whenever the disk was slower than compute).
+    await Promise.all(chosen.map((c) => this.writes.get(c.key)));
   }
 
   /**
@@ -146,11 +163,36 @@ export class SavedLayers {
       p.data = data;
       this.rt.memory.track(p, 'offloaded');
     } else {
-      const written = this.opts.store!.write(p.key, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+      const written = this.write(p, p.key, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+      // Awaited by push(), then by the read or discard().
       written.catch(() => undefined);
       this.writes.set(p.key, written);
     }
     return p;
+  }
+
+  /** Writes a parked tensor to the store: its bytes count as offloaded (in memory) until written, then as stored. */
+  private async write(p: Parked, key: string, bytes: Uint8Array): Promise<void> {
+    const memory = this.rt.memory;
+    memory.track(p, 'offloaded');
+    try {
+      await this.opts.store!.write(key, bytes);
+      this.stored.set(key, bytes.byteLength);
+      memory.addStored(bytes.byteLength);
+    } catch (e) {
+      throw storeFailure(e);
+    } finally {
+      memory.release(p);
+    }
+  }
+
+  /** Removes a key from the store (once written, its bytes no longer count as stored). */
+  private async remove(key: string): Promise<void> {
+    this.writes.delete(key);
+    const bytes = this.stored.get(key);
+    this.stored.delete(key);
+    await this.opts.store!.remove(key);
+    if (bytes !== undefined) this.rt.memory.addStored(-bytes);
   }
 
   /** Starts bringing layer l's parked tensors back (disk: reading them; WebGPU: writing them to new buffers). */
@@ -175,12 +217,14 @@ export class SavedLayers {
   }
 
   private async read(p: Parked): Promise<TensorData> {
-    const store = this.opts.store!;
-    await this.writes.get(p.key!);
-    const data = typedOf(p.type, await store.read(p.key!));
-    this.writes.delete(p.key!);
-    await store.remove(p.key!);
-    return data;
+    try {
+      await this.writes.get(p.key!);
+      const data = typedOf(p.type, await this.opts.store!.read(p.key!));
+      await this.remove(p.key!);
+      return data;
+    } catch (e) {
+      throw storeFailure(e);
+    }
   }
 
   /** Layer l's saved tensors on the device again, owned by the pass; layer l-1's are prefetched. */
@@ -209,12 +253,9 @@ export class SavedLayers {
       this.rt.memory.release(p);
       this.rt.dispose(p.back ?? undefined);
     }
-    const store = this.opts.store;
-    const writes = [...this.writes];
-    this.writes.clear();
-    for (const [key, written] of writes) {
+    for (const [key, written] of [...this.writes]) {
       await written.catch(() => undefined);
-      await store!.remove(key).catch(() => undefined);
+      await this.remove(key).catch(() => undefined);
     }
   }
 }

@@ -275,7 +275,11 @@ export class Trainer implements LayerProbe {
           grads.set(p.peft, grad);
         }
       };
-      dh = await layerBackward(c, l, await saved.take(l), dh, collect);
+      // A layer that cannot be brought back (offload's store failed) ends the pass: the gradients so far go.
+      dh = await saved.take(l).then((sv) => layerBackward(c, l, sv, dh, collect)).catch((e: unknown) => {
+        for (const g of grads.values()) this.rt.dispose(g);
+        throw e;
+      });
     }
     c.tensors.free(dh);
     return grads;

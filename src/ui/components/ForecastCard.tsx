@@ -3,7 +3,7 @@
 // of the settings, model and predictors shown is shown; until it comes, the card says so.
 import { useStudio } from '../store';
 import { fmtBytes } from '../lib/format';
-import { forecastRows, forecastVerdict, shownForecast } from '../lib/forecast';
+import { forecastRows, forecastVerdict, offloadNote, shownForecast } from '../lib/forecast';
 
 function PendingForecast() {
   const loading = useStudio((s) => s.modelLoading);
@@ -23,15 +23,15 @@ export function ForecastCard() {
   if (!f) return null;
   const refused = f.refusal !== null;
   return (
-    <section className="card" data-testid="forecast" data-state="ready" data-refused={refused} data-dense={f.dense.peak} data-sparse={f.sparse.peak} data-budget={f.budget?.bytes ?? ''} data-dense-run={f.dense.runPeak} data-sparse-run={f.sparse.runPeak} data-heap={f.budget?.heap?.bytes ?? ''}>
+    <section className="card" data-testid="forecast" data-state="ready" data-refused={refused} data-offload={f.offload} data-dense={f.dense.peak} data-sparse={f.sparse.peak} data-budget={f.budget?.bytes ?? ''} data-dense-run={f.dense.runPeak} data-sparse-run={f.sparse.runPeak} data-heap={f.budget?.heap?.bytes ?? ''}>
       <h2>Memory forecast</h2>
       <table className="forecast">
         <thead>
-          <tr><th>peak of a step, {f.batch} × {f.ctx} tokens</th><th>dense</th><th>{f.sparse.mode}</th></tr>
+          <tr><th>peak of a step, {f.batch} × {f.ctx} tokens{offloadNote(f)}</th><th>dense</th><th>{f.sparse.mode}</th></tr>
         </thead>
         <tbody>
           {forecastRows(f).map((r) => (
-            <tr key={r.label} data-testid={`forecast-${r.label === 'peak' ? 'peak' : 'kind'}`}>
+            <tr key={r.label} data-testid={`forecast-${r.label === 'peak' ? 'peak' : r.label.startsWith('in browser storage') ? 'stored' : 'kind'}`}>
               <td>{r.label}</td><td>{fmtBytes(r.dense)}</td><td>{fmtBytes(r.sparse)}</td>
             </tr>
           ))}

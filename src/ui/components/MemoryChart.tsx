@@ -76,12 +76,12 @@ export function MemoryChart() {
           )}
           {evaluated && axis === 'time' && !compare && <p className="small muted" data-testid="memory-eval-note">Flat stretches after some steps are held-out evaluations, which are not sampled.</p>}
         </div>
-        <MemoryLegend latest={points[points.length - 1] ?? null} peak={peak} baseline={baseline} hasDevice={hasDevice} deviceLabel={deviceLabel} denseRun={denseRun} modelWeightBytes={modelWeightBytes} />
+        <MemoryLegend latest={points[points.length - 1] ?? null} storedMax={steps.reduce((m, s) => Math.max(m, s.storedMax), 0)} peak={peak} baseline={baseline} hasDevice={hasDevice} deviceLabel={deviceLabel} denseRun={denseRun} modelWeightBytes={modelWeightBytes} />
       </div>
       <ol className="sr-only" data-testid="memory-steps">
         {steps.map((s) => (
           <li key={s.step} data-step={s.step} data-samples={s.samples} data-weights={s.weights} data-activations-max={s.activationsMax}
-            data-activations-end={s.activationsEnd} data-offloaded-max={s.offloadedMax} data-total-max={s.totalMax} data-device-max={s.deviceMax ?? ''}>
+            data-activations-end={s.activationsEnd} data-offloaded-max={s.offloadedMax} data-stored-max={s.storedMax} data-total-max={s.totalMax} data-device-max={s.deviceMax ?? ''}>
             step {s.step}: {s.samples} samples, peak {s.totalMax} bytes
           </li>
         ))}

@@ -3,11 +3,13 @@
 import type { ByKind } from '../../engine/events';
 import type { Baseline } from '../store';
 import type { MemoryPoint } from '../lib/memory-series';
-import { BASELINE_COLOR, DEVICE_COLOR, KIND_COLOR, KIND_LABEL, MEMORY_KINDS } from '../lib/kinds';
+import { BASELINE_COLOR, DEVICE_COLOR, KIND_COLOR, KIND_LABEL, MEMORY_KINDS, STORED_LABEL } from '../lib/kinds';
 import { fmtBytes } from '../lib/format';
 
 interface Props {
   latest: MemoryPoint | null;
+  /** The most bytes disk offload kept in the browser's storage over the run (0: none). */
+  storedMax: number;
   peak: { total: number; split: ByKind } | null;
   baseline: Baseline | null;
   hasDevice: boolean;
@@ -32,7 +34,7 @@ function PeakBar({ label, split, total, scale, testId }: { label: string; split:
   );
 }
 
-export function MemoryLegend({ latest, peak, baseline, hasDevice, deviceLabel, denseRun, modelWeightBytes }: Props) {
+export function MemoryLegend({ latest, storedMax, peak, baseline, hasDevice, deviceLabel, denseRun, modelWeightBytes }: Props) {
   const extraWeights = latest && modelWeightBytes ? latest.weights - modelWeightBytes : 0;
   const scale = Math.max(peak?.total ?? 0, baseline?.peakTotal ?? 0) || 1;
   const cell = (b: ByKind | null | undefined, k: keyof ByKind) => (b ? fmtBytes(b[k]) : '–');
@@ -57,6 +59,9 @@ export function MemoryLegend({ latest, peak, baseline, hasDevice, deviceLabel, d
             <td className="num">{peak ? fmtBytes(peak.total) : '–'}</td>
             <td className="num">{baseline ? fmtBytes(baseline.peakTotal) : '–'}</td>
           </tr>
+          {storedMax > 0 && (
+            <tr data-testid="stored-row"><td><i className="swatch" style={{ background: 'transparent', outline: `1px dashed ${KIND_COLOR.offloaded}` }} />{STORED_LABEL}</td><td className="num">{latest ? fmtBytes(latest.stored) : '–'}</td><td className="num" title="the most over the run">{fmtBytes(storedMax)}</td><td /></tr>
+          )}
           {hasDevice && (
             <tr><td><i className="swatch line" style={{ background: DEVICE_COLOR }} />{deviceLabel}</td><td className="num">{latest?.device !== undefined ? fmtBytes(latest.device) : '–'}</td><td /><td /></tr>
           )}

@@ -125,10 +125,11 @@ export function SettingsCard() {
             value={settings.group ?? ''} onChange={(e) => setSettings({ group: e.target.value === '' ? null : Number(e.target.value) })} />
         </span>
       </Field>
-      <Field label="Offload activations" hint="host: each layer's saved activations wait in host memory between its forward and backward, brought back one layer ahead (off the GPU's buffers under WebGPU; under WASM they already sit outside its heap). Same losses. Offload to disk is an option of the command-line tool">
+      <Field label="Offload activations" hint="host: each layer's saved activations wait in host memory between its forward and backward, brought back one layer ahead (off the GPU's buffers under WebGPU; under WASM they already sit outside its heap). disk: they wait in this browser's storage (its origin-private file system), so only about two layers' worth stay in memory, for longer contexts than the tab's memory holds; removed after the run. Same losses">
         <select data-testid="offload" value={settings.offload} disabled={busy} onChange={(e) => setSettings({ offload: e.target.value as Settings['offload'] })}>
           <option value="none">none</option>
           <option value="host">host memory</option>
+          <option value="disk">disk (browser storage)</option>
         </select>
       </Field>
       {lemo && (

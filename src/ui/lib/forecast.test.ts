@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { currentForecast, engineSettings, forecastRows, forecastVerdict, keptAnswer, pageForecastKey, shownForecast, type PageForecast } from './forecast';
+import { currentForecast, engineSettings, forecastRows, forecastVerdict, keptAnswer, offloadNote, pageForecastKey, shownForecast, type PageForecast } from './forecast';
 import { useStudio, type StudioState } from '../store';
 import { pageSentence } from './page-sentence';
 import { ropeForContext, ropeProblem } from './rope-scale';
 
 const kinds = (activations: number) => ({ weights: 30e6, adapter: 1e6, optimizer: 2e6, gradients: 0, activations, offloaded: 0, transient: 10e6 });
-const step = (activations: number) => ({ peak: 43e6 + activations, split: kinds(activations), keptRows: [], largestTensor: 8e6, runPeak: activations / 4 });
+const step = (activations: number) => ({ peak: 43e6 + activations, split: kinds(activations), keptRows: [], largestTensor: 8e6, runPeak: activations / 4, stored: 0 });
 const gpu = { bytes: 128e6, source: "this GPU's maxStorageBufferBindingSize" };
 const forecast = (budget: number | null, refusal: string | null = null, maxTensor: typeof gpu | null = null): PageForecast => ({
-  batch: 1, ctx: 2048, dense: step(200e6), sparse: { ...step(50e6), mode: 'lemo' }, budget: budget === null ? null : { bytes: budget, source: 'a test budget', maxTensor, heap: null }, refusal,
+  batch: 1, ctx: 2048, dense: step(200e6), sparse: { ...step(50e6), mode: 'lemo' }, offload: 'none', withDisk: null, budget: budget === null ? null : { bytes: budget, source: 'a test budget', maxTensor, heap: null }, refusal,
 });
 
 describe('the forecast card', () => {
@@ -17,6 +17,18 @@ describe('the forecast card', () => {
     expect(rows.map((r) => r.label)).toEqual(['weights', 'LoRA + optimizer', 'activations', 'gradients', 'transient', 'peak']);
     expect(rows[1]).toEqual({ label: 'LoRA + optimizer', dense: 3e6, sparse: 3e6 });
     expect(rows.at(-1)).toEqual({ label: 'peak', dense: 243e6, sparse: 93e6 });
+    expect(offloadNote(forecast(1e9))).toBe('');
+  });
+
+  it('with disk offload, lists what waits in the browser’s storage after the peak, apart from memory', () => {
+    const f = forecast(1e9);
+    const disk: PageForecast = { ...f, offload: 'disk', dense: { ...f.dense, stored: 180e6 }, sparse: { ...f.sparse, stored: 40e6 } };
+    const rows = forecastRows(disk);
+    expect(rows.map((r) => r.label)).toEqual(['weights', 'LoRA + optimizer', 'activations', 'gradients', 'transient', 'peak', 'in browser storage (not memory)']);
+    expect(rows.at(-1)).toEqual({ label: 'in browser storage (not memory)', dense: 180e6, sparse: 40e6 });
+    expect(offloadNote(disk)).toBe(', saved activations offloaded to browser storage');
+    const host: PageForecast = { ...f, offload: 'host', dense: { ...f.dense, split: { ...f.dense.split, offloaded: 150e6 } } };
+    expect(forecastRows(host)[3]).toEqual({ label: 'offloaded to host memory', dense: 150e6, sparse: 0 });
   });
 
   it('says plainly when both fit, when dense will not and lemo will, and gives the refusal when neither does', () => {

@@ -15,17 +15,28 @@ export interface ForecastAnswer {
   value: PageForecast | null;
 }
 
-/** The rows of the card: bytes by kind, dense and with token elimination. */
+/**
+ * The rows of the card: bytes by kind, dense and with token elimination; with offload, what waits
+ * in host memory, and (disk) in the browser's storage, which is no memory and comes after the peak.
+ */
 export function forecastRows(f: RunForecast): { label: string; dense: number; sparse: number }[] {
   const row = (label: string, pick: (s: RunForecast['dense']) => number) => ({ label, dense: pick(f.dense), sparse: pick(f.sparse) });
   return [
     row('weights', (s) => s.split.weights),
     row('LoRA + optimizer', (s) => s.split.adapter + s.split.optimizer),
     row('activations', (s) => s.split.activations),
+    ...(f.offload === 'host' ? [row('offloaded to host memory', (s) => s.split.offloaded)] : []),
     row('gradients', (s) => s.split.gradients),
     row('transient', (s) => s.split.transient),
     row('peak', (s) => s.peak),
+    ...(f.offload === 'disk' ? [row('in browser storage (not memory)', (s) => s.stored)] : []),
   ];
+}
+
+/** What the card's heading adds for the offload chosen. */
+export function offloadNote(f: Pick<RunForecast, 'offload'>): string {
+  if (f.offload === 'disk') return ', saved activations offloaded to browser storage';
+  return f.offload === 'host' ? ', saved activations offloaded to host memory' : '';
 }
 
 /** One sentence: what fits this tab's budget, and the reason Start is refused when neither does. */

@@ -19,9 +19,12 @@ export const KIND_LABEL: Record<MemoryKind, string> = {
   optimizer: 'optimizer state',
   gradients: 'gradients',
   activations: 'saved activations',
-  offloaded: 'offloaded activations (host)',
+  offloaded: 'offloaded activations (host memory)',
   transient: 'transient (ORT)',
 };
+
+/** Saved activations in the browser's storage (disk offload): no memory, so not stacked with the kinds. */
+export const STORED_LABEL = 'offloaded activations (browser storage, not memory)';
 
 export const DEVICE_COLOR = '#111827';
 export const BASELINE_COLOR = '#dc2626';

@@ -21,8 +21,8 @@ describe('memory series', () => {
 
   it('summarises each step: weights at its end, the activations high-water mark and end', () => {
     expect(perStep(memoryPoints(samples))).toEqual([
-      { step: 1, samples: 3, weights: 100, activationsMax: 5, activationsEnd: 0, offloadedMax: 0, totalMax: 139, deviceMax: 300 },
-      { step: 2, samples: 2, weights: 100, activationsMax: 6, activationsEnd: 0, offloadedMax: 0, totalMax: 136, deviceMax: null },
+      { step: 1, samples: 3, weights: 100, activationsMax: 5, activationsEnd: 0, offloadedMax: 0, storedMax: 0, totalMax: 139, deviceMax: 300 },
+      { step: 2, samples: 2, weights: 100, activationsMax: 6, activationsEnd: 0, offloadedMax: 0, storedMax: 0, totalMax: 136, deviceMax: null },
     ]);
   });
 
@@ -38,10 +38,10 @@ describe('memory series', () => {
 
   it('writes every sample as a CSV row', () => {
     const rows = memoryCsv(memoryPoints(samples)).trim().split('\n');
-    expect(rows[0]).toBe('sample,step,seconds,phase,weights_bytes,adapter_bytes,optimizer_bytes,gradients_bytes,activations_bytes,offloaded_bytes,transient_bytes,total_bytes,device_bytes');
+    expect(rows[0]).toBe('sample,step,seconds,phase,weights_bytes,adapter_bytes,optimizer_bytes,gradients_bytes,activations_bytes,offloaded_bytes,transient_bytes,total_bytes,device_bytes,stored_bytes');
     expect(rows).toHaveLength(6);
-    expect(rows[2]).toBe('1,1,0.500,bwd,100,10,20,0,2,0,7,139,300');
-    expect(rows[1].endsWith(',')).toBe(true);
+    expect(rows[2]).toBe('1,1,0.500,bwd,100,10,20,0,2,0,7,139,300,0');
+    expect(rows[1].endsWith(',,0')).toBe(true);
   });
 
   it('draws offloaded activations as their own kind, and reads samples stored without it as zero', () => {
@@ -53,5 +53,18 @@ describe('memory series', () => {
     expect(p[1].offloaded).toBe(4);
     expect(p[1].total).toBe(135);
     expect(perStep(p)[0].offloadedMax).toBe(4);
+  });
+
+  it('keeps what disk offload held in the browser’s storage apart from memory: not in the total, its high-water mark per step', () => {
+    const onDisk = [
+      { t: 0, phase: 'fwd', step: 1, bytes: bytes(100, 1), stored: 40 },
+      { t: 100, phase: 'head', step: 1, bytes: bytes(100, 1), stored: 90 },
+      { t: 200, phase: 'bwd', step: 1, bytes: bytes(100, 2), stored: 0 },
+    ];
+    const p = memoryPoints(onDisk);
+    expect(p.map((x) => x.total)).toEqual([131, 131, 132]);
+    expect(perStep(p)[0].storedMax).toBe(90);
+    expect(memoryCsv(p).trim().split('\n')[2]).toBe('1,1,0.100,head,100,10,20,0,1,0,0,131,,90');
+    expect(memoryPoints(samples).every((x) => x.stored === 0)).toBe(true);
   });
 });

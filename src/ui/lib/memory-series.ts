@@ -15,6 +15,8 @@ export interface MemoryPoint extends ByKind {
   phase: string;
   total: number;
   device?: number;
+  /** Bytes disk offload kept in the browser's storage (not memory; 0 in samples of older runs). */
+  stored: number;
 }
 
 export function total(b: ByKind): number {
@@ -28,7 +30,7 @@ const ZERO = Object.fromEntries(MEMORY_KINDS.map((k) => [k, 0])) as ByKind;
 export function memoryPoints(samples: readonly StepSample[]): MemoryPoint[] {
   const t0 = samples[0]?.t ?? 0;
   // Samples stored before a kind existed (an older run in the Runs card) read it as zero.
-  return samples.map((m, i) => ({ i, x: (m.t - t0) / 1000, step: m.step, phase: m.phase, ...ZERO, ...m.bytes, total: total(m.bytes), device: m.device }));
+  return samples.map((m, i) => ({ i, x: (m.t - t0) / 1000, step: m.step, phase: m.phase, ...ZERO, ...m.bytes, total: total(m.bytes), device: m.device, stored: m.stored ?? 0 }));
 }
 
 /** At most `max` points, keeping the highest total of each bucket so peaks stay visible. */
@@ -59,6 +61,8 @@ export interface StepMemory {
   activationsEnd: number;
   /** Saved activations parked in host memory (offload), their high-water mark. */
   offloadedMax: number;
+  /** Saved activations in the browser's storage (disk offload), their high-water mark. */
+  storedMax: number;
   totalMax: number;
   deviceMax: number | null;
 }
@@ -68,7 +72,7 @@ export function perStep(points: readonly MemoryPoint[]): StepMemory[] {
   for (const p of points) {
     let s = out[out.length - 1];
     if (!s || s.step !== p.step) {
-      s = { step: p.step, samples: 0, weights: 0, activationsMax: 0, activationsEnd: 0, offloadedMax: 0, totalMax: 0, deviceMax: null };
+      s = { step: p.step, samples: 0, weights: 0, activationsMax: 0, activationsEnd: 0, offloadedMax: 0, storedMax: 0, totalMax: 0, deviceMax: null };
       out.push(s);
     }
     s.samples++;
@@ -76,6 +80,7 @@ export function perStep(points: readonly MemoryPoint[]): StepMemory[] {
     s.activationsEnd = p.activations;
     s.activationsMax = Math.max(s.activationsMax, p.activations);
     s.offloadedMax = Math.max(s.offloadedMax, p.offloaded);
+    s.storedMax = Math.max(s.storedMax, p.stored);
     s.totalMax = Math.max(s.totalMax, p.total);
     if (p.device !== undefined) s.deviceMax = Math.max(s.deviceMax ?? 0, p.device);
   }
@@ -84,7 +89,7 @@ export function perStep(points: readonly MemoryPoint[]): StepMemory[] {
 
 export function memoryCsv(points: readonly MemoryPoint[]): string {
   return toCsv(
-    ['sample', 'step', 'seconds', 'phase', ...MEMORY_KINDS.map((k) => `${k}_bytes`), 'total_bytes', 'device_bytes'],
-    points.map((p) => [p.i, p.step, p.x.toFixed(3), p.phase, ...MEMORY_KINDS.map((k) => p[k]), p.total, p.device]),
+    ['sample', 'step', 'seconds', 'phase', ...MEMORY_KINDS.map((k) => `${k}_bytes`), 'total_bytes', 'device_bytes', 'stored_bytes'],
+    points.map((p) => [p.i, p.step, p.x.toFixed(3), p.phase, ...MEMORY_KINDS.map((k) => p[k]), p.total, p.device, p.stored]),
   );
 }
