@@ -90,13 +90,12 @@ webgpu)
       esac
       [ -n "$dflags" ] && v_args+=(--dawn-flags "$dflags")
       [ -n "$epopts" ] && v_args+=(--ep-options "$epopts")
-      node_args=()
-      [ "$prof" = 1 ] && node_args=(--cpu-prof --cpu-prof-dir "$KEEP/prof-$name")
-      rm -rf "$KEEP/prof-$name"
-      timeout "${WEBGPU_TIMEOUT:-420}" "$KEEP/node" "${node_args[@]}" .gpu-pack/bench.mjs "${args[@]}" "${v_args[@]}" --ceiling --out "$OUT/variant-$name" 2>&1 | grep -v 'VerifyEachNodeIsAssignedToAnEp' | tee "$OUT/webgpu-variant-$name.log"
+      [ "$prof" = 1 ] && v_args+=(--cpu-prof-steps "$KEEP/steps-$name.cpuprofile")
+      rm -f "$KEEP/steps-$name.cpuprofile"
+      timeout "${WEBGPU_TIMEOUT:-420}" "$KEEP/node" .gpu-pack/bench.mjs "${args[@]}" "${v_args[@]}" --ceiling --out "$OUT/variant-$name" 2>&1 | grep -v 'VerifyEachNodeIsAssignedToAnEp' | tee "$OUT/webgpu-variant-$name.log"
       echo "variant $name exit: ${PIPESTATUS[0]}"
       if [ "$prof" = 1 ]; then
-        for f in "$KEEP/prof-$name"/*.cpuprofile; do "$KEEP/node" bench/gpu/cpuprof.mjs "$f" >"$OUT/variant-$name/cpuprof.json"; done
+        "$KEEP/node" bench/gpu/cpuprof.mjs "$KEEP/steps-$name.cpuprofile" >"$OUT/variant-$name/cpuprof-steps.json"
       fi
     done <<<"$VARIANTS"
     exit 0

@@ -49,12 +49,13 @@ const program = new Command()
   .option('--ep-options <json>', "onnxruntime's WebGPU provider options (e.g. {\"validationMode\":\"disabled\"})")
   .option('--ort-log <n>', "onnxruntime's log severity per session (0 verbose: lists nodes placed off the GPU)")
   .option('--offload <mode>', "each row again with saved activations offloaded to host memory ('host'), the step-time ratio measured in the same run")
+  .option('--cpu-prof-steps <file>', "after the rows, V8's CPU profile of two more steps of the first context and mode (sessions already made) into this .cpuprofile")
   .option('--out <dir>', 'output folder', 'bench/gpu/out')
   .parse();
 const o = program.opts<{
   dawn: string; ort: string; wasm: string; model: string; data: string; ctx: string; modes: string; steps: string; seed: string; lr: string;
   predictors?: string; policy?: string; mlpKeep?: string; offload?: string; block: string; profileCtx?: string; ceiling?: boolean; dawnFlags: string; out: string;
-  ortLog?: string; epOptions?: string; transientMib?: string; baselineMib?: string; baselineCtx: string; baselineModes: string;
+  ortLog?: string; epOptions?: string; cpuProfSteps?: string; transientMib?: string; baselineMib?: string; baselineCtx: string; baselineModes: string;
   tokenizer?: string; kernels: boolean; attentionBench?: boolean;
 }>();
 
@@ -484,6 +485,33 @@ for (const ctx of ctxs) {
       log(`baseline at ${ctx} failed: ${e.message}`);
     });
   }
+}
+
+if (o.cpuProfSteps) await profileSteps(o.cpuProfSteps).catch((e: Error) => {
+  emit('error', { phase: 'cpu-prof-steps', message: e.message });
+  log(`CPU profile of the steps failed: ${e.message}`);
+});
+
+/** V8's sampling profile of two steps (first context, first mode), sessions already compiled. */
+async function profileSteps(file: string) {
+  const { Session } = await import('node:inspector/promises');
+  const ins = new Session();
+  ins.connect();
+  await ins.post('Profiler.enable');
+  await ins.post('Profiler.setSamplingInterval', { interval: 200 });
+  const ctx = ctxs[0];
+  setRope(ctx);
+  const mode = (await modesFor(ctx))[0];
+  await ins.post('Profiler.start');
+  const t0 = performance.now();
+  let stepMs: number[] = [];
+  await session.bench(docs, { ctxs: [ctx], modes: [mode], steps: 2, seed: Number(o.seed), lr: Number(o.lr), lora }, (r) => { stepMs = r.stepMs; });
+  const wall = performance.now() - t0;
+  const { profile } = (await ins.post('Profiler.stop')) as { profile: unknown };
+  writeFileSync(file, JSON.stringify(profile));
+  ins.disconnect();
+  emit('cpu-prof-steps', { ctx, mode, wallMs: wall, stepMs, file });
+  log(`CPU profile: ${mode} at ${ctx}, 2 steps [${stepMs.map((t) => t.toFixed(0)).join(' ')}] ms, ${wall.toFixed(0)} ms in all`);
 }
 
 log('\n| ctx | mode | step ms | peak MB (accountant) | GPU buffers MB | loss | time ratio dense/mode |');
