@@ -209,7 +209,7 @@ export async function stepReadBacks(T: number, offloads: ('none' | 'host')[]) {
       phase = 'step';
       const step = await trainer.step(ids);
       phase = 'setup';
-      out.push({ offload, counts: Object.fromEntries(counts), loss: step.loss, runs: r.kernelRuns, layers: model.config.layers, gpuGrowth: gpuBufferBytes() - live, offloadedPeak: r.memory.peak.offloaded });
+      out.push({ offload, counts: Object.fromEntries(counts), loss: step.loss, runs: r.kernelRuns, layers: model.config.layers, gpuGrowth: gpuBufferBytes() - live, offloadedPeak: r.memory.peak.offloaded, pool: r.poolStats() });
       trainer.dispose();
     }
     return out;

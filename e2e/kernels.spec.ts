@@ -58,6 +58,9 @@ test.describe('WGSL kernels on WebGPU', () => {
     // No session run waits on the GPU: the only reads are the engine's own (the loss of the
     // head's one segment at 64 tokens, and the gradient norm).
     expect(plain.counts).toEqual({ 'read:step': 2 });
+    // The step's outputs and the kernels' buffers come from the engine's pool: layers after the
+    // first reuse the buffers the ones before gave back.
+    expect(plain.pool.reused).toBeGreaterThan(plain.pool.made);
     expect(offloaded.loss).toBe(plain.loss);
     // With offload: per layer one staging read (and at most one read that makes onnxruntime
     // submit what it recorded); none inside a session run (a host int64 shape tensor brought

@@ -19,7 +19,8 @@
 # kernels, the `onnxruntime-web` import, or its C++ WebGPU provider, the `onnxruntime-web/webgpu`
 # import the page's worker uses; native needs the .gpu-ep call of pack.sh first; each under
 # OUT/<ep>-kernels-on|off when EP names both), VARIANTS (instead of the EP and KERNELS runs: one run a
-# line "name|ep|dawn flags|provider options|1 for a CPU profile", e.g. Dawn's skip_validation).
+# line "name|ep|dawn flags|provider options|1 for a CPU profile|more bench arguments", e.g. Dawn's
+# skip_validation, --pool-mib 0).
 set -uo pipefail
 stage=${1:?stage: node, ep or webgpu}
 OUT=${OUT:-bench/gpu/out}
@@ -80,9 +81,9 @@ webgpu)
   [ -n "${ORT_LOG:-}" ] && args+=(--ort-log "$ORT_LOG")
   [ -n "${BASELINE_MIB:-}" ] && args+=(--baseline-mib "$BASELINE_MIB" --baseline-ctx "${BASELINE_CTX:-4096}" --baseline-modes "${BASELINE_MODES:-dense}")
   if [ -n "${VARIANTS:-}" ]; then
-    # One run per line "name|ep|dawn flags|provider options (JSON)|cpu profile (1)", each with the
+    # One run per line "name|ep|dawn flags|provider options (JSON)|cpu profile (1)|bench arguments", each with the
     # ceiling's launch costs, under OUT/variant-<name>; a profile is summarised by cpuprof.mjs.
-    while IFS='|' read -r name ep dflags epopts prof; do
+    while IFS='|' read -r name ep dflags epopts prof extra; do
       [ -n "$name" ] || continue
       case "$ep" in
       native) v_args=(--ort "$KEEP/ort.webgpu.bundle.min.mjs" --wasm "$KEEP/ort-wasm-simd-threaded.asyncify.wasm") ;;
@@ -90,6 +91,8 @@ webgpu)
       esac
       [ -n "$dflags" ] && v_args+=(--dawn-flags "$dflags")
       [ -n "$epopts" ] && v_args+=(--ep-options "$epopts")
+      # shellcheck disable=SC2206
+      [ -n "${extra:-}" ] && v_args+=($extra)
       [ "$prof" = 1 ] && v_args+=(--cpu-prof-steps "$KEEP/steps-$name.cpuprofile")
       rm -f "$KEEP/steps-$name.cpuprofile"
       timeout "${WEBGPU_TIMEOUT:-420}" "$KEEP/node" .gpu-pack/bench.mjs "${args[@]}" "${v_args[@]}" --ceiling --out "$OUT/variant-$name" 2>&1 | grep -v 'VerifyEachNodeIsAssignedToAnEp' | tee "$OUT/webgpu-variant-$name.log"

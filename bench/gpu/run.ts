@@ -49,13 +49,14 @@ const program = new Command()
   .option('--ep-options <json>', "onnxruntime's WebGPU provider options (e.g. {\"validationMode\":\"disabled\"})")
   .option('--ort-log <n>', "onnxruntime's log severity per session (0 verbose: lists nodes placed off the GPU)")
   .option('--offload <mode>', "each row again with saved activations offloaded to host memory ('host'), the step-time ratio measured in the same run")
+  .option('--pool-mib <n>', "GPU buffers kept free for reuse, MiB (the engine's WebGPU default when unset; 0: each buffer made and freed)")
   .option('--cpu-prof-steps <file>', "after the rows, V8's CPU profile of two more steps of the first context and mode (sessions already made) into this .cpuprofile")
   .option('--out <dir>', 'output folder', 'bench/gpu/out')
   .parse();
 const o = program.opts<{
   dawn: string; ort: string; wasm: string; model: string; data: string; ctx: string; modes: string; steps: string; seed: string; lr: string;
   predictors?: string; policy?: string; mlpKeep?: string; offload?: string; block: string; profileCtx?: string; ceiling?: boolean; dawnFlags: string; out: string;
-  ortLog?: string; epOptions?: string; cpuProfSteps?: string; transientMib?: string; baselineMib?: string; baselineCtx: string; baselineModes: string;
+  ortLog?: string; epOptions?: string; cpuProfSteps?: string; poolMib?: string; transientMib?: string; baselineMib?: string; baselineCtx: string; baselineModes: string;
   tokenizer?: string; kernels: boolean; attentionBench?: boolean;
 }>();
 
@@ -161,7 +162,7 @@ ort.env.webgpu.profiling = { mode: 'off', ondata: (d) => kernels?.push({ ...d })
 
 const born = performance.now();
 const mib = (v: string | undefined) => (v === undefined ? undefined : Number(v) * 2 ** 20);
-const rt = new Runtime(ort, { provider: 'webgpu', kernels: o.kernels, webgpu: o.epOptions ? (JSON.parse(o.epOptions) as Record<string, unknown>) : undefined, probe: gpuBufferBytes, transientBudget: mib(o.transientMib), sessionLogLevel: o.ortLog === undefined ? undefined : (Number(o.ortLog) as 0 | 1 | 2 | 3 | 4), log: (line) => {
+const rt = new Runtime(ort, { provider: 'webgpu', kernels: o.kernels, bufferPoolBytes: mib(o.poolMib), webgpu: o.epOptions ? (JSON.parse(o.epOptions) as Record<string, unknown>) : undefined, probe: gpuBufferBytes, transientBudget: mib(o.transientMib), sessionLogLevel: o.ortLog === undefined ? undefined : (Number(o.ortLog) as 0 | 1 | 2 | 3 | 4), log: (line) => {
   emit('session', { t: performance.now() - born, line });
   if (o.ortLog !== undefined) log(line);
 } });
@@ -462,7 +463,7 @@ for (const ctx of ctxs) {
       // Host milliseconds inside session runs, per graph, over this row's steps (and its warm-up).
       const hostByGraph = Object.fromEntries([...rt.runTime.entries()].sort((p, q) => q[1] - p[1]).slice(0, 12));
       rt.runTime.clear();
-      const row = { ...r, hostByGraph, host, kernels: o.kernels, kernelRuns: rt.kernelRuns, model: basename(o.model), transientBudget: rt.transientBudget ?? null, ropeScale: cfg.rope?.linearFactor ?? null, usefulGflop: flops / 1e9, usefulGflops: flops / (r.medianStepMs / 1e3) / 1e9 };
+      const row = { ...r, hostByGraph, host, pool: rt.poolStats(), kernels: o.kernels, kernelRuns: rt.kernelRuns, model: basename(o.model), transientBudget: rt.transientBudget ?? null, ropeScale: cfg.rope?.linearFactor ?? null, usefulGflop: flops / 1e9, usefulGflops: flops / (r.medianStepMs / 1e3) / 1e9 };
       rows.push(r);
       emit('bench', row);
       log(`${r.mode.padEnd(7)} ctx ${String(ctx).padStart(6)}  step ${r.medianStepMs.toFixed(0).padStart(7)} ms  [${r.stepMs.map((t) => t.toFixed(0)).join(' ')}]  peak ${(r.peakBytes / 2 ** 20).toFixed(0)} MB  gpu ${((r.devicePeakBytes ?? 0) / 2 ** 20).toFixed(0)} MB  loss ${r.loss.toFixed(4)}${r.offload !== 'none' ? `  offload ${r.offload} ×${r.offloadTimeRatio?.toFixed(2)}` : ''}  kept ${r.keptShare.map((k) => k.toFixed(2)).join(' ')}`);

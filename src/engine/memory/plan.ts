@@ -51,6 +51,19 @@ export function plannedPeakBytes(g: Graph, env: Map<string, number>): number {
   return peak;
 }
 
+/** A value's dims under bound dims, or null when one of its symbols is not bound. */
+export function resolvedDims(g: Graph, name: string, env: Map<string, number>): number[] | null {
+  const v = g.values.get(name);
+  if (!v) return null;
+  const dims: number[] = [];
+  for (const d of v.shape) {
+    const { n, syms } = dimFactors(d);
+    if (syms.some((s) => !env.has(s))) return null;
+    dims.push(syms.reduce((p, s) => p * env.get(s)!, n));
+  }
+  return dims;
+}
+
 /** Bytes of one value of a graph under bound dims (0 for a name the graph does not have). */
 export function valueBytes(g: Graph, name: string, env: Map<string, number>): number {
   const v = g.values.get(name);

@@ -6,7 +6,8 @@ import { graphKey, type DType, type Graph } from '../graph/ir';
 import { toOnnx } from '../graph/onnx';
 import { GraphBuilder } from '../graph/builder';
 import { MemoryAccountant, type ByKind } from '../memory/accountant';
-import { bindDims, plannedPeakBytes } from '../memory/plan';
+import { bindDims, plannedPeakBytes, resolvedDims } from '../memory/plan';
+import { BufferPool } from './kernels/pool';
 import { GpuKernels } from './kernels/kernels';
 import { installStream } from './kernels/stream';
 
@@ -60,6 +61,11 @@ export interface RuntimeOptions {
    * maxBufferSize; no limit elsewhere. A smaller figure (tests) makes the engine keep within it there too.
    */
   maxBufferBytes?: number;
+  /**
+   * Under WebGPU, the most bytes of GPU buffers kept free for reuse (onnxruntime's outputs, the
+   * engine's kernels' buffers): default WEBGPU_POOL_BYTES; 0 makes and frees each buffer.
+   */
+  bufferPoolBytes?: number;
   /** onnxruntime's WebGPU provider options (validationMode, buffer cache modes: benchmarks). */
   webgpu?: Record<string, unknown>;
 }
@@ -81,6 +87,12 @@ interface SessionEntry {
 export const WEBGPU_TRANSIENT_BUDGET = 128 * 2 ** 20;
 
 /** The largest storage binding every WebGPU device offers (its default limit), until the device's own is read. */
+/** Outputs smaller than this stay onnxruntime's own (see Runtime.pooledOutputs). */
+const POOLED_OUTPUT_BYTES = 64 * 1024;
+
+/** GPU buffers kept free for reuse under WebGPU (a layer's outputs at a few thousand tokens). */
+export const WEBGPU_POOL_BYTES = 512 * 2 ** 20;
+
 export const WEBGPU_DEFAULT_BUFFER_LIMIT = 128 * 2 ** 20;
 
 const ORT_TYPE: Record<DType, ortTypes.Tensor.Type> = {
@@ -165,7 +177,7 @@ export class Runtime {
       const probe = await this.upload(this.tensor('float32', Float32Array.of(0), [1]));
       await probe.getData();
       probe.dispose();
-    });
+    }, new BufferPool(device, this.opts.bufferPoolBytes ?? WEBGPU_POOL_BYTES));
     return this.gpuKernels;
   }
 
@@ -213,13 +225,49 @@ export class Runtime {
       e.planned.set(planKey, transient);
     }
     this.memory.setTransient(transient);
+    const fetches = this.pooledOutputs(graph, env);
     const t0 = performance.now();
-    const out = await session.run(inputs);
+    const out = fetches ? await this.runInto(session, inputs, fetches) : await session.run(inputs);
     this.runTime.set(graph.name, (this.runTime.get(graph.name) ?? 0) + performance.now() - t0);
     e.runs++;
     this.onSample?.({ t: performance.now() - this.born, phase: graph.name, bytes: { ...this.memory.live }, device: this.opts.probe?.(), stored: this.memory.stored });
     this.memory.setTransient(0);
     return out as Record<string, Tensor>;
+  }
+
+  /** The GPU buffer pool's counts (buffers made, buffers reused) and bytes kept free; null without one. */
+  poolStats(): { made: number; reused: number; keptBytes: number } | null {
+    const p = this.gpuKernels?.pool;
+    return p ? { ...p.counts, keptBytes: p.keptBytes } : null;
+  }
+
+  /**
+   * Under WebGPU, the run's float32 outputs in buffers of the engine's pool, given as fetches
+   * (onnxruntime writes into them): null when there is no pool. onnxruntime makes the outputs
+   * whose dims the fed shapes do not settle, and the small ones (a loss, a norm: reading one of
+   * its own tensors costs one wait for the GPU, reading one of the pool's two).
+   */
+  private pooledOutputs(graph: Graph, env: Map<string, number>): Record<string, Tensor | null> | null {
+    const k = this.gpuKernels;
+    // An upload's output stays onnxruntime's: reading one back is how the kernels make it submit.
+    if (!k || this.opts.bufferPoolBytes === 0 || identities.get(graph.name.slice('upload_'.length).replace('_', ':')) === graph) return null;
+    // Every output named: null ones onnxruntime makes (a run returns only the outputs it is asked for).
+    const fetches: Record<string, Tensor | null> = {};
+    let pooled = 0;
+    for (const o of graph.outputs) {
+      const dims = o.dtype === 'float32' ? resolvedDims(graph, o.name, env) : null;
+      const use = dims !== null && dims.reduce((a, b) => a * b, 4) >= POOLED_OUTPUT_BYTES;
+      fetches[o.name] = use ? k.pooledTensor(dims) : null;
+      if (use) pooled++;
+    }
+    return pooled ? fetches : null;
+  }
+
+  /** A run writing into the given outputs: those are returned as given, the others as onnxruntime made them. */
+  private async runInto(session: ortTypes.InferenceSession, inputs: Record<string, Tensor>, fetches: Record<string, Tensor | null>): Promise<Record<string, Tensor>> {
+    const out = (await session.run(inputs, fetches as ortTypes.InferenceSession.FetchesType)) as Record<string, Tensor>;
+    for (const [name, t] of Object.entries(fetches)) if (t) out[name] = t;
+    return out;
   }
 
   tensor(dtype: DType, data: TensorData, dims: readonly number[]): Tensor {
@@ -259,6 +307,7 @@ export class Runtime {
   async release(): Promise<void> {
     for (const e of this.sessions.values()) await (await e.session).release();
     this.sessions.clear();
+    this.gpuKernels?.pool.clear();
   }
 
   get sessionCount(): number {

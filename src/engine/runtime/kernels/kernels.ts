@@ -7,6 +7,7 @@
 // the sessions; their dispatches join onnxruntime's command stream (stream.ts).
 import type * as ortTypes from 'onnxruntime-common';
 import { adamwWgsl, backwardKeyWgsl, blockScoresWgsl, backwardQueryWgsl, forwardWgsl, mergeWgsl, ROWS, statsWgsl, sumPartsWgsl } from './attention-wgsl';
+import { BufferPool } from './pool';
 import { dispatch, pending, readBack, readBackMany, release } from './stream';
 import { widenWgsl } from './widen-wgsl';
 
@@ -38,6 +39,7 @@ export function attentionShape(q: Tensor, k: Tensor, group: number | null): Atte
 
 const STORAGE = 0x80 | 0x04 | 0x08; // STORAGE | COPY_SRC | COPY_DST
 const UNIFORM = 0x40; // UNIFORM
+const COPY_DST = 0x08;
 /** Bytes the chunks' parts of one output may take together (the forward's o, the backward's dq, dk and dv). */
 const CHUNK_SCRATCH = 64 * 2 ** 20;
 
@@ -48,8 +50,11 @@ export class GpuKernels {
   /** Keys per tile in workgroup memory, as the device's limit allows (8 to 32). */
   private readonly tile: (D: number) => number;
 
-  /** `flush` makes onnxruntime submit the commands it has recorded (a read of one of its tensors). */
-  constructor(readonly device: GPUDevice, private readonly ort: Ort, private readonly flush: () => Promise<void>) {
+  /**
+   * `flush` makes onnxruntime submit the commands it has recorded (a read of one of its tensors);
+   * `pool` lends the buffers of outputs, scratch values and uniforms.
+   */
+  constructor(readonly device: GPUDevice, private readonly ort: Ort, private readonly flush: () => Promise<void>, readonly pool: BufferPool) {
     this.tile = (D) => [32, 16, 8].find((t) => this.tileFits(t, D)) ?? 4;
   }
 
@@ -72,29 +77,38 @@ export class GpuKernels {
     return p;
   }
 
-  /** A buffer filled at creation (uniforms, row lists), destroyed once its commands are submitted. */
+  /** A buffer of the pool written through the queue (uniforms, row lists), given back with its call's buffers. */
   private constant(data: ArrayBuffer, usage: number): GPUBuffer {
     const size = Math.max(16, Math.ceil(data.byteLength / 16) * 16);
-    const b = this.device.createBuffer({ size, usage, mappedAtCreation: true });
-    new Uint8Array(b.getMappedRange()).set(new Uint8Array(data));
-    b.unmap();
+    const b = this.pool.take(size, usage | COPY_DST);
+    this.device.queue.writeBuffer(b, 0, data, 0, data.byteLength);
     return b;
   }
 
-  /** A buffer for one call's intermediate values, released with its inputs. */
+  /** A buffer for one call's intermediate values, given back with its inputs. */
   private scratch(bytes: number): GPUBuffer {
-    return this.device.createBuffer({ size: Math.max(16, bytes), usage: STORAGE });
+    return this.pool.take(Math.max(16, Math.ceil(bytes / 16) * 16), STORAGE);
   }
 
-  /** A new float32 tensor on the GPU, freed with the tensor. */
+  /** Gives a call's constants and scratch buffers back to the pool. */
+  private give(...bs: GPUBuffer[]): void {
+    for (const b of bs) this.pool.give(b);
+  }
+
+  /** A float32 tensor in a buffer of the pool, for onnxruntime to write a run's output into. */
+  pooledTensor(dims: number[]): Tensor {
+    return this.output(dims);
+  }
+
+  /** A new float32 tensor on the GPU, its buffer given back to the pool with the tensor. */
   private output(dims: number[]): Tensor {
-    const bytes = Math.max(16, dims.reduce((a, b) => a * b, 1) * 4);
-    const buffer = this.device.createBuffer({ size: bytes, usage: STORAGE });
+    const bytes = Math.max(16, Math.ceil((dims.reduce((a, b) => a * b, 1) * 4) / 16) * 16);
+    const buffer = this.pool.take(bytes, STORAGE);
     let alive = true;
     return this.ort.Tensor.fromGpuBuffer(buffer, {
       dataType: 'float32', dims,
       dispose: () => {
-        if (alive) release(buffer);
+        if (alive) this.pool.give(buffer);
         alive = false;
       },
       download: async () => new Float32Array(await this.read(buffer, dims.reduce((a, b) => a * b, 1) * 4)),
@@ -142,7 +156,7 @@ export class GpuKernels {
     const total = s.B * kvHeads * s.N * (s.D / 4);
     const up = this.constant(new Uint32Array([s.N, s.H, kvHeads, chunks, total, 0, 0, 0]).buffer, UNIFORM);
     this.run(this.pipeline(`attn_sum_${s.D}`, () => sumPartsWgsl(s.D)), [up, part, out], grid(total));
-    release(up);
+    this.give(up);
   }
 
   /**
@@ -162,9 +176,9 @@ export class GpuKernels {
     if (chunks > 1) {
       const up = this.constant(new Uint32Array([s.N, s.H, chunks, rows]).buffer, UNIFORM);
       this.run(this.pipeline(`attn_merge_${s.D}`, () => mergeWgsl(s.D)), [up, po, pml, o.gpuBuffer, lse.gpuBuffer], grid(rows));
-      for (const b of [up, po, pml]) release(b);
+      this.give(up, po, pml);
     }
-    for (const b of [params, meta]) release(b);
+    this.give(params, meta);
     return { o, lse };
   }
 
@@ -194,9 +208,9 @@ export class GpuKernels {
     if (!direct) {
       this.sumParts(s, s.KV, chunks, pk, dk.gpuBuffer);
       this.sumParts(s, s.KV, chunks, pv, dv.gpuBuffer);
-      for (const b of [pk, pv]) release(b);
+      this.give(pk, pv);
     }
-    for (const b of [params, meta, sp, stats, ...(chunks > 1 ? [pq] : [])]) release(b);
+    this.give(params, meta, sp, stats, ...(chunks > 1 ? [pq] : []));
     return { dq, dk, dv };
   }
 
@@ -218,9 +232,9 @@ export class GpuKernels {
     const up = this.constant(params, UNIFORM);
     const out = this.scratch(B * nb * nb * 4);
     this.run(this.pipeline(`block_scores_${D}_${block}`, () => blockScoresWgsl(D, block)), [up, q.gpuBuffer, k.gpuBuffer, out], [nb, nb, B]);
-    release(up);
+    this.give(up);
     const data = new Float32Array(await this.read(out, B * nb * nb * 4));
-    release(out);
+    this.give(out);
     const tiles = new Float64Array(nb * nb);
     for (let b = 0; b < B; b++) for (let x = 0; x < nb * nb; x++) tiles[x] += data[b * nb * nb + x];
     return tiles;
@@ -240,7 +254,10 @@ export class GpuKernels {
   halfBuffer(bits: Uint16Array): GPUBuffer {
     const packed = new Uint16Array(bits.length + (bits.length % 2));
     packed.set(bits);
-    return this.constant(packed.buffer, STORAGE);
+    const b = this.device.createBuffer({ size: Math.max(16, Math.ceil(packed.byteLength / 16) * 16), usage: STORAGE, mappedAtCreation: true });
+    new Uint8Array(b.getMappedRange()).set(new Uint8Array(packed.buffer));
+    b.unmap();
+    return b;
   }
 
   /** Destroys a halfBuffer once the commands that read it are submitted. */
@@ -255,7 +272,7 @@ export class GpuKernels {
     const groups = grid(n);
     const params = this.constant(new Uint32Array([n, kind === 'f16' ? 1 : 0, groups[0] * 256, 0]).buffer, UNIFORM);
     this.run(this.pipeline('widen_half', () => widenWgsl), [params, src, out.gpuBuffer], groups);
-    release(params);
+    this.give(params);
     return out;
   }
 
@@ -267,7 +284,7 @@ export class GpuKernels {
     new Uint32Array(u, 28, 1)[0] = n;
     const params = this.constant(u, UNIFORM);
     this.run(this.pipeline('adamw', () => adamwWgsl), [params, t.g.gpuBuffer, t.p.gpuBuffer, t.m.gpuBuffer, t.v.gpuBuffer], grid(n));
-    release(params);
+    this.give(params);
   }
 }
 

@@ -19,6 +19,8 @@ const open: Open = { encoder: null, pass: null };
 /** Set while we create an encoder or pass of our own, so it is not taken for onnxruntime's. */
 let ours = false;
 const afterSubmit: GPUBuffer[] = [];
+/** Work waiting for the next submit (a pooled buffer becoming reusable). */
+const onSubmit: (() => void)[] = [];
 let installed = false;
 
 type Proto<T> = { prototype: T };
@@ -61,6 +63,7 @@ export function installStream(): boolean {
   queue.submit = function (this: GPUQueue, buffers: Iterable<GPUCommandBuffer>) {
     const r = submit.call(this, buffers);
     for (const b of afterSubmit.splice(0)) b.destroy();
+    for (const f of onSubmit.splice(0)) f();
     return r;
   };
   return true;
@@ -97,6 +100,12 @@ function asOurs(f: () => void): void {
 export function release(buffer: GPUBuffer): void {
   if (open.encoder) afterSubmit.push(buffer);
   else buffer.destroy();
+}
+
+/** Runs f after the next submit, or now when nothing is recorded and not yet submitted. */
+export function afterNextSubmit(f: () => void): void {
+  if (open.encoder) onSubmit.push(f);
+  else f();
 }
 
 /** True while onnxruntime (or a dispatch) has commands recorded and not yet submitted. */
