@@ -6,8 +6,8 @@
 // --rope-scale S (otherwise the page sets it when the context passes the model's positions).
 import { parseArgs } from 'node:util';
 import { basename } from 'node:path';
-import { chromium, type Page } from '@playwright/test';
-import { spawn } from 'node:child_process';
+import type { Page } from '@playwright/test';
+import { launchChromium, serveStudio } from './browser';
 import { memorySteps, losses, setUpRun } from '../e2e/helpers/studio';
 
 const { values: a } = parseArgs({
@@ -20,14 +20,6 @@ const { values: a } = parseArgs({
 if (!a.model) throw new Error('--model <folder> is required');
 const port = Number(a.port);
 
-async function serve(): Promise<() => void> {
-  const server = spawn('node_modules/.bin/vite', ['--port', String(port), '--strictPort'], { stdio: 'ignore' });
-  for (let i = 0; i < 120; i++) {
-    try { if ((await fetch(`http://localhost:${port}/`)).ok) break; } catch { /* not up yet */ }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  return () => server.kill();
-}
 
 async function one(page: Page, mode: 'dense' | 'oracle' | 'lemo') {
   await page.goto(`http://localhost:${port}/`);
@@ -63,12 +55,9 @@ async function one(page: Page, mode: 'dense' | 'oracle' | 'lemo') {
   return { mode, loadMs, runMs: Date.now() - t1, forecast, error, memory: error ? [] : await memorySteps(page), losses: error ? [] : await losses(page) };
 }
 
-const stop = await serve();
+const stop = await serveStudio(port);
 try {
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
-    args: ['--enable-unsafe-webgpu', '--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const browser = await launchChromium();
   try {
     for (const mode of a.modes!.split(',') as ('dense' | 'oracle' | 'lemo')[]) {
       const page = await browser.newPage();
