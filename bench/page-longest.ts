@@ -46,6 +46,12 @@ try {
   const browser = await launchChromium();
   const page = await browser.newPage();
   page.setDefaultTimeout(0);
+  if (process.env.LOG) {
+    page.on('console', (m) => console.error(`page: ${m.text()}`));
+    page.on('pageerror', (e) => console.error(`page error: ${e.message}`));
+    page.on('crash', () => console.error('page crashed'));
+    page.on('worker', (w) => w.on('console', (m) => console.error(`worker: ${m.text()}`)));
+  }
   await open(page);
   const rows: Awaited<ReturnType<typeof verdict>>[] = [];
   for (const offload of a.offloads!.split(',')) {
@@ -62,13 +68,19 @@ try {
     await verdict(page, target, 'disk');
     const t0 = Date.now();
     await page.getByTestId('start').click();
+    const watch = setInterval(() => {
+      void page.getByTestId('run-state').innerText().then((st) => console.error(`${Math.round((Date.now() - t0) / 1000)} s: ${st}`)).catch(() => undefined);
+      if (process.env.SHOT) void page.screenshot({ path: process.env.SHOT }).catch(() => undefined);
+    }, 30_000);
     const end = await Promise.race([
       page.getByTestId('run-state').filter({ hasText: /^(finished|stopped)$/ }).waitFor().then(() => 'finished'),
       page.getByTestId('error').waitFor().then(() => 'error'),
     ]);
-    const error = end === 'error' ? await page.getByTestId('error').innerText() : null;
+    clearInterval(watch);
+    const banner = page.getByTestId('error');
+    const error = (await banner.count()) > 0 ? await banner.innerText() : null;
     const mem = error ? [] : await memorySteps(page);
-    console.log(JSON.stringify({ kind: 'trained', ctx: target, offload: 'disk', mode, runMs: Date.now() - t0, error, losses: error ? [] : await losses(page), memory: mem.at(-1) ?? null }));
+    console.log(JSON.stringify({ kind: 'trained', ctx: target, offload: 'disk', mode, runMs: Date.now() - t0, state: await page.getByTestId('run-state').innerText(), error, losses: error ? [] : await losses(page), memory: mem.at(-1) ?? null }));
   }
   await browser.close();
 } finally {

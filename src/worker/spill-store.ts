@@ -44,8 +44,29 @@ function named(e: unknown): unknown {
   return (e as DOMException)?.name === 'QuotaExceededError' ? new UserError(STORAGE_FULL) : e;
 }
 
-/** A store of one file per key in `dir`. */
-function folderStore(dir: FileSystemDirectoryHandle): SpillStore {
+/**
+ * A store of one file per key in `dir`, one operation at a time: with a layer's thirty-odd reads
+ * and removals in flight at once, Chromium at times never settled one of the access handles asked
+ * for (a step at 8,192 tokens hung in the backward's reads), and each operation is synchronous
+ * work once its handle is open, so running them in turn costs little.
+ */
+export function folderStore(dir: FileSystemDirectoryHandle): SpillStore {
+  const store = folderOps(dir);
+  let last: Promise<unknown> = Promise.resolve();
+  const inTurn = <T>(op: () => Promise<T>): Promise<T> => {
+    const next = last.then(op, op);
+    last = next.catch(() => undefined);
+    return next;
+  };
+  return {
+    write: (key, bytes) => inTurn(() => store.write(key, bytes)),
+    read: (key) => inTurn(() => store.read(key)),
+    remove: (key) => inTurn(() => store.remove(key)),
+  };
+}
+
+/** The file operations of a folder's store, each on its own. */
+function folderOps(dir: FileSystemDirectoryHandle): SpillStore {
   return {
     async write(key, bytes) {
       try {
