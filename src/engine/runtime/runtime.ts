@@ -86,13 +86,13 @@ interface SessionEntry {
  */
 export const WEBGPU_TRANSIENT_BUDGET = 128 * 2 ** 20;
 
-/** The largest storage binding every WebGPU device offers (its default limit), until the device's own is read. */
 /** Outputs smaller than this stay onnxruntime's own (see Runtime.pooledOutputs). */
 const POOLED_OUTPUT_BYTES = 64 * 1024;
 
 /** GPU buffers kept free for reuse under WebGPU (a layer's outputs at a few thousand tokens). */
 export const WEBGPU_POOL_BYTES = 512 * 2 ** 20;
 
+/** The largest storage binding every WebGPU device offers (its default limit), until the device's own is read. */
 export const WEBGPU_DEFAULT_BUFFER_LIMIT = 128 * 2 ** 20;
 
 const ORT_TYPE: Record<DType, ortTypes.Tensor.Type> = {
@@ -250,7 +250,7 @@ export class Runtime {
   private pooledOutputs(graph: Graph, env: Map<string, number>): Record<string, Tensor | null> | null {
     const k = this.gpuKernels;
     // An upload's output stays onnxruntime's: reading one back is how the kernels make it submit.
-    if (!k || this.opts.bufferPoolBytes === 0 || identities.get(graph.name.slice('upload_'.length).replace('_', ':')) === graph) return null;
+    if (!k || this.opts.bufferPoolBytes === 0 || uploads.has(graph)) return null;
     // Every output named: null ones onnxruntime makes (a run returns only the outputs it is asked for).
     const fetches: Record<string, Tensor | null> = {};
     let pooled = 0;
@@ -265,7 +265,14 @@ export class Runtime {
 
   /** A run writing into the given outputs: those are returned as given, the others as onnxruntime made them. */
   private async runInto(session: ortTypes.InferenceSession, inputs: Record<string, Tensor>, fetches: Record<string, Tensor | null>): Promise<Record<string, Tensor>> {
-    const out = (await session.run(inputs, fetches as ortTypes.InferenceSession.FetchesType)) as Record<string, Tensor>;
+    let out: Record<string, Tensor>;
+    try {
+      out = (await session.run(inputs, fetches as ortTypes.InferenceSession.FetchesType)) as Record<string, Tensor>;
+    } catch (e) {
+      // The lent buffers go back to the pool with the failed run.
+      for (const t of Object.values(fetches)) t?.dispose();
+      throw e;
+    }
     for (const [name, t] of Object.entries(fetches)) if (t) out[name] = t;
     return out;
   }
@@ -325,6 +332,8 @@ function outputLocations(graph: Graph): Record<string, 'cpu' | 'gpu-buffer'> {
 }
 
 const identities = new Map<string, Graph>();
+/** The upload graphs (identities), whose outputs stay onnxruntime's. */
+const uploads = new WeakSet<Graph>();
 function identityGraph(dtype: DType, rank: number): Graph {
   const key = `${dtype}:${rank}`;
   let g = identities.get(key);
@@ -334,6 +343,7 @@ function identityGraph(dtype: DType, rank: number): Graph {
     b.output(b.op1('Identity', [x]), 'y');
     g = b.build();
     identities.set(key, g);
+    uploads.add(g);
   }
   return g;
 }
