@@ -4,6 +4,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+    // Temporary folders under one of the run's own, removed at its end.
+    globalSetup: ['test/helpers/tmp-dir.ts'],
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: 'forks',
