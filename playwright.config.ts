@@ -5,6 +5,8 @@ const port = Number(process.env.E2E_PORT || 5174);
 
 export default defineConfig({
   testDir: 'e2e',
+  // Temporary folders the specs make (model folders to pick, bad inputs) under one removed at the end.
+  globalSetup: './test/helpers/tmp-dir.ts',
   timeout: 600_000,
   expect: { timeout: 120_000 },
   // Two at once: much of a test's time is its page waiting on the engine worker or on SwiftShader;

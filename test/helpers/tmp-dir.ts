@@ -1,5 +1,6 @@
-// Vitest's global setup: every temporary folder the tests make (theirs, and the CLI's they run,
-// which read TMPDIR) goes under one folder of this run, removed when the run ends.
+// Vitest's and Playwright's global setup: every temporary folder the tests make (theirs, and the
+// CLI's or the browser's they start, which read TMPDIR) goes under one folder of this run, removed
+// when the run ends.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
