@@ -257,7 +257,7 @@ export class Runtime {
     for (const o of graph.outputs) {
       const dims = o.dtype === 'float32' ? resolvedDims(graph, o.name, env) : null;
       const use = dims !== null && dims.reduce((a, b) => a * b, 4) >= POOLED_OUTPUT_BYTES;
-      fetches[o.name] = use ? k.pooledTensor(dims) : null;
+      fetches[o.name] = use ? k.output(dims) : null;
       if (use) pooled++;
     }
     return pooled ? fetches : null;

@@ -14,6 +14,7 @@
 import { OffloadFailed, UserError } from '../errors';
 import { DTYPE_BYTES, type DType } from '../graph/ir';
 import { tensorBytes } from '../memory/accountant';
+import { alignedSize } from '../runtime/kernels/pool';
 import type { OffloadMode } from '../settings';
 import type { Runtime, Tensor, TensorData } from '../runtime/runtime';
 import { savedTensors, type LayerSaved, type PassTensors } from './pass';
@@ -51,10 +52,8 @@ interface GpuDevice {
   queue: { writeBuffer(b: unknown, offset: number, data: ArrayBufferView): void };
 }
 
-// GPUBufferUsage.STORAGE | COPY_SRC | COPY_DST: what onnxruntime's own buffers carry; their
-// sizes are rounded up to 16 bytes, which its copies assume.
+// GPUBufferUsage.STORAGE | COPY_SRC | COPY_DST: what onnxruntime's own buffers carry.
 const GPU_USAGE = 0x80 | 0x04 | 0x08;
-const GPU_ALIGN = 16;
 
 /**
  * Host data as a tensor in a GPU buffer of onnxruntime's device, written through the device's
@@ -62,7 +61,7 @@ const GPU_ALIGN = 16;
  */
 async function gpuTensor(rt: Runtime, type: DType, data: TensorData, dims: readonly number[]): Promise<Tensor> {
   const device = (await (rt.ort.env.webgpu as unknown as { device: Promise<GpuDevice> }).device) as GpuDevice;
-  const size = Math.max(GPU_ALIGN, Math.ceil(data.byteLength / GPU_ALIGN) * GPU_ALIGN);
+  const size = alignedSize(data.byteLength);
   const buffer = device.createBuffer({ size, usage: GPU_USAGE });
   const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   const padded = size === bytes.byteLength ? bytes : new Uint8Array(size);

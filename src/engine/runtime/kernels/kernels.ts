@@ -7,7 +7,7 @@
 // the sessions; their dispatches join onnxruntime's command stream (stream.ts).
 import type * as ortTypes from 'onnxruntime-common';
 import { adamwWgsl, backwardKeyWgsl, blockScoresWgsl, backwardQueryWgsl, forwardWgsl, mergeWgsl, ROWS, statsWgsl, sumPartsWgsl } from './attention-wgsl';
-import { BufferPool } from './pool';
+import { alignedSize, BufferPool } from './pool';
 import { dispatch, pending, readBack, readBackMany, release } from './stream';
 import { widenWgsl } from './widen-wgsl';
 
@@ -79,15 +79,14 @@ export class GpuKernels {
 
   /** A buffer of the pool written through the queue (uniforms, row lists), given back with its call's buffers. */
   private constant(data: ArrayBuffer, usage: number): GPUBuffer {
-    const size = Math.max(16, Math.ceil(data.byteLength / 16) * 16);
-    const b = this.pool.take(size, usage | COPY_DST);
+    const b = this.pool.take(alignedSize(data.byteLength), usage | COPY_DST);
     this.device.queue.writeBuffer(b, 0, data, 0, data.byteLength);
     return b;
   }
 
   /** A buffer for one call's intermediate values, given back with its inputs. */
   private scratch(bytes: number): GPUBuffer {
-    return this.pool.take(Math.max(16, Math.ceil(bytes / 16) * 16), STORAGE);
+    return this.pool.take(alignedSize(bytes), STORAGE);
   }
 
   /** Gives a call's constants and scratch buffers back to the pool. */
@@ -95,15 +94,12 @@ export class GpuKernels {
     for (const b of bs) this.pool.give(b);
   }
 
-  /** A float32 tensor in a buffer of the pool, for onnxruntime to write a run's output into. */
-  pooledTensor(dims: number[]): Tensor {
-    return this.output(dims);
-  }
-
-  /** A new float32 tensor on the GPU, its buffer given back to the pool with the tensor. */
-  private output(dims: number[]): Tensor {
-    const bytes = Math.max(16, Math.ceil((dims.reduce((a, b) => a * b, 1) * 4) / 16) * 16);
-    const buffer = this.pool.take(bytes, STORAGE);
+  /**
+   * A float32 tensor in a buffer of the pool, given back with the tensor: the kernels' outputs,
+   * and the outputs onnxruntime writes a run's results into (Runtime.pooledOutputs).
+   */
+  output(dims: number[]): Tensor {
+    const buffer = this.pool.take(alignedSize(dims.reduce((a, b) => a * b, 1) * 4), STORAGE);
     let alive = true;
     return this.ort.Tensor.fromGpuBuffer(buffer, {
       dataType: 'float32', dims,
@@ -254,7 +250,7 @@ export class GpuKernels {
   halfBuffer(bits: Uint16Array): GPUBuffer {
     const packed = new Uint16Array(bits.length + (bits.length % 2));
     packed.set(bits);
-    const b = this.device.createBuffer({ size: Math.max(16, Math.ceil(packed.byteLength / 16) * 16), usage: STORAGE, mappedAtCreation: true });
+    const b = this.device.createBuffer({ size: alignedSize(packed.byteLength), usage: STORAGE, mappedAtCreation: true });
     new Uint8Array(b.getMappedRange()).set(new Uint8Array(packed.buffer));
     b.unmap();
     return b;

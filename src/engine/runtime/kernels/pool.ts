@@ -7,6 +7,11 @@
 // later write, by a kernel or by the queue, can never reach it before an earlier reader.
 import { afterNextSubmit, release } from './stream';
 
+/** A GPU buffer's size for `bytes`: a multiple of 16 (what onnxruntime's copies assume), at least 16. */
+export function alignedSize(bytes: number): number {
+  return Math.max(16, Math.ceil(bytes / 16) * 16);
+}
+
 export class BufferPool {
   private free = new Map<string, GPUBuffer[]>();
   private freeBytes = 0;

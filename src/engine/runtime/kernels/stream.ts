@@ -18,8 +18,7 @@ interface Open {
 const open: Open = { encoder: null, pass: null };
 /** Set while we create an encoder or pass of our own, so it is not taken for onnxruntime's. */
 let ours = false;
-const afterSubmit: GPUBuffer[] = [];
-/** Work waiting for the next submit (a pooled buffer becoming reusable). */
+/** Work waiting for the next submit (a buffer to destroy, a pooled buffer becoming reusable). */
 const onSubmit: (() => void)[] = [];
 let installed = false;
 
@@ -62,7 +61,6 @@ export function installStream(): boolean {
   const submit = queue.submit;
   queue.submit = function (this: GPUQueue, buffers: Iterable<GPUCommandBuffer>) {
     const r = submit.call(this, buffers);
-    for (const b of afterSubmit.splice(0)) b.destroy();
     for (const f of onSubmit.splice(0)) f();
     return r;
   };
@@ -98,8 +96,7 @@ function asOurs(f: () => void): void {
 
 /** Destroys a buffer once the commands recorded so far are submitted. */
 export function release(buffer: GPUBuffer): void {
-  if (open.encoder) afterSubmit.push(buffer);
-  else buffer.destroy();
+  afterNextSubmit(() => buffer.destroy());
 }
 
 /** Runs f after the next submit, or now when nothing is recorded and not yet submitted. */
