@@ -8,7 +8,7 @@ import { selectorFor } from '../src/engine/sparsity/selectors';
 import { columnScores } from '../src/engine/sparsity/oracle';
 import { keptBlocks, parsePolicy } from '../src/engine/sparsity/policy';
 import {
-  blockLayout, buildPredictorGraph, DevicePredictors, paramName, PARTS, PredictorSet, SIDES, uploadLayer, type HostParam,
+  blockLayout, buildPredictorGraph, DevicePredictors, paramName, PARTS, predictedScores, predictedTiles, PredictorSet, SIDES, uploadLayer, type HostParam,
 } from '../src/engine/sparsity/predictor';
 import { standardise, trainPredictors } from '../src/engine/sparsity/predictor-train';
 import type { ModelConfig } from '../src/engine/model/config';
@@ -190,6 +190,21 @@ describe('predictors file', () => {
     expect(() => back.checkModel(other)).toThrow(/trained for a LlamaForCausalLM with 2 layers, hidden 32/);
     const { writeSafetensors } = await import('../src/engine/model/safetensors');
     expect(() => PredictorSet.fromBytes(writeSafetensors(new Map([['x', { shape: [1], data: Float32Array.of(1) }]])))).toThrow(/not a predictors file/);
+  });
+});
+
+describe('predicted block scores', () => {
+  it('equal the tile map\'s symmetrised column sums, over a batch and a block count that is not a power of two', () => {
+    const r = rng(3);
+    const [B, nb, E] = [2, 7, 5];
+    const eq = Float32Array.from({ length: B * nb * E }, () => r() * 2 - 1);
+    const ek = Float32Array.from({ length: B * nb * E }, () => r() * 2 - 1);
+    const want = columnScores(predictedTiles(eq, ek, nb, E), nb);
+    const got = predictedScores(eq, ek, nb, E);
+    expect(got.length).toBe(nb);
+    for (let n = 0; n < nb; n++) expect(got[n]).toBeCloseTo(want[n], 10);
+    // Not a constant: the scores differ between blocks.
+    expect(new Set(Array.from(got, (x) => x.toFixed(6))).size).toBe(nb);
   });
 });
 

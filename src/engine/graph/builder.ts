@@ -1,4 +1,4 @@
-import { ONNX_DTYPE, type AttrValue, type Constant, type ConstData, type DType, type Graph, type Node, type Shape, type ValueInfo } from './ir';
+import { int64s, ONNX_DTYPE, type AttrValue, type Constant, type ConstData, type DType, type Graph, type Node, type Shape, type ValueInfo } from './ir';
 import { opDef } from './ops/registry';
 
 /** A value inside a graph being built: its name, type and (possibly symbolic) shape. */
@@ -8,7 +8,7 @@ function constArray(dtype: DType, values: ArrayLike<number>): ConstData {
   switch (dtype) {
     case 'float32': return Float32Array.from(values);
     case 'float64': return Float64Array.from(values);
-    case 'int64': return BigInt64Array.from(Array.from(values, (v) => BigInt(v)));
+    case 'int64': return int64s(values.length, (i) => values[i]);
     case 'int32': return Int32Array.from(values);
     case 'bool': return Uint8Array.from(values);
     default: throw new Error(`constants of ${dtype} are not supported`);

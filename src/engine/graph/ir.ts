@@ -84,8 +84,19 @@ export function broadcastShapes(a: Shape, b: Shape, op: string): Shape {
   return out;
 }
 
-/** A graph after the fact: a structural key that identifies it for the session cache. */
+const keys = new WeakMap<Graph, string>();
+
+/** A graph after the fact: a structural key that identifies it for the session cache (made once per graph: graphs are not changed once built). */
 export function graphKey(g: Graph): string {
+  let key = keys.get(g);
+  if (key === undefined) {
+    key = structuralKey(g);
+    keys.set(g, key);
+  }
+  return key;
+}
+
+function structuralKey(g: Graph): string {
   const parts: string[] = [g.name];
   for (const v of g.inputs) parts.push(`i:${v.name}:${v.dtype}:${v.shape.join('x')}`);
   for (const v of g.outputs) parts.push(`o:${v.name}`);
@@ -106,4 +117,20 @@ function hashBytes(b: Uint8Array): string {
 
 export function hashString(s: string): string {
   return hashBytes(new TextEncoder().encode(s));
+}
+
+/**
+ * Whole numbers (within ±2³¹) as int64 tensor data, written as two 32-bit words each rather than
+ * a BigInt per value (converting tens of thousands of row indices a step one BigInt at a time
+ * showed in the host's profile). `at(i)` gives value i; the platforms the engine runs on are little-endian.
+ */
+export function int64s(n: number, at: (i: number) => number): BigInt64Array {
+  const out = new BigInt64Array(n);
+  const words = new Int32Array(out.buffer);
+  for (let i = 0; i < n; i++) {
+    const v = at(i);
+    words[2 * i] = v;
+    words[2 * i + 1] = v < 0 ? -1 : 0;
+  }
+  return out;
 }

@@ -3,7 +3,7 @@
 // one row per layer. Greedy at temperature 0, else nucleus (top-p) sampling, seeded.
 import { UserError } from '../errors';
 import { GraphBuilder } from '../graph/builder';
-import type { Graph } from '../graph/ir';
+import { int64s, type Graph } from '../graph/ir';
 import { contextReach, type ModelConfig } from '../model/config';
 import { chunkLogits, normRows } from '../model/head';
 import { buildSegment } from '../model/layer-parts';
@@ -72,7 +72,7 @@ function graphsOf(cfg: ModelConfig): DecodeGraphs {
   return g;
 }
 
-const ints = (rt: Runtime, xs: number[]) => rt.tensor('int64', BigInt64Array.from(xs.map(BigInt)), [xs.length]);
+const ints = (rt: Runtime, xs: number[]) => rt.tensor('int64', int64s(xs.length, (i) => xs[i]), [xs.length]);
 const floats = (rt: Runtime, xs: number[]) => rt.tensor('float32', Float32Array.from(xs), [xs.length]);
 const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
 

@@ -2,10 +2,10 @@
 // compiles each graph once (sessions are shape-generic: symbolic batch and token dims),
 // runs it, and keeps outputs where the provider computes them (GPU buffers under WebGPU).
 import type * as ortTypes from 'onnxruntime-common';
-import { graphKey, type DType, type Graph } from '../graph/ir';
+import { DTYPE_BYTES, graphKey, type DType, type Graph } from '../graph/ir';
 import { toOnnx } from '../graph/onnx';
 import { GraphBuilder } from '../graph/builder';
-import { MemoryAccountant, type ByKind } from '../memory/accountant';
+import { MemoryAccountant, tensorBytes, type ByKind } from '../memory/accountant';
 import { bindDims, plannedPeakBytes, resolvedDims } from '../memory/plan';
 import { BufferPool } from './kernels/pool';
 import { GpuKernels } from './kernels/kernels';
@@ -29,6 +29,18 @@ export type Tensor = ortTypes.Tensor;
 /** wasm and webgpu: onnxruntime-web; cpu: onnxruntime-node's native CPU provider. */
 export type Provider = 'wasm' | 'webgpu' | 'cpu';
 export type TensorData = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array;
+
+const ARRAYS: Partial<Record<DType, new (b: ArrayBuffer, o: number, n: number) => TensorData>> = {
+  float32: Float32Array, float64: Float64Array, int64: BigInt64Array, int32: Int32Array, bool: Uint8Array,
+};
+
+/** Typed data of a tensor's type over bytes read back (copied when misaligned). */
+export function typedOf(type: DType, bytes: Uint8Array): TensorData {
+  const Ctor = ARRAYS[type];
+  if (!Ctor) throw new Error(`no array type for ${type}`);
+  const aligned = bytes.byteOffset % 8 === 0 ? bytes : bytes.slice();
+  return new Ctor(aligned.buffer as ArrayBuffer, aligned.byteOffset, bytes.byteLength / DTYPE_BYTES[type]);
+}
 
 export interface RuntimeOptions {
   provider: Provider;
@@ -291,6 +303,23 @@ export class Runtime {
   async read(t: Tensor): Promise<TensorData> {
     if (t.location === 'gpu-buffer') this.downloaded.add(t);
     return (await t.getData()) as TensorData;
+  }
+
+  /**
+   * The tensors' data on the host: under WebGPU those in GPU buffers in one read back (the
+   * engine's kernels copy them into one staging buffer: one wait for the GPU's queue, where
+   * onnxruntime's reads wait once each), the others as they are.
+   */
+  async readAll(ts: Tensor[]): Promise<TensorData[]> {
+    const kernels = this.onDevice ? await this.kernels() : null;
+    const onGpu = kernels ? ts.filter((t) => t.location === 'gpu-buffer') : [];
+    const bytes = onGpu.map(tensorBytes);
+    const read = onGpu.length ? await kernels!.readTensors(onGpu, bytes) : [];
+    const byTensor = new Map(onGpu.map((t, i) => [t, typedOf(t.type as DType, new Uint8Array(read[i]))]));
+    // One at a time: concurrent reads of onnxruntime's tensors did not finish in Chromium.
+    const out: TensorData[] = [];
+    for (const t of ts) out.push(byTensor.get(t) ?? (await this.read(t)));
+    return out;
   }
 
   async readScalar(t: Tensor): Promise<number> {

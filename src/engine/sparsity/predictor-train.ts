@@ -300,7 +300,7 @@ export async function layerSamples(trainer: Trainer, dp: DevicePredictors, windo
       const nb = Math.ceil(T / dp.block);
       const s = out.get(l) ?? { oracle: [], predicted: [] };
       s.oracle.push(keptBlocks(columnScores(await oracleTiles(trainer, l, h, T, dp.block), nb), policy[l]));
-      s.predicted.push(columnScores(await dp.tiles(l, h, T, normWeights(cfg, trainer.dm.floatWeights(l))), nb));
+      s.predicted.push(await dp.scores(l, h, T, normWeights(cfg, trainer.dm.floatWeights(l))));
       out.set(l, s);
     });
   }

@@ -314,6 +314,40 @@ export function predictedTiles(eq: Float32Array, ek: Float32Array, nb: number, E
   return tiles;
 }
 
+/**
+ * The block scores of the predicted tile map (columnScores(predictedTiles(…)), without the map):
+ * block n's score is Σ_{m≥n} e_q(m)·e_k(n) + Σ_{m<n} e_q(n)·e_k(m), that is (suffix sum of e_q
+ * from n)·e_k(n) + e_q(n)·(prefix sum of e_k before n): O(NB·E) per sequence instead of O(NB²·E).
+ */
+export function predictedScores(eq: Float32Array, ek: Float32Array, nb: number, E: number): Float64Array {
+  const B = eq.length / (nb * E);
+  const scores = new Float64Array(nb);
+  const suffix = new Float64Array(E);
+  const prefix = new Float64Array(E);
+  for (let bi = 0; bi < B; bi++) {
+    const o = bi * nb * E;
+    suffix.fill(0);
+    for (let n = nb - 1; n >= 0; n--) {
+      let s = 0;
+      for (let e = 0; e < E; e++) {
+        suffix[e] += eq[o + n * E + e];
+        s += suffix[e] * ek[o + n * E + e];
+      }
+      scores[n] += s;
+    }
+    prefix.fill(0);
+    for (let n = 0; n < nb; n++) {
+      let s = 0;
+      for (let e = 0; e < E; e++) {
+        s += eq[o + n * E + e] * prefix[e];
+        prefix[e] += ek[o + n * E + e];
+      }
+      scores[n] += s;
+    }
+  }
+  return scores;
+}
+
 /** Predictors on the device, with their forward graph per layer shape. */
 export class DevicePredictors {
   private graphs = new Map<string, Graph>();
@@ -339,8 +373,8 @@ export class DevicePredictors {
     return this.set.config.block;
   }
 
-  /** The predicted tile map of one layer for its input h (B, T, C). */
-  async tiles(layer: number, h: Tensor, T: number, normWeights: Record<string, Tensor>): Promise<Float64Array> {
+  /** The predicted block scores of one layer for its input h (B, T, C): what the policy picks blocks by. */
+  async scores(layer: number, h: Tensor, T: number, normWeights: Record<string, Tensor>): Promise<Float64Array> {
     const pc = this.set.config;
     const shape = pc.layers[layer];
     const key = shapeKey(shape);
@@ -355,11 +389,10 @@ export class DevicePredictors {
       h, ...normWeights, ...Object.fromEntries(this.tensors[layer]),
       rows: rt.tensor('int64', rows, [nb, pc.block]), valid: rt.tensor('float32', valid, [nb, pc.block, 1]),
     });
-    const eq = Float32Array.from((await rt.read(out.eq)) as Float32Array);
-    const ek = Float32Array.from((await rt.read(out.ek)) as Float32Array);
+    const [eq, ek] = (await rt.readAll([out.eq, out.ek])) as Float32Array[];
     rt.dispose(out.eq);
     rt.dispose(out.ek);
-    return predictedTiles(eq, ek, nb, pc.embed);
+    return predictedScores(eq, ek, nb, pc.embed);
   }
 
   dispose(): void {

@@ -108,8 +108,8 @@ class BlockSelector implements Selector {
     const oracle = async () => keptBlocks(columnScores(await oracleTiles(probe, layer, h, T, this.block), nb), s.policy[layer]);
     if (s.mode === 'oracle') return oracle();
     const t0 = performance.now();
-    const tiles = await s.predictors.tiles(layer, h, T, normWeights(probe.config, probe.layerWeights(layer)));
-    const blocks = keptBlocks(columnScores(tiles, nb), predictedPolicy(s.policy[layer]));
+    const scores = await s.predictors.scores(layer, h, T, normWeights(probe.config, probe.layerWeights(layer)));
+    const blocks = keptBlocks(scores, predictedPolicy(s.policy[layer]));
     this.record!.predictMs! += performance.now() - t0;
     if (s.recall) this.record!.recall![layer] = recall(await oracle(), blocks);
     return blocks;

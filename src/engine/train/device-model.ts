@@ -1,10 +1,10 @@
 // A model's frozen weights on the runtime's device (2-byte ones widened only while a graph reads
 // them: frozen.ts; lookup tables over one device buffer in chunks of rows: tables.ts), with the
 // per-length inputs every layer shares (rotary tables) and the feeds of the embedding and head graphs.
-import type { Graph } from '../graph/ir';
+import { int64s, type Graph } from '../graph/ir';
 import { buildEmbed } from '../model/architecture';
 import type { Model } from '../model/model';
-import { checkWindow } from '../model/config';
+import { checkWindow, type Rope } from '../model/config';
 import { ropeTables } from '../model/rope';
 import type { Runtime, Tensor } from '../runtime/runtime';
 import { UserError } from '../errors';
@@ -20,6 +20,8 @@ export class DeviceModel {
   /** The final norm's weights by graph input name (float32). */
   private readonly head = new Map<string, Frozen>();
   readonly embedGraph: Graph;
+  /** Rotary tables of positions 0..n-1 on the host, for ropeRows. */
+  private ropeHost: { key: string; n: number; cos: Float32Array; sin: Float32Array } | null = null;
 
   private constructor(readonly rt: Runtime, readonly model: Model, private readonly store: FrozenStore) {
     this.embedGraph = buildEmbed(model.config, 'float32').build();
@@ -106,13 +108,40 @@ export class DeviceModel {
   async ropeFor(positions: ArrayLike<number>): Promise<{ cos: Tensor; sin: Tensor } | null> {
     const cfg = this.model.config;
     if (!cfg.rope) return null;
-    const r = ropeTables(positions, cfg.headDim, cfg.rope);
+    const r = this.ropeRows(positions, cfg.headDim, cfg.rope);
     const up = async (data: Float32Array) => {
       const x = await this.rt.upload(this.rt.tensor('float32', data, [positions.length, cfg.headDim]));
       this.rt.memory.track(x, 'activations');
       return x;
     };
     return { cos: await up(r.cos), sin: await up(r.sin) };
+  }
+
+  /**
+   * Rotary tables of the given positions, copied out of tables of positions 0..n-1 kept on the
+   * host (made again, larger by powers of two, when a position lies past them or the rope
+   * settings change): a token-eliminating layer's kept rows cost a copy, not a cosine each.
+   */
+  private ropeRows(positions: ArrayLike<number>, D: number, rope: Rope): { cos: Float32Array; sin: Float32Array } {
+    let max = 0;
+    for (let i = 0; i < positions.length; i++) {
+      if (!Number.isInteger(positions[i]) || positions[i] < 0) return ropeTables(positions, D, rope);
+      max = Math.max(max, positions[i]);
+    }
+    const key = JSON.stringify(rope);
+    let h = this.ropeHost;
+    if (!h || h.key !== key || h.n <= max) {
+      const n = 2 ** Math.ceil(Math.log2(Math.max(1024, max + 1)));
+      h = this.ropeHost = { key, n, ...ropeTables(Array.from({ length: n }, (_, i) => i), D, rope) };
+    }
+    const cos = new Float32Array(positions.length * D);
+    const sin = new Float32Array(positions.length * D);
+    for (let i = 0; i < positions.length; i++) {
+      const at = positions[i] * D;
+      cos.set(h.cos.subarray(at, at + D), i * D);
+      sin.set(h.sin.subarray(at, at + D), i * D);
+    }
+    return { cos, sin };
   }
 
   /** Frees the weights on the device (another model replaces this one). */
@@ -176,7 +205,7 @@ export class DeviceModel {
     }
     const rt = this.rt;
     const feeds: Record<string, Tensor> = {
-      rows: rt.tensor('int64', BigInt64Array.from({ length: S }, (_, i) => BigInt(start + i)), [S]),
+      rows: rt.tensor('int64', int64s(S, (i) => start + i), [S]),
       weights: rt.tensor('float32', weights, [B, S]),
       count: rt.tensor('float32', Float32Array.of(count), []),
     };

@@ -16,7 +16,7 @@ import { DTYPE_BYTES, type DType } from '../graph/ir';
 import { tensorBytes } from '../memory/accountant';
 import { alignedSize } from '../runtime/kernels/pool';
 import type { OffloadMode } from '../settings';
-import type { Runtime, Tensor, TensorData } from '../runtime/runtime';
+import { typedOf, type Runtime, type Tensor, type TensorData } from '../runtime/runtime';
 import { savedTensors, type LayerSaved, type PassTensors } from './pass';
 
 /**
@@ -77,18 +77,6 @@ interface ParkedLayer {
   slots: Map<Tensor, Parked>;
 }
 
-const ARRAYS: Partial<Record<DType, new (b: ArrayBuffer, o: number, n: number) => TensorData>> = {
-  float32: Float32Array, float64: Float64Array, int64: BigInt64Array, int32: Int32Array, bool: Uint8Array,
-};
-
-/** Typed data of a tensor's type over bytes read back (copied when misaligned). */
-function typedOf(type: DType, bytes: Uint8Array): TensorData {
-  const Ctor = ARRAYS[type];
-  if (!Ctor) throw new Error(`offload: no array type for ${type}`);
-  const aligned = bytes.byteOffset % 8 === 0 ? bytes : bytes.slice();
-  return new Ctor(aligned.buffer as ArrayBuffer, aligned.byteOffset, bytes.byteLength / DTYPE_BYTES[type]);
-}
-
 /** The same layer with each tensor replaced (the rows, the sparsity and the weights' slots as they are). */
 function mapSaved(sv: LayerSaved, f: (t: Tensor) => Tensor): LayerSaved {
   const rec = (r: Record<string, Tensor>) => Object.fromEntries(Object.entries(r).map(([n, t]) => [n, f(t)]));
@@ -129,29 +117,12 @@ export class SavedLayers {
       return;
     }
     const chosen = savedTensors(sv).map((t, i) => ({ t, key: `${this.pass}-${l}-${i}` })).filter(({ t }) => t !== out && this.tensors.owns(t));
-    const data = await this.readAll(chosen.map((c) => c.t));
+    const data = await this.rt.readAll(chosen.map((c) => c.t));
     const slots = new Map<Tensor, Parked>(chosen.map(({ t, key }, i) => [t, this.park(t, data[i], key)]));
     this.layers[l] = { saved: mapSaved(sv, (t) => (slots.has(t) ? placeholder(slots.get(t)!) : t)), slots: new Map([...slots.values()].map((p) => [placeholder(p), p])) };
     // The layer's files written before the next layer runs: what waits on disk has left memory
     // (writes left in the background piled up in memory whenever the disk was slower than compute).
     await Promise.all(chosen.map((c) => this.writes.get(c.key)));
-  }
-
-  /**
-   * The tensors' data on the host: under WebGPU those in GPU buffers in one read back (the
-   * engine's kernels copy them into one staging buffer: one wait for the GPU's queue for the
-   * layer, where onnxruntime's reads wait once each), the others as they are.
-   */
-  private async readAll(ts: Tensor[]): Promise<TensorData[]> {
-    const kernels = this.rt.onDevice ? await this.rt.kernels() : null;
-    const onGpu = kernels ? ts.filter((t) => t.location === 'gpu-buffer') : [];
-    const bytes = onGpu.map(tensorBytes);
-    const read = onGpu.length ? await kernels!.readTensors(onGpu, bytes) : [];
-    const byTensor = new Map(onGpu.map((t, i) => [t, typedOf(t.type as DType, new Uint8Array(read[i]))]));
-    // One at a time: concurrent reads of onnxruntime's tensors did not finish in Chromium.
-    const out: TensorData[] = [];
-    for (const t of ts) out.push(byTensor.get(t) ?? (await this.rt.read(t)));
-    return out;
   }
 
   /** Keeps a tensor's data off the device (host memory, or the store) and frees it there. */

@@ -3,7 +3,7 @@
 // backward of a layer. The tensors a pass produces are tracked so each is freed once nothing
 // reads it, and every one of them at the pass's end.
 import { gradName } from '../graph/autodiff';
-import type { Graph } from '../graph/ir';
+import { int64s, type Graph } from '../graph/ir';
 import type { Runtime, Tensor } from '../runtime/runtime';
 import { attentionShape, KERNEL_ROWS, type GpuKernels } from '../runtime/kernels/kernels';
 import type { DeviceModel } from './device-model';
@@ -150,7 +150,7 @@ async function layerRuns(c: PassContext, l: number, h: Tensor, kept: number[] | 
   const { rope, shared } = w;
   const g = c.graphs(l, kept !== null);
   const common: Record<string, Tensor> = { ...w.weights, ...c.loraFeeds(l), ...(rope ?? {}) };
-  if (kept) common.idx = dm.rt.tensor('int64', BigInt64Array.from(kept.map(BigInt)), [kept.length]);
+  if (kept) common.idx = dm.rt.tensor('int64', int64s(kept.length, (i) => kept[i]), [kept.length]);
   const preFeeds = { ...common, h };
   const pre = await tensors.run(backward ? g.pre.forward : g.pre.plain, preFeeds);
   const { o, lse } = await attentionForward(c, pre, rows);

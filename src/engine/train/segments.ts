@@ -1,5 +1,6 @@
 // How many rows each run of a segmented part takes: attention by query segments and the LM head
 // by token segments and vocabulary chunks, so no (heads × T × T) or (T × vocabulary) tensor exists at once.
+import { int64s } from '../graph/ir';
 import type { ModelConfig } from '../model/config';
 import type { Runtime, Tensor } from '../runtime/runtime';
 
@@ -92,7 +93,7 @@ export class Segments {
    */
   feeds(rows: number[], start: number, end: number, group: number | null = null): Record<string, Tensor> {
     const rt = this.rt;
-    const range = (a: number, b: number) => BigInt64Array.from({ length: b - a }, (_, i) => BigInt(a + i));
+    const range = (a: number, b: number) => int64s(b - a, (i) => a + i);
     const from = group ? firstVisibleKey(rows, start, group) : 0;
     const feeds: Record<string, Tensor> = {
       qrows: rt.tensor('int64', range(start, end), [end - start]),

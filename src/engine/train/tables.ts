@@ -4,7 +4,7 @@
 // (segments.ts tableChunkRows), so the head is lent each chunk in place and no buffer ever holds
 // the whole table. Lookups gather the rows asked for from the chunks that hold them.
 import { GraphBuilder } from '../graph/builder';
-import type { Graph } from '../graph/ir';
+import { int64s, type Graph } from '../graph/ir';
 import { hostBytes, type HostTensor } from '../model/model';
 import { widenHalf } from '../model/safetensors';
 import type { MemoryKind } from '../memory/accountant';
@@ -79,14 +79,14 @@ export class LookupTable {
    */
   async lookup(indices: number[]): Promise<{ table: Tensor; at: BigInt64Array }> {
     const whole = this.parts.length === 1 ? this.parts[0].frozen : null;
-    if (whole && 'f32' in whole) return { table: whole.f32, at: BigInt64Array.from(indices.map(BigInt)) };
+    if (whole && 'f32' in whole) return { table: whole.f32, at: int64s(indices.length, (i) => indices[i]) };
     const slot = new Map<number, number>();
     for (const i of indices) if (!slot.has(i)) slot.set(i, slot.size);
     const rows = [...slot.keys()];
     const table = this.host.half
       ? await this.store.own(this.rt.tensor('float32', gatherRows(this.host, rows), [rows.length, this.host.shape[1]]))
       : await this.store.own(await this.gather(rows, 'weights'));
-    return { table, at: BigInt64Array.from(indices.map((i) => BigInt(slot.get(i)!))) };
+    return { table, at: int64s(indices.length, (i) => slot.get(indices[i])!) };
   }
 
   /**
@@ -101,7 +101,9 @@ export class LookupTable {
     if (part) return this.store.widen(part.frozen);
     if (this.host.half) return this.store.own(this.rt.tensor('float32', widenHalf((this.host.data as Uint16Array).subarray(v0 * C, v1 * C), this.host.half), [v1 - v0, C]));
     if (!this.rt.onDevice) return this.rt.tensor('float32', (this.host.data as Float32Array).subarray(v0 * C, v1 * C), [v1 - v0, C]);
-    const t = await this.gather(Array.from({ length: v1 - v0 }, (_, i) => v0 + i), 'activations');
+    const range = new Int32Array(v1 - v0);
+    for (let i = 0; i < range.length; i++) range[i] = v0 + i;
+    const t = await this.gather(range, 'activations');
     this.copies.add(t);
     return t;
   }
@@ -116,16 +118,17 @@ export class LookupTable {
    * Rows of a float32 table as one (N, C) tensor on the device, counted as `kind`: gathered from the
    * first chunk that holds any of them, then each later chunk's rows put in their places.
    */
-  private async gather(rows: number[], kind: MemoryKind): Promise<Tensor> {
+  private async gather(rows: ArrayLike<number>, kind: MemoryKind): Promise<Tensor> {
     const g = tableGraphs(this.host.shape[1]);
     const N = rows.length;
     let acc: Tensor | null = null;
     for (const p of this.parts) {
-      const inside = rows.map((r) => r >= p.start && r < p.end);
-      if (!inside.includes(true) || !('f32' in p.frozen)) continue;
-      const local = BigInt64Array.from(rows, (r) => BigInt(Math.min(Math.max(r - p.start, 0), p.end - p.start - 1)));
+      const inside = new Uint8Array(N);
+      for (let i = 0; i < N; i++) inside[i] = rows[i] >= p.start && rows[i] < p.end ? 1 : 0;
+      if (!inside.includes(1) || !('f32' in p.frozen)) continue;
+      const local = int64s(N, (i) => Math.min(Math.max(rows[i] - p.start, 0), p.end - p.start - 1));
       const feeds: Record<string, Tensor> = { table: p.frozen.f32, rows: this.rt.tensor('int64', local, [N]) };
-      if (acc) Object.assign(feeds, { acc, mask: this.rt.tensor('bool', Uint8Array.from(inside, Number), [N, 1]) });
+      if (acc) Object.assign(feeds, { acc, mask: this.rt.tensor('bool', inside, [N, 1]) });
       const out: Tensor = (await this.rt.run(acc ? g.merge : g.rows, feeds)).out;
       this.rt.dispose(acc ?? undefined);
       this.rt.memory.track(out, kind);
