@@ -157,7 +157,7 @@ export class Runtime {
   /** onnxruntime's GPU device (undefined without one), made by its first session. */
   private gpuDevice(): Promise<GPUDevice | undefined> {
     this.deviceReady ??= (async () => {
-      this.dispose(await this.upload(this.tensor('float32', Float32Array.of(0), [1])));
+      this.dispose(await this.uploadByRun(this.tensor('float32', Float32Array.of(0), [1])));
       return (await (this.ort.env.webgpu as { device?: Promise<GPUDevice> | GPUDevice }).device) as GPUDevice | undefined;
     })();
     return this.deviceReady;
@@ -186,7 +186,7 @@ export class Runtime {
     if (!device) return null;
     // Reading a one-value tensor of onnxruntime's makes it submit what it has recorded.
     this.gpuKernels = new GpuKernels(device, this.ort, async () => {
-      const probe = await this.upload(this.tensor('float32', Float32Array.of(0), [1]));
+      const probe = await this.uploadByRun(this.tensor('float32', Float32Array.of(0), [1]));
       await probe.getData();
       probe.dispose();
     }, new BufferPool(device, this.opts.bufferPoolBytes ?? WEBGPU_POOL_BYTES));
@@ -296,6 +296,15 @@ export class Runtime {
   /** A tensor on the provider's device: under WebGPU, a GPU buffer filled once. */
   async upload(t: Tensor): Promise<Tensor> {
     if (!this.onDevice || t.location === 'gpu-buffer') return t;
+    // float32 data goes into a buffer of the kernels' pool through the queue: a session run of
+    // an identity graph per upload cost milliseconds of host time each (a sparse layer's rotary
+    // tables, the adapter's factors at the start of a run).
+    const kernels = t.type === 'float32' ? await this.kernels() : null;
+    return kernels ? kernels.upload(t.data as Float32Array, [...t.dims]) : this.uploadByRun(t);
+  }
+
+  /** An upload through onnxruntime: a run of the identity graph (its output is onnxruntime's, so reading it makes onnxruntime submit). */
+  private async uploadByRun(t: Tensor): Promise<Tensor> {
     const out = await this.run(identityGraph(t.type as DType, t.dims.length), { x: t });
     return out.y;
   }

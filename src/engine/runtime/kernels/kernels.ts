@@ -111,6 +111,17 @@ export class GpuKernels {
     });
   }
 
+  /**
+   * A float32 tensor of the pool's holding `data`, written through the queue: the write lands
+   * before every command submitted after it, and the pool lends a buffer only once the commands
+   * that last used it were submitted.
+   */
+  upload(data: Float32Array, dims: number[]): Tensor {
+    const t = this.output(dims);
+    if (data.byteLength > 0) this.device.queue.writeBuffer(t.gpuBuffer, 0, data.buffer, data.byteOffset, data.byteLength);
+    return t;
+  }
+
   private async read(buffer: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
     await this.flush();
     return readBack(this.device, buffer, Math.max(4, Math.ceil(bytes / 4) * 4));
