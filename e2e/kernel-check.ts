@@ -20,6 +20,10 @@ import { settingsLora } from '../src/engine/model/lora';
 import { Trainer } from '../src/engine/train/trainer';
 import { DeviceModel } from '../src/engine/train/device-model';
 import { DEFAULT_SETTINGS } from '../src/engine/settings';
+import { DENSE, type TokenSelector } from '../src/engine/train/selection';
+import { selectorFor, type Selector } from '../src/engine/sparsity/selectors';
+import { DevicePredictors, PredictorSet } from '../src/engine/sparsity/predictor';
+import { artifactPolicy } from '../src/engine/sparsity/policy';
 
 export interface KernelCase {
   H: number;
@@ -174,7 +178,7 @@ export async function adamwAgainstGraph(n: number, step: number, seed: number) {
  * run's name, or read:<phase> for the runtime's own reads), for each offload mode on one runtime
  * (its sessions compiled once); with the growth of the GPU's live buffer bytes over that step.
  */
-export async function stepReadBacks(T: number, offloads: ('none' | 'host')[]) {
+export async function stepReadBacks(T: number, offloads: ('none' | 'host' | 'lemo')[]) {
   installGpuBufferTracker();
   const counts = new Map<string, number>();
   let phase = 'setup';
@@ -202,14 +206,22 @@ export async function stepReadBacks(T: number, offloads: ('none' | 'host')[]) {
     const dm = await DeviceModel.upload(r, model);
     const out = [];
     for (const offload of offloads) {
-      const trainer = await Trainer.create(dm, model, settingsLora(DEFAULT_SETTINGS, model.config), { offload: { mode: offload } });
-      await trainer.step(ids);
+      // 'lemo': no offload, the layers' tokens chosen by the model's predictors under the artifact's policy.
+      const trainer = await Trainer.create(dm, model, settingsLora(DEFAULT_SETTINGS, model.config), { offload: { mode: offload === 'lemo' ? 'none' : offload } });
+      let selector: TokenSelector = DENSE;
+      if (offload === 'lemo') {
+        const set = PredictorSet.fromBytes(new Uint8Array(await (await fetch(`${base}/predictors.safetensors`)).arrayBuffer()));
+        const predictors = await DevicePredictors.upload(r, set, model.config);
+        selector = selectorFor({ mode: 'lemo', predictors, policy: artifactPolicy(model.config.layers) }, model.config.layers);
+      }
+      await trainer.step(ids, selector);
       const live = gpuBufferBytes();
       counts.clear();
       phase = 'step';
-      const step = await trainer.step(ids);
+      const step = await trainer.step(ids, selector);
       phase = 'setup';
-      out.push({ offload, counts: Object.fromEntries(counts), loss: step.loss, runs: r.kernelRuns, layers: model.config.layers, gpuGrowth: gpuBufferBytes() - live, offloadedPeak: r.memory.peak.offloaded, pool: r.poolStats() });
+      const sparseLayers = (selector as Selector).last?.kept.filter((k) => k !== null).length ?? 0;
+      out.push({ offload, counts: Object.fromEntries(counts), loss: step.loss, runs: r.kernelRuns, layers: model.config.layers, sparseLayers, gpuGrowth: gpuBufferBytes() - live, offloadedPeak: r.memory.peak.offloaded, pool: r.poolStats() });
       trainer.dispose();
     }
     return out;

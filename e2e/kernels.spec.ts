@@ -73,6 +73,15 @@ test.describe('WGSL kernels on WebGPU', () => {
     expect(offloaded.gpuGrowth).toBeLessThan(0.1 * offloaded.offloadedPeak);
   });
 
+  test('a lemo step waits on the GPU once per token-eliminating layer (the predictors\' embeddings), besides its loss and gradient norm', async ({ page }) => {
+    await open(page);
+    const [lemo] = await page.evaluate(async () => (await (window as any).harness.kernels()).stepReadBacks(64, ['lemo']));
+    expect(Number.isFinite(lemo.loss)).toBe(true);
+    expect(lemo.sparseLayers).toBeGreaterThan(0);
+    // The predictors' two embeddings come back in one read; no session run waits on the GPU.
+    expect(lemo.counts).toEqual({ 'read:step': 2, step: lemo.sparseLayers });
+  });
+
   test('2-byte weights widened on the GPU bit for bit as on the host: bf16, and f16 with subnormals, infinities and NaNs', async ({ page }) => {
     await open(page);
     const r = await page.evaluate(async () => (await (window as any).harness.kernels()).widenAgainstHost());

@@ -199,7 +199,11 @@ class PredictorTraining {
   async recall(evalWindows: number[][]): Promise<(number | null)[]> {
     const dp = DevicePredictors.wrap(this.rt, this.set, this.cfg, Array.from({ length: this.cfg.layers }, (_, l) => this.values(l)));
     const policy = this.plan.policy.map((p, l) => (this.trained.has(l) ? p : { kind: 'dense' as const }));
-    return predictorRecall(this.trainer, dp, evalWindows, policy);
+    try {
+      return await predictorRecall(this.trainer, dp, evalWindows, policy);
+    } finally {
+      dp.freeLayout();
+    }
   }
 
   /** Elastic size: removes the `prune` share of each hidden level's units, the most often zero; returns the parameter counts. */

@@ -232,7 +232,7 @@ function predictorLoss(b: GraphBuilder, emb: Record<Side, Value>, objective: Pre
 
 /**
  * One layer's predictors. Inputs: h (B, T, C), the layer's input-norm weights, rows (NB, b)
- * row indices of each block (padding repeats a row), valid (NB, b, 1) 1/0, and the predictor
+ * row indices of each block (padding repeats a row), valid (NB, b, 1) 1/0 (the flat shape only), and the predictor
  * tensors named `q.w1` … `k.b3` (biases as (1, r)). Outputs eq, ek (B, NB, E).
  * With `train`: also mask (NB, NB) 1/0 (query block ≥ key block) and, for the `tiles`
  * objective, labels (B, NB, NB) and inv_count (scalar): the mean SmoothL1 loss over masked
@@ -249,12 +249,14 @@ export function buildPredictorGraph(cfg: ModelConfig, pc: PredictorConfig, shape
   const { block, slices: S, sliceDim: D, embed: E } = pc;
   const h = b.input('h', 'float32', ['B', 'T', C]);
   const rows = b.input('rows', 'int64', ['NB', block]);
-  const valid = b.input('valid', 'float32', ['NB', block, 1]);
   const x = applyNorm(b, h, familyOf(cfg).inputNorm, cfg, 'float32');
   const gathered = b.op1('Gather', [x, rows], { axis: 1 }); // (B, NB, b, C); padding repeats the last row
-  // flat: (B, NB, S, b·D), padding rows zeroed; pool: (B, NB, b, C).
+  // flat: (B, NB, S, b·D), padding rows zeroed; pool: (B, NB, b, C), padding repeating a row the
+  // max already sees (so only flat reads `valid`: an input no node reads, fed from the GPU, is
+  // read back at every run).
+  const valid = () => b.input('valid', 'float32', ['NB', block, 1]);
   const input = pc.arch === 'flat'
-    ? b.reshape(b.transpose(b.reshape(b.mul(gathered, valid), [0, 0, block, S, D]), [0, 1, 3, 2, 4]), [0, 0, S, block * D])
+    ? b.reshape(b.transpose(b.reshape(b.mul(gathered, valid()), [0, 0, block, S, D]), [0, 1, 3, 2, 4]), [0, 0, S, block * D])
     : gathered;
   const emb: Record<Side, Value> = {} as Record<Side, Value>;
   const live: Value[] = [];
@@ -352,6 +354,7 @@ export function predictedScores(eq: Float32Array, ek: Float32Array, nb: number, 
 export class DevicePredictors {
   private graphs = new Map<string, Graph>();
   readonly tensors: Map<string, Tensor>[] = [];
+  private layout: { T: number; nb: number; rows: Tensor; valid: Tensor } | null = null;
 
   private constructor(readonly rt: Runtime, readonly set: PredictorSet, readonly cfg: ModelConfig) {}
 
@@ -384,20 +387,41 @@ export class DevicePredictors {
       this.graphs.set(key, g);
     }
     const rt = this.rt;
-    const { nb, rows, valid } = blockLayout(T, pc.block);
-    const out = await rt.run(g, {
-      h, ...normWeights, ...Object.fromEntries(this.tensors[layer]),
-      rows: rt.tensor('int64', rows, [nb, pc.block]), valid: rt.tensor('float32', valid, [nb, pc.block, 1]),
-    });
+    const { nb, rows, valid } = await this.layoutOn(T);
+    const out = await rt.run(g, { h, ...normWeights, ...Object.fromEntries(this.tensors[layer]), rows, valid });
     const [eq, ek] = (await rt.readAll([out.eq, out.ek])) as Float32Array[];
     rt.dispose(out.eq);
     rt.dispose(out.ek);
     return predictedScores(eq, ek, nb, pc.embed);
   }
 
+  /** The block layout of T tokens on the device, made once for every layer (and kept until another T). */
+  private async layoutOn(T: number): Promise<{ nb: number; rows: Tensor; valid: Tensor }> {
+    if (this.layout?.T !== T) {
+      this.freeLayout();
+      const rt = this.rt;
+      const { nb, rows, valid } = blockLayout(T, this.block);
+      this.layout = {
+        T, nb,
+        // The indices stay a host tensor: onnxruntime uploads it with each run, where an int64
+        // tensor it gave back from an upload run was read back from the GPU at every run it fed.
+        rows: rt.tensor('int64', rows, [nb, this.block]),
+        valid: await rt.upload(rt.tensor('float32', valid, [nb, this.block, 1])),
+      };
+    }
+    return this.layout;
+  }
+
+  /** Frees the block layout kept on the device (predictors that wrap tensors they do not own free only this). */
+  freeLayout(): void {
+    if (this.layout) for (const t of [this.layout.rows, this.layout.valid]) this.rt.dispose(t);
+    this.layout = null;
+  }
+
   dispose(): void {
     for (const m of this.tensors) for (const t of m.values()) this.rt.dispose(t);
     this.tensors.length = 0;
+    this.freeLayout();
   }
 }
 
