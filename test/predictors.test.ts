@@ -209,14 +209,14 @@ describe('predicted block scores', () => {
 });
 
 describe('lemo mode', () => {
-  it('keeps the blocks the predictors score highest and never runs the oracle unless asked for recall', async () => {
+  it.each(['pool', 'flat'] as const)('keeps the blocks the predictors score highest and never runs the oracle unless asked for recall (%s, a short last block)', async (arch) => {
     const rt = await nodeRuntime();
     const f = readFixture(FIXTURE);
     const cfg = f.model.config;
-    const T = 40;
+    const T = 42;
     const r = rng(5);
     const ids = [Array.from({ length: T }, () => Math.floor(r() * cfg.vocabSize))];
-    const set = PredictorSet.init(cfg, 4, { r1: 6, r2: 10, embed: 5 }, 2);
+    const set = PredictorSet.init(cfg, 4, { r1: 6, r2: 10, embed: 5 }, 2, arch);
     const dm = await DeviceModel.upload(rt, f.model);
     const dp = await DevicePredictors.upload(rt, set, cfg);
     const trainer = await Trainer.create(dm, f.model, f.lora, { adapter: f.adapter });

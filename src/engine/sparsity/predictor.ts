@@ -354,7 +354,7 @@ export function predictedScores(eq: Float32Array, ek: Float32Array, nb: number, 
 export class DevicePredictors {
   private graphs = new Map<string, Graph>();
   readonly tensors: Map<string, Tensor>[] = [];
-  private layout: { T: number; nb: number; rows: Tensor; valid: Tensor } | null = null;
+  private layout: { T: number; nb: number; rows: Tensor; valid: Tensor | null } | null = null;
 
   private constructor(readonly rt: Runtime, readonly set: PredictorSet, readonly cfg: ModelConfig) {}
 
@@ -388,7 +388,7 @@ export class DevicePredictors {
     }
     const rt = this.rt;
     const { nb, rows, valid } = await this.layoutOn(T);
-    const out = await rt.run(g, { h, ...normWeights, ...Object.fromEntries(this.tensors[layer]), rows, valid });
+    const out = await rt.run(g, { h, ...normWeights, ...Object.fromEntries(this.tensors[layer]), rows, ...(valid ? { valid } : {}) });
     const [eq, ek] = (await rt.readAll([out.eq, out.ek])) as Float32Array[];
     rt.dispose(out.eq);
     rt.dispose(out.ek);
@@ -396,17 +396,17 @@ export class DevicePredictors {
   }
 
   /** The block layout of T tokens on the device, made once for every layer (and kept until another T). */
-  private async layoutOn(T: number): Promise<{ nb: number; rows: Tensor; valid: Tensor }> {
+  private async layoutOn(T: number): Promise<{ nb: number; rows: Tensor; valid: Tensor | null }> {
     if (this.layout?.T !== T) {
       this.freeLayout();
       const rt = this.rt;
       const { nb, rows, valid } = blockLayout(T, this.block);
       this.layout = {
         T, nb,
-        // The indices stay a host tensor: onnxruntime uploads it with each run, where an int64
-        // tensor it gave back from an upload run was read back from the GPU at every run it fed.
+        // The indices stay a host tensor that onnxruntime uploads with each run (its int64
+        // tensors come back to the host); the padding mask exists for the flat shape only.
         rows: rt.tensor('int64', rows, [nb, this.block]),
-        valid: await rt.upload(rt.tensor('float32', valid, [nb, this.block, 1])),
+        valid: this.set.config.arch === 'flat' ? await rt.upload(rt.tensor('float32', valid, [nb, this.block, 1])) : null,
       };
     }
     return this.layout;
@@ -414,7 +414,7 @@ export class DevicePredictors {
 
   /** Frees the block layout kept on the device (predictors that wrap tensors they do not own free only this). */
   freeLayout(): void {
-    if (this.layout) for (const t of [this.layout.rows, this.layout.valid]) this.rt.dispose(t);
+    if (this.layout?.valid) this.rt.dispose(this.layout.valid);
     this.layout = null;
   }
 
