@@ -351,7 +351,7 @@ async function profile(ctx: number) {
     };
     const before = { ...counters };
     const t0 = performance.now();
-    await session.bench(docs, { ctxs: [ctx], modes: [mode], steps: 2, seed: Number(o.seed), lr: Number(o.lr), lora }, () => {});
+    await session.bench(docs, { ctxs: [ctx], modes: [mode], steps: 2, seed: Number(o.seed), lr: Number(o.lr), lora, recall: false }, () => {});
     const wallMs = performance.now() - t0;
     rt.onSample = previous;
     const host = countersSince(before);
@@ -506,7 +506,7 @@ async function profileSteps(file: string) {
   await ins.post('Profiler.start');
   const t0 = performance.now();
   let stepMs: number[] = [];
-  await session.bench(docs, { ctxs: [ctx], modes: [mode], steps: 2, seed: Number(o.seed), lr: Number(o.lr), lora }, (r) => { stepMs = r.stepMs; });
+  await session.bench(docs, { ctxs: [ctx], modes: [mode], steps: 2, seed: Number(o.seed), lr: Number(o.lr), lora, recall: false }, (r) => { stepMs = r.stepMs; });
   const wall = performance.now() - t0;
   const { profile } = (await ins.post('Profiler.stop')) as { profile: unknown };
   writeFileSync(file, JSON.stringify(profile));

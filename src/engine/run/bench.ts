@@ -54,6 +54,8 @@ export interface BenchPlan {
   lr: number;
   /** Each row again with this offload (host or disk). */
   offload?: OffloadOptions;
+  /** lemo rows measure the predictors' recall after their steps (true unless false: profiles of the steps alone). */
+  recall?: boolean;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -107,13 +109,15 @@ async function benchRow(dm: DeviceModel, all: number[][], ctx: number, mode: Ben
     medianStepMs: median(later(m.stepMs)), stepMs: m.stepMs, loss: m.loss, keptShare,
   };
   if (mode.sparsity.mode === 'lemo') {
+    row.predictMs = median(later(m.predictMs));
+    row.predictShare = row.predictMs / row.medianStepMs;
+  }
+  if (mode.sparsity.mode === 'lemo' && plan.recall !== false) {
     // Recall on the last window, after the measured steps (the oracle's memory and time stay
     // out of the figures above): the same forward with the oracle beside the predictors.
     const withRecall = selectorFor({ ...mode.sparsity, recall: true }, layers);
     await trainer.nll(m.batch, withRecall);
     row.recall = withRecall.last?.recall ?? [];
-    row.predictMs = median(later(m.predictMs));
-    row.predictShare = row.predictMs / row.medianStepMs;
   }
   trainer.dispose();
   return row;
