@@ -511,8 +511,8 @@ async function profileSteps(file: string) {
   const { profile } = (await ins.post('Profiler.stop')) as { profile: unknown };
   writeFileSync(file, JSON.stringify(profile));
   ins.disconnect();
-  emit('cpu-prof-steps', { ctx, mode, wallMs: wall, stepMs, file });
-  log(`CPU profile: ${mode} at ${ctx}, 2 steps [${stepMs.map((t) => t.toFixed(0)).join(' ')}] ms, ${wall.toFixed(0)} ms in all`);
+  emit('cpu-prof-steps', { ctx, mode: mode.name, wallMs: wall, stepMs, file });
+  log(`CPU profile: ${mode.name} at ${ctx}, 2 steps [${stepMs.map((t) => t.toFixed(0)).join(' ')}] ms, ${wall.toFixed(0)} ms in all`);
 }
 
 log('\n| ctx | mode | step ms | peak MB (accountant) | GPU buffers MB | loss | time ratio dense/mode |');
