@@ -321,3 +321,51 @@ export async function halfStepAgainstWidened(T: number) {
   const differing = names.filter((k) => half.bits[k]?.some((b, i) => b !== widened.bits[k][i]) ?? true);
   return { losses: [half.loss, widened.loss], differing, names: names.length, stored: [half.stored, widened.stored], widenRuns: [half.widen, widened.widen] };
 }
+
+/**
+ * Graph capture against the usual runs: the loss and LoRA gradients of two passes of T tokens of
+ * lemo-tiny (the first captures each graph, the second replays), dense and under the predictors'
+ * selection, each bit for bit against a runtime without capture; with the captures' figures.
+ */
+export async function captureAgainstPlain(T: number, jsep = false) {
+  installGpuBufferTracker();
+  const base = '/models/lemo-tiny';
+  const config = await (await fetch(`${base}/config.json`)).json();
+  const model = loadModel({ config, weights: new Uint8Array(await (await fetch(`${base}/model.safetensors`)).arrayBuffer()) });
+  const set = PredictorSet.fromBytes(new Uint8Array(await (await fetch(`${base}/predictors.safetensors`)).arrayBuffer()));
+  // Other tokens in the second pass: what a capture fixed (an index list read on the host) would show.
+  const idsOf = (pass: number) => [Array.from({ length: T }, (_, i) => (i * (7919 + 104 * pass) + pass) % model.config.vocabSize)];
+  const o = jsep ? ((await import('onnxruntime-web')) as unknown as Ort) : ort;
+  if (jsep) o.env.wasm.wasmPaths = '/node_modules/onnxruntime-web/dist/';
+  const passes = async (graphCapture: boolean) => {
+    const r = new Runtime(o, { provider: 'webgpu', graphCapture });
+    const dm = await DeviceModel.upload(r, model);
+    const predictors = await DevicePredictors.upload(r, set, model.config);
+    const out: { mode: string; loss: number; bits: Record<string, number[]> }[] = [];
+    for (const mode of ['dense', 'lemo'] as const) {
+      const trainer = await Trainer.create(dm, model, settingsLora(DEFAULT_SETTINGS, model.config), { seed: 5 });
+      const selector = mode === 'lemo' ? selectorFor({ mode: 'lemo', predictors, policy: artifactPolicy(model.config.layers) }, model.config.layers) : DENSE;
+      for (let pass = 0; pass < 2; pass++) {
+        const { loss, grads } = await trainer.lossAndGrads(idsOf(pass), selector);
+        const bits: Record<string, number[]> = {};
+        for (const [k, g] of grads) bits[k] = Array.from(new Uint32Array(Float32Array.from((await r.read(g)) as Float32Array).buffer));
+        grads.forEach((g) => r.dispose(g));
+        out.push({ mode: `${mode} ${pass}`, loss, bits });
+      }
+      trainer.dispose();
+    }
+    const stats = r.captureStats();
+    await r.release();
+    return { out, stats, copies: r.kernelRuns.copy ?? 0 };
+  };
+  const plain = await passes(false);
+  const captured = await passes(true);
+  return {
+    passes: plain.out.map((p, i) => {
+      const c = captured.out[i];
+      const names = Object.keys(p.bits);
+      return { mode: p.mode, losses: [p.loss, c.loss], names: names.length, differing: names.filter((k) => c.bits[k]?.some((b, j) => b !== p.bits[k][j]) ?? true) };
+    }),
+    stats: captured.stats, plainStats: plain.stats, copies: captured.copies,
+  };
+}
