@@ -28,7 +28,6 @@ const program = new Command()
   .option('--model <dir>', 'model folder', 'public/models/lemo-tiny')
   .option('--tokenizer <dir>', "folder whose tokenizer.json makes the token ids (the model folder's when it has one)")
   .option('--no-kernels', "keep attention and AdamW in onnxruntime's graphs (the engine's WGSL kernels otherwise)")
-  .option('--graph-capture', "run the graphs on onnxruntime's graph capture (the C++ provider; RuntimeOptions.graphCapture)")
   .option('--data <file>', 'dataset', 'public/data/books-long/train.jsonl.gz')
   .option('--ctx <list>', 'contexts', '2048,4096,8192,16384')
   .option('--modes <list>', 'modes', 'dense,oracle')
@@ -58,7 +57,7 @@ const o = program.opts<{
   dawn: string; ort: string; wasm: string; model: string; data: string; ctx: string; modes: string; steps: string; seed: string; lr: string;
   predictors?: string; policy?: string; mlpKeep?: string; offload?: string; block: string; profileCtx?: string; ceiling?: boolean; dawnFlags: string; out: string;
   ortLog?: string; epOptions?: string; cpuProfSteps?: string; poolMib?: string; transientMib?: string; baselineMib?: string; baselineCtx: string; baselineModes: string;
-  tokenizer?: string; kernels: boolean; attentionBench?: boolean; graphCapture?: boolean;
+  tokenizer?: string; kernels: boolean; attentionBench?: boolean;
 }>();
 
 mkdirSync(o.out, { recursive: true });
@@ -163,7 +162,7 @@ ort.env.webgpu.profiling = { mode: 'off', ondata: (d) => kernels?.push({ ...d })
 
 const born = performance.now();
 const mib = (v: string | undefined) => (v === undefined ? undefined : Number(v) * 2 ** 20);
-const rt = new Runtime(ort, { provider: 'webgpu', kernels: o.kernels, graphCapture: o.graphCapture === true, bufferPoolBytes: mib(o.poolMib), webgpu: o.epOptions ? (JSON.parse(o.epOptions) as Record<string, unknown>) : undefined, probe: gpuBufferBytes, transientBudget: mib(o.transientMib), sessionLogLevel: o.ortLog === undefined ? undefined : (Number(o.ortLog) as 0 | 1 | 2 | 3 | 4), log: (line) => {
+const rt = new Runtime(ort, { provider: 'webgpu', kernels: o.kernels, bufferPoolBytes: mib(o.poolMib), webgpu: o.epOptions ? (JSON.parse(o.epOptions) as Record<string, unknown>) : undefined, probe: gpuBufferBytes, transientBudget: mib(o.transientMib), sessionLogLevel: o.ortLog === undefined ? undefined : (Number(o.ortLog) as 0 | 1 | 2 | 3 | 4), log: (line) => {
   emit('session', { t: performance.now() - born, line });
   if (o.ortLog !== undefined) log(line);
 } });
@@ -464,7 +463,7 @@ for (const ctx of ctxs) {
       // Host milliseconds inside session runs, per graph, over this row's steps (and its warm-up).
       const hostByGraph = Object.fromEntries([...rt.runTime.entries()].sort((p, q) => q[1] - p[1]).slice(0, 12));
       rt.runTime.clear();
-      const row = { ...r, hostByGraph, host, pool: rt.poolStats(), kernels: o.kernels, capture: rt.captureStats(), kernelRuns: rt.kernelRuns, model: basename(o.model), transientBudget: rt.transientBudget ?? null, ropeScale: cfg.rope?.linearFactor ?? null, usefulGflop: flops / 1e9, usefulGflops: flops / (r.medianStepMs / 1e3) / 1e9 };
+      const row = { ...r, hostByGraph, host, pool: rt.poolStats(), kernels: o.kernels, kernelRuns: rt.kernelRuns, model: basename(o.model), transientBudget: rt.transientBudget ?? null, ropeScale: cfg.rope?.linearFactor ?? null, usefulGflop: flops / 1e9, usefulGflops: flops / (r.medianStepMs / 1e3) / 1e9 };
       rows.push(r);
       emit('bench', row);
       log(`${r.mode.padEnd(7)} ctx ${String(ctx).padStart(6)}  step ${r.medianStepMs.toFixed(0).padStart(7)} ms  [${r.stepMs.map((t) => t.toFixed(0)).join(' ')}]  peak ${(r.peakBytes / 2 ** 20).toFixed(0)} MB  gpu ${((r.devicePeakBytes ?? 0) / 2 ** 20).toFixed(0)} MB  loss ${r.loss.toFixed(4)}${r.offload !== 'none' ? `  offload ${r.offload} ×${r.offloadTimeRatio?.toFixed(2)}` : ''}  kept ${r.keptShare.map((k) => k.toFixed(2)).join(' ')}`);

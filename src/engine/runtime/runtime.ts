@@ -10,7 +10,6 @@ import { bindDims, plannedPeakBytes, resolvedDims } from '../memory/plan';
 import { BufferPool } from './kernels/pool';
 import { GpuKernels } from './kernels/kernels';
 import { installStream } from './kernels/stream';
-import { GraphCaptures } from './capture';
 
 /** The accountant's figures at one moment (taken at the end of each session run, when its transient is live). */
 export interface MemorySample {
@@ -81,17 +80,10 @@ export interface RuntimeOptions {
   bufferPoolBytes?: number;
   /** onnxruntime's WebGPU provider options (validationMode, buffer cache modes: benchmarks). */
   webgpu?: Record<string, unknown>;
-  /**
-   * Under WebGPU with the engine's kernels, run graphs on onnxruntime's graph capture (capture.ts):
-   * each graph's kernels recorded once per shape and replayed, its inputs and outputs copied
-   * through buffers of its own. Default false.
-   */
-  graphCapture?: boolean;
 }
 
 interface SessionEntry {
-  /** Made at the first run that needs it (a captured graph may never). */
-  session: Promise<ortTypes.InferenceSession> | null;
+  session: Promise<ortTypes.InferenceSession>;
   runs: number;
   name: string;
   /** Planned transient bytes by bound dims. */
@@ -205,61 +197,32 @@ export class Runtime {
     return this.provider === 'webgpu';
   }
 
-  /** Options of every session (its outputs' locations aside). */
-  private sessionOptions(): ortTypes.InferenceSession.SessionOptions {
-    return {
-      executionProviders: [this.provider === 'webgpu' && this.opts.webgpu ? { name: 'webgpu', ...this.opts.webgpu } : this.provider],
-      graphOptimizationLevel: 'all',
-      ...(this.provider === 'cpu' && this.opts.threads ? { intraOpNumThreads: this.opts.threads } : {}),
-      ...(this.opts.sessionLogLevel !== undefined ? { logSeverityLevel: this.opts.sessionLogLevel, logVerbosityLevel: 0 } : {}),
-    } as ortTypes.InferenceSession.SessionOptions;
-  }
-
   private entry(graph: Graph): SessionEntry {
     const key = graphKey(graph);
     let e = this.sessions.get(key);
     if (!e) {
-      e = { session: null, runs: 0, name: graph.name, planned: new Map() };
+      const bytes = toOnnx(graph);
+      const started = Date.now();
+      const session = this.ort.InferenceSession.create(bytes, {
+        executionProviders: [this.provider === 'webgpu' && this.opts.webgpu ? { name: 'webgpu', ...this.opts.webgpu } : this.provider],
+        graphOptimizationLevel: 'all',
+        ...(this.provider === 'cpu' && this.opts.threads ? { intraOpNumThreads: this.opts.threads } : {}),
+        preferredOutputLocation: this.onDevice ? outputLocations(graph) : 'cpu',
+        ...(this.opts.sessionLogLevel !== undefined ? { logSeverityLevel: this.opts.sessionLogLevel, logVerbosityLevel: 0 } : {}),
+      }).then((s) => {
+        this.opts.log?.(`session ${graph.name}: ${bytes.length} bytes, ${Date.now() - started} ms to create`);
+        return s;
+      });
+      e = { session, runs: 0, name: graph.name, planned: new Map() };
       this.sessions.set(key, e);
     }
     return e;
   }
 
-  /** The entry's session, made at its first use. */
-  private session(graph: Graph, e: SessionEntry): Promise<ortTypes.InferenceSession> {
-    if (!e.session) {
-      const bytes = toOnnx(graph);
-      const started = Date.now();
-      e.session = this.ort.InferenceSession.create(bytes, {
-        ...this.sessionOptions(),
-        preferredOutputLocation: this.onDevice ? outputLocations(graph) : 'cpu',
-      }).then((s) => {
-        this.opts.log?.(`session ${graph.name}: ${bytes.length} bytes, ${Date.now() - started} ms to create`);
-        return s;
-      });
-    }
-    return e.session;
-  }
-
-  private capturesReady: Promise<GraphCaptures | null> | undefined;
-  private graphCaptures: GraphCaptures | null = null;
-  /** The graph captures (RuntimeOptions.graphCapture), or null where they are off or cannot run. */
-  private captures(): Promise<GraphCaptures | null> {
-    if (!this.opts.graphCapture || !this.useKernels) return Promise.resolve(null);
-    this.capturesReady ??= this.kernels().then((k) => {
-      this.graphCaptures = k ? new GraphCaptures(this.ort, k, this.sessionOptions(), (n) => this.uploadByRun(this.tensor('float32', new Float32Array(n), [n])), this.opts.log) : null;
-      return this.graphCaptures;
-    });
-    return this.capturesReady;
-  }
-
-  /** Graph capture's figures so far (captured sessions, their staging bytes, replays, graphs refused); null when off. */
-  captureStats(): ReturnType<GraphCaptures['stats']> | null {
-    return this.graphCaptures?.stats() ?? null;
-  }
-
   /** Runs a graph. Feeds are matched by input name; every output is returned. */
   async run(graph: Graph, feeds: Record<string, Tensor>): Promise<Record<string, Tensor>> {
+    const e = this.entry(graph);
+    const session = await e.session;
     const inputs: Record<string, Tensor> = {};
     for (const i of graph.inputs) {
       const t = feeds[i.name];
@@ -267,7 +230,6 @@ export class Runtime {
       inputs[i.name] = t;
     }
     const env = bindDims(graph, inputs);
-    const e = this.entry(graph);
     const planKey = [...env.entries()].join(';');
     let transient = e.planned.get(planKey);
     if (transient === undefined) {
@@ -275,19 +237,14 @@ export class Runtime {
       e.planned.set(planKey, transient);
     }
     this.memory.setTransient(transient);
+    const fetches = this.pooledOutputs(graph, env);
     const t0 = performance.now();
-    const captures = uploads.has(graph) ? null : await this.captures();
-    let out = captures ? await captures.run(graph, inputs, env) : null;
-    if (!out) {
-      const session = await this.session(graph, e);
-      const fetches = this.pooledOutputs(graph, env);
-      out = fetches ? await this.runInto(session, inputs, fetches) : ((await session.run(inputs)) as Record<string, Tensor>);
-    }
+    const out = fetches ? await this.runInto(session, inputs, fetches) : await session.run(inputs);
     this.runTime.set(graph.name, (this.runTime.get(graph.name) ?? 0) + performance.now() - t0);
     e.runs++;
     this.onSample?.({ t: performance.now() - this.born, phase: graph.name, bytes: { ...this.memory.live }, device: this.opts.probe?.(), stored: this.memory.stored });
     this.memory.setTransient(0);
-    return out;
+    return out as Record<string, Tensor>;
   }
 
   /** The GPU buffer pool's counts (buffers made, buffers reused) and bytes kept free; null without one. */
@@ -393,8 +350,7 @@ export class Runtime {
   }
 
   async release(): Promise<void> {
-    await (await this.capturesReady)?.release();
-    for (const e of this.sessions.values()) await (await e.session)?.release();
+    for (const e of this.sessions.values()) await (await e.session).release();
     this.sessions.clear();
     this.gpuKernels?.pool.clear();
   }

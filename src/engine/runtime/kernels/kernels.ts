@@ -8,8 +8,7 @@
 import type * as ortTypes from 'onnxruntime-common';
 import { adamwWgsl, backwardKeyWgsl, blockScoresWgsl, backwardQueryWgsl, forwardWgsl, mergeWgsl, ROWS, statsWgsl, sumPartsWgsl } from './attention-wgsl';
 import { alignedSize, BufferPool } from './pool';
-import { copyWgsl } from './copy-wgsl';
-import { dispatch, dispatchAll, pending, readBack, readBackMany, release, type Dispatch } from './stream';
+import { dispatch, pending, readBack, readBackMany, release } from './stream';
 import { widenWgsl } from './widen-wgsl';
 
 type Ort = typeof ortTypes;
@@ -96,59 +95,20 @@ export class GpuKernels {
   }
 
   /**
-   * A tensor in a buffer of the pool, given back with the tensor: the kernels' outputs, and the
-   * outputs onnxruntime writes a run's results into (Runtime.pooledOutputs). float32 unless said.
+   * A float32 tensor in a buffer of the pool, given back with the tensor: the kernels' outputs,
+   * and the outputs onnxruntime writes a run's results into (Runtime.pooledOutputs).
    */
-  output(dims: number[], dataType: 'float32' | 'float16' | 'int64' | 'int32' | 'bool' = 'float32'): Tensor {
-    const bytes = dims.reduce((a, b) => a * b, 1) * ELEMENT_BYTES[dataType];
-    const buffer = this.pool.take(alignedSize(bytes), STORAGE);
+  output(dims: number[]): Tensor {
+    const buffer = this.pool.take(alignedSize(dims.reduce((a, b) => a * b, 1) * 4), STORAGE);
     let alive = true;
     return this.ort.Tensor.fromGpuBuffer(buffer, {
-      dataType, dims,
+      dataType: 'float32', dims,
       dispose: () => {
         if (alive) this.pool.give(buffer);
         alive = false;
       },
-      download: async () => typedView(dataType, (await this.read(buffer, bytes)).slice(0, bytes)),
-    } as never);
-  }
-
-  private copyPipeline: GPUComputePipeline | null = null;
-  /** Bind groups of copies made before, by source then destination buffer. */
-  private copyGroups = new WeakMap<GPUBuffer, WeakMap<GPUBuffer, GPUBindGroup>>();
-
-  /**
-   * Copies each source buffer into its destination (the shorter one's bytes, a multiple of 16), as
-   * dispatches in the command stream, all in one pass when nothing is open.
-   */
-  copy(pairs: readonly { src: GPUBuffer; dst: GPUBuffer }[]): void {
-    this.copyPipeline ??= this.pipeline('copy', () => copyWgsl);
-    const p = this.copyPipeline;
-    const list: Dispatch[] = pairs.map(({ src, dst }) => {
-      let bySrc = this.copyGroups.get(src);
-      if (!bySrc) this.copyGroups.set(src, (bySrc = new WeakMap()));
-      let bindGroup = bySrc.get(dst);
-      if (!bindGroup) {
-        bindGroup = this.device.createBindGroup({ layout: p.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: src } }, { binding: 1, resource: { buffer: dst } }] });
-        bySrc.set(dst, bindGroup);
-      }
-      return { pipeline: p, bindGroup, groups: grid(Math.min(src.size, dst.size) / 16) };
+      download: async () => new Float32Array(await this.read(buffer, dims.reduce((a, b) => a * b, 1) * 4)),
     });
-    this.runs.copy = (this.runs.copy ?? 0) + list.length;
-    dispatchAll(this.device, list);
-  }
-
-  /** A buffer of the pool holding `data` (written through the queue), for copy(); given back with giveBuffer. */
-  uploadBytes(data: Uint8Array): GPUBuffer {
-    const padded = data.byteLength % 4 ? Uint8Array.from({ length: Math.ceil(data.byteLength / 4) * 4 }, (_, i) => data[i] ?? 0) : data;
-    const b = this.pool.take(alignedSize(padded.byteLength), STORAGE);
-    if (padded.byteLength) this.device.queue.writeBuffer(b, 0, padded.buffer, padded.byteOffset, padded.byteLength);
-    return b;
-  }
-
-  /** Gives a buffer of uploadBytes back to the pool (reusable once the commands that read it are submitted). */
-  giveBuffer(b: GPUBuffer): void {
-    this.give(b);
   }
 
   /**
@@ -163,7 +123,7 @@ export class GpuKernels {
   }
 
   private async read(buffer: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
-    if (pending()) await this.flush();
+    await this.flush();
     return readBack(this.device, buffer, Math.max(4, Math.ceil(bytes / 4) * 4));
   }
 
@@ -332,19 +292,6 @@ export class GpuKernels {
     const params = this.constant(u, UNIFORM);
     this.run(this.pipeline('adamw', () => adamwWgsl), [params, t.g.gpuBuffer, t.p.gpuBuffer, t.m.gpuBuffer, t.v.gpuBuffer], grid(n));
     this.give(params);
-  }
-}
-
-const ELEMENT_BYTES = { float32: 4, float16: 2, int64: 8, int32: 4, bool: 1 } as const;
-
-/** The values of a tensor of this type in bytes read back. */
-function typedView(dataType: keyof typeof ELEMENT_BYTES, bytes: ArrayBuffer): Float32Array | Uint16Array | BigInt64Array | Int32Array | Uint8Array {
-  switch (dataType) {
-    case 'float32': return new Float32Array(bytes);
-    case 'float16': return new Uint16Array(bytes);
-    case 'int64': return new BigInt64Array(bytes);
-    case 'int32': return new Int32Array(bytes);
-    case 'bool': return new Uint8Array(bytes);
   }
 }
 

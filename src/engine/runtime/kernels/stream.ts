@@ -67,27 +67,12 @@ export function installStream(): boolean {
   return true;
 }
 
-/** One dispatch: a pipeline, its bind group and its workgroups. */
-export interface Dispatch {
-  pipeline: GPUComputePipeline;
-  bindGroup: GPUBindGroup;
-  groups: readonly [number, number, number];
-}
-
 /** Records one dispatch in the open stream (or submits it alone when nothing is open). */
 export function dispatch(device: GPUDevice, pipeline: GPUComputePipeline, bindGroup: GPUBindGroup, x: number, y = 1, z = 1): void {
-  dispatchAll(device, [{ pipeline, bindGroup, groups: [x, y, z] }]);
-}
-
-/** Records dispatches in order in the open stream, or in one pass submitted once when nothing is open. */
-export function dispatchAll(device: GPUDevice, list: readonly Dispatch[]): void {
-  if (!list.length) return;
   const record = (p: GPUComputePassEncoder) => {
-    for (const d of list) {
-      p.setPipeline(d.pipeline);
-      p.setBindGroup(0, d.bindGroup);
-      p.dispatchWorkgroups(...d.groups);
-    }
+    p.setPipeline(pipeline);
+    p.setBindGroup(0, bindGroup);
+    p.dispatchWorkgroups(x, y, z);
   };
   if (open.pass) return record(open.pass);
   asOurs(() => {
