@@ -22,7 +22,7 @@ import { DeviceModel } from '../src/engine/train/device-model';
 import { DEFAULT_SETTINGS } from '../src/engine/settings';
 import { DENSE, type TokenSelector } from '../src/engine/train/selection';
 import { selectorFor, type Selector } from '../src/engine/sparsity/selectors';
-import { DevicePredictors, PredictorSet } from '../src/engine/sparsity/predictor';
+import { DevicePredictors, normWeights, PredictorSet, uploadLayer } from '../src/engine/sparsity/predictor';
 import { artifactPolicy } from '../src/engine/sparsity/policy';
 
 export interface KernelCase {
@@ -320,4 +320,28 @@ export async function halfStepAgainstWidened(T: number) {
   const names = Object.keys(widened.bits);
   const differing = names.filter((k) => half.bits[k]?.some((b, i) => b !== widened.bits[k][i]) ?? true);
   return { losses: [half.loss, widened.loss], differing, names: names.length, stored: [half.stored, widened.stored], widenRuns: [half.widen, widened.widen] };
+}
+
+/**
+ * lemo-tiny's predicted block scores on the GPU with the hidden widths padded to PAD_WIDTH (its
+ * pruned 45 units become 48: the WebGPU upload) against the same predictors unpadded, every layer, T tokens.
+ */
+export async function paddedPredictorsAgainstUnpadded(T: number) {
+  const r = await rt();
+  const base = '/models/lemo-tiny';
+  const config = await (await fetch(`${base}/config.json`)).json();
+  const model = loadModel({ config, weights: new Uint8Array(await (await fetch(`${base}/model.safetensors`)).arrayBuffer()) });
+  const set = PredictorSet.fromBytes(new Uint8Array(await (await fetch(`${base}/predictors.safetensors`)).arrayBuffer()));
+  const dm = await DeviceModel.upload(r, model);
+  const padded = await DevicePredictors.upload(r, set, model.config);
+  const plain = DevicePredictors.wrap(r, set, model.config, await Promise.all(set.config.layers.map((_, l) => uploadLayer(r, set, l))));
+  const rand = mulberry32(5);
+  const h = await r.upload(r.tensor('float32', uniform(rand, T * model.config.hidden), [1, T, model.config.hidden]));
+  const out = [];
+  for (let l = 0; l < set.config.layers.length; l++) {
+    const norms = normWeights(model.config, dm.floatWeights(l));
+    const [a, b] = [await padded.scores(l, h, T, norms), await plain.scores(l, h, T, norms)];
+    out.push({ layer: l, widths: [set.config.layers[l].q.r1, (padded.tensors[l].get('q.w1')!.dims[1])], rel: maxRel(a, b), n: a.length });
+  }
+  return out;
 }

@@ -82,6 +82,18 @@ test.describe('WGSL kernels on WebGPU', () => {
     expect(lemo.counts).toEqual({ 'read:step': 2, step: lemo.sparseLayers });
   });
 
+  test("the predictors' hidden widths padded on the GPU (45 units to 48) give the unpadded block scores", async ({ page }) => {
+    await open(page);
+    const r = await page.evaluate(async () => (await (window as any).harness.kernels()).paddedPredictorsAgainstUnpadded(200));
+    expect(r.length).toBeGreaterThan(0);
+    expect(r.some((l: { widths: number[] }) => l.widths[0] === 45 && l.widths[1] === 48)).toBe(true);
+    for (const l of r) {
+      expect(l.widths[1] % 4, `layer ${l.layer}`).toBe(0);
+      expect(l.n, `layer ${l.layer}`).toBe(7);
+      expect(l.rel, `layer ${l.layer}`).toBeLessThan(1e-4);
+    }
+  });
+
   test('2-byte weights widened on the GPU bit for bit as on the host: bf16, and f16 with subnormals, infinities and NaNs', async ({ page }) => {
     await open(page);
     const r = await page.evaluate(async () => (await (window as any).harness.kernels()).widenAgainstHost());

@@ -8,7 +8,7 @@ import { selectorFor } from '../src/engine/sparsity/selectors';
 import { columnScores } from '../src/engine/sparsity/oracle';
 import { keptBlocks, parsePolicy } from '../src/engine/sparsity/policy';
 import {
-  blockLayout, buildPredictorGraph, DevicePredictors, paramName, PARTS, predictedScores, predictedTiles, PredictorSet, SIDES, uploadLayer, type HostParam,
+  blockLayout, buildPredictorGraph, DevicePredictors, paddedShape, padSide, paramName, PARTS, PAD_WIDTH, predictedScores, predictedTiles, PredictorSet, SIDES, uploadLayer, type HostParam,
 } from '../src/engine/sparsity/predictor';
 import { standardise, trainPredictors } from '../src/engine/sparsity/predictor-train';
 import type { ModelConfig } from '../src/engine/model/config';
@@ -120,6 +120,40 @@ describe('predictor graph', () => {
     const eq = (await rt.read(out.eq)) as Float32Array;
     const ek = (await rt.read(out.ek)) as Float32Array;
     expect(eq.length).toBe(nb * 5);
+    for (let i = 0; i < eq.length; i++) {
+      expect(eq[i]).toBeCloseTo(host.eq[i], 4);
+      expect(ek[i]).toBeCloseTo(host.ek[i], 4);
+    }
+  });
+
+  it.each(['flat', 'pool'] as const)('with its hidden widths padded by zero units (the WebGPU upload) gives the same embeddings (%s)', async (arch) => {
+    const T = 30;
+    const { rt, cfg, set, h, norm } = await setup(T, 4, arch);
+    const shape = set.config.layers[1];
+    const padded = { q: paddedShape(shape.q), k: paddedShape(shape.k) };
+    // r1 6 and r2 10 round up to 8 and 12.
+    expect([padded.q.r1, padded.q.r2]).toEqual([8, 12]);
+    expect(PAD_WIDTH).toBe(4);
+    const params = new Map(set.params);
+    for (const side of SIDES) {
+      padSide(PARTS.map((part) => set.params.get(paramName(1, side, part))!), shape[side]).forEach((p, i) => params.set(paramName(1, side, PARTS[i]), p));
+    }
+    expect(params.get(paramName(1, 'q', 'w2'))!.shape).toEqual([8, 12]);
+    // On the host, in float64, the zero units add exact zeros: the same values bit for bit.
+    const host = hostEmbeddings(cfg, set, 1, h, T, norm);
+    const hostPadded = hostEmbeddings(cfg, set, 1, h, T, norm, params);
+    expect(Array.from(hostPadded.eq)).toEqual(Array.from(host.eq));
+    expect(Array.from(hostPadded.ek)).toEqual(Array.from(host.ek));
+    // The padded graph on the runtime, against the unpadded host forward.
+    const g = buildPredictorGraph(cfg, set.config, padded, false).build();
+    const { nb, rows, valid } = blockLayout(T, 4);
+    const out = await rt.run(g, {
+      h: rt.tensor('float32', Float32Array.from(h), [1, T, cfg.hidden]), 'input_layernorm.weight': rt.tensor('float32', Float32Array.from(norm), [cfg.hidden]),
+      ...Object.fromEntries(await uploadLayer(rt, set, 1, true)),
+      rows: rt.tensor('int64', rows, [nb, 4]), valid: rt.tensor('float32', valid, [nb, 4, 1]),
+    });
+    const eq = (await rt.read(out.eq)) as Float32Array;
+    const ek = (await rt.read(out.ek)) as Float32Array;
     for (let i = 0; i < eq.length; i++) {
       expect(eq[i]).toBeCloseTo(host.eq[i], 4);
       expect(ek[i]).toBeCloseTo(host.ek[i], 4);

@@ -30,7 +30,7 @@ const program = new Command()
   .option('--no-kernels', "keep attention and AdamW in onnxruntime's graphs (the engine's WGSL kernels otherwise)")
   .option('--data <file>', 'dataset', 'public/data/books-long/train.jsonl.gz')
   .option('--ctx <list>', 'contexts', '2048,4096,8192,16384')
-  .option('--modes <list>', 'modes', 'dense,oracle')
+  .option('--modes <list>', "modes (dense, oracle, lemo, and keep: lemo's kept counts by a fixed spread, no predictors)", 'dense,oracle')
   .option('--steps <n>', 'optimizer steps per (mode, ctx)', '4')
   .option('--seed <n>', 'seed', '0')
   .option('--lr <x>', 'learning rate', '1e-3')
@@ -323,9 +323,31 @@ async function sparsityOf(mode: string): Promise<Sparsity> {
   const policy = o.policy ? JSON.parse(existsSync(o.policy) ? readFileSync(o.policy, 'utf8') : o.policy) as TrainSettings['policy'] : null;
   return session.sparsityFor({ ...DEFAULT_SETTINGS, sparsity: mode as TrainSettings['sparsity'], block: Number(o.block), policy, mlpKeep: o.mlpKeep === undefined ? null : Number(o.mlpKeep) });
 }
+/**
+ * The 'keep' mode: in each layer the policy makes sparse, as many blocks as lemo keeps there, spread
+ * evenly over the sequence (shifted by the layer) and chosen on the host: lemo's kernels without
+ * its predictors and their read back, what a selection on the GPU could at best reach.
+ */
+async function keepSparsity(ctx: number): Promise<Sparsity> {
+  const block = Number(o.block);
+  const nb = Math.ceil(ctx / block);
+  const shares = JSON.parse(existsSync(o.policy ?? '') ? readFileSync(o.policy!, 'utf8') : (o.policy ?? 'null')) as (number | null)[] | null;
+  if (!Array.isArray(shares)) throw new Error('the keep mode needs --policy as a list of kept shares (null: dense)');
+  const layers = shares.map((share, l) => {
+    if (share === null) return null;
+    const k = Math.max(1, Math.ceil(share * nb));
+    return [...new Set(Array.from({ length: k }, (_, i) => (Math.floor((i * nb) / k) + l) % nb))].sort((a, b) => a - b);
+  });
+  return session.sparsityFor({ ...DEFAULT_SETTINGS, block, mlpKeep: o.mlpKeep === undefined ? null : Number(o.mlpKeep) }, { json: { block, layers }, T: ctx });
+}
+
 async function modesFor(ctx: number, names = modeNames) {
   const out = [];
   for (const m of names) {
+    if (m === 'keep') {
+      out.push({ name: m, sparsity: await keepSparsity(ctx) });
+      continue;
+    }
     if (!sparsities.has(m)) sparsities.set(m, await sparsityOf(m));
     out.push({ name: m, sparsity: sparsities.get(m)! });
   }

@@ -355,19 +355,29 @@ export class DevicePredictors {
   private graphs = new Map<string, Graph>();
   readonly tensors: Map<string, Tensor>[] = [];
   private layout: { T: number; nb: number; rows: Tensor; valid: Tensor | null } | null = null;
+  /** Hidden widths rounded up to PAD_WIDTH on the device (upload under WebGPU): each layer's shape as uploaded. */
+  private shapes: { q: SideShape; k: SideShape }[];
 
-  private constructor(readonly rt: Runtime, readonly set: PredictorSet, readonly cfg: ModelConfig) {}
+  private constructor(readonly rt: Runtime, readonly set: PredictorSet, readonly cfg: ModelConfig, padded: boolean) {
+    this.shapes = set.config.layers.map((s) => (padded ? { q: paddedShape(s.q), k: paddedShape(s.k) } : s));
+  }
 
+  /**
+   * The predictors' tensors on the runtime's device. Under WebGPU their hidden widths are padded
+   * with zero units to a multiple of PAD_WIDTH (same embeddings): pruning leaves widths such as
+   * 101, and onnxruntime's WebGPU MatMul takes a slow path on them (a lemo step's predictor
+   * products took a fifth of its GPU time on an H200; bench/RESULTS.md).
+   */
   static async upload(rt: Runtime, set: PredictorSet, cfg: ModelConfig): Promise<DevicePredictors> {
     set.checkModel(cfg);
-    const d = new DevicePredictors(rt, set, cfg);
-    for (let l = 0; l < set.config.layers.length; l++) d.tensors.push(await uploadLayer(rt, set, l));
+    const d = new DevicePredictors(rt, set, cfg, rt.onDevice);
+    for (let l = 0; l < set.config.layers.length; l++) d.tensors.push(await uploadLayer(rt, set, l, rt.onDevice));
     return d;
   }
 
   /** Predictors whose tensors are already on the device (during training). */
   static wrap(rt: Runtime, set: PredictorSet, cfg: ModelConfig, tensors: Map<string, Tensor>[]): DevicePredictors {
-    const d = new DevicePredictors(rt, set, cfg);
+    const d = new DevicePredictors(rt, set, cfg, false);
     d.tensors.push(...tensors);
     return d;
   }
@@ -379,7 +389,7 @@ export class DevicePredictors {
   /** The predicted block scores of one layer for its input h (B, T, C): what the policy picks blocks by. */
   async scores(layer: number, h: Tensor, T: number, normWeights: Record<string, Tensor>): Promise<Float64Array> {
     const pc = this.set.config;
-    const shape = pc.layers[layer];
+    const shape = this.shapes[layer];
     const key = shapeKey(shape);
     let g = this.graphs.get(key);
     if (!g) {
@@ -426,18 +436,51 @@ export class DevicePredictors {
 }
 
 /** One layer's tensors on the device under the graph's input names (`q.w1` …, biases as (1, r)). */
-export async function uploadLayer(rt: Runtime, set: PredictorSet, layer: number): Promise<Map<string, Tensor>> {
+export async function uploadLayer(rt: Runtime, set: PredictorSet, layer: number, pad = false): Promise<Map<string, Tensor>> {
   const m = new Map<string, Tensor>();
   for (const side of SIDES) {
-    for (const part of PARTS) {
-      const p = set.params.get(paramName(layer, side, part))!;
+    const params = PARTS.map((part) => set.params.get(paramName(layer, side, part))!);
+    const parts = pad ? padSide(params, set.config.layers[layer][side]) : params;
+    for (let i = 0; i < PARTS.length; i++) {
+      const p = parts[i];
       const shape = p.shape.length === 1 ? [1, p.shape[0]] : p.shape;
       const t = await rt.upload(rt.tensor('float32', p.data, shape));
       rt.memory.track(t, 'weights');
-      m.set(`${side}.${part}`, t);
+      m.set(`${side}.${PARTS[i]}`, t);
     }
   }
   return m;
+}
+
+/** Hidden widths on the device are multiples of this (onnxruntime's WebGPU MatMul reads four floats at a time). */
+export const PAD_WIDTH = 4;
+
+const roundUp = (n: number) => Math.ceil(n / PAD_WIDTH) * PAD_WIDTH;
+
+export function paddedShape(s: SideShape): SideShape {
+  return { r1: roundUp(s.r1), r2: roundUp(s.r2) };
+}
+
+/**
+ * One side's w1, b1, w2, b2, w3, b3 with its hidden widths r1 and r2 padded by zero units (zero
+ * columns of w1 and b1, zero rows and columns of w2 and b2, zero rows of w3): a padded unit is
+ * ReLU(0) = 0 and adds nothing downstream, so the embeddings are the same.
+ */
+export function padSide(params: { shape: number[]; data: Float32Array }[], s: SideShape): { shape: number[]; data: Float32Array }[] {
+  const [w1, b1, w2, b2, w3, b3] = params;
+  const { r1: p1, r2: p2 } = paddedShape(s);
+  const matrix = (w: { shape: number[]; data: Float32Array }, rows: number, cols: number) => {
+    const [r, c] = w.shape;
+    const out = new Float32Array(rows * cols);
+    for (let i = 0; i < r; i++) out.set(w.data.subarray(i * c, (i + 1) * c), i * cols);
+    return { shape: [rows, cols], data: out };
+  };
+  const vector = (b: { shape: number[]; data: Float32Array }, n: number) => {
+    const out = new Float32Array(n);
+    out.set(b.data);
+    return { shape: [n], data: out };
+  };
+  return [matrix(w1, w1.shape[0], p1), vector(b1, p1), matrix(w2, p1, p2), vector(b2, p2), matrix(w3, p2, w3.shape[1]), b3];
 }
 
 /** The norm weights a predictor graph reads, from a layer's weights. */
