@@ -6,9 +6,10 @@ import { test, expect, type Page } from '@playwright/test';
 import { collectErrors } from './helpers/console';
 import { losses, openStudio } from './helpers/studio';
 
-// Enough steps that a run seen at its first checkpoints (events reach the page about once a second)
+// Enough steps that a run seen at its first checkpoints (events reach the page about once a second;
+// the kill and the reload came at step 2 in every run seen)
 // is still running when the worker is killed or the page reloaded, however fast the machine is.
-const RUN = { ctx: 128, steps: 40, checkpointEvery: 2 };
+const RUN = { ctx: 128, steps: 16, checkpointEvery: 2 };
 
 async function setUp(page: Page): Promise<void> {
   await page.getByTestId('ctx').fill(String(RUN.ctx));
