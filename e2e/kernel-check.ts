@@ -46,6 +46,11 @@ async function rt(): Promise<Runtime> {
   return runtime;
 }
 
+/** The kernels' dispatches since `before` (the runtime is shared by the file's tests). */
+function runsSince(r: Runtime, before: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(r.kernelRuns).map(([k, n]) => [k, n - (before[k] ?? 0)]).filter(([, n]) => (n as number) > 0));
+}
+
 /** n values drawn uniformly from [-1, 1). */
 const uniform = (rand: () => number, n: number) => Float32Array.from({ length: n }, () => rand() * 2 - 1);
 
@@ -62,6 +67,7 @@ const maxRel = (a: ArrayLike<number>, b: ArrayLike<number>) => {
 /** Largest difference over the largest reference value, per output, kernel against graphs. */
 export async function attentionAgainstGraphs(c: KernelCase, seed: number) {
   const r = await rt();
+  const runs0 = r.kernelRuns;
   const kernels = (await r.kernels())!;
   const N = c.positions.length;
   const rand = mulberry32(seed);
@@ -92,7 +98,7 @@ export async function attentionAgainstGraphs(c: KernelCase, seed: number) {
     dq: maxRel(await read(bwd.dq), await read(gb[gradName('q')])),
     dk: maxRel(await read(bwd.dk), await read(gb[gradName('k')])),
     dv: maxRel(await read(bwd.dv), await read(gb[gradName('v')])),
-    runs: r.kernelRuns,
+    runs: runsSince(r, runs0),
   };
   for (const t of [q, k, v, dO, fwd.o, fwd.lse, bwd.dq, bwd.dk, bwd.dv, go, ...Object.values(gb)]) r.dispose(t);
   return out;
@@ -233,6 +239,7 @@ export async function stepReadBacks(T: number, offloads: ('none' | 'host' | 'lem
 /** The oracle's tile map by the kernel against the score graph (by query segments of 64 rows). */
 export async function blockScoresAgainstGraph(c: { H: number; KV: number; D: number; T: number; block: number }, seed: number) {
   const r = await rt();
+  const runs0 = r.kernelRuns;
   const kernels = (await r.kernels())!;
   const rand = mulberry32(seed);
   const host = (n: number) => uniform(rand, n);
@@ -244,7 +251,7 @@ export async function blockScoresAgainstGraph(c: { H: number; KV: number; D: num
   const ref = await blockTiles(r, buildScoreGraph(cfg, c.block), q, k, c.T, c.block, 64);
   for (const t of [q, k]) r.dispose(t);
   const nonzero = ref.filter((x) => x > 0).length;
-  return { supported, err: maxRel(mine, ref), tiles: ref.length, nonzero, runs: r.kernelRuns };
+  return { supported, err: maxRel(mine, ref), tiles: ref.length, nonzero, runs: runsSince(r, runs0) };
 }
 
 /** The limits of onnxruntime's device against its adapter's (the storage binding, the buffer, workgroup memory). */
@@ -262,6 +269,7 @@ export async function deviceLimits() {
  */
 export async function widenAgainstHost() {
   const r = await rt();
+  const runs0 = r.kernelRuns;
   const kernels = (await r.kernels())!;
   const special = [0x0000, 0x8000, 0x0001, 0x8001, 0x03ff, 0x83ff, 0x0200, 0x0400, 0x3c00, 0x7bff, 0x7c00, 0xfc00, 0x7e00, 0x7c01, 0xfe00, 0xff80, 0x7f80, 0x0080, 0x007f];
   // An odd count: the last value sits alone in the low half of its word.
@@ -287,7 +295,7 @@ export async function widenAgainstHost() {
     r.dispose(t);
   }
   kernels.freeBuffer(src);
-  return { ...out, runs: r.kernelRuns, length: bits.length };
+  return { ...out, runs: runsSince(r, runs0), length: bits.length };
 }
 
 /**

@@ -25,9 +25,20 @@ async function open(page: Page) {
 }
 
 test.describe('WGSL kernels on WebGPU', () => {
+  // One page for the file: onnxruntime starts once and its compiled pipelines serve every test
+  // (a fresh page for each cost about ten seconds before any check, most of a small test's time).
+  test.describe.configure({ mode: 'serial' });
+  let page: Page;
+  test.beforeAll(async ({ browser }) => {
+    page = await browser.newPage();
+    await open(page);
+  });
+  test.afterAll(async () => {
+    await page.close();
+  });
+
   for (const [name, c] of CASES) {
-    test(`attention against the graph path: ${name}`, async ({ page }) => {
-      await open(page);
+    test(`attention against the graph path: ${name}`, async () => {
       const r = await page.evaluate(async ([kc]) => (await (window as any).harness.kernels()).attentionAgainstGraphs(kc, 7), [c] as const);
       for (const k of ['o', 'dq', 'dk', 'dv'] as const) expect(r[k], k).toBeLessThan(1e-4);
       expect(r.runs.attn_fwd).toBe(1);
@@ -36,22 +47,19 @@ test.describe('WGSL kernels on WebGPU', () => {
     });
   }
 
-  test('attention backward against finite differences', async ({ page }) => {
-    await open(page);
+  test('attention backward against finite differences', async () => {
     const c: KernelCase = { H: 2, KV: 1, D: 8, positions: gapped(70), group: 0 };
     const r = await page.evaluate(async ([kc]) => (await (window as any).harness.kernels()).attentionFiniteDifferences(kc, 3, 6, 1e-2), [c] as const);
     for (const k of ['q', 'k', 'v'] as const) expect(r[k], k).toBeLessThan(2e-2);
   });
 
-  test('AdamW in place against the AdamW graph', async ({ page }) => {
-    await open(page);
+  test('AdamW in place against the AdamW graph', async () => {
     const r = await page.evaluate(async () => (await (window as any).harness.kernels()).adamwAgainstGraph(70_000, 3, 5));
     expect(r.moved).toBeGreaterThan(1e-4);
     for (const k of ['p', 'm', 'v'] as const) expect(r[k], k).toBeLessThan(1e-5);
   });
 
-  test('a training step reads back from the GPU only its loss and gradient norm; with host offload, a layer once, and nothing stays behind', async ({ page }) => {
-    await open(page);
+  test('a training step reads back from the GPU only its loss and gradient norm; with host offload, a layer once, and nothing stays behind', async () => {
     const [plain, offloaded] = await page.evaluate(async () => (await (window as any).harness.kernels()).stepReadBacks(64, ['none', 'host']));
     expect(Number.isFinite(plain.loss)).toBe(true);
     expect(plain.runs.adamw).toBeGreaterThan(0);
@@ -73,8 +81,7 @@ test.describe('WGSL kernels on WebGPU', () => {
     expect(offloaded.gpuGrowth).toBeLessThan(0.1 * offloaded.offloadedPeak);
   });
 
-  test('a lemo step waits on the GPU once per token-eliminating layer (the predictors\' embeddings), besides its loss and gradient norm', async ({ page }) => {
-    await open(page);
+  test('a lemo step waits on the GPU once per token-eliminating layer (the predictors\' embeddings), besides its loss and gradient norm', async () => {
     const [lemo] = await page.evaluate(async () => (await (window as any).harness.kernels()).stepReadBacks(64, ['lemo']));
     expect(Number.isFinite(lemo.loss)).toBe(true);
     expect(lemo.sparseLayers).toBeGreaterThan(0);
@@ -82,8 +89,7 @@ test.describe('WGSL kernels on WebGPU', () => {
     expect(lemo.counts).toEqual({ 'read:step': 2, step: lemo.sparseLayers });
   });
 
-  test("the predictors' hidden widths padded on the GPU (45 units to 48) give the unpadded block scores", async ({ page }) => {
-    await open(page);
+  test("the predictors' hidden widths padded on the GPU (45 units to 48) give the unpadded block scores", async () => {
     const r = await page.evaluate(async () => (await (window as any).harness.kernels()).paddedPredictorsAgainstUnpadded(200));
     expect(r.length).toBeGreaterThan(0);
     expect(r.some((l: { widths: number[] }) => l.widths[0] === 45 && l.widths[1] === 48)).toBe(true);
@@ -94,8 +100,7 @@ test.describe('WGSL kernels on WebGPU', () => {
     }
   });
 
-  test('2-byte weights widened on the GPU bit for bit as on the host: bf16, and f16 with subnormals, infinities and NaNs', async ({ page }) => {
-    await open(page);
+  test('2-byte weights widened on the GPU bit for bit as on the host: bf16, and f16 with subnormals, infinities and NaNs', async () => {
     const r = await page.evaluate(async () => (await (window as any).harness.kernels()).widenAgainstHost());
     for (const kind of ['bf16', 'f16'] as const) {
       expect(r[kind].mismatches, kind).toBe(0);
@@ -104,8 +109,7 @@ test.describe('WGSL kernels on WebGPU', () => {
     expect(r.runs.widen_half).toBe(2);
   });
 
-  test('a bfloat16 model trains on the GPU bit for bit as its values widened to float32 up front, with half the weight bytes', async ({ page }) => {
-    await open(page);
+  test('a bfloat16 model trains on the GPU bit for bit as its values widened to float32 up front, with half the weight bytes', async () => {
     const r = await page.evaluate(async () => (await (window as any).harness.kernels()).halfStepAgainstWidened(64));
     expect(Number.isFinite(r.losses[0])).toBe(true);
     expect(r.losses[0]).toBe(r.losses[1]);
@@ -116,8 +120,7 @@ test.describe('WGSL kernels on WebGPU', () => {
     expect(r.widenRuns[1]).toBe(0);
   });
 
-  test("the oracle's block scores against its score graph", async ({ page }) => {
-    await open(page);
+  test("the oracle's block scores against its score graph", async () => {
     // 200 tokens: a last block of 8 rows, grouped heads.
     const r = await page.evaluate(async () => (await (window as any).harness.kernels()).blockScoresAgainstGraph({ H: 4, KV: 2, D: 16, T: 200, block: 32 }, 11));
     expect(r.supported).toBe(true);
@@ -127,8 +130,7 @@ test.describe('WGSL kernels on WebGPU', () => {
     expect(r.runs.block_scores).toBe(1);
   });
 
-  test("onnxruntime's device has its adapter's largest buffers, storage bindings and workgroup memory", async ({ page }) => {
-    await open(page);
+  test("onnxruntime's device has its adapter's largest buffers, storage bindings and workgroup memory", async () => {
     const r = await page.evaluate(async () => (await (window as any).harness.kernels()).deviceLimits());
     expect(r.device).toEqual(r.adapter);
     // WebGPU's defaults, which a device gets unless it asks: 128 MiB bindings, 16 KiB of workgroup memory.
