@@ -310,7 +310,7 @@ export async function halfStepAgainstWidened(T: number) {
   // One runtime for both (its sessions compile once); the accountant's weights and the kernel's runs by difference.
   const r = await rt();
   const pass = async (weights: Uint8Array) => {
-    const [before, runs] = [r.memory.live.weights, r.kernelRuns.widen_half ?? 0];
+    const [before, runs] = [r.memory.live.weights, r.kernelRuns];
     const model = loadModel({ config, weights });
     const trainer = await Trainer.create(r, model, settingsLora(DEFAULT_SETTINGS, model.config), { seed: 3 });
     const stored = r.memory.live.weights - before;
@@ -321,7 +321,7 @@ export async function halfStepAgainstWidened(T: number) {
     grads.forEach((g) => r.dispose(g));
     trainer.dispose();
     trainer.dm.dispose();
-    return { loss, bits, stored, widen: (r.kernelRuns.widen_half ?? 0) - runs };
+    return { loss, bits, stored, widen: runsSince(r, runs).widen_half ?? 0 };
   };
   const half = await pass(bytes);
   const widened = await pass(writeSafetensors(wide));

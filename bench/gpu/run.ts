@@ -315,12 +315,17 @@ function median(xs: number[]): number {
 // The CLI's choice of sparsity per mode (as `lemo bench` makes it: for the longest context, the
 // lemo mode's predictors read and uploaded once).
 const sparsities = new Map<string, Sparsity>();
+/** --policy's JSON, given inline or as a file; null when unset. */
+function policyOption(): unknown {
+  return o.policy ? JSON.parse(existsSync(o.policy) ? readFileSync(o.policy, 'utf8') : o.policy) : null;
+}
+
 async function sparsityOf(mode: string): Promise<Sparsity> {
   if (mode === 'lemo') {
     const path = o.predictors ?? join(o.model, 'predictors.safetensors');
     session.loadPredictors(new Uint8Array(readFileSync(path)), path);
   }
-  const policy = o.policy ? JSON.parse(existsSync(o.policy) ? readFileSync(o.policy, 'utf8') : o.policy) as TrainSettings['policy'] : null;
+  const policy = policyOption() as TrainSettings['policy'];
   return session.sparsityFor({ ...DEFAULT_SETTINGS, sparsity: mode as TrainSettings['sparsity'], block: Number(o.block), policy, mlpKeep: o.mlpKeep === undefined ? null : Number(o.mlpKeep) });
 }
 /**
@@ -331,9 +336,9 @@ async function sparsityOf(mode: string): Promise<Sparsity> {
 async function keepSparsity(ctx: number): Promise<Sparsity> {
   const block = Number(o.block);
   const nb = Math.ceil(ctx / block);
-  const shares = JSON.parse(existsSync(o.policy ?? '') ? readFileSync(o.policy!, 'utf8') : (o.policy ?? 'null')) as (number | null)[] | null;
+  const shares = policyOption();
   if (!Array.isArray(shares)) throw new Error('the keep mode needs --policy as a list of kept shares (null: dense)');
-  const layers = shares.map((share, l) => {
+  const layers = (shares as (number | null)[]).map((share, l) => {
     if (share === null) return null;
     const k = Math.max(1, Math.ceil(share * nb));
     return [...new Set(Array.from({ length: k }, (_, i) => (Math.floor((i * nb) / k) + l) % nb))].sort((a, b) => a - b);

@@ -466,16 +466,16 @@ export function paddedShape(s: SideShape): SideShape {
  * columns of w1 and b1, zero rows and columns of w2 and b2, zero rows of w3): a padded unit is
  * ReLU(0) = 0 and adds nothing downstream, so the embeddings are the same.
  */
-export function padSide(params: { shape: number[]; data: Float32Array }[], s: SideShape): { shape: number[]; data: Float32Array }[] {
+export function padSide(params: HostParam[], s: SideShape): HostParam[] {
   const [w1, b1, w2, b2, w3, b3] = params;
   const { r1: p1, r2: p2 } = paddedShape(s);
-  const matrix = (w: { shape: number[]; data: Float32Array }, rows: number, cols: number) => {
+  const matrix = (w: HostParam, rows: number, cols: number): HostParam => {
     const [r, c] = w.shape;
     const out = new Float32Array(rows * cols);
     for (let i = 0; i < r; i++) out.set(w.data.subarray(i * c, (i + 1) * c), i * cols);
     return { shape: [rows, cols], data: out };
   };
-  const vector = (b: { shape: number[]; data: Float32Array }, n: number) => {
+  const vector = (b: HostParam, n: number): HostParam => {
     const out = new Float32Array(n);
     out.set(b.data);
     return { shape: [n], data: out };
