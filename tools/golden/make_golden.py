@@ -181,7 +181,7 @@ CASES: dict[str, dict] = {
         seed=1006,
         arch="llama",
         config=dict(
-            vocab_size=512, hidden_size=256, intermediate_size=688, num_hidden_layers=4,
+            vocab_size=512, hidden_size=256, intermediate_size=688, num_hidden_layers=2,
             num_attention_heads=8, num_key_value_heads=4, max_position_embeddings=512,
             rms_norm_eps=1e-5, rope_theta=10000, tie_word_embeddings=True,
             attention_bias=False, mlp_bias=False,
