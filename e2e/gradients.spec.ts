@@ -1,7 +1,7 @@
 // The engine in Chromium, in its Web Worker, against transformers + PEFT: loss and every LoRA
 // gradient of the golden fixtures with the WebGPU provider (SwiftShader here) and with WASM.
 import { existsSync, readFileSync } from 'node:fs';
-import { test, expect } from '@playwright/test';
+import { test, expect, type Page } from '@playwright/test';
 import { readSafetensors } from '../src/engine/model/safetensors';
 import { relErr } from '../test/helpers/compare';
 
@@ -18,10 +18,19 @@ function expectKernels(runs: Record<string, number>, provider: string) {
 
 for (const provider of ['webgpu', 'wasm'] as const) {
   test.describe(`gradients in a worker, ${provider}`, () => {
+    // One page, and in it one engine worker, for the provider's fixtures: onnxruntime compiles its
+    // kernels once (e2e/harness.ts). A test that fails takes its page down; the next opens another.
+    let page: Page;
+    test.beforeAll(async ({ browser }) => {
+      page = await browser.newPage();
+      await page.goto('/e2e/harness.html');
+      await expect(page.locator('body[data-ready="true"]')).toBeAttached();
+    });
+    test.afterAll(async () => {
+      await page.close();
+    });
     for (const name of CASES) {
-      test(name, async ({ page }) => {
-        await page.goto('/e2e/harness.html');
-        await expect(page.locator('body[data-ready="true"]')).toBeAttached();
+      test(name, async () => {
         const dir = `test/fixtures/golden/${name}`;
         const r = await page.evaluate(([d, p]) => (window as any).harness.grad(`/${d}`, p), [dir, provider] as const);
         expect(r.provider).toBe(provider);
@@ -37,9 +46,7 @@ for (const provider of ['webgpu', 'wasm'] as const) {
     }
     // The LM head in three vocabulary chunks of uneven size (33, 33 and 30 of 96 rows), tied and untied.
     for (const name of ['llama-tied-scaled-mlp', 'qwen2']) {
-      test(`${name}, the LM head in three vocabulary chunks`, async ({ page }) => {
-        await page.goto('/e2e/harness.html');
-        await expect(page.locator('body[data-ready="true"]')).toBeAttached();
+      test(`${name}, the LM head in three vocabulary chunks`, async () => {
         const dir = `test/fixtures/golden/${name}`;
         const r = await page.evaluate(([d, p]) => (window as any).harness.grad(`/${d}`, p, { headChunkRows: 33 }), [dir, provider] as const);
         expect(r.provider).toBe(provider);
@@ -52,9 +59,7 @@ for (const provider of ['webgpu', 'wasm'] as const) {
       });
     }
     for (const name of S2_CASES) {
-      test(`${name} (shifted sparse attention)`, async ({ page }) => {
-        await page.goto('/e2e/harness.html');
-        await expect(page.locator('body[data-ready="true"]')).toBeAttached();
+      test(`${name} (shifted sparse attention)`, async () => {
         const dir = `test/fixtures/golden-s2/${name}`;
         const json = (f: string) => JSON.parse(readFileSync(`${dir}/${f}`, 'utf8'));
         const expected = json('expected.json');

@@ -16,6 +16,25 @@ async function fetchBytes(url: string): Promise<ArrayBuffer> {
   return r.arrayBuffer();
 }
 
+/**
+ * One engine worker per provider for the page, started when first asked for. onnxruntime keeps
+ * the kernels it compiled for the worker's life, so every fixture after the first reuses most of
+ * them: under SwiftShader a fresh worker spent about 5 s starting and 13 s compiling for a golden
+ * fixture, a shared one about 4 s for each fixture after the first.
+ */
+const engines = new Map<ProviderChoice, Promise<{ client: EngineClient; provider: string }>>();
+function engine(provider: ProviderChoice): Promise<{ client: EngineClient; provider: string }> {
+  let e = engines.get(provider);
+  if (!e) {
+    const client = new EngineClient(() => {});
+    e = client.request('init', { provider }).then((init) => ({ client, provider: init.provider }));
+    // A worker that failed to start is not kept: the next test starts its own.
+    e.catch(() => { engines.delete(provider); client.terminate(); });
+    engines.set(provider, e);
+  }
+  return e;
+}
+
 const harness = {
   /**
    * Loss and gradients of a golden fixture folder, computed in the worker with the given provider;
@@ -23,29 +42,24 @@ const harness = {
    * attention's group and the forced keep set of the case, and the LM head's vocabulary rows per chunk.
    */
   async grad(fixture: string, provider: ProviderChoice, from: { model?: string; adapter?: string; group?: number; keep?: unknown; headChunkRows?: number } = {}) {
-    const client = new EngineClient(() => {});
+    const { client, provider: used } = await engine(provider);
     const [model, adapterDir] = [from.model ?? `${fixture}/model`, from.adapter ?? `${fixture}/adapter`];
-    try {
-      const init = await client.request('init', { provider });
-      await client.request('load-model', { config: await fetchJson(`${model}/config.json`), weights: await fetchBytes(`${model}/model.safetensors`) });
-      const tokens = (await fetchJson(`${fixture}/tokens.json`)) as { input_ids: number[][] };
-      const adapter = { config: await fetchJson(`${adapterDir}/adapter_config.json`), weights: await fetchBytes(`${adapterDir}/adapter_model.safetensors`) };
-      const args = { inputIds: tokens.input_ids, adapter, group: from.group, keep: from.keep, headChunkRows: from.headChunkRows };
-      // The first run compiles sessions (and shaders); the second is the one timed.
-      await client.request('grad', args, 600_000);
-      const r = await client.request('grad', args, 600_000);
-      return {
-        provider: init.provider,
-        loss: r.loss,
-        ms: r.ms,
-        locations: r.locations,
-        kernelRuns: r.kernelRuns,
-        headChunks: r.headChunks,
-        grads: Object.fromEntries(Object.entries(r.grads).map(([k, v]) => [k, Array.from(v)])),
-      };
-    } finally {
-      client.terminate();
-    }
+    await client.request('load-model', { config: await fetchJson(`${model}/config.json`), weights: await fetchBytes(`${model}/model.safetensors`) });
+    const tokens = (await fetchJson(`${fixture}/tokens.json`)) as { input_ids: number[][] };
+    const adapter = { config: await fetchJson(`${adapterDir}/adapter_config.json`), weights: await fetchBytes(`${adapterDir}/adapter_model.safetensors`) };
+    const args = { inputIds: tokens.input_ids, adapter, group: from.group, keep: from.keep, headChunkRows: from.headChunkRows };
+    // The first run compiles sessions (and shaders); the second is the one timed.
+    await client.request('grad', args, 600_000);
+    const r = await client.request('grad', args, 600_000);
+    return {
+      provider: used,
+      loss: r.loss,
+      ms: r.ms,
+      locations: r.locations,
+      kernelRuns: r.kernelRuns,
+      headChunks: r.headChunks,
+      grads: Object.fromEntries(Object.entries(r.grads).map(([k, v]) => [k, Array.from(v)])),
+    };
   },
 };
 
@@ -55,19 +69,14 @@ const harness = {
  * gradients (with the golden's keep list, if any) compared with the golden's.
  */
 async function gradShape(g: ShapeGolden, provider: ProviderChoice) {
-  const client = new EngineClient(() => {});
-  try {
-    const init = await client.request('init', { provider });
-    const f = shapeFiles(g);
-    const buffers = f.weights.map((w) => w.bytes.buffer as ArrayBuffer);
-    const weights = f.index ? f.weights.map((w, i) => ({ name: w.name, bytes: buffers[i] })) : buffers[0];
-    await client.request('load-model', { config: f.config, weights, index: f.index }, 600_000, buffers);
-    const adapter = { config: f.adapter.config, weights: f.adapter.weights.buffer as ArrayBuffer };
-    const r = await client.request('grad', { inputIds: g.input_ids, adapter, keep: g.keep }, 600_000);
-    return { provider: init.provider, differs: f.differs, kernelRuns: r.kernelRuns, ...compareShapeGrads(g, r.loss, r.grads) };
-  } finally {
-    client.terminate();
-  }
+  const { client, provider: used } = await engine(provider);
+  const f = shapeFiles(g);
+  const buffers = f.weights.map((w) => w.bytes.buffer as ArrayBuffer);
+  const weights = f.index ? f.weights.map((w, i) => ({ name: w.name, bytes: buffers[i] })) : buffers[0];
+  await client.request('load-model', { config: f.config, weights, index: f.index }, 600_000, buffers);
+  const adapter = { config: f.adapter.config, weights: f.adapter.weights.buffer as ArrayBuffer };
+  const r = await client.request('grad', { inputIds: g.input_ids, adapter, keep: g.keep }, 600_000);
+  return { provider: used, differs: f.differs, kernelRuns: r.kernelRuns, ...compareShapeGrads(g, r.loss, r.grads) };
 }
 
 /** lemo bench inside the worker on the default model and training data. */

@@ -46,10 +46,6 @@ async function rt(): Promise<Runtime> {
   return runtime;
 }
 
-/** The kernels' dispatches since `before` (the runtime is shared by the file's tests). */
-function runsSince(r: Runtime, before: Record<string, number>): Record<string, number> {
-  return Object.fromEntries(Object.entries(r.kernelRuns).map(([k, n]) => [k, n - (before[k] ?? 0)]).filter(([, n]) => (n as number) > 0));
-}
 
 /** n values drawn uniformly from [-1, 1). */
 const uniform = (rand: () => number, n: number) => Float32Array.from({ length: n }, () => rand() * 2 - 1);
@@ -98,7 +94,7 @@ export async function attentionAgainstGraphs(c: KernelCase, seed: number) {
     dq: maxRel(await read(bwd.dq), await read(gb[gradName('q')])),
     dk: maxRel(await read(bwd.dk), await read(gb[gradName('k')])),
     dv: maxRel(await read(bwd.dv), await read(gb[gradName('v')])),
-    runs: runsSince(r, runs0),
+    runs: r.kernelRunsSince(runs0),
   };
   for (const t of [q, k, v, dO, fwd.o, fwd.lse, bwd.dq, bwd.dk, bwd.dv, go, ...Object.values(gb)]) r.dispose(t);
   return out;
@@ -251,7 +247,7 @@ export async function blockScoresAgainstGraph(c: { H: number; KV: number; D: num
   const ref = await blockTiles(r, buildScoreGraph(cfg, c.block), q, k, c.T, c.block, 64);
   for (const t of [q, k]) r.dispose(t);
   const nonzero = ref.filter((x) => x > 0).length;
-  return { supported, err: maxRel(mine, ref), tiles: ref.length, nonzero, runs: runsSince(r, runs0) };
+  return { supported, err: maxRel(mine, ref), tiles: ref.length, nonzero, runs: r.kernelRunsSince(runs0) };
 }
 
 /** The limits of onnxruntime's device against its adapter's (the storage binding, the buffer, workgroup memory). */
@@ -295,7 +291,7 @@ export async function widenAgainstHost() {
     r.dispose(t);
   }
   kernels.freeBuffer(src);
-  return { ...out, runs: runsSince(r, runs0), length: bits.length };
+  return { ...out, runs: r.kernelRunsSince(runs0), length: bits.length };
 }
 
 /**
@@ -321,7 +317,7 @@ export async function halfStepAgainstWidened(T: number) {
     grads.forEach((g) => r.dispose(g));
     trainer.dispose();
     trainer.dm.dispose();
-    return { loss, bits, stored, widen: runsSince(r, runs).widen_half ?? 0 };
+    return { loss, bits, stored, widen: r.kernelRunsSince(runs).widen_half ?? 0 };
   };
   const half = await pass(bytes);
   const widened = await pass(writeSafetensors(wide));

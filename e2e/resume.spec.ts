@@ -9,7 +9,7 @@ import { losses, openStudio } from './helpers/studio';
 // Enough steps that a run seen at its first checkpoints (events reach the page about once a second;
 // the kill and the reload came at step 2 in every run seen)
 // is still running when the worker is killed or the page reloaded, however fast the machine is.
-const RUN = { ctx: 128, steps: 16, checkpointEvery: 2 };
+const RUN = { ctx: 128, steps: 10, checkpointEvery: 2 };
 
 async function setUp(page: Page): Promise<void> {
   await page.getByTestId('ctx').fill(String(RUN.ctx));

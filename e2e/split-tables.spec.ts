@@ -6,14 +6,20 @@ import { test, expect, type Page } from '@playwright/test';
 
 const MiB = 2 ** 20;
 
-async function open(page: Page) {
-  await page.goto('/e2e/harness.html');
-  await expect(page.locator('body[data-ready="true"]')).toBeAttached();
-}
-
 test.describe('lookup tables in chunks of rows on WebGPU', () => {
-  test("the runtime's buffer limit is the device's (its adapter's largest), or the smaller one it is given", async ({ page }) => {
-    await open(page);
+  // One page for the file: onnxruntime compiles its kernels once for the three checks (a fresh
+  // page for each compiled lemo-tiny's again, most of a check's time under SwiftShader).
+  let page: Page;
+  test.beforeAll(async ({ browser }) => {
+    page = await browser.newPage();
+    await page.goto('/e2e/harness.html');
+    await expect(page.locator('body[data-ready="true"]')).toBeAttached();
+  });
+  test.afterAll(async () => {
+    await page.close();
+  });
+
+  test("the runtime's buffer limit is the device's (its adapter's largest), or the smaller one it is given", async () => {
     const r = await page.evaluate(async () => (await (window as any).harness.tables()).bufferLimits());
     expect(r.read).toBe(r.adapter);
     expect(r.read).toBeGreaterThan(128 * MiB);
@@ -22,8 +28,7 @@ test.describe('lookup tables in chunks of rows on WebGPU', () => {
   });
 
   for (const kind of ['f32', 'bf16'] as const) {
-    test(`lemo-tiny in ${kind} under a 2 MiB limit: a step's loss and LoRA gradients as the whole table's, no GPU buffer over 2 MiB`, async ({ page }) => {
-      await open(page);
+    test(`lemo-tiny in ${kind} under a 2 MiB limit: a step's loss and LoRA gradients as the whole table's, no GPU buffer over 2 MiB`, async () => {
       const r = await page.evaluate(async ([k, cap]) => (await (window as any).harness.tables()).chunkedAgainstWhole(k, 64, cap), [kind, 2 * MiB] as const);
       expect(r.chunked.tableChunks).toEqual([[0, 2048], [2048, 4096], [4096, 6144], [6144, 8192]]);
       expect(r.chunked.headChunks).toEqual(r.chunked.tableChunks);

@@ -4,6 +4,7 @@ import type { Trainer } from '../train/trainer';
 
 export async function gradients(trainer: Trainer, inputIds: number[][], selector: TokenSelector) {
   const rt = trainer.rt;
+  const runs = rt.kernelRuns;
   const { loss, tokens, grads } = await trainer.lossAndGrads(inputIds, selector);
   // Where the LoRA factors and the gradients live between runs ('gpu-buffer' under WebGPU).
   const locations = [...new Set([trainer.params[0].value.location, ...[...grads.values()].map((g) => g.location)])];
@@ -15,5 +16,5 @@ export async function gradients(trainer: Trainer, inputIds: number[][], selector
     shapes[p.peft] = [...p.shape];
     rt.dispose(t);
   }
-  return { loss, tokens, grads: out, shapes, locations, kernelRuns: rt.kernelRuns, headChunks: trainer.headChunks() };
+  return { loss, tokens, grads: out, shapes, locations, kernelRuns: rt.kernelRunsSince(runs), headChunks: trainer.headChunks() };
 }

@@ -140,6 +140,11 @@ export class Runtime {
     return { ...(this.gpuKernels?.runs ?? {}) };
   }
 
+  /** The kernels' dispatches since `before` (an earlier `kernelRuns`), the kernels that ran only. */
+  kernelRunsSince(before: Record<string, number>): Record<string, number> {
+    return Object.fromEntries(Object.entries(this.kernelRuns).map(([k, n]) => [k, n - (before[k] ?? 0)]).filter(([, n]) => (n as number) > 0));
+  }
+
   /**
    * The engine's WGSL kernels on onnxruntime's GPU device, or null (WASM, kernels turned off, or
    * no device to share). Asked for after a session has run, when the device exists.
