@@ -7,7 +7,8 @@
 // the number of tokens (4 or 16), more than `npm test` can spend on it.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test, expect, type Page } from '@playwright/test';
+import { test, expect } from '@playwright/test';
+import { sharedHarnessPage } from './helpers/harness-page';
 import type { ShapeGolden } from '../test/helpers/shape-gen';
 
 const ROOT = 'test/fixtures/golden-shapes';
@@ -17,18 +18,10 @@ const ON_WEBGPU = (process.env.E2E_WEBGPU_SHAPES ?? '').split(',').filter(Boolea
 for (const provider of ['wasm', 'webgpu'] as const) {
   test.describe(`real model shapes (generated bf16 weights) in a worker, ${provider}`, () => {
     // One page and one engine worker for the provider's shapes (e2e/harness.ts).
-    let page: Page;
-    test.beforeAll(async ({ browser }) => {
-      page = await browser.newPage();
-      await page.goto('/e2e/harness.html');
-      await expect(page.locator('body[data-ready="true"]')).toBeAttached();
-    });
-    test.afterAll(async () => {
-      await page?.close();
-    });
+    const page = sharedHarnessPage();
     for (const g of goldens.filter((x) => (provider === 'wasm' ? !x.keep : ON_WEBGPU.includes(x.case)))) {
       test(`${g.case} (${g.upstream}'s shape${g.shards ? ', sharded' : ''}${g.keep ? ', tokens eliminated' : ''})`, async () => {
-        const r = await page.evaluate(([golden, p]) => (window as any).harness.gradShape(golden, p), [g, provider] as const);
+        const r = await page().evaluate(([golden, p]) => (window as any).harness.gradShape(golden, p), [g, provider] as const);
         expect(r.differs, 'the TypeScript generator differs from tools/golden/make_shape_golden.py').toEqual([]);
         expect(r.provider).toBe(provider);
         if (provider === 'webgpu') expect(r.kernelRuns.attn_fwd).toBeGreaterThan(0);

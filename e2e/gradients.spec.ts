@@ -1,7 +1,8 @@
 // The engine in Chromium, in its Web Worker, against transformers + PEFT: loss and every LoRA
 // gradient of the golden fixtures with the WebGPU provider (SwiftShader here) and with WASM.
 import { existsSync, readFileSync } from 'node:fs';
-import { test, expect, type Page } from '@playwright/test';
+import { test, expect } from '@playwright/test';
+import { sharedHarnessPage } from './helpers/harness-page';
 import { readSafetensors } from '../src/engine/model/safetensors';
 import { relErr } from '../test/helpers/compare';
 
@@ -18,21 +19,12 @@ function expectKernels(runs: Record<string, number>, provider: string) {
 
 for (const provider of ['webgpu', 'wasm'] as const) {
   test.describe(`gradients in a worker, ${provider}`, () => {
-    // One page, and in it one engine worker, for the provider's fixtures: onnxruntime compiles its
-    // kernels once (e2e/harness.ts). A test that fails takes its page down; the next opens another.
-    let page: Page;
-    test.beforeAll(async ({ browser }) => {
-      page = await browser.newPage();
-      await page.goto('/e2e/harness.html');
-      await expect(page.locator('body[data-ready="true"]')).toBeAttached();
-    });
-    test.afterAll(async () => {
-      await page.close();
-    });
+    // One page, and in it one engine worker, for the provider's fixtures (e2e/harness.ts).
+    const page = sharedHarnessPage();
     for (const name of CASES) {
       test(name, async () => {
         const dir = `test/fixtures/golden/${name}`;
-        const r = await page.evaluate(([d, p]) => (window as any).harness.grad(`/${d}`, p), [dir, provider] as const);
+        const r = await page().evaluate(([d, p]) => (window as any).harness.grad(`/${d}`, p), [dir, provider] as const);
         expect(r.provider).toBe(provider);
         // Under WebGPU, LoRA factors and gradients stay in GPU buffers between sessions.
         expect(r.locations).toEqual([provider === 'webgpu' ? 'gpu-buffer' : 'cpu']);
@@ -48,7 +40,7 @@ for (const provider of ['webgpu', 'wasm'] as const) {
     for (const name of ['llama-tied-scaled-mlp', 'qwen2']) {
       test(`${name}, the LM head in three vocabulary chunks`, async () => {
         const dir = `test/fixtures/golden/${name}`;
-        const r = await page.evaluate(([d, p]) => (window as any).harness.grad(`/${d}`, p, { headChunkRows: 33 }), [dir, provider] as const);
+        const r = await page().evaluate(([d, p]) => (window as any).harness.grad(`/${d}`, p, { headChunkRows: 33 }), [dir, provider] as const);
         expect(r.provider).toBe(provider);
         expect(r.headChunks).toEqual([[0, 33], [33, 66], [66, 96]]);
         const expected = JSON.parse(readFileSync(`${dir}/expected.json`, 'utf8'));
@@ -65,7 +57,7 @@ for (const provider of ['webgpu', 'wasm'] as const) {
         const expected = json('expected.json');
         const source = json('source.json');
         const from = { model: `/${source.model}`, adapter: `/${source.adapter}`, group: expected.group, keep: existsSync(`${dir}/keep.json`) ? json('keep.json') : undefined };
-        const r = await page.evaluate(([d, p, f]) => (window as any).harness.grad(`/${d}`, p, f), [dir, provider, from] as const);
+        const r = await page().evaluate(([d, p, f]) => (window as any).harness.grad(`/${d}`, p, f), [dir, provider, from] as const);
         expect(r.provider).toBe(provider);
         expectKernels(r.kernelRuns, provider);
         expect(Math.abs(r.loss - expected.loss) / expected.loss).toBeLessThan(1e-4);

@@ -3,7 +3,8 @@
 // the tile, gaps in the positions as a token-eliminating layer has, grouped query heads, head
 // sizes on both sides of the dk/dv split, shifted sparse attention), the backward against finite
 // differences, AdamW against its graph, and the widening of 2-byte weights against the host's.
-import { test, expect, type Page } from '@playwright/test';
+import { test, expect } from '@playwright/test';
+import { sharedHarnessPage } from './helpers/harness-page';
 import type { KernelCase } from './kernel-check';
 
 /** Ascending positions with gaps: every third token left out after the first 20. */
@@ -19,27 +20,13 @@ const CASES: [string, KernelCase][] = [
   ['two chunks with shifted sparse attention, group 128', { H: 2, KV: 1, D: 8, positions: gapped(1100), group: 128 }],
 ];
 
-async function open(page: Page) {
-  await page.goto('/e2e/harness.html');
-  await expect(page.locator('body[data-ready="true"]')).toBeAttached();
-}
-
 test.describe('WGSL kernels on WebGPU', () => {
-  // One page for the file: onnxruntime starts once and its compiled pipelines serve every test
-  // (a fresh page for each cost about ten seconds before any check, most of a small test's time).
-  test.describe.configure({ mode: 'serial' });
-  let page: Page;
-  test.beforeAll(async ({ browser }) => {
-    page = await browser.newPage();
-    await open(page);
-  });
-  test.afterAll(async () => {
-    await page.close();
-  });
+  // One page for the file: onnxruntime starts once and its compiled pipelines serve every test.
+  const page = sharedHarnessPage();
 
   for (const [name, c] of CASES) {
     test(`attention against the graph path: ${name}`, async () => {
-      const r = await page.evaluate(async ([kc]) => (await (window as any).harness.kernels()).attentionAgainstGraphs(kc, 7), [c] as const);
+      const r = await page().evaluate(async ([kc]) => (await (window as any).harness.kernels()).attentionAgainstGraphs(kc, 7), [c] as const);
       for (const k of ['o', 'dq', 'dk', 'dv'] as const) expect(r[k], k).toBeLessThan(1e-4);
       expect(r.runs.attn_fwd).toBe(1);
       expect(r.runs.attn_dq).toBe(1);
@@ -49,18 +36,18 @@ test.describe('WGSL kernels on WebGPU', () => {
 
   test('attention backward against finite differences', async () => {
     const c: KernelCase = { H: 2, KV: 1, D: 8, positions: gapped(70), group: 0 };
-    const r = await page.evaluate(async ([kc]) => (await (window as any).harness.kernels()).attentionFiniteDifferences(kc, 3, 6, 1e-2), [c] as const);
+    const r = await page().evaluate(async ([kc]) => (await (window as any).harness.kernels()).attentionFiniteDifferences(kc, 3, 6, 1e-2), [c] as const);
     for (const k of ['q', 'k', 'v'] as const) expect(r[k], k).toBeLessThan(2e-2);
   });
 
   test('AdamW in place against the AdamW graph', async () => {
-    const r = await page.evaluate(async () => (await (window as any).harness.kernels()).adamwAgainstGraph(70_000, 3, 5));
+    const r = await page().evaluate(async () => (await (window as any).harness.kernels()).adamwAgainstGraph(70_000, 3, 5));
     expect(r.moved).toBeGreaterThan(1e-4);
     for (const k of ['p', 'm', 'v'] as const) expect(r[k], k).toBeLessThan(1e-5);
   });
 
   test('a training step reads back from the GPU only its loss and gradient norm; with host offload, a layer once, and nothing stays behind', async () => {
-    const [plain, offloaded] = await page.evaluate(async () => (await (window as any).harness.kernels()).stepReadBacks(64, ['none', 'host']));
+    const [plain, offloaded] = await page().evaluate(async () => (await (window as any).harness.kernels()).stepReadBacks(64, ['none', 'host']));
     expect(Number.isFinite(plain.loss)).toBe(true);
     expect(plain.runs.adamw).toBeGreaterThan(0);
     // No session run waits on the GPU: the only reads are the engine's own (the loss of the
@@ -82,7 +69,7 @@ test.describe('WGSL kernels on WebGPU', () => {
   });
 
   test('a lemo step waits on the GPU once per token-eliminating layer (the predictors\' embeddings), besides its loss and gradient norm', async () => {
-    const [lemo] = await page.evaluate(async () => (await (window as any).harness.kernels()).stepReadBacks(64, ['lemo']));
+    const [lemo] = await page().evaluate(async () => (await (window as any).harness.kernels()).stepReadBacks(64, ['lemo']));
     expect(Number.isFinite(lemo.loss)).toBe(true);
     expect(lemo.sparseLayers).toBeGreaterThan(0);
     // The predictors' two embeddings come back in one read; no session run waits on the GPU.
@@ -90,7 +77,7 @@ test.describe('WGSL kernels on WebGPU', () => {
   });
 
   test("the predictors' hidden widths padded on the GPU (45 units to 48) give the unpadded block scores", async () => {
-    const r = await page.evaluate(async () => (await (window as any).harness.kernels()).paddedPredictorsAgainstUnpadded(200));
+    const r = await page().evaluate(async () => (await (window as any).harness.kernels()).paddedPredictorsAgainstUnpadded(200));
     expect(r.length).toBeGreaterThan(0);
     expect(r.some((l: { widths: number[] }) => l.widths[0] === 45 && l.widths[1] === 48)).toBe(true);
     for (const l of r) {
@@ -101,7 +88,7 @@ test.describe('WGSL kernels on WebGPU', () => {
   });
 
   test('2-byte weights widened on the GPU bit for bit as on the host: bf16, and f16 with subnormals, infinities and NaNs', async () => {
-    const r = await page.evaluate(async () => (await (window as any).harness.kernels()).widenAgainstHost());
+    const r = await page().evaluate(async () => (await (window as any).harness.kernels()).widenAgainstHost());
     for (const kind of ['bf16', 'f16'] as const) {
       expect(r[kind].mismatches, kind).toBe(0);
       for (const k of ['nans', 'infinities', 'subnormals', 'zeros'] as const) expect(r[kind][k], `${kind} ${k}`).toBeGreaterThan(0);
@@ -110,7 +97,7 @@ test.describe('WGSL kernels on WebGPU', () => {
   });
 
   test('a bfloat16 model trains on the GPU bit for bit as its values widened to float32 up front, with half the weight bytes', async () => {
-    const r = await page.evaluate(async () => (await (window as any).harness.kernels()).halfStepAgainstWidened(64));
+    const r = await page().evaluate(async () => (await (window as any).harness.kernels()).halfStepAgainstWidened(64));
     expect(Number.isFinite(r.losses[0])).toBe(true);
     expect(r.losses[0]).toBe(r.losses[1]);
     expect(r.names).toBeGreaterThan(0);
@@ -122,7 +109,7 @@ test.describe('WGSL kernels on WebGPU', () => {
 
   test("the oracle's block scores against its score graph", async () => {
     // 200 tokens: a last block of 8 rows, grouped heads.
-    const r = await page.evaluate(async () => (await (window as any).harness.kernels()).blockScoresAgainstGraph({ H: 4, KV: 2, D: 16, T: 200, block: 32 }, 11));
+    const r = await page().evaluate(async () => (await (window as any).harness.kernels()).blockScoresAgainstGraph({ H: 4, KV: 2, D: 16, T: 200, block: 32 }, 11));
     expect(r.supported).toBe(true);
     expect(r.tiles).toBe(49);
     expect(r.nonzero).toBeGreaterThan(20);
@@ -131,7 +118,7 @@ test.describe('WGSL kernels on WebGPU', () => {
   });
 
   test("onnxruntime's device has its adapter's largest buffers, storage bindings and workgroup memory", async () => {
-    const r = await page.evaluate(async () => (await (window as any).harness.kernels()).deviceLimits());
+    const r = await page().evaluate(async () => (await (window as any).harness.kernels()).deviceLimits());
     expect(r.device).toEqual(r.adapter);
     // WebGPU's defaults, which a device gets unless it asks: 128 MiB bindings, 16 KiB of workgroup memory.
     expect(r.device.binding).toBeGreaterThan(128 * 2 ** 20);

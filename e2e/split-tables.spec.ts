@@ -2,34 +2,25 @@
 // its limit from onnxruntime's device, or a smaller one set for it; lemo-tiny's tied embedding,
 // stored in chunks of rows under a limit of 2 MiB, gives the loss and LoRA gradients of the table
 // stored whole, bit for bit, and no GPU buffer over the limit is created.
-import { test, expect, type Page } from '@playwright/test';
+import { test, expect } from '@playwright/test';
+import { sharedHarnessPage } from './helpers/harness-page';
 
 const MiB = 2 ** 20;
 
 test.describe('lookup tables in chunks of rows on WebGPU', () => {
-  // One page for the file: onnxruntime compiles its kernels once for the three checks (a fresh
-  // page for each compiled lemo-tiny's again, most of a check's time under SwiftShader).
-  let page: Page;
-  test.beforeAll(async ({ browser }) => {
-    page = await browser.newPage();
-    await page.goto('/e2e/harness.html');
-    await expect(page.locator('body[data-ready="true"]')).toBeAttached();
-  });
-  test.afterAll(async () => {
-    await page.close();
-  });
+  const page = sharedHarnessPage();
 
   test("the runtime's buffer limit is the device's (its adapter's largest), or the smaller one it is given", async () => {
-    const r = await page.evaluate(async () => (await (window as any).harness.tables()).bufferLimits());
+    const r = await page().evaluate(async () => (await (window as any).harness.tables()).bufferLimits());
     expect(r.read).toBe(r.adapter);
     expect(r.read).toBeGreaterThan(128 * MiB);
-    const capped = await page.evaluate(async (cap) => (await (window as any).harness.tables()).bufferLimits(cap), 2 * MiB);
+    const capped = await page().evaluate(async (cap) => (await (window as any).harness.tables()).bufferLimits(cap), 2 * MiB);
     expect(capped.read).toBe(2 * MiB);
   });
 
   for (const kind of ['f32', 'bf16'] as const) {
     test(`lemo-tiny in ${kind} under a 2 MiB limit: a step's loss and LoRA gradients as the whole table's, no GPU buffer over 2 MiB`, async () => {
-      const r = await page.evaluate(async ([k, cap]) => (await (window as any).harness.tables()).chunkedAgainstWhole(k, 64, cap), [kind, 2 * MiB] as const);
+      const r = await page().evaluate(async ([k, cap]) => (await (window as any).harness.tables()).chunkedAgainstWhole(k, 64, cap), [kind, 2 * MiB] as const);
       expect(r.chunked.tableChunks).toEqual([[0, 2048], [2048, 4096], [4096, 6144], [6144, 8192]]);
       expect(r.chunked.headChunks).toEqual(r.chunked.tableChunks);
       expect(r.whole.tableChunks).toEqual([[0, 8192]]);
