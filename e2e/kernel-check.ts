@@ -46,7 +46,6 @@ async function rt(): Promise<Runtime> {
   return runtime;
 }
 
-
 /** n values drawn uniformly from [-1, 1). */
 const uniform = (rand: () => number, n: number) => Float32Array.from({ length: n }, () => rand() * 2 - 1);
 
