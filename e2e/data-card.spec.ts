@@ -37,7 +37,7 @@ test('dropped files show their tokens and first characters, can be removed, and 
   // The default data, named as such, with its tokens and a first look at its text (expandable).
   await expect(page.getByTestId('data-source')).toHaveAttribute('data-default', 'true');
   const [books] = await counted(files, 1);
-  expect(books.name).toBe('books-long/train.jsonl.gz');
+  expect(books.name).toBe('books-short/train.jsonl.gz');
   expect(books.tokens).toBe(await total(page));
   await expect(files.getByTestId('remove-file')).toHaveCount(0);
   const preview = files.getByTestId('file-preview');
@@ -50,7 +50,7 @@ test('dropped files show their tokens and first characters, can be removed, and 
   expect((await preview.innerText()).length).toBeGreaterThan(short.length);
   // The default held-out set is named where it is used.
   await expect(page.getByTestId('heldout-files')).toHaveAttribute('data-default', 'true');
-  await expect(page.getByTestId('heldout-files')).toContainText('The default held-out set (books-long/heldout.jsonl.gz)');
+  await expect(page.getByTestId('heldout-files')).toContainText('The default held-out set (books-short/heldout.jsonl.gz)');
 
   // Two files replace the default data; each has its own token count, and they add up.
   await dropFiles(page.getByTestId('drop-zone'), [A, B]);

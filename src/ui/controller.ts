@@ -600,8 +600,8 @@ export async function discardRun(): Promise<void> {
   await client.request('discard-run', {}).catch(fail);
 }
 
-// Tests end the worker as a crash would (the development server only).
-if (import.meta.env.DEV && typeof window !== 'undefined') {
+// Tests end the worker as a crash would (the development server and the tests' build only).
+if ((import.meta.env.DEV || import.meta.env.MODE === 'e2e') && typeof window !== 'undefined') {
   (window as unknown as { lemoDebug: object }).lemoDebug = { killEngine: () => client?.terminate() };
 }
 
