@@ -24,6 +24,7 @@ import { DENSE, type TokenSelector } from '../src/engine/train/selection';
 import { selectorFor, type Selector } from '../src/engine/sparsity/selectors';
 import { DevicePredictors, normWeights, PredictorSet, uploadLayer } from '../src/engine/sparsity/predictor';
 import { artifactPolicy } from '../src/engine/sparsity/policy';
+import { firstLayers } from './model-cut';
 
 export interface KernelCase {
   H: number;
@@ -172,12 +173,8 @@ export async function adamwAgainstGraph(n: number, step: number, seed: number) {
 /**
  * GPU read backs (mapAsync) during one training step of lemo-tiny on T tokens (after a first
  * step that compiles everything), by what asked for them: a graph's name when a session run
- * waited on one, `read:…` for the engine's own reads.
- */
-/**
- * GPU reads (mapAsync) of a training step after a first one, by where they happen (a session
- * run's name, or read:<phase> for the runtime's own reads), for each offload mode on one runtime
- * (its sessions compiled once); with the growth of the GPU's live buffer bytes over that step.
+ * waited on one, `read:…` for the engine's own reads; for each offload mode on the page's one
+ * step runtime, with the growth of the GPU's live buffer bytes over that step.
  */
 export async function stepReadBacks(T: number, offloads: ('none' | 'host' | 'lemo')[]) {
   installGpuBufferTracker();
@@ -189,22 +186,21 @@ export async function stepReadBacks(T: number, offloads: ('none' | 'host' | 'lem
     counts.set(phase, (counts.get(phase) ?? 0) + 1);
     return map.apply(this, a);
   };
+  // The runtime's session runs and reads, counted by phase; put back as they were after.
+  const r = await stepRuntime();
+  const within = <T>(name: string, f: () => Promise<T>) => async () => {
+    const prev = phase;
+    phase = name;
+    try { return await f(); } finally { phase = prev; }
+  };
+  const [run, read] = [r.run, r.read];
+  r.run = (g, feeds) => within(g.name, () => run.call(r, g, feeds))();
+  r.read = (t) => within(`read:${phase}`, () => read.call(r, t))();
+  const dm = await DeviceModel.upload(r, stepModel!);
   try {
-    const r = new Runtime(ort, { provider: 'webgpu' });
-    const within = <T>(name: string, f: () => Promise<T>) => async () => {
-      const prev = phase;
-      phase = name;
-      try { return await f(); } finally { phase = prev; }
-    };
-    const run = r.run.bind(r);
-    r.run = (g, feeds) => within(g.name, () => run(g, feeds))();
-    const read = r.read.bind(r);
-    r.read = (t) => within(`read:${phase}`, () => read(t))();
+    const model = stepModel!;
     const base = '/models/lemo-tiny';
-    const config = await (await fetch(`${base}/config.json`)).json();
-    const model = loadModel({ config, weights: new Uint8Array(await (await fetch(`${base}/model.safetensors`)).arrayBuffer()) });
     const ids = [Array.from({ length: T }, (_, i) => (i * 7919) % model.config.vocabSize)];
-    const dm = await DeviceModel.upload(r, model);
     const out = [];
     for (const offload of offloads) {
       // 'lemo': no offload, the layers' tokens chosen by the model's predictors under the artifact's policy.
@@ -227,8 +223,26 @@ export async function stepReadBacks(T: number, offloads: ('none' | 'host' | 'lem
     }
     return out;
   } finally {
+    dm.dispose();
+    [r.run, r.read] = [run, read];
     proto.mapAsync = map;
   }
+}
+
+/**
+ * The step checks' runtime and model, one for the page: a second call reuses the sessions the
+ * first made (a fresh runtime costs SwiftShader most of a first step again).
+ */
+let stepRt: Runtime | null = null;
+let stepModel: ReturnType<typeof loadModel> | null = null;
+async function stepRuntime(): Promise<Runtime> {
+  if (!stepModel) {
+    const base = '/models/lemo-tiny';
+    const config = await (await fetch(`${base}/config.json`)).json();
+    stepModel = loadModel({ config, weights: new Uint8Array(await (await fetch(`${base}/model.safetensors`)).arrayBuffer()) });
+  }
+  stepRt ??= new Runtime(ort, { provider: 'webgpu' });
+  return stepRt;
 }
 
 /** The oracle's tile map by the kernel against the score graph (by query segments of 64 rows). */
@@ -298,9 +312,8 @@ export async function widenAgainstHost() {
  * LoRA gradients of one pass of T tokens, compared bit for bit, and the accountant's weights.
  */
 export async function halfStepAgainstWidened(T: number) {
-  const base = '/models/lemo-tiny';
-  const config = await (await fetch(`${base}/config.json`)).json();
-  const bytes = new Uint8Array(await (await fetch(`${base}/model.safetensors`)).arrayBuffer());
+  // Its first layer only (e2e/model-cut.ts): every kind of weight, a sixth of the dispatches.
+  const { config, weights: bytes } = await firstLayers('/models/lemo-tiny', 1);
   const wide = new Map([...readSafetensors(bytes)].map(([n, t]) => [n, { shape: t.shape, data: t.data }]));
   // One runtime for both (its sessions compile once); the accountant's weights and the kernel's runs by difference.
   const r = await rt();

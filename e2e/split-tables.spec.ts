@@ -1,5 +1,5 @@
 // Lookup tables over one GPU buffer's limit under WebGPU (SwiftShader here): the runtime takes
-// its limit from onnxruntime's device, or a smaller one set for it; lemo-tiny's tied embedding,
+// its limit from onnxruntime's device, or a smaller one set for it; lemo-tiny's tied embedding (the model cut to its first layer),
 // stored in chunks of rows under a limit of 2 MiB, gives the loss and LoRA gradients of the table
 // stored whole, bit for bit, and no GPU buffer over the limit is created.
 import { test, expect } from '@playwright/test';
@@ -19,7 +19,7 @@ test.describe('lookup tables in chunks of rows on WebGPU', () => {
   });
 
   for (const kind of ['f32', 'bf16'] as const) {
-    test(`lemo-tiny in ${kind} under a 2 MiB limit: a step's loss and LoRA gradients as the whole table's, no GPU buffer over 2 MiB`, async () => {
+    test(`lemo-tiny (one layer) in ${kind} under a 2 MiB limit: a step's loss and LoRA gradients as the whole table's, no GPU buffer over 2 MiB`, async () => {
       const r = await page().evaluate(async ([k, cap]) => (await (window as any).harness.tables()).chunkedAgainstWhole(k, 64, cap), [kind, 2 * MiB] as const);
       expect(r.chunked.tableChunks).toEqual([[0, 2048], [2048, 4096], [4096, 6144], [6144, 8192]]);
       expect(r.chunked.headChunks).toEqual(r.chunked.tableChunks);
