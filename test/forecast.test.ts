@@ -17,7 +17,7 @@ import { Runtime } from '../src/engine/runtime/runtime';
 import { halfAndWidened } from './helpers/half';
 
 const MODEL = 'public/models/lemo-tiny';
-const DATA = 'public/data/books-long/train.jsonl.gz';
+const DATA = 'public/data/books-short/train.jsonl.gz';
 const docs = parseDataset('train.jsonl.gz', decodeDataset('train.jsonl.gz', readFileSync(DATA))).slice(0, 2);
 const folder = () => ({ ...readModelDir(MODEL), tokenizer: readJson(join(MODEL, 'tokenizer.json'), 'tokenizer.json'), tokenizerConfig: readJson(join(MODEL, 'tokenizer_config.json'), 'tokenizer_config.json') });
 const run = (s: Partial<TrainSettings>): TrainSettings => ({ ...DEFAULT_SETTINGS, steps: 2, checkpointEvery: 0, seed: 1, ...s });

@@ -17,7 +17,7 @@ import { readJson, readModelDir } from '../src/cli/files';
 import { nodeRuntime } from './helpers/runtime';
 
 const MODEL = 'public/models/lemo-tiny';
-const docs = parseDataset('train.jsonl.gz', decodeDataset('train.jsonl.gz', readFileSync('public/data/books-long/train.jsonl.gz'))).slice(0, 3);
+const docs = parseDataset('train.jsonl.gz', decodeDataset('train.jsonl.gz', readFileSync('public/data/books-short/train.jsonl.gz'))).slice(0, 3);
 const settings: TrainSettings = { ...DEFAULT_SETTINGS, sparsity: 'oracle', ctx: 64, steps: 7, lr: 2e-3, seed: 3, checkpointEvery: 1 };
 const tokenizer = { tokenizer: readJson(join(MODEL, 'tokenizer.json'), 'tokenizer.json'), tokenizerConfig: readJson(join(MODEL, 'tokenizer_config.json'), 'tokenizer_config.json') };
 

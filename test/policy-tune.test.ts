@@ -24,7 +24,7 @@ import { readModelDir } from '../src/cli/files';
 import { nodeRuntime } from './helpers/runtime';
 
 const MODEL = 'public/models/lemo-tiny';
-const DATA = 'public/data/books-long/train.jsonl.gz';
+const DATA = 'public/data/books-short/train.jsonl.gz';
 const CTX = 256;
 const BLOCK = 32;
 const json = (p: string) => JSON.parse(readFileSync(p, 'utf8'));

@@ -12,7 +12,7 @@ import { readJson, readModelDir } from '../src/cli/files';
 import { nodeRuntime } from './helpers/runtime';
 
 const MODEL = 'public/models/lemo-tiny';
-const DATA = 'public/data/books-long/train.jsonl.gz';
+const DATA = 'public/data/books-short/train.jsonl.gz';
 const docs = parseDataset('train.jsonl.gz', decodeDataset('train.jsonl.gz', readFileSync(DATA))).slice(0, 2);
 const settings: TrainSettings = { ...DEFAULT_SETTINGS, sparsity: 'oracle', ctx: 64, block: 16, steps: 2, checkpointEvery: 0, seed: 1 };
 

@@ -47,7 +47,7 @@ describe('the step metrics', () => {
     const events: EngineEvent[] = [];
     const s = new EngineSession(await nodeRuntime(), (e) => events.push(e));
     s.loadModel({ ...readModelDir(MODEL), tokenizer: readJson(join(MODEL, 'tokenizer.json'), 'tokenizer.json'), tokenizerConfig: readJson(join(MODEL, 'tokenizer_config.json'), 'tokenizer_config.json') });
-    const docs = parseDataset('train.jsonl.gz', decodeDataset('train.jsonl.gz', readFileSync('public/data/books-long/train.jsonl.gz'))).slice(0, 2);
+    const docs = parseDataset('train.jsonl.gz', decodeDataset('train.jsonl.gz', readFileSync('public/data/books-short/train.jsonl.gz'))).slice(0, 2);
     const settings: TrainSettings = { ...DEFAULT_SETTINGS, sparsity: 'dense', ctx: 64, steps: 3, lr: 2e-3, schedule: 'cosine', warmup: 1, checkpointEvery: 0 };
     await s.train(docs, settings);
     const steps = events.filter((e): e is StepEvent => e.type === 'step');
