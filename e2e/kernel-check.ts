@@ -14,7 +14,7 @@ import { segmentGraphs } from '../src/engine/train/layer-graphs';
 import { blockTiles, buildScoreGraph } from '../src/engine/sparsity/oracle';
 import { shiftedGroups, tileStarts } from '../src/engine/train/segments';
 import { mulberry32 } from '../src/engine/train/random';
-import { loadModel } from '../src/engine/model/model';
+import { loadModel, type Model } from '../src/engine/model/model';
 import { readSafetensors, widenHalf, writeSafetensors } from '../src/engine/model/safetensors';
 import { settingsLora } from '../src/engine/model/lora';
 import { Trainer } from '../src/engine/train/trainer';
@@ -187,7 +187,7 @@ export async function stepReadBacks(T: number, offloads: ('none' | 'host' | 'lem
     return map.apply(this, a);
   };
   // The runtime's session runs and reads, counted by phase; put back as they were after.
-  const r = await stepRuntime();
+  const { r, model } = await stepSetup();
   const within = <T>(name: string, f: () => Promise<T>) => async () => {
     const prev = phase;
     phase = name;
@@ -196,10 +196,8 @@ export async function stepReadBacks(T: number, offloads: ('none' | 'host' | 'lem
   const [run, read] = [r.run, r.read];
   r.run = (g, feeds) => within(g.name, () => run.call(r, g, feeds))();
   r.read = (t) => within(`read:${phase}`, () => read.call(r, t))();
-  const dm = await DeviceModel.upload(r, stepModel!);
+  const dm = await DeviceModel.upload(r, model);
   try {
-    const model = stepModel!;
-    const base = '/models/lemo-tiny';
     const ids = [Array.from({ length: T }, (_, i) => (i * 7919) % model.config.vocabSize)];
     const out = [];
     for (const offload of offloads) {
@@ -207,8 +205,7 @@ export async function stepReadBacks(T: number, offloads: ('none' | 'host' | 'lem
       const trainer = await Trainer.create(dm, model, settingsLora(DEFAULT_SETTINGS, model.config), { offload: { mode: offload === 'lemo' ? 'none' : offload } });
       let selector: TokenSelector = DENSE;
       if (offload === 'lemo') {
-        const set = PredictorSet.fromBytes(new Uint8Array(await (await fetch(`${base}/predictors.safetensors`)).arrayBuffer()));
-        const predictors = await DevicePredictors.upload(r, set, model.config);
+        const predictors = await DevicePredictors.upload(r, await tinyPredictors(), model.config);
         selector = selectorFor({ mode: 'lemo', predictors, policy: artifactPolicy(model.config.layers) }, model.config.layers);
       }
       await trainer.step(ids, selector);
@@ -233,16 +230,23 @@ export async function stepReadBacks(T: number, offloads: ('none' | 'host' | 'lem
  * The step checks' runtime and model, one for the page: a second call reuses the sessions the
  * first made (a fresh runtime costs SwiftShader most of a first step again).
  */
-let stepRt: Runtime | null = null;
-let stepModel: ReturnType<typeof loadModel> | null = null;
-async function stepRuntime(): Promise<Runtime> {
-  if (!stepModel) {
-    const base = '/models/lemo-tiny';
-    const config = await (await fetch(`${base}/config.json`)).json();
-    stepModel = loadModel({ config, weights: new Uint8Array(await (await fetch(`${base}/model.safetensors`)).arrayBuffer()) });
-  }
-  stepRt ??= new Runtime(ort, { provider: 'webgpu' });
-  return stepRt;
+let stepped: Promise<{ r: Runtime; model: Model }> | null = null;
+function stepSetup(): Promise<{ r: Runtime; model: Model }> {
+  stepped ??= tinyModel().then((model) => ({ r: new Runtime(ort, { provider: 'webgpu' }), model }));
+  return stepped;
+}
+
+const TINY = '/models/lemo-tiny';
+
+/** lemo-tiny as shipped (bfloat16), from the page's origin. */
+async function tinyModel(): Promise<Model> {
+  const config = await (await fetch(`${TINY}/config.json`)).json();
+  return loadModel({ config, weights: new Uint8Array(await (await fetch(`${TINY}/model.safetensors`)).arrayBuffer()) });
+}
+
+/** lemo-tiny's shipped predictors. */
+async function tinyPredictors(): Promise<PredictorSet> {
+  return PredictorSet.fromBytes(new Uint8Array(await (await fetch(`${TINY}/predictors.safetensors`)).arrayBuffer()));
 }
 
 /** The oracle's tile map by the kernel against the score graph (by query segments of 64 rows). */
@@ -313,7 +317,7 @@ export async function widenAgainstHost() {
  */
 export async function halfStepAgainstWidened(T: number) {
   // Its first layer only (e2e/model-cut.ts): every kind of weight, a sixth of the dispatches.
-  const { config, weights: bytes } = await firstLayers('/models/lemo-tiny', 1);
+  const { config, weights: bytes } = await firstLayers(TINY, 1);
   const wide = new Map([...readSafetensors(bytes)].map(([n, t]) => [n, { shape: t.shape, data: t.data }]));
   // One runtime for both (its sessions compile once); the accountant's weights and the kernel's runs by difference.
   const r = await rt();
@@ -344,10 +348,8 @@ export async function halfStepAgainstWidened(T: number) {
  */
 export async function paddedPredictorsAgainstUnpadded(T: number) {
   const r = await rt();
-  const base = '/models/lemo-tiny';
-  const config = await (await fetch(`${base}/config.json`)).json();
-  const model = loadModel({ config, weights: new Uint8Array(await (await fetch(`${base}/model.safetensors`)).arrayBuffer()) });
-  const set = PredictorSet.fromBytes(new Uint8Array(await (await fetch(`${base}/predictors.safetensors`)).arrayBuffer()));
+  const model = await tinyModel();
+  const set = await tinyPredictors();
   const dm = await DeviceModel.upload(r, model);
   const padded = await DevicePredictors.upload(r, set, model.config);
   const plain = DevicePredictors.wrap(r, set, model.config, await Promise.all(set.config.layers.map((_, l) => uploadLayer(r, set, l))));

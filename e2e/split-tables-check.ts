@@ -1,7 +1,7 @@
-// Lookup tables over one GPU buffer's limit, on onnxruntime-web's WebGPU device: lemo-tiny's
-// (cut to its first layer) tied embedding stored whole against the same table stored in chunks of rows under a limit set
-// small (RuntimeOptions.maxBufferBytes), one pass each, compared bit for bit, with the largest GPU
-// buffer created while the chunked pass ran. Runs in the page.
+// Lookup tables over one GPU buffer's limit, on onnxruntime-web's WebGPU device: lemo-tiny's tied
+// embedding (the model cut to its first layer) stored whole against the same table stored in
+// chunks of rows under a limit set small (RuntimeOptions.maxBufferBytes), one pass each, compared
+// bit for bit, with the largest GPU buffer created while the chunked pass ran. Runs in the page.
 import * as ortWebgpu from 'onnxruntime-web/webgpu';
 import { Runtime, type Ort } from '../src/engine/runtime/runtime';
 import { gpuLargestBuffer, installGpuBufferTracker, resetGpuLargestBuffer } from '../src/engine/runtime/device-memory';
@@ -45,9 +45,8 @@ function runtime(maxBufferBytes?: number): Runtime {
  */
 export async function chunkedAgainstWhole(kind: 'bf16' | 'f32', T: number, limit: number) {
   // Its first layer only: the tables are the subject (e2e/model-cut.ts).
-  const cut = await firstLayers('/models/lemo-tiny', 1);
-  const config = cut.config;
-  let weights = cut.weights;
+  const { config, weights: shipped } = await firstLayers('/models/lemo-tiny', 1);
+  let weights = shipped;
   if (kind === 'f32') weights = writeSafetensors(new Map([...readSafetensors(weights)].map(([n, t]) => [n, { shape: t.shape, data: t.data }])));
   const model = loadModel({ config, weights });
   const ids = [Array.from({ length: T }, (_, i) => (i * 7919) % model.config.vocabSize)];

@@ -1,7 +1,8 @@
 // Lookup tables over one GPU buffer's limit under WebGPU (SwiftShader here): the runtime takes
-// its limit from onnxruntime's device, or a smaller one set for it; lemo-tiny's tied embedding (the model cut to its first layer),
-// stored in chunks of rows under a limit of 2 MiB, gives the loss and LoRA gradients of the table
-// stored whole, bit for bit, and no GPU buffer over the limit is created.
+// its limit from onnxruntime's device, or a smaller one set for it; lemo-tiny's tied embedding
+// (the model cut to its first layer), stored in chunks of rows under a limit of 2 MiB, gives the
+// loss and LoRA gradients of the table stored whole, bit for bit, and no GPU buffer over the limit
+// is created.
 import { test, expect } from '@playwright/test';
 import { sharedHarnessPage } from './helpers/harness-page';
 

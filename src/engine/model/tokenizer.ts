@@ -66,7 +66,7 @@ const WORD_CACHE = 200_000;
  * For a plain byte-level BPE (no normalizer, a ByteLevel pre-tokenizer that splits by its regex
  * and adds no prefix space), an encoder that cuts the text into the pre-tokenizer's words and has
  * the library encode each distinct word once: BPE never merges across words, so the ids are the
- * library's own (test/tokenizer.test.ts checks them against it), in about a third of the time on
+ * library's own (test/tokenizer.test.ts checks them against it), in about 2.6 times less time on
  * books. A text holding an added token's string, and every other tokenizer, go to the library whole.
  */
 function byWords(json: unknown, config: unknown, added: { content?: string }[], whole: (text: string) => number[]): ((text: string) => number[]) | null {
@@ -74,8 +74,8 @@ function byWords(json: unknown, config: unknown, added: { content?: string }[], 
   const pre = j.pre_tokenizer;
   if (j.normalizer || pre?.type !== 'ByteLevel' || pre.add_prefix_space || pre.use_regex === false) return null;
   // tokenizer_config.json settings that rewrite the whole text first.
-  const c = (config ?? {}) as { remove_space?: unknown; do_lowercase_and_remove_accent?: unknown };
-  if (c.remove_space || c.do_lowercase_and_remove_accent) return null;
+  const settings = (config ?? {}) as { remove_space?: unknown; do_lowercase_and_remove_accent?: unknown };
+  if (settings.remove_space || settings.do_lowercase_and_remove_accent) return null;
   const specials = added.map((t) => t.content ?? '').filter((c) => c.length > 0);
   const words = new Map<string, number[]>();
   return (text) => {
