@@ -9,9 +9,7 @@
 // Writes OUT/webgpu.jsonl (one JSON object per line: environment, ceiling, bench rows, profiles).
 // Each context runs with linear RoPE scaling ctx/1024 (the default model has 1024 positions).
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { basename, join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { basename, join } from 'node:path';
 import { Command } from 'commander';
 import {
   decodeDataset, DEFAULT_SETTINGS, EngineSession, gpuBufferBytes, GraphBuilder, installGpuBufferTracker, parseDataset, Runtime,
@@ -20,6 +18,7 @@ import {
 import { loadTokenizer } from '../../src/engine/model/tokenizer';
 import { usefulFlops } from './flops';
 import { wgslMatmulCeiling } from './wgsl-matmul';
+import { installDawn, loadOrt } from './dawn-env';
 
 const program = new Command()
   .requiredOption('--dawn <file>', 'dawn.node from the webgpu package')
@@ -27,6 +26,7 @@ const program = new Command()
   .requiredOption('--wasm <file>', 'ort-wasm-simd-threaded.jsep.wasm')
   .option('--model <dir>', 'model folder', 'public/models/lemo-tiny')
   .option('--tokenizer <dir>', "folder whose tokenizer.json makes the token ids (the model folder's when it has one)")
+  .option('--own-graphs', "run the layers' graphs with the engine's own WGSL kernels (graph-plan.ts) where it handles them")
   .option('--no-kernels', "keep attention and AdamW in onnxruntime's graphs (the engine's WGSL kernels otherwise)")
   .option('--data <file>', 'dataset', 'public/data/books-long/train.jsonl.gz')
   .option('--ctx <list>', 'contexts', '2048,4096,8192,16384')
@@ -57,7 +57,7 @@ const o = program.opts<{
   dawn: string; ort: string; wasm: string; model: string; data: string; ctx: string; modes: string; steps: string; seed: string; lr: string;
   predictors?: string; policy?: string; mlpKeep?: string; offload?: string; block: string; profileCtx?: string; ceiling?: boolean; dawnFlags: string; out: string;
   ortLog?: string; epOptions?: string; cpuProfSteps?: string; poolMib?: string; transientMib?: string; baselineMib?: string; baselineCtx: string; baselineModes: string;
-  tokenizer?: string; kernels: boolean; attentionBench?: boolean;
+  tokenizer?: string; kernels: boolean; attentionBench?: boolean; ownGraphs?: boolean;
 }>();
 
 mkdirSync(o.out, { recursive: true });
@@ -74,30 +74,8 @@ process.on('unhandledRejection', (e) => {
 });
 
 // --- WebGPU in Node: Dawn's globals and navigator.gpu, before onnxruntime loads.
-type Dawn = { create(flags: string[]): GPU; globals: Record<string, unknown> };
-const dawn = createRequire(import.meta.url)(resolve(o.dawn)) as Dawn;
-Object.assign(globalThis, dawn.globals);
-const gpu = dawn.create(o.dawnFlags ? o.dawnFlags.split(';') : []);
-Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true });
-
-// Dawn's writeBuffer rejects a SharedArrayBuffer (onnxruntime's wasm heap, which it passes
-// whole with an offset and a size): copy just that range into a plain buffer.
+const { dawn, gpu } = installDawn(o.dawn, o.dawnFlags ? o.dawnFlags.split(';') : []);
 const queueProto = (dawn.globals.GPUQueue as { prototype: GPUQueue }).prototype;
-const writeBuffer = queueProto.writeBuffer as (this: GPUQueue, ...args: unknown[]) => undefined;
-queueProto.writeBuffer = function (this: GPUQueue, buffer: GPUBuffer, offset: number, data: unknown, dataOffset?: number, size?: number) {
-  if (data instanceof SharedArrayBuffer) {
-    const from = dataOffset ?? 0;
-    return writeBuffer.call(this, buffer, offset, new Uint8Array(data, from, size ?? data.byteLength - from).slice());
-  }
-  if (ArrayBuffer.isView(data) && data.buffer instanceof SharedArrayBuffer) {
-    // For typed arrays, dataOffset and size count elements.
-    const el = (data as unknown as { BYTES_PER_ELEMENT?: number }).BYTES_PER_ELEMENT ?? 1;
-    const from = data.byteOffset + (dataOffset ?? 0) * el;
-    const bytes = size !== undefined ? size * el : data.byteLength - (dataOffset ?? 0) * el;
-    return writeBuffer.call(this, buffer, offset, new Uint8Array(data.buffer, from, bytes).slice());
-  }
-  return dataOffset === undefined ? writeBuffer.call(this, buffer, offset, data) : writeBuffer.call(this, buffer, offset, data, dataOffset, size);
-} as GPUQueue['writeBuffer'];
 installGpuBufferTracker();
 
 // Host-side counters: submits, buffers created, and GPU→CPU reads (each read waits for the queue).
@@ -150,11 +128,7 @@ if (o.ceiling) {
 }
 
 // --- onnxruntime-web's JSEP build (the default `onnxruntime-web` entry), wasm given as bytes.
-const ort = (await import(pathToFileURL(resolve(o.ort)).href)) as Ort;
-ort.env.wasm.numThreads = 1;
-ort.env.wasm.proxy = false;
-ort.env.wasm.wasmBinary = new Uint8Array(readFileSync(resolve(o.wasm))).buffer;
-ort.env.logLevel = o.ortLog === '0' ? 'verbose' : 'error';
+const ort = await loadOrt(o.ort, o.wasm, o.ortLog === '0');
 
 type KernelRecord = Parameters<NonNullable<NonNullable<Ort['env']['webgpu']['profiling']>['ondata']>>[0];
 let kernels: KernelRecord[] | null = null;
@@ -162,7 +136,7 @@ ort.env.webgpu.profiling = { mode: 'off', ondata: (d) => kernels?.push({ ...d })
 
 const born = performance.now();
 const mib = (v: string | undefined) => (v === undefined ? undefined : Number(v) * 2 ** 20);
-const rt = new Runtime(ort, { provider: 'webgpu', kernels: o.kernels, bufferPoolBytes: mib(o.poolMib), webgpu: o.epOptions ? (JSON.parse(o.epOptions) as Record<string, unknown>) : undefined, probe: gpuBufferBytes, transientBudget: mib(o.transientMib), sessionLogLevel: o.ortLog === undefined ? undefined : (Number(o.ortLog) as 0 | 1 | 2 | 3 | 4), log: (line) => {
+const rt = new Runtime(ort, { provider: 'webgpu', kernels: o.kernels, ownGraphs: o.ownGraphs, bufferPoolBytes: mib(o.poolMib), webgpu: o.epOptions ? (JSON.parse(o.epOptions) as Record<string, unknown>) : undefined, probe: gpuBufferBytes, transientBudget: mib(o.transientMib), sessionLogLevel: o.ortLog === undefined ? undefined : (Number(o.ortLog) as 0 | 1 | 2 | 3 | 4), log: (line) => {
   emit('session', { t: performance.now() - born, line });
   if (o.ortLog !== undefined) log(line);
 } });

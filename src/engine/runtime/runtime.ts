@@ -10,6 +10,7 @@ import { bindDims, plannedPeakBytes, resolvedDims } from '../memory/plan';
 import { BufferPool } from './kernels/pool';
 import { GpuKernels } from './kernels/kernels';
 import { installStream } from './kernels/stream';
+import { GraphRunner } from './kernels/graph-run';
 
 /** The accountant's figures at one moment (taken at the end of each session run, when its transient is live). */
 export interface MemorySample {
@@ -78,6 +79,12 @@ export interface RuntimeOptions {
    * engine's kernels' buffers): default WEBGPU_POOL_BYTES; 0 makes and frees each buffer.
    */
   bufferPoolBytes?: number;
+  /**
+   * Under WebGPU, run the graphs the engine's planner handles (kernels/graph-plan.ts: element-wise
+   * ops fused, shape ops as views, its own matrix products) with its own WGSL kernels instead of
+   * onnxruntime's; the others still in onnxruntime. Default false.
+   */
+  ownGraphs?: boolean;
   /** onnxruntime's WebGPU provider options (validationMode, buffer cache modes: benchmarks). */
   webgpu?: Record<string, unknown>;
 }
@@ -242,14 +249,25 @@ export class Runtime {
       e.planned.set(planKey, transient);
     }
     this.memory.setTransient(transient);
-    const fetches = this.pooledOutputs(graph, env);
     const t0 = performance.now();
-    const out = fetches ? await this.runInto(session, inputs, fetches) : await session.run(inputs);
+    const runner = this.opts.ownGraphs && !uploads.has(graph) ? await this.graphRunner() : null;
+    let out = runner ? await runner.run(graph, inputs) : null;
+    if (!out) {
+      const fetches = this.pooledOutputs(graph, env);
+      out = fetches ? await this.runInto(session, inputs, fetches) : ((await session.run(inputs)) as Record<string, Tensor>);
+    }
     this.runTime.set(graph.name, (this.runTime.get(graph.name) ?? 0) + performance.now() - t0);
     e.runs++;
     this.onSample?.({ t: performance.now() - this.born, phase: graph.name, bytes: { ...this.memory.live }, device: this.opts.probe?.(), stored: this.memory.stored });
     this.memory.setTransient(0);
     return out as Record<string, Tensor>;
+  }
+
+  private runner: Promise<GraphRunner | null> | undefined;
+  /** The engine's own graph runner on onnxruntime's device (null without the kernels). */
+  graphRunner(): Promise<GraphRunner | null> {
+    this.runner ??= this.kernels().then((k) => (k ? new GraphRunner(k, this.ort) : null));
+    return this.runner;
   }
 
   /** The GPU buffer pool's counts (buffers made, buffers reused) and bytes kept free; null without one. */

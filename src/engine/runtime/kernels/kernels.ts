@@ -127,9 +127,13 @@ export class GpuKernels {
     return readBack(this.device, buffer, Math.max(4, Math.ceil(bytes / 4) * 4));
   }
 
-  private run(pipeline: GPUComputePipeline, buffers: (GPUBuffer | undefined)[], groups: [number, number, number]): void {
-    const name = pipeline.label.split('_').slice(0, 2).join('_');
+  /** Counts one dispatch of the named kernel. */
+  count(name: string): void {
     this.runs[name] = (this.runs[name] ?? 0) + 1;
+  }
+
+  private run(pipeline: GPUComputePipeline, buffers: (GPUBuffer | undefined)[], groups: [number, number, number]): void {
+    this.count(pipeline.label.split('_').slice(0, 2).join('_'));
     const entries: GPUBindGroupEntry[] = [];
     buffers.forEach((buffer, binding) => buffer && entries.push({ binding, resource: { buffer } }));
     const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });

@@ -138,3 +138,29 @@ export async function readBackMany(device: GPUDevice, parts: { buffer: GPUBuffer
   staging.destroy();
   return out;
 }
+
+/**
+ * Records f's dispatches in one compute pass: onnxruntime's open pass, a pass of ours on its open
+ * encoder, or an encoder of ours submitted when f returns.
+ */
+export function batch(device: GPUDevice, f: () => void): void {
+  if (open.pass) return f();
+  let encoder: GPUCommandEncoder | null = null;
+  let pass: GPUComputePassEncoder | null = null;
+  asOurs(() => {
+    encoder = open.encoder ? null : device.createCommandEncoder();
+    pass = (open.encoder ?? encoder!).beginComputePass();
+  });
+  const ownEncoder = encoder as GPUCommandEncoder | null;
+  if (ownEncoder) open.encoder = ownEncoder;
+  open.pass = pass;
+  try {
+    f();
+  } finally {
+    pass!.end();
+    if (ownEncoder) {
+      const buffer = ownEncoder.finish();
+      device.queue.submit([buffer]);
+    }
+  }
+}
