@@ -6,7 +6,7 @@
 # warm between them, and what the first call left in the ignored folder is still there):
 #   .gl/        Debian's Vulkan and GL loaders (dpkg -x on the machine)                 ~0.4 MB
 #   .gpu-node/  node.xz.a: the first 16 MB of this machine's node binary, stripped, xz'd
-#   .gpu-pack/  node.xz.b (the rest, ~6 MB), bench.mjs (bench/gpu/run.ts bundled by esbuild),
+#   .gpu-pack/  node.xz.b (the rest, ~6 MB), bench.mjs (bench/gpu/run.ts bundled by esbuild), graph-check.mjs,
 #               onnxruntime-web's JSEP bundle and its wasm (xz), dawn.node from the `webgpu`
 #               package (xz)                                                            ~16 MB
 #   .gpu-ep/    onnxruntime-web's C++ WebGPU build (the `onnxruntime-web/webgpu` bundle the page's
@@ -37,6 +37,9 @@ fi
 
 npx esbuild bench/gpu/run.ts --bundle --platform=node --format=esm --target=node20 \
   --outfile=.gpu-pack/bench.mjs --external:onnxruntime-node --external:onnxruntime-web --log-level=warning \
+  "--banner:js=import { createRequire as __lemoRequire } from 'node:module'; const require = __lemoRequire(import.meta.url);"
+npx esbuild bench/gpu/graph-check.ts --bundle --platform=node --format=esm --target=node20 \
+  --outfile=.gpu-pack/graph-check.mjs --external:onnxruntime-node --external:onnxruntime-web --log-level=warning \
   "--banner:js=import { createRequire as __lemoRequire } from 'node:module'; const require = __lemoRequire(import.meta.url);"
 ORT=node_modules/onnxruntime-web/dist
 cp "$ORT/ort.bundle.min.mjs" .gpu-pack/

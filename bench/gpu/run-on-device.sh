@@ -22,7 +22,7 @@
 # line "name|ep|dawn flags|provider options|1 for a CPU profile|more bench arguments", e.g. Dawn's
 # skip_validation, --pool-mib 0).
 set -uo pipefail
-stage=${1:?stage: node, ep or webgpu}
+stage=${1:?stage: node, ep, webgpu or graphs}
 OUT=${OUT:-bench/gpu/out}
 mkdir -p "$OUT"
 CTX=${CTX:-2048,4096,8192,16384}
@@ -41,6 +41,14 @@ torch_ref() {
 }
 
 case "$stage" in
+graphs)
+  # After a webgpu call on the same machine (node, dawn.node and the wasm unpacked): the engine's
+  # own graph kernels against onnxruntime's, graph by graph, at TOKENS (4096) and KEPT (1024), REPS timed runs.
+  icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+  [ -f "$icd" ] && export VK_DRIVER_FILES=$icd
+  "$KEEP/node" .gpu-pack/graph-check.mjs --dawn "$KEEP/dawn.node" --ort .gpu-pack/ort.bundle.min.mjs --wasm "$KEEP/ort-wasm-simd-threaded.jsep.wasm" \
+    --model "$KEEP/${SHAPE:-smollm2-135m}" --tokens "${TOKENS:-4096}" --kept "${KEPT:-1024}" --reps "${REPS:-5}" --out "$OUT/graphs.jsonl" 2>&1 | grep -v VerifyEachNode
+  ;;
 ep)
   # onnxruntime-web's C++ WebGPU build (EP=native), carried in .gpu-ep by its own call.
   cp .gpu-ep/ort.webgpu.bundle.min.mjs "$KEEP/"

@@ -194,7 +194,7 @@ async function ortCeiling() {
   }
   const med = median(times.slice(2));
   const gflops = (chain * 2 * n ** 3) / (med / 1e3) / 1e9;
-  emit('ceiling', { provider: 'webgpu', kernel: 'onnxruntime-MatMul', n, chain, msPerRun: med, times, gflops });
+  emit('ceiling', { provider: 'webgpu', kernel: o.ownGraphs ? 'engine-graph-MatMul' : 'onnxruntime-MatMul', n, chain, msPerRun: med, times, gflops });
   log(`onnxruntime MatMul ${n}³ ×${chain}: ${med.toFixed(1)} ms per run, ${gflops.toFixed(0)} GFLOP/s`);
   rt.dispose(a);
   rt.dispose(bw);
@@ -521,6 +521,11 @@ log('|---|---|---|---|---|---|---|');
 for (const r of rows) {
   const dense = rows.find((d) => d.ctx === r.ctx && d.mode === 'dense');
   log(`| ${r.ctx} | ${r.mode} | ${r.medianStepMs.toFixed(0)} | ${(r.peakBytes / 2 ** 20).toFixed(0)} | ${((r.devicePeakBytes ?? 0) / 2 ** 20).toFixed(0)} | ${r.loss.toFixed(4)} | ${dense ? (dense.medianStepMs / r.medianStepMs).toFixed(2) : '–'} |`);
+}
+const runner = o.ownGraphs ? await rt.graphRunner() : null;
+if (runner) {
+  emit('own-graphs', { ran: Object.fromEntries(runner.counts.ran), declined: Object.fromEntries(runner.counts.declined), dispatches: rt.kernelRuns });
+  log(`own graphs: ${[...runner.counts.ran].map(([g, n]) => `${g} ×${n}`).join(', ')}; left to onnxruntime: ${[...runner.counts.declined.values()].join('; ') || 'none'}`);
 }
 await rt.release();
 process.exit(0);

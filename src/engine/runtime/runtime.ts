@@ -375,6 +375,7 @@ export class Runtime {
   async release(): Promise<void> {
     for (const e of this.sessions.values()) await (await e.session).release();
     this.sessions.clear();
+    (await this.runner)?.clear();
     this.gpuKernels?.pool.clear();
   }
 

@@ -230,7 +230,10 @@ class Planner {
 
   /** A fresh buffer for a value of `dims`: the graph's output buffer when it is one, else a slot. */
   private target(name: string, dims: number[]): View {
-    const buf = this.outputNames.has(name) ? `out:${name}` : `tmp:${this.slotOf(Math.max(4, numel(dims) * 4))}`;
+    // A value whose one reader is an Identity naming a graph output is written there directly.
+    const u = this.users.get(name);
+    const alias = u?.length === 1 && u[0].op === 'Identity' && this.outputNames.has(u[0].outputs[0]) ? u[0].outputs[0] : null;
+    const buf = this.outputNames.has(name) ? `out:${name}` : alias ? `out:${alias}` : `tmp:${this.slotOf(Math.max(4, numel(dims) * 4))}`;
     return { buf, offset: 0, shape: dims, strides: rowMajor(dims) };
   }
 
@@ -433,7 +436,21 @@ class Planner {
     const e = n.op === 'ReduceMax' ? { k: 'read' as const, view: this.viewOf(n.inputs[0]) } : this.exprOf(n.inputs[0]);
     need(bufsOf(e).size <= MAX_BINDINGS - 1, 'a reduction reading too many buffers');
     const t = this.target(n.outputs[0], dims);
-    this.steps.push(reduceStep(e, inDims, axes, n.op, t));
+    const O = numel(dims);
+    const R = numel(inDims) / Math.max(1, O);
+    const max = n.op === 'ReduceMax';
+    const scale = n.op === 'ReduceMean' ? 1 / R : 1;
+    // Few outputs over many elements (a sum of squares over every gradient, a loss over every
+    // token): partial results by parts first, so more than a few workgroups share the work.
+    const parts = O < 2048 && R >= 16384 ? Math.min(1024, Math.ceil(R / 8192)) : 1;
+    if (parts === 1) this.steps.push(reduceStep(e, inDims, axes, max, scale, t, 1));
+    else {
+      const buf = `tmp:${this.slotOf(O * parts * 4)}`;
+      this.refSlot(buf, 1);
+      this.steps.push(reduceStep(e, inDims, axes, max, 1, { buf, offset: 0, shape: [O, parts], strides: [parts, 1] }, parts));
+      this.steps.push(reduceStep({ k: 'read', view: { buf, offset: 0, shape: [O, parts], strides: [parts, 1] } }, [O, parts], [1], max, scale, t, 1));
+      this.refSlot(buf, -1);
+    }
     this.set(n.outputs[0], { k: 'view', view: t });
   }
 
@@ -619,13 +636,19 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 
 const RWG = 64;
 
-function reduceStep(e: Expr, inDims: number[], axes: number[], op: string, t: View): Step {
+/**
+ * Reduces e (over inDims) along `axes` into t, one workgroup per output and part: with parts > 1,
+ * each output's reduced elements are cut into that many runs and t holds (outputs, parts) partial
+ * results, reduced again by a second step. `scale` multiplies the result (ReduceMean's 1/n).
+ */
+function reduceStep(e: Expr, inDims: number[], axes: number[], max: boolean, scale: number, t: View, parts: number): Step {
   const b = new Binder();
   const keptAxes = inDims.map((_, i) => i).filter((i) => !axes.includes(i));
   const keptDims = keptAxes.map((i) => inDims[i]);
   const redDims = axes.map((i) => inDims[i]);
   const O = numel(keptDims);
   const R = numel(redDims);
+  const chunk = Math.ceil(R / parts);
   const lines: string[] = [];
   const oi = unflatten(keptDims, 'o', 'o', lines);
   const inner: string[] = [];
@@ -634,17 +657,20 @@ function reduceStep(e: Expr, inDims: number[], axes: number[], op: string, t: Vi
   const body: string[] = [];
   const value = gen(e, idx, b, body);
   const out = b.name(t.buf, true);
-  const groups: [number, number, number] = [Math.min(O, 65535), Math.ceil(O / 65535), 1];
-  const max = op === 'ReduceMax';
+  const n = O * parts;
+  const groups: [number, number, number] = [Math.min(n, 65535), Math.ceil(n / 65535), 1];
   const code = `${b.decls()}
 var<workgroup> part: array<f32, ${RWG}>;
 @compute @workgroup_size(${RWG})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let o = wg.x + wg.y * ${groups[0]}u;
+  let flat = wg.x + wg.y * ${groups[0]}u;
+  let o = flat / ${parts}u;
+  let p = flat % ${parts}u;
   ${lines.join('\n  ')}
   var acc = ${max ? '-3.4e38' : '0.0'};
-  if (o < ${O}u) {
-    for (var r = lid; r < ${R}u; r += ${RWG}u) {
+  if (flat < ${n}u) {
+    let end = min(p * ${chunk}u + ${chunk}u, ${R}u);
+    for (var r = p * ${chunk}u + lid; r < end; r += ${RWG}u) {
       ${inner.join('\n      ')}
       ${body.join('\n      ')}
       acc = ${max ? `max(acc, ${value})` : `acc + ${value}`};
@@ -656,7 +682,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
     if (lid < s) { part[lid] = ${max ? 'max(part[lid], part[lid + s])' : 'part[lid] + part[lid + s]'}; }
     workgroupBarrier();
   }
-  if (lid == 0u && o < ${O}u) { ${out}[${t.offset}u + o] = part[0]${op === 'ReduceMean' ? ` * ${lit(1 / R)}` : ''}; }
+  if (lid == 0u && flat < ${n}u) { ${out}[${t.offset}u + flat] = part[0]${scale !== 1 ? ` * ${lit(scale)}` : ''}; }
 }`;
   return { code, bindings: b.keys, groups, kind: 'reduce' };
 }
@@ -745,6 +771,10 @@ function matmulStep(a: View, bv: View, outBuf: string, outOffset: number, M: num
   const offA = batchOffset(a, batchDims, 'z', lines, 'a');
   const offB = batchOffset(bv, batchDims, 'z', lines, 'b');
   const kLen = Math.ceil(K / split / TK) * TK;
+  // Neighbouring threads load neighbouring addresses: along m for an operand stored by columns
+  // (a transposed view), along k otherwise; the same for B along k or n.
+  const aByRows = sam === 1 && sak !== 1;
+  const bByCols = sbk === 1 && sbn !== 1;
   const tilesN = Math.ceil(N / TN);
   const code = `${b.decls()}
 var<workgroup> As: array<array<f32, ${TM}>, ${TK}>;
@@ -765,13 +795,15 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   for (var k0 = kStart; k0 < kEnd; k0 += ${TK}u) {
     for (var i = 0u; i < 4u; i++) {
       let id = tid + i * 256u;
-      let m = id / ${TK}u;
-      let k = id % ${TK}u;
+      ${aByRows ? `let m = id % ${TM}u;
+      let k = id / ${TM}u;` : `let m = id / ${TK}u;
+      let k = id % ${TK}u;`}
       let gm = row0 + m;
       let gk = k0 + k;
       As[k][m] = select(0.0, ${A}[offA + gm * ${sam}u + gk * ${sak}u], gm < ${M}u && gk < kEnd);
-      let kk = id / ${TN}u;
-      let n = id % ${TN}u;
+      ${bByCols ? `let kk = id % ${TK}u;
+      let n = id / ${TK}u;` : `let kk = id / ${TN}u;
+      let n = id % ${TN}u;`}
       let gn = col0 + n;
       let gk2 = k0 + kk;
       Bs[kk][n] = select(0.0, ${B}[offB + gk2 * ${sbk}u + gn * ${sbn}u], gn < ${N}u && gk2 < kEnd);

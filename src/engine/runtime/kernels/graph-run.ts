@@ -28,6 +28,34 @@ export class GraphRunner {
 
   constructor(private readonly k: GpuKernels, private readonly ort: typeof ortTypes) {}
 
+  /**
+   * Scratch buffers of the runs, kept by size from one run to the next: only kernels write them
+   * (no queue write that could overtake a command recorded earlier), and runs follow each other
+   * in the GPU's queue, so a run may take them again as soon as the last one is recorded. They
+   * stay allocated (the most any one run needs at once, by size); the pool's cap would
+   * otherwise make and free a long context's scratch at every run.
+   */
+  private freeSlots = new Map<number, GPUBuffer[]>();
+
+  private slot(size: number): GPUBuffer {
+    let list = this.freeSlots.get(size);
+    if (!list) this.freeSlots.set(size, (list = []));
+    return list.pop() ?? this.device.createBuffer({ size, usage: STORAGE });
+  }
+
+  /** Bytes of scratch buffers held between runs. */
+  get slotBytes(): number {
+    let n = 0;
+    for (const [size, list] of this.freeSlots) n += size * list.length;
+    return n;
+  }
+
+  /** Frees the scratch buffers held between runs. */
+  clear(): void {
+    for (const list of this.freeSlots.values()) for (const b of list) b.destroy();
+    this.freeSlots.clear();
+  }
+
   private get device(): GPUDevice {
     return this.k.device;
   }
@@ -103,10 +131,10 @@ export class GraphRunner {
       bufs.set(`idx:${root}`, b);
       lent.push(b);
     }
-    plan.slots.forEach((bytes, i) => {
-      const b = this.k.pool.take(alignedSize(bytes), STORAGE);
+    const slots = plan.slots.map((bytes, i) => {
+      const b = this.slot(alignedSize(bytes));
       bufs.set(`tmp:${i}`, b);
-      lent.push(b);
+      return b;
     });
     const out: Record<string, Tensor> = {};
     for (const o of plan.outputs) {
@@ -126,6 +154,7 @@ export class GraphRunner {
       });
     });
     for (const b of lent) this.k.pool.give(b);
+    for (const b of slots) this.freeSlots.get(b.size)!.push(b);
     for (const t of uploaded) t.dispose();
     this.counts.ran.set(graph.name, (this.counts.ran.get(graph.name) ?? 0) + 1);
     return out;
