@@ -363,3 +363,42 @@ export async function paddedPredictorsAgainstUnpadded(T: number) {
   }
   return out;
 }
+
+/**
+ * A loss-and-gradients pass of lemo-tiny cut to two layers, its layers' graphs run by the
+ * engine's own kernels (Runtime's ownGraphs) and by onnxruntime, dense and with the oracle
+ * leaving half the tokens out of layer 1 (and half the channels of its MLP's backward): the loss
+ * and every LoRA gradient's largest difference over its largest value, and which graphs each ran.
+ */
+export async function ownGraphsAgainstOnnxruntime(T: number) {
+  const { config, weights } = await firstLayers(TINY, 2);
+  const ids = [Array.from({ length: T }, (_, i) => (i * 7919) % 4096)];
+  // One runtime each way for both passes (a runtime compiles its sessions and pipelines once).
+  const runtimes = [new Runtime(ort, { provider: 'webgpu', ownGraphs: false }), new Runtime(ort, { provider: 'webgpu', ownGraphs: true })];
+  const pass = async (r: Runtime, sparse: boolean) => {
+    const runner = await r.graphRunner();
+    const before = new Map(runner?.counts.ran ?? []);
+    const model = loadModel({ config, weights });
+    const trainer = await Trainer.create(r, model, settingsLora(DEFAULT_SETTINGS, model.config), { seed: 5 });
+    const selector = sparse ? selectorFor({ mode: 'oracle', block: 8, policy: [{ kind: 'dense' }, { kind: 'ratio', keep: 0.5 }], mlpKeep: 0.5 }, 2) : DENSE;
+    const { loss, grads } = await trainer.lossAndGrads(ids, selector);
+    const data: Record<string, Float32Array> = {};
+    for (const [k, g] of grads) data[k] = Float32Array.from((await r.read(g)) as Float32Array);
+    grads.forEach((g) => r.dispose(g));
+    const ran = [...(runner?.counts.ran ?? [])].filter(([g, n]) => n > (before.get(g) ?? 0)).map(([g]) => g);
+    const kept = (selector as Selector).last?.kept ?? null;
+    trainer.dispose();
+    trainer.dm.dispose();
+    return { loss, data, ran, declined: Object.fromEntries(runner?.counts.declined ?? []), kept };
+  };
+  const out = [];
+  for (const sparse of [false, true]) {
+    const runs = runtimes[1].kernelRuns;
+    const a = await pass(runtimes[0], sparse);
+    const b = await pass(runtimes[1], sparse);
+    const errs = Object.fromEntries(Object.keys(a.data).map((k) => [k, maxRel(b.data[k], a.data[k])]));
+    out.push({ sparse, losses: [a.loss, b.loss], errs, grads: Object.keys(a.data).length, ran: b.ran, ranWithout: a.ran, declined: b.declined, graphDispatches: runtimes[1].kernelRunsSince(runs).graph_matmul ?? 0, kept: b.kept });
+  }
+  for (const r of runtimes) await r.release();
+  return out;
+}

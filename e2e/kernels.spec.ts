@@ -107,6 +107,25 @@ test.describe('WGSL kernels on WebGPU', () => {
     expect(r.widenRuns[1]).toBe(0);
   });
 
+  test("the layers' graphs on the engine's own kernels give onnxruntime's loss and LoRA gradients, dense and leaving tokens out", async () => {
+    const out = await page().evaluate(async () => (await (window as any).harness.kernels()).ownGraphsAgainstOnnxruntime(64));
+    for (const r of out) {
+      expect(Number.isFinite(r.losses[0])).toBe(true);
+      expect(Math.abs(r.losses[1] - r.losses[0]) / Math.abs(r.losses[0])).toBeLessThan(1e-5);
+      expect(r.grads).toBeGreaterThan(0);
+      for (const [name, e] of Object.entries(r.errs)) expect(e, name).toBeLessThan(1e-4);
+      // onnxruntime's runtime ran none of them on the engine's kernels.
+      expect(r.ranWithout).toEqual([]);
+      expect(r.graphDispatches).toBeGreaterThan(0);
+    }
+    const [dense, sparse] = out;
+    expect(dense.ran).toEqual(expect.arrayContaining(['llama_pre_fwd', 'llama_pre_bwd', 'llama_post_fwd', 'llama_post_bwd', 'llama_head_chunk']));
+    expect(sparse.kept.filter((k: unknown) => k !== null)).toHaveLength(1);
+    expect(sparse.ran).toEqual(expect.arrayContaining(['llama_pre_sparse_fwd', 'llama_pre_sparse_bwd', 'llama_post_sparse_bwd']));
+    // The MLP's channel selection (TopK) is not among the engine's kernels: that forward stays onnxruntime's.
+    expect(sparse.declined.llama_post_sparse_fwd).toMatch(/TopK/);
+  });
+
   test("the oracle's block scores against its score graph", async () => {
     // 200 tokens: a last block of 8 rows, grouped heads.
     const r = await page().evaluate(async () => (await (window as any).harness.kernels()).blockScoresAgainstGraph({ H: 4, KV: 2, D: 16, T: 200, block: 32 }, 11));

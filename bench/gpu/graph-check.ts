@@ -40,7 +40,7 @@ const lora = loraConfig(8, 16, ['q_proj', 'k_proj', 'v_proj', 'o_proj']);
 const T = Number(o.tokens);
 const K = Number(o.kept);
 const env = new Map([['B', 1], ['T', T], ['K', K]]);
-const ref = new Runtime(ort, { provider: 'webgpu' });
+const ref = new Runtime(ort, { provider: 'webgpu', ownGraphs: false });
 const own = new Runtime(ort, { provider: 'webgpu', ownGraphs: true });
 let seed = 1;
 const rand = () => {

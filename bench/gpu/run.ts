@@ -26,7 +26,7 @@ const program = new Command()
   .requiredOption('--wasm <file>', 'ort-wasm-simd-threaded.jsep.wasm')
   .option('--model <dir>', 'model folder', 'public/models/lemo-tiny')
   .option('--tokenizer <dir>', "folder whose tokenizer.json makes the token ids (the model folder's when it has one)")
-  .option('--own-graphs', "run the layers' graphs with the engine's own WGSL kernels (graph-plan.ts) where it handles them")
+  .option('--no-own-graphs', "keep every graph in onnxruntime (the engine's own WGSL kernels run the graphs its planner handles otherwise: graph-plan.ts)")
   .option('--no-kernels', "keep attention and AdamW in onnxruntime's graphs (the engine's WGSL kernels otherwise)")
   .option('--data <file>', 'dataset', 'public/data/books-long/train.jsonl.gz')
   .option('--ctx <list>', 'contexts', '2048,4096,8192,16384')
@@ -57,7 +57,7 @@ const o = program.opts<{
   dawn: string; ort: string; wasm: string; model: string; data: string; ctx: string; modes: string; steps: string; seed: string; lr: string;
   predictors?: string; policy?: string; mlpKeep?: string; offload?: string; block: string; profileCtx?: string; ceiling?: boolean; dawnFlags: string; out: string;
   ortLog?: string; epOptions?: string; cpuProfSteps?: string; poolMib?: string; transientMib?: string; baselineMib?: string; baselineCtx: string; baselineModes: string;
-  tokenizer?: string; kernels: boolean; attentionBench?: boolean; ownGraphs?: boolean;
+  tokenizer?: string; kernels: boolean; attentionBench?: boolean; ownGraphs: boolean;
 }>();
 
 mkdirSync(o.out, { recursive: true });
@@ -194,7 +194,7 @@ async function ortCeiling() {
   }
   const med = median(times.slice(2));
   const gflops = (chain * 2 * n ** 3) / (med / 1e3) / 1e9;
-  emit('ceiling', { provider: 'webgpu', kernel: o.ownGraphs ? 'engine-graph-MatMul' : 'onnxruntime-MatMul', n, chain, msPerRun: med, times, gflops });
+  emit('ceiling', { provider: 'webgpu', kernel: o.ownGraphs && o.kernels ? 'engine-graph-MatMul' : 'onnxruntime-MatMul', n, chain, msPerRun: med, times, gflops });
   log(`onnxruntime MatMul ${n}³ ×${chain}: ${med.toFixed(1)} ms per run, ${gflops.toFixed(0)} GFLOP/s`);
   rt.dispose(a);
   rt.dispose(bw);
@@ -522,7 +522,7 @@ for (const r of rows) {
   const dense = rows.find((d) => d.ctx === r.ctx && d.mode === 'dense');
   log(`| ${r.ctx} | ${r.mode} | ${r.medianStepMs.toFixed(0)} | ${(r.peakBytes / 2 ** 20).toFixed(0)} | ${((r.devicePeakBytes ?? 0) / 2 ** 20).toFixed(0)} | ${r.loss.toFixed(4)} | ${dense ? (dense.medianStepMs / r.medianStepMs).toFixed(2) : '–'} |`);
 }
-const runner = o.ownGraphs ? await rt.graphRunner() : null;
+const runner = o.ownGraphs && o.kernels ? await rt.graphRunner() : null;
 if (runner) {
   emit('own-graphs', { ran: Object.fromEntries(runner.counts.ran), declined: Object.fromEntries(runner.counts.declined), dispatches: rt.kernelRuns });
   log(`own graphs: ${[...runner.counts.ran].map(([g, n]) => `${g} ×${n}`).join(', ')}; left to onnxruntime: ${[...runner.counts.declined.values()].join('; ') || 'none'}`);

@@ -82,7 +82,8 @@ export interface RuntimeOptions {
   /**
    * Under WebGPU, run the graphs the engine's planner handles (kernels/graph-plan.ts: element-wise
    * ops fused, shape ops as views, its own matrix products) with its own WGSL kernels instead of
-   * onnxruntime's; the others still in onnxruntime. Default false.
+   * onnxruntime's; the others still in onnxruntime. Default true (with `kernels`); false keeps
+   * every graph in onnxruntime.
    */
   ownGraphs?: boolean;
   /** onnxruntime's WebGPU provider options (validationMode, buffer cache modes: benchmarks). */
@@ -250,7 +251,7 @@ export class Runtime {
     }
     this.memory.setTransient(transient);
     const t0 = performance.now();
-    const runner = this.opts.ownGraphs && !uploads.has(graph) ? await this.graphRunner() : null;
+    const runner = this.opts.ownGraphs !== false && this.useKernels && !uploads.has(graph) ? await this.graphRunner() : null;
     let out = runner ? await runner.run(graph, inputs) : null;
     if (!out) {
       const fetches = this.pooledOutputs(graph, env);
