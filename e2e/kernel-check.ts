@@ -397,7 +397,7 @@ export async function ownGraphsAgainstOnnxruntime(T: number) {
     const a = await pass(runtimes[0], sparse);
     const b = await pass(runtimes[1], sparse);
     const errs = Object.fromEntries(Object.keys(a.data).map((k) => [k, maxRel(b.data[k], a.data[k])]));
-    out.push({ sparse, losses: [a.loss, b.loss], errs, grads: Object.keys(a.data).length, ran: b.ran, ranWithout: a.ran, declined: b.declined, graphDispatches: runtimes[1].kernelRunsSince(runs).graph_matmul ?? 0, kept: b.kept });
+    out.push({ sparse, losses: [a.loss, b.loss], errs, grads: Object.keys(a.data).length, ran: b.ran, ranWithout: a.ran, declined: b.declined, graphDispatches: runtimes[1].kernelRunsSince(runs).graph_matmul ?? 0, topk: runtimes[1].kernelRunsSince(runs).graph_topk ?? 0, kept: b.kept });
   }
   for (const r of runtimes) await r.release();
   return out;

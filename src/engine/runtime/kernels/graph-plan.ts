@@ -36,6 +36,8 @@ type State =
   | { k: 'host'; data: number[]; shape: number[] }
   /** int64 data of an input, known at each run (the kept rows), under this shape. */
   | { k: 'index'; root: string; shape: number[] }
+  /** int64 indices computed on the GPU (TopK's), in the i32 buffer `buf`, under this shape. */
+  | { k: 'gpuIndex'; buf: string; shape: number[] }
   /** int64 data computed from an input's on the host that no kernel reads (a shape handed to Expand or Reshape, whose dims are known anyway). */
   | { k: 'opaque' };
 
@@ -183,13 +185,13 @@ class Planner {
       const dims = this.dims(o.name);
       if (s!.k === 'host') hostOutputs.push({ name: o.name, dims, data: s!.data });
       else if (s!.k === 'index') hostOutputs.push({ name: o.name, dims, data: { root: s!.root } });
-      else if (s!.k === 'opaque') need(false, `output ${o.name} is int64 data computed from an input`);
+      else if (s!.k === 'opaque' || s!.k === 'gpuIndex') need(false, `output ${o.name} is int64 data the host does not have`);
       else {
         need(o.dtype === 'float32', `output ${o.name} is ${o.dtype}`);
         outputs.push({ name: o.name, dims });
         const target: View = { buf: `out:${o.name}`, offset: 0, shape: dims, strides: rowMajor(dims) };
         const v = s!.k === 'view' ? s!.view : null;
-        if (!v || v.buf !== target.buf || v.offset !== 0 || !contiguous(v)) this.write(s!.k === 'view' ? { k: 'read', view: s!.view } : s!.e, dims, target);
+        if (!v || v.buf !== target.buf || v.offset !== 0 || !contiguous(v)) this.write(s!.k === 'view' ? { k: 'read', view: s!.view } : (s as { e: Expr }).e, dims, target);
       }
     }
     return { steps: this.steps, slots: this.slots, inputs: this.inputs, indices: this.indices, outputs, hostOutputs, constants: this.constants };
@@ -224,6 +226,7 @@ class Planner {
 
   private bufsOfState(s: State): string[] {
     if (s.k === 'view') return [s.view.buf];
+    if (s.k === 'gpuIndex') return [s.buf];
     if (s.k === 'expr') return [...bufsOf(s.e)].filter((b) => b.startsWith('tmp:'));
     return [];
   }
@@ -286,7 +289,12 @@ class Planner {
     const outDtype = this.g.values.get(out)?.dtype;
     const ins = n.inputs;
     const s0 = ins[0] ? this.states.get(ins[0]) : undefined;
-    if (s0 && (s0.k === 'host' || s0.k === 'index' || s0.k === 'opaque') && n.op !== 'Shape') return this.intNode(n, s0);
+    if (s0 && (s0.k === 'host' || s0.k === 'index' || s0.k === 'opaque') && n.op !== 'Shape' && n.op !== 'TopK') return this.intNode(n, s0);
+    if (n.op === 'TopK') return this.topk(n);
+    if (s0 && s0.k === 'gpuIndex') {
+      need(['Unsqueeze', 'Squeeze', 'Reshape', 'Flatten', 'Identity'].includes(n.op), `${n.op} on indices computed on the GPU`);
+      return this.set(out, { k: 'gpuIndex', buf: s0.buf, shape: this.dims(out) });
+    }
     if (n.op === 'Shape') {
       const d = this.dims(ins[0]);
       const start = Number(n.attrs.start ?? 0);
@@ -457,8 +465,7 @@ class Planner {
   /** Gather along an axis, and GatherND with index tuples of one (the rows' gradient): an indexed read. */
   private gather(n: Node, dims: number[]): void {
     const idx = this.state(n.inputs[1]);
-    need(idx.k === 'index', `${n.op} by computed indices`);
-    const root = (idx as { root: string }).root;
+    need(idx.k === 'index' || idx.k === 'gpuIndex', `${n.op} by indices computed on the host`);
     const ishape = (idx as { shape: number[] }).shape;
     const v = this.viewOf(n.inputs[0]);
     let axis: number;
@@ -470,9 +477,29 @@ class Planner {
       axis = Number(n.attrs.axis ?? 0);
       if (axis < 0) axis += v.shape.length;
     }
-    if (!this.indices.has(root)) this.indices.set(root, { distinct: false });
+    let key: string;
+    if (idx.k === 'index') {
+      if (!this.indices.has(idx.root)) this.indices.set(idx.root, { distinct: false });
+      key = `idx:${idx.root}`;
+    } else key = (idx as { buf: string }).buf;
     const shape = [...v.shape.slice(0, axis), ishape[0], ...v.shape.slice(axis + 1)];
-    this.finish(n.outputs[0], { k: 'gather', view: v, axis, idx: `idx:${root}`, shape }, dims);
+    this.finish(n.outputs[0], { k: 'gather', view: v, axis, idx: key, shape }, dims);
+  }
+
+  /** TopK along the last axis (largest first, ties to the lower index): values and i32 indices on the GPU. */
+  private topk(n: Node): void {
+    const inDims = this.dims(n.inputs[0]);
+    const axis = Number(n.attrs.axis ?? -1);
+    need(axis === -1 || axis === inDims.length - 1, 'TopK along an axis other than the last');
+    need(Number(n.attrs.largest ?? 1) === 1, 'TopK of the smallest');
+    const [k] = this.hostInts(n.inputs[1]);
+    const x = this.viewOf(n.inputs[0]);
+    const dims = this.dims(n.outputs[0]);
+    const values = this.target(n.outputs[0], dims);
+    const indices = `tmp:${this.slotOf(Math.max(4, numel(dims) * 4))}`;
+    this.steps.push(topkStep(x, inDims, k, values, indices));
+    this.set(n.outputs[0], { k: 'view', view: values });
+    this.set(n.outputs[1], { k: 'gpuIndex', buf: indices, shape: dims });
   }
 
   /** ScatterND by rows (index tuples of one): data laid out afresh, then the updates written or added at their rows. */
@@ -518,15 +545,18 @@ function opsOf(e: Expr): number {
 class Binder {
   readonly keys: string[] = [];
   private writes = new Set<string>();
-  name(buf: string, write = false): string {
+  private ints = new Set<string>();
+  /** The binding of `buf`; `int`: read (or written) as i32 indices. */
+  name(buf: string, write = false, int = buf.startsWith('idx:')): string {
     let i = this.keys.indexOf(buf);
     if (i < 0) i = this.keys.push(buf) - 1;
     if (write) this.writes.add(buf);
+    if (int) this.ints.add(buf);
     return `b${i}`;
   }
   decls(): string {
     return this.keys.map((k, i) => {
-      const ty = k.startsWith('idx:') ? 'i32' : 'f32';
+      const ty = this.ints.has(k) ? 'i32' : 'f32';
       return `@group(0) @binding(${i}) var<storage, ${this.writes.has(k) ? 'read_write' : 'read'}> b${i}: array<${ty}>;`;
     }).join('\n');
   }
@@ -557,7 +587,7 @@ function gen(e: Expr, idx: string[], b: Binder, lines: string[]): string {
       return at(e.view, idx, b);
     case 'gather': {
       const i = broadcastIdx(e.shape, idx);
-      const row = `u32(${b.name(e.idx)}[${i[e.axis]}])`;
+      const row = `u32(${b.name(e.idx, false, true)}[${i[e.axis]}])`;
       const vi = i.map((x, d) => (d === e.axis ? row : x));
       return at({ ...e.view }, vi, b);
     }
@@ -685,6 +715,40 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
   if (lid == 0u && flat < ${n}u) { ${out}[${t.offset}u + flat] = part[0]${scale !== 1 ? ` * ${lit(scale)}` : ''}; }
 }`;
   return { code, bindings: b.keys, groups, kind: 'reduce' };
+}
+
+/**
+ * TopK of each row of n = inDims' last dim: one workgroup a row; an element's rank is the count
+ * of elements larger than it (or equal and before it), and the first k ranks are written.
+ */
+function topkStep(x: View, inDims: number[], k: number, values: View, indices: string): Step {
+  const b = new Binder();
+  const n = inDims[inDims.length - 1];
+  const rows = numel(inDims) / n;
+  const lines: string[] = [];
+  const ri = unflatten(inDims.slice(0, -1), 'row', 'r', lines);
+  const [xi, xj] = [at(x, [...ri, 'i'], b), at(x, [...ri, 'j'], b)];
+  const vo = b.name(values.buf, true);
+  const io = b.name(indices, true, true);
+  const code = `${b.decls()}
+@compute @workgroup_size(${RWG})
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = wg.x;
+  ${lines.join('\n  ')}
+  for (var i = lid; i < ${n}u; i += ${RWG}u) {
+    let xi = ${xi};
+    var rank = 0u;
+    for (var j = 0u; j < ${n}u; j++) {
+      let xj = ${xj};
+      if (xj > xi || (xj == xi && j < i)) { rank++; }
+    }
+    if (rank < ${k}u) {
+      ${vo}[${values.offset}u + row * ${k}u + rank] = xi;
+      ${io}[row * ${k}u + rank] = i32(i);
+    }
+  }
+}`;
+  return { code, bindings: b.keys, groups: [rows, 1, 1], kind: 'topk' };
 }
 
 function scatterStep(upd: View, idx: string, t: View, add: boolean): Step {
