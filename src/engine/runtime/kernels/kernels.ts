@@ -123,7 +123,9 @@ export class GpuKernels {
   }
 
   private async read(buffer: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
-    await this.flush();
+    // onnxruntime submits what it has recorded only when one of its tensors is read: a wait more,
+    // needed only while it has commands open (the engine's graph runs submit their own).
+    if (pending()) await this.flush();
     return readBack(this.device, buffer, Math.max(4, Math.ceil(bytes / 4) * 4));
   }
 
