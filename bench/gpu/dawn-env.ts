@@ -7,7 +7,16 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import type { Command } from 'commander';
 import type { Ort } from '../../src/engine/node';
+
+/** The options every Dawn-in-Node script takes: dawn.node, onnxruntime-web's JSEP bundle and its wasm. */
+export function dawnOptions(c: Command): Command {
+  return c
+    .requiredOption('--dawn <file>', 'dawn.node from the webgpu package')
+    .requiredOption('--ort <file>', "onnxruntime-web's JSEP bundle (ort.bundle.min.mjs)")
+    .requiredOption('--wasm <file>', 'ort-wasm-simd-threaded.jsep.wasm');
+}
 
 export type Dawn = { create(flags: string[]): GPU; globals: Record<string, unknown> };
 

@@ -17,12 +17,9 @@ import { loraConfig, targetedModules } from '../../src/engine/model/lora';
 import { resolvedDims } from '../../src/engine/memory/plan';
 import type { Graph } from '../../src/engine/graph/ir';
 import { GraphBuilder } from '../../src/engine/graph/builder';
-import { installDawn, loadOrt } from './dawn-env';
+import { dawnOptions, installDawn, loadOrt } from './dawn-env';
 
-const o = new Command()
-  .requiredOption('--dawn <file>', 'dawn.node')
-  .requiredOption('--ort <file>', "onnxruntime-web's JSEP bundle")
-  .requiredOption('--wasm <file>', 'its wasm')
+const o = dawnOptions(new Command())
   .option('--model <dir>', 'model folder (its config.json)', 'public/models/lemo-tiny')
   .option('--tokens <n>', 'tokens (T)', '64')
   .option('--kept <n>', 'kept rows of the token-eliminating layer (K)', '32')

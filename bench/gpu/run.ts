@@ -18,12 +18,9 @@ import {
 import { loadTokenizer } from '../../src/engine/model/tokenizer';
 import { usefulFlops } from './flops';
 import { wgslMatmulCeiling } from './wgsl-matmul';
-import { installDawn, loadOrt } from './dawn-env';
+import { dawnOptions, installDawn, loadOrt } from './dawn-env';
 
-const program = new Command()
-  .requiredOption('--dawn <file>', 'dawn.node from the webgpu package')
-  .requiredOption('--ort <file>', "onnxruntime-web's JSEP bundle (ort.bundle.min.mjs)")
-  .requiredOption('--wasm <file>', 'ort-wasm-simd-threaded.jsep.wasm')
+const program = dawnOptions(new Command())
   .option('--model <dir>', 'model folder', 'public/models/lemo-tiny')
   .option('--tokenizer <dir>', "folder whose tokenizer.json makes the token ids (the model folder's when it has one)")
   .option('--no-own-graphs', "keep every graph in onnxruntime (the engine's own WGSL kernels run the graphs its planner handles otherwise: graph-plan.ts)")

@@ -645,22 +645,26 @@ function grid(n: number): [number, number, number] {
   return [x, Math.ceil(groups / x), 1];
 }
 
-function ewStep(e: Expr, dims: number[], t: View): Step {
-  const b = new Binder();
-  const lines: string[] = [];
-  const idx = unflatten(dims, 'i', 'i', lines);
-  const value = gen(e, idx, b, lines);
-  const out = b.name(t.buf, true);
-  const n = numel(dims);
+/** A kernel of one thread per element i < n (a grid of WG-thread workgroups), `body` its statements. */
+function perElement(b: Binder, n: number, body: string[]): { code: string; groups: [number, number, number] } {
   const groups = grid(n);
   const code = `${b.decls()}
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * ${groups[0] * WG}u;
   if (i >= ${n}u) { return; }
-  ${lines.join('\n  ')}
-  ${out}[${t.offset}u + i] = ${value};
+  ${body.join('\n  ')}
 }`;
+  return { code, groups };
+}
+
+function ewStep(e: Expr, dims: number[], t: View): Step {
+  const b = new Binder();
+  const lines: string[] = [];
+  const idx = unflatten(dims, 'i', 'i', lines);
+  const value = gen(e, idx, b, lines);
+  const out = b.name(t.buf, true);
+  const { code, groups } = perElement(b, numel(dims), [...lines, `${out}[${t.offset}u + i] = ${value};`]);
   return { code, bindings: b.keys, groups, kind: e.k === 'read' ? 'copy' : e.k === 'gather' ? 'gather' : 'ew' };
 }
 
@@ -761,16 +765,11 @@ function scatterStep(upd: View, idx: string, t: View, add: boolean): Step {
   const lines: string[] = [];
   const ui = unflatten(upd.shape, 'i', 'i', lines);
   const value = at(upd, ui, b);
-  const groups = grid(n);
-  const code = `${b.decls()}
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let i = gid.x + gid.y * ${groups[0] * WG}u;
-  if (i >= ${n}u) { return; }
-  ${lines.join('\n  ')}
-  let dst = ${t.offset}u + u32(${ix}[i / ${row}u]) * ${row}u + i % ${row}u;
-  ${out}[dst] = ${add ? `${out}[dst] + ` : ''}${value};
-}`;
+  const { code, groups } = perElement(b, n, [
+    ...lines,
+    `let dst = ${t.offset}u + u32(${ix}[i / ${row}u]) * ${row}u + i % ${row}u;`,
+    `${out}[dst] = ${add ? `${out}[dst] + ` : ''}${value};`,
+  ]);
   return { code, bindings: b.keys, groups, kind: 'scatter' };
 }
 
@@ -797,16 +796,11 @@ function matmulSteps(a: View, bv: View, t: View, scratch: (bytes: number) => str
     const src = bd.name(part);
     const out = bd.name(t.buf, true);
     const n = Z * M * N;
-    const groups = grid(n);
-    const code = `${bd.decls()}
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let i = gid.x + gid.y * ${groups[0] * WG}u;
-  if (i >= ${n}u) { return; }
-  var s = 0.0;
-  for (var p = 0u; p < ${split}u; p++) { s += ${src}[p * ${n}u + i]; }
-  ${out}[${t.offset}u + i] = s;
-}`;
+    const { code, groups } = perElement(bd, n, [
+      'var s = 0.0;',
+      `for (var p = 0u; p < ${split}u; p++) { s += ${src}[p * ${n}u + i]; }`,
+      `${out}[${t.offset}u + i] = s;`,
+    ]);
     steps.push({ code, bindings: bd.keys, groups, kind: 'matmul' });
     free(part);
   }
