@@ -91,7 +91,10 @@ export interface RuntimeOptions {
 }
 
 interface SessionEntry {
-  session: Promise<ortTypes.InferenceSession>;
+  /** onnxruntime's session, made the first time the graph runs there (null until then). */
+  session: Promise<ortTypes.InferenceSession> | null;
+  /** Makes (once) and gives the session. */
+  open(): Promise<ortTypes.InferenceSession>;
   runs: number;
   name: string;
   /** Planned transient bytes by bound dims. */
@@ -214,19 +217,24 @@ export class Runtime {
     const key = graphKey(graph);
     let e = this.sessions.get(key);
     if (!e) {
-      const bytes = toOnnx(graph);
-      const started = Date.now();
-      const session = this.ort.InferenceSession.create(bytes, {
-        executionProviders: [this.provider === 'webgpu' && this.opts.webgpu ? { name: 'webgpu', ...this.opts.webgpu } : this.provider],
-        graphOptimizationLevel: 'all',
-        ...(this.provider === 'cpu' && this.opts.threads ? { intraOpNumThreads: this.opts.threads } : {}),
-        preferredOutputLocation: this.onDevice ? outputLocations(graph) : 'cpu',
-        ...(this.opts.sessionLogLevel !== undefined ? { logSeverityLevel: this.opts.sessionLogLevel, logVerbosityLevel: 0 } : {}),
-      }).then((s) => {
-        this.opts.log?.(`session ${graph.name}: ${bytes.length} bytes, ${Date.now() - started} ms to create`);
-        return s;
-      });
-      e = { session, runs: 0, name: graph.name, planned: new Map() };
+      // The session is made when the graph first runs in onnxruntime: a graph the engine's own
+      // kernels run is never serialised or compiled there.
+      const create = () => {
+        const bytes = toOnnx(graph);
+        const started = Date.now();
+        return this.ort.InferenceSession.create(bytes, {
+          executionProviders: [this.provider === 'webgpu' && this.opts.webgpu ? { name: 'webgpu', ...this.opts.webgpu } : this.provider],
+          graphOptimizationLevel: 'all',
+          ...(this.provider === 'cpu' && this.opts.threads ? { intraOpNumThreads: this.opts.threads } : {}),
+          preferredOutputLocation: this.onDevice ? outputLocations(graph) : 'cpu',
+          ...(this.opts.sessionLogLevel !== undefined ? { logSeverityLevel: this.opts.sessionLogLevel, logVerbosityLevel: 0 } : {}),
+        }).then((s) => {
+          this.opts.log?.(`session ${graph.name}: ${bytes.length} bytes, ${Date.now() - started} ms to create`);
+          return s;
+        });
+      };
+      const entry: SessionEntry = { session: null, open: () => (entry.session ??= create()), runs: 0, name: graph.name, planned: new Map() };
+      e = entry;
       this.sessions.set(key, e);
     }
     return e;
@@ -235,7 +243,6 @@ export class Runtime {
   /** Runs a graph. Feeds are matched by input name; every output is returned. */
   async run(graph: Graph, feeds: Record<string, Tensor>): Promise<Record<string, Tensor>> {
     const e = this.entry(graph);
-    const session = await e.session;
     const inputs: Record<string, Tensor> = {};
     for (const i of graph.inputs) {
       const t = feeds[i.name];
@@ -254,6 +261,7 @@ export class Runtime {
     const runner = this.opts.ownGraphs !== false && this.useKernels && !uploads.has(graph) ? await this.graphRunner() : null;
     let out = runner ? await runner.run(graph, inputs) : null;
     if (!out) {
+      const session = await e.open();
       const fetches = this.pooledOutputs(graph, env);
       out = fetches ? await this.runInto(session, inputs, fetches) : ((await session.run(inputs)) as Record<string, Tensor>);
     }
@@ -374,7 +382,7 @@ export class Runtime {
   }
 
   async release(): Promise<void> {
-    for (const e of this.sessions.values()) await (await e.session).release();
+    for (const e of this.sessions.values()) if (e.session) await (await e.session).release();
     this.sessions.clear();
     (await this.runner)?.clear();
     this.gpuKernels?.pool.clear();

@@ -69,6 +69,8 @@ export interface GraphPlan {
 const EW = new Set(['Add', 'Sub', 'Mul', 'Div', 'Neg', 'Sqrt', 'Reciprocal', 'Sigmoid', 'Exp', 'Log', 'Tanh', 'Relu', 'Pow', 'Where', 'Greater', 'Less', 'Equal', 'Cast', 'Identity', 'StopGradient']);
 const VIEW_OPS = new Set(['Reshape', 'Flatten', 'Unsqueeze', 'Squeeze', 'Transpose', 'Expand', 'Slice']);
 const REDUCE = new Set(['ReduceSum', 'ReduceMean', 'ReduceMax']);
+/** Shape ops an index list passes through unchanged (its order is the data's). */
+const INDEX_PASS = new Set(['Unsqueeze', 'Squeeze', 'Reshape', 'Flatten', 'Identity']);
 /** Distinct buffers one kernel may bind (WebGPU's default maxStorageBuffersPerShaderStage is 8). */
 const MAX_BINDINGS = 8;
 /** Ops in one fused expression, beyond which it is written out (long shaders compile slowly). */
@@ -292,7 +294,7 @@ class Planner {
     if (s0 && (s0.k === 'host' || s0.k === 'index' || s0.k === 'opaque') && n.op !== 'Shape' && n.op !== 'TopK') return this.intNode(n, s0);
     if (n.op === 'TopK') return this.topk(n);
     if (s0 && s0.k === 'gpuIndex') {
-      need(['Unsqueeze', 'Squeeze', 'Reshape', 'Flatten', 'Identity'].includes(n.op), `${n.op} on indices computed on the GPU`);
+      need(INDEX_PASS.has(n.op), `${n.op} on indices computed on the GPU`);
       return this.set(out, { k: 'gpuIndex', buf: s0.buf, shape: this.dims(out) });
     }
     if (n.op === 'Shape') {
@@ -323,7 +325,7 @@ class Planner {
     if (s0.k === 'index') {
       // Index lists pass through shape ops unchanged (their order is the data's); anything else
       // made of an int64 input is a shape, whose data no kernel reads.
-      if (['Unsqueeze', 'Squeeze', 'Reshape', 'Flatten', 'Identity'].includes(n.op)) return this.set(out, { k: 'index', root: s0.root, shape: dims });
+      if (INDEX_PASS.has(n.op)) return this.set(out, { k: 'index', root: s0.root, shape: dims });
       return this.set(out, { k: 'opaque' });
     }
     if (s0.k === 'opaque') return this.set(out, { k: 'opaque' });
