@@ -817,25 +817,39 @@ function batchOffset(v: View, batchDims: number[], z: string, lines: string[], p
   return terms.join(' + ');
 }
 
+/**
+ * The statements loading one K-tile of A (TM × TK) and of B (TK × TN) into workgroup memory.
+ * Neighbouring threads load neighbouring addresses: along m for an A stored by columns (a
+ * transposed view), along k otherwise; for B along k or n the same way.
+ */
+function tileLoads(A: string, B: string, a: View, bv: View, M: number, N: number): string {
+  const [sam, sak] = a.strides.slice(-2);
+  const [sbk, sbn] = bv.strides.slice(-2);
+  const aByRows = sam === 1 && sak !== 1;
+  const bByCols = sbk === 1 && sbn !== 1;
+  return `${aByRows ? `let m = id % ${TM}u;
+      let k = id / ${TM}u;` : `let m = id / ${TK}u;
+      let k = id % ${TK}u;`}
+      let gm = row0 + m;
+      let gk = k0 + k;
+      As[k][m] = select(0.0, ${A}[offA + gm * ${sam}u + gk * ${sak}u], gm < ${M}u && gk < kEnd);
+      ${bByCols ? `let kk = id % ${TK}u;
+      let n = id / ${TK}u;` : `let kk = id / ${TN}u;
+      let n = id % ${TN}u;`}
+      let gn = col0 + n;
+      let gk2 = k0 + kk;
+      Bs[kk][n] = select(0.0, ${B}[offB + gk2 * ${sbk}u + gn * ${sbn}u], gn < ${N}u && gk2 < kEnd);`;
+}
+
+/** One tiled product (or its K-part `wg.z / Z` of `split`): 64 × 64 outputs a workgroup, 4 × 4 a thread. */
 function matmulStep(a: View, bv: View, outBuf: string, outOffset: number, M: number, N: number, K: number, batchDims: number[], split: number): Step {
   const b = new Binder();
-  const A = b.name(a.buf);
-  const B = b.name(bv.buf);
-  const C = b.name(outBuf, true);
-  const ra = a.shape.length;
-  const rb = bv.shape.length;
-  const [sam, sak] = [a.strides[ra - 2], a.strides[ra - 1]];
-  const [sbk, sbn] = [bv.strides[rb - 2], bv.strides[rb - 1]];
+  const [A, B, C] = [b.name(a.buf), b.name(bv.buf), b.name(outBuf, true)];
   const Z = numel(batchDims);
   const lines: string[] = [];
   const offA = batchOffset(a, batchDims, 'z', lines, 'a');
   const offB = batchOffset(bv, batchDims, 'z', lines, 'b');
   const kLen = Math.ceil(K / split / TK) * TK;
-  // Neighbouring threads load neighbouring addresses: along m for an operand stored by columns
-  // (a transposed view), along k otherwise; the same for B along k or n.
-  const aByRows = sam === 1 && sak !== 1;
-  const bByCols = sbk === 1 && sbn !== 1;
-  const tilesN = Math.ceil(N / TN);
   const code = `${b.decls()}
 var<workgroup> As: array<array<f32, ${TM}>, ${TK}>;
 var<workgroup> Bs: array<array<f32, ${TN}>, ${TK}>;
@@ -855,18 +869,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   for (var k0 = kStart; k0 < kEnd; k0 += ${TK}u) {
     for (var i = 0u; i < 4u; i++) {
       let id = tid + i * 256u;
-      ${aByRows ? `let m = id % ${TM}u;
-      let k = id / ${TM}u;` : `let m = id / ${TK}u;
-      let k = id % ${TK}u;`}
-      let gm = row0 + m;
-      let gk = k0 + k;
-      As[k][m] = select(0.0, ${A}[offA + gm * ${sam}u + gk * ${sak}u], gm < ${M}u && gk < kEnd);
-      ${bByCols ? `let kk = id % ${TK}u;
-      let n = id / ${TK}u;` : `let kk = id / ${TN}u;
-      let n = id % ${TN}u;`}
-      let gn = col0 + n;
-      let gk2 = k0 + kk;
-      Bs[kk][n] = select(0.0, ${B}[offB + gk2 * ${sbk}u + gn * ${sbn}u], gn < ${N}u && gk2 < kEnd);
+      ${tileLoads(A, B, a, bv, M, N)}
     }
     workgroupBarrier();
     for (var k = 0u; k < ${TK}u; k++) {
@@ -891,5 +894,5 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
     }
   }
 }`;
-  return { code, bindings: b.keys, groups: [tilesN, Math.ceil(M / TM), Z * split], kind: 'matmul' };
+  return { code, bindings: b.keys, groups: [Math.ceil(N / TN), Math.ceil(M / TM), Z * split], kind: 'matmul' };
 }

@@ -100,20 +100,8 @@ export class GraphRunner {
     if (!r) return null;
     const { plan } = r;
     // Index lists first: a run that cannot take them must leave nothing done.
-    const indexData = new Map<string, Int32Array>();
-    for (const [root, { distinct }] of plan.indices) {
-      const t = feeds[root];
-      if (t.location !== 'cpu') return null;
-      const src = t.data as BigInt64Array | Int32Array;
-      const ints = new Int32Array(src.length);
-      if (src instanceof BigInt64Array) {
-        const words = new Int32Array(src.buffer, src.byteOffset, src.length * 2);
-        for (let i = 0; i < src.length; i++) ints[i] = words[2 * i];
-      } else ints.set(src);
-      if (ints.some((v) => v < 0)) return null;
-      if (distinct && new Set(ints).size !== ints.length) return null;
-      indexData.set(root, ints);
-    }
+    const indexData = indexLists(plan, feeds);
+    if (!indexData) return null;
     const bufs = new Map<string, GPUBuffer>(r.constants);
     const lent: GPUBuffer[] = [];
     const uploaded: Tensor[] = [];
@@ -136,15 +124,7 @@ export class GraphRunner {
       bufs.set(`tmp:${i}`, b);
       return b;
     });
-    const out: Record<string, Tensor> = {};
-    for (const o of plan.outputs) {
-      out[o.name] = this.k.output(o.dims);
-      bufs.set(`out:${o.name}`, out[o.name].gpuBuffer);
-    }
-    for (const o of plan.hostOutputs) {
-      const data = Array.isArray(o.data) ? BigInt64Array.from(o.data, BigInt) : (feeds[o.data.root].data as BigInt64Array);
-      out[o.name] = new this.ort.Tensor('int64', data, o.dims);
-    }
+    const out = this.outputs(plan, feeds, bufs);
     batch(this.device, () => {
       plan.steps.forEach((s, i) => {
         const p = r.pipelines[i];
@@ -159,4 +139,44 @@ export class GraphRunner {
     this.counts.ran.set(graph.name, (this.counts.ran.get(graph.name) ?? 0) + 1);
     return out;
   }
+
+  /** The run's outputs: float32 ones in pool buffers (bound as out:NAME in `bufs`), int64 ones on the host. */
+  private outputs(plan: GraphPlan, feeds: Record<string, Tensor>, bufs: Map<string, GPUBuffer>): Record<string, Tensor> {
+    const out: Record<string, Tensor> = {};
+    for (const o of plan.outputs) {
+      out[o.name] = this.k.output(o.dims);
+      bufs.set(`out:${o.name}`, out[o.name].gpuBuffer);
+    }
+    for (const o of plan.hostOutputs) {
+      const data = Array.isArray(o.data) ? BigInt64Array.from(o.data, BigInt) : (feeds[o.data.root].data as BigInt64Array);
+      out[o.name] = new this.ort.Tensor('int64', data, o.dims);
+    }
+    return out;
+  }
+}
+
+/**
+ * The plan's index inputs as i32, or null when one is not what the plan assumes: not on the
+ * host, negative, or repeated where a scatter needs its rows distinct.
+ */
+function indexLists(plan: GraphPlan, feeds: Record<string, Tensor>): Map<string, Int32Array> | null {
+  const lists = new Map<string, Int32Array>();
+  for (const [root, { distinct }] of plan.indices) {
+    const t = feeds[root];
+    if (t.location !== 'cpu') return null;
+    const src = t.data as BigInt64Array | Int32Array;
+    const ints = new Int32Array(src.length);
+    if (src instanceof BigInt64Array) {
+      // Each value's low word; a value past ±2³¹ (its high word not the low word's sign) is not a row.
+      const words = new Int32Array(src.buffer, src.byteOffset, src.length * 2);
+      for (let i = 0; i < src.length; i++) {
+        ints[i] = words[2 * i];
+        if (words[2 * i + 1] !== (ints[i] < 0 ? -1 : 0)) return null;
+      }
+    } else ints.set(src);
+    if (ints.some((v) => v < 0)) return null;
+    if (distinct && new Set(ints).size !== ints.length) return null;
+    lists.set(root, ints);
+  }
+  return lists;
 }
